@@ -1,0 +1,64 @@
+# PharmaTrace — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VAR ?= var
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENDOR := src/pharmatrace/web/static/vendor
+export PHARMATRACE_VAR ?= $(abspath $(VAR))
+
+.PHONY: demo test setup assets browser lint typecheck pytest bench i18n-check clean
+
+## make demo: set everything up, migrate and seed the SQLite demo plant, serve http://127.0.0.1:8000
+demo: setup
+	$(BIN)/pharmatrace db upgrade
+	$(BIN)/pharmatrace demo seed
+	$(BIN)/pharmatrace serve --host $(HOST) --port $(PORT)
+
+## make test: set everything up and run ruff, mypy --strict and the whole pytest suite (SQLite + PostgreSQL)
+test: setup browser lint typecheck pytest
+
+setup: $(VENV)/.installed assets
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+assets: $(VENDOR)/htmx.min.js
+
+$(VENDOR)/htmx.min.js: package.json
+	npm install --no-audit --no-fund --silent
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+
+# Debian's Chromium drives the Playwright tests (Playwright's own browser download is not possible offline).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian chromium + CJK fonts for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+lint:
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck:
+	$(BIN)/mypy --strict src
+
+pytest:
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) .mypy_cache .ruff_cache .pytest_cache
+
+## make i18n: re-extract messages and merge them into the catalogues (then translate the new entries)
+i18n: setup
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header -o src/pharmatrace/web/locale/messages.pot src
+	$(BIN)/pybabel update --no-fuzzy-matching --omit-header -l zh_CN -d src/pharmatrace/web/locale -i src/pharmatrace/web/locale/messages.pot

@@ -1,0 +1,149 @@
+"""``pharmatrace`` — the command line. Honours the same ``PHARMATRACE_*`` variables as the web app."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+
+from pharmatrace.bootstrap import open_database, prepare
+from pharmatrace.kernel.context import Actor
+from pharmatrace.kernel.errors import PharmaTraceError
+from pharmatrace.kernel.identity import service as identity
+from pharmatrace.kernel.identity.schemas import UserCreate
+from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.storage.engine import Database
+
+app = typer.Typer(help="PharmaTrace 药品生产全过程数字化追溯系统", no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo plant", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(demo_app, name="demo")
+
+
+def _cli_actor() -> Actor:
+    """The operating-system account running the command, named in the audit trail."""
+    return Actor.system(f"cli:{getpass.getuser()}")
+
+
+def _fail(error: PharmaTraceError) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _db() -> Database:
+    db = open_database()
+    prepare(db)
+    return db
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Serve the web app and the API."""
+    import uvicorn
+
+    from pharmatrace.web.app import create_app
+
+    uvicorn.run(create_app(_db()), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema (SQLite or PostgreSQL)."""
+    db = _db()
+    from pharmatrace.storage.migrate import current_revision
+
+    typer.echo(f"database at revision {current_revision(db.engine)} ({db.dialect})")
+
+
+@user_app.command("create")
+def user_create(
+    login: str,
+    full_name: Annotated[str, typer.Option("--full-name", help="full name as printed on records")],
+    role: Annotated[list[str], typer.Option("--role", help="role code; repeat for several")],
+    employee_no: Annotated[str | None, typer.Option("--employee-no")] = None,
+    department: Annotated[str, typer.Option("--department")] = "-",
+    position: Annotated[str, typer.Option("--position")] = "-",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+) -> None:
+    """Create a user; the password must be changed at first log-in."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("initial password: ")
+    try:
+        data = UserCreate(login=login, full_name=full_name, employee_no=employee_no or login,
+                          department=department, position=position, password=password, roles=role)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    try:
+        with UnitOfWork(_db(), _cli_actor()) as uow:
+            user = identity.create_user(uow, data)
+            uow.commit()
+    except PharmaTraceError as error:
+        _fail(error)
+    typer.echo(f"created user {user.login} (id {user.id})")
+
+
+def _user_id(db: Database, login: str) -> int:
+    with db.sessions() as session:
+        user = identity.find_user(session, login)
+        if user is None:
+            typer.echo(f"error: no user {login!r}", err=True)
+            raise typer.Exit(code=2)
+        return user.id
+
+
+@user_app.command("deactivate")
+def user_deactivate(login: str, reason: Annotated[str, typer.Option("--reason", help="why (audited)")]) -> None:
+    """Deactivate a user (users are never deleted)."""
+    db = _db()
+    try:
+        with UnitOfWork(db, _cli_actor(), reason=reason) as uow:
+            identity.deactivate_user(uow, _user_id(db, login))
+            uow.commit()
+    except PharmaTraceError as error:
+        _fail(error)
+    typer.echo(f"deactivated {login}")
+
+
+@user_app.command("unlock")
+def user_unlock(login: str, reason: Annotated[str, typer.Option("--reason", help="why (audited)")]) -> None:
+    """Unlock an account locked after failed log-ins."""
+    db = _db()
+    try:
+        with UnitOfWork(db, _cli_actor(), reason=reason) as uow:
+            identity.unlock_user(uow, _user_id(db, login))
+            uow.commit()
+    except PharmaTraceError as error:
+        _fail(error)
+    typer.echo(f"unlocked {login}")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users with their roles and status."""
+    with _db().sessions() as session:
+        for user in identity.list_users(session):
+            status = "active" if user.active else "deactivated"
+            if user.locked:
+                status += ",locked"
+            roles = ",".join(sorted(g.role.code for g in user.grants))
+            typer.echo(f"{user.login:<14} {user.full_name:<8} {status:<18} {roles}")
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Build the demo plant (idempotent)."""
+    from pharmatrace.demo.seed import DEMO_PASSWORD, DEMO_USERS, seed
+
+    added = seed(_db())
+    typer.echo("demo plant: " + ", ".join(f"{n} {what} added" for what, n in added.items()))
+    typer.echo(f"demo log-ins (password {DEMO_PASSWORD}):")
+    for user in DEMO_USERS:
+        typer.echo(f"  {user.login:<12} {user.full_name}  {user.role}")

@@ -1,0 +1,46 @@
+"""Process-wide settings, read from ``PHARMATRACE_*`` environment variables.
+
+All local state (the SQLite file by default, stored files, keys, the ledger's witness) lives under one
+directory, ``PHARMATRACE_VAR``, so two instances never share state by accident.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PHARMATRACE_", extra="ignore")
+
+    var: Path = Field(default=Path("var"), description="state directory")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under var/")
+    default_locale: str = "zh_CN"
+    # Password hashing cost (argon2id). Tests lower the memory cost to stay fast; never below RFC 9106 floor.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8192)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    cookie_secure: bool = False
+
+    @property
+    def var_dir(self) -> Path:
+        return self.var.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'pharmatrace.sqlite3'}"
+
+    def ensure_var(self) -> Path:
+        path = self.var_dir
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

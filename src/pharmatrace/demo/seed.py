@@ -1,0 +1,113 @@
+"""``pharmatrace demo seed``: a realistic TCM-injection plant with a lyophilized powder-for-injection line.
+
+One idempotent entry point: running it twice changes nothing the second time. Later areas extend
+:func:`seed` with their own sections. Every write goes through the unit of work, so the seed itself
+appears in the audit trail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from pharmatrace.kernel.context import Actor
+from pharmatrace.kernel.identity import service as identity
+from pharmatrace.kernel.identity.models import Role, User
+from pharmatrace.kernel.identity.roles import STANDARD_ROLES
+from pharmatrace.kernel.identity.schemas import RoleCreate, UserCreate
+from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.storage.engine import Database
+from pharmatrace.wms import service as wms
+from pharmatrace.wms.models import Material
+from pharmatrace.wms.schemas import MaterialCreate
+
+DEMO_PASSWORD = "Pharma@2026"  # demo accounts only; printed by `make demo`
+SITE_NAME = "沪津中药注射剂有限公司"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    login: str
+    full_name: str
+    employee_no: str
+    department: str
+    position: str
+    role: str
+
+
+DEMO_USERS: tuple[DemoUser, ...] = (
+    DemoUser("sysadmin", "王建国", "E0001", "信息技术部", "系统管理员", "system_admin"),
+    DemoUser("zhangwei", "张伟", "E1001", "生产部 冻干粉针车间", "配料岗位操作员", "production_operator"),
+    DemoUser("liuyang", "刘洋", "E1002", "生产部 冻干粉针车间", "冻干岗位操作员", "production_operator"),
+    DemoUser("lina", "李娜", "E1010", "生产部 冻干粉针车间", "车间主任", "production_supervisor"),
+    DemoUser("chenjing", "陈静", "E2001", "质量保证部", "QA现场监督员", "qa_reviewer"),
+    DemoUser("zhaomin", "赵敏", "E2010", "质量保证部", "质量受权人", "qa_release"),
+    DemoUser("wangfang", "王芳", "E3001", "质量控制部", "化学检验员", "qc_analyst"),
+    DemoUser("sunli", "孙丽", "E3010", "质量控制部", "检验复核员", "qc_reviewer"),
+    DemoUser("zhouqiang", "周强", "E4001", "物料部", "仓库保管员", "warehouse_keeper"),
+    DemoUser("wuhao", "吴昊", "E5001", "工程设备部", "设备工程师", "equipment_engineer"),
+    DemoUser("zhengxue", "郑雪", "E6001", "质量保证部", "文件管理员", "document_controller"),
+    DemoUser("huangmei", "黄梅", "E6010", "人力资源部", "培训专员", "training_coordinator"),
+    DemoUser("inspector", "钱立", "E9001", "药品监督管理局（外部）", "GMP检查员", "inspector"),
+)
+
+# The lyophilized TCM injection "注射用丹红冻干粉" and what goes into it.
+DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
+    MaterialCreate(code="HB-DS-001", name="丹参（中药材）", kind="herb", unit="kg",
+                   storage_condition="阴凉干燥处，≤20 °C，相对湿度 ≤65 %"),
+    MaterialCreate(code="HB-HH-001", name="红花（中药材）", kind="herb", unit="kg",
+                   storage_condition="阴凉干燥处，避光，≤20 °C"),
+    MaterialCreate(code="DP-DS-001", name="丹参饮片", kind="decoction_piece", unit="kg",
+                   storage_condition="阴凉干燥处，≤20 °C"),
+    MaterialCreate(code="EX-DH-001", name="丹红提取物", kind="extract", unit="kg",
+                   storage_condition="2–8 °C 冷藏，密封"),
+    MaterialCreate(code="EXC-MAN-01", name="甘露醇（注射用）", kind="excipient", unit="kg",
+                   storage_condition="密封，常温 10–30 °C"),
+    MaterialCreate(code="PP-VIAL-10", name="10 mL 中硼硅玻璃管制注射剂瓶", kind="primary_packaging", unit="支",
+                   storage_condition="常温，防尘"),
+    MaterialCreate(code="PP-STOP-20", name="20 mm 冻干用覆膜胶塞", kind="primary_packaging", unit="只",
+                   storage_condition="常温，密封"),
+    MaterialCreate(code="SP-CAP-20", name="20 mm 铝塑组合盖", kind="secondary_packaging", unit="只",
+                   storage_condition="常温"),
+    MaterialCreate(code="SP-BOX-10", name="注射用丹红冻干粉 小盒（10支装）", kind="secondary_packaging", unit="个",
+                   storage_condition="常温，防潮"),
+    MaterialCreate(code="IM-DH-SOL", name="丹红配制药液（中间产品）", kind="intermediate", unit="L",
+                   storage_condition="2–8 °C，最长存放 24 h"),
+    MaterialCreate(code="FG-DH-0200", name="注射用丹红冻干粉 200 mg/支", kind="finished_good", unit="支",
+                   storage_condition="遮光，密闭，不超过 20 °C"),
+)
+
+
+def seed(db: Database) -> dict[str, int]:
+    """Install the standard roles, demo users and materials that are missing. Returns what was added."""
+    added = {"roles": 0, "users": 0, "materials": 0}
+    actor = Actor.system("demo-seed")
+    with UnitOfWork(db, actor, reason="demo plant seed") as uow:
+        existing = set(uow.session.scalars(select(Role.code)))
+        for std in STANDARD_ROLES:
+            if std.code not in existing:
+                identity.create_role(uow, RoleCreate(code=std.code, name_zh=std.name_zh, name_en=std.name_en,
+                                                     kind=std.kind, description=std.description,
+                                                     permissions=list(std.permissions)))
+                added["roles"] += 1
+        uow.commit()
+    with UnitOfWork(db, actor, reason="demo plant seed: demo accounts start ready to use") as uow:
+        logins = set(uow.session.scalars(select(User.login)))
+        for demo in DEMO_USERS:
+            if demo.login in logins:
+                continue
+            user = identity.create_user(uow, UserCreate(
+                login=demo.login, full_name=demo.full_name, employee_no=demo.employee_no,
+                department=demo.department, position=demo.position, password=DEMO_PASSWORD, roles=[demo.role]))
+            user.must_change_password = False
+            added["users"] += 1
+        uow.commit()
+    with UnitOfWork(db, actor, reason="demo plant seed") as uow:
+        codes = set(uow.session.scalars(select(Material.code)))
+        for material in DEMO_MATERIALS:
+            if material.code not in codes:
+                wms.create_material(uow, material)
+                added["materials"] += 1
+        uow.commit()
+    return added

@@ -1,0 +1,1 @@
+"""The compliance kernel: identity and RBAC, unit of work, audit trail, clock."""

@@ -1,0 +1,90 @@
+"""Audit trail: who did what to which record, when, why, and every field's old → new value.
+
+Fields follow the TJ-B.2.5 data set: object (CZDX), operation (CZLX), operator (CZZ), time (CZSJ),
+reason (CZYY), old value (JZ), new value (XZ). The table is append-only in the database itself
+(triggers on SQLite and PostgreSQL, SH-7.1.3.c); there is no switch that turns capture off (SH-7.1.3.b).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
+
+REDACTED = "******"
+
+
+class Audited:
+    """Mixin for GMP entities: the unit of work captures every create, modify and void of them.
+
+    ``__audit_type__``   the object type written to the trail (CZDX), e.g. ``"user"``.
+    ``__audit_redact__`` fields recorded as changed without their values (password hashes).
+    ``__audit_ignore__`` operational counters that are not business data (covered by their own events).
+    ``__audit_deletable__`` association rows (grants) may be deleted; the delete itself is audited.
+    Anything else is never deleted: it is voided with a reason.
+    """
+
+    __audit_type__: ClassVar[str]
+    __audit_redact__: ClassVar[frozenset[str]] = frozenset()
+    __audit_ignore__: ClassVar[frozenset[str]] = frozenset()
+    __audit_deletable__: ClassVar[bool] = False
+
+
+class AuditEntry(Base):
+    """One audit event. Never updated, never deleted (triggers refuse both)."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        Index("ix_audit_entries_object", "object_type", "object_id"),
+        Index("ix_audit_entries_at", "at"),
+        Index("ix_audit_entries_actor", "actor_login"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)  # CZSJ
+    event: Mapped[str] = mapped_column(String(64), nullable=False)  # CZLX
+    object_type: Mapped[str] = mapped_column(String(64), nullable=False)  # CZDX
+    object_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(nullable=True)
+    actor_login: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor_name: Mapped[str] = mapped_column(String(128), nullable=False)  # CZZ
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # CZYY
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)  # JZ → XZ
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+def plain_value(value: Any) -> Any:
+    """A JSON-safe, stable form of a column value for the trail."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_value(v) for v in value]
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return plain_value(value.value)
+    return str(value)
+
+
+# Events that are audited although they change no GMP row (TJ-10.1.1.1, TJ-10.1.1.2.b).
+SECURITY_EVENTS: dict[str, str] = {
+    "login.success": "Log-in succeeded",
+    "login.failure": "Log-in failed",
+    "login.locked": "Account locked after repeated failures",
+    "logout": "Log-out",
+    "session.expired": "Session ended by idle timeout",
+    "password.change": "Password changed",
+}

@@ -1,0 +1,76 @@
+"""Typed errors, mapped once to HTTP statuses and translated messages at the edge.
+
+``message`` is an English gettext msgid with ``{name}`` placeholders; the web and API layers translate it
+into the reader's language and fill in ``params``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+def N_(message: str) -> str:
+    """Mark a string for message extraction without translating it here."""
+    return message
+
+
+class PharmaTraceError(Exception):
+    code: ClassVar[str] = "error"
+    http_status: ClassVar[int] = 400
+
+    def __init__(self, message: str, /, **params: Any) -> None:
+        super().__init__(message.format(**params) if params else message)
+        self.message = message
+        self.params = params
+
+
+class ValidationFailed(PharmaTraceError):
+    code = "validation_failed"
+    http_status = 422
+
+
+class ReasonRequired(ValidationFailed):
+    """A modification or void of a GMP record without a reason (TJ-B.2.5 CZYY)."""
+
+    code = "reason_required"
+
+
+class NotFound(PharmaTraceError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(PharmaTraceError):
+    code = "conflict"
+    http_status = 409
+
+
+class AuthenticationFailed(PharmaTraceError):
+    code = "authentication_failed"
+    http_status = 401
+
+
+class AccountLocked(AuthenticationFailed):
+    code = "account_locked"
+
+
+class NotPermitted(PharmaTraceError):
+    code = "not_permitted"
+    http_status = 403
+
+
+class SegregationOfDuties(NotPermitted):
+    """Administration and business work may never meet in one account (TJ-10.1.2.2.b/c)."""
+
+    code = "segregation_of_duties"
+
+
+class PasswordChangeRequired(NotPermitted):
+    code = "password_change_required"
+
+
+class KernelBypass(PharmaTraceError):
+    """A GMP write attempted outside the unit of work, or a delete of a GMP row."""
+
+    code = "kernel_bypass"
+    http_status = 500

@@ -1,0 +1,115 @@
+"""Permissions declared as data: area × action, each of one kind.
+
+Kinds decide segregation of duties (TJ-10.1.2.2.b/c, enforced in :mod:`.access`):
+
+* ``admin``    — system administration (users, roles, settings). Never with ``business``.
+* ``business`` — creating, changing or signing GMP business data. Never with ``admin``.
+* ``read``     — viewing; combines with either.
+
+Areas whose features are not built yet already have their actions here so the role matrix can be
+configured before go-live; ``AREAS`` says which areas are live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pharmatrace.kernel.errors import N_
+
+Kind = Literal["admin", "business", "read"]
+KINDS: tuple[Kind, ...] = ("admin", "business", "read")
+KIND_LABELS: dict[str, str] = {"admin": N_("administration"), "business": N_("business"), "read": N_("read")}
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    code: str
+    label: str  # gettext msgid
+    live: bool
+    path: str
+
+
+# ARCHITECTURE §2: the business areas, in the order of the navigation.
+AREAS: tuple[Area, ...] = (
+    Area("wms", N_("Materials & warehouse"), True, "/wms/materials"),
+    Area("equipment", N_("Equipment & rooms"), False, "/areas/equipment"),
+    Area("mes", N_("Production & batch records"), False, "/areas/mes"),
+    Area("lims", N_("Laboratory (LIMS)"), False, "/areas/lims"),
+    Area("qms", N_("Quality (QMS)"), False, "/areas/qms"),
+    Area("trace", N_("Serialization & trace"), False, "/areas/trace"),
+    Area("monitoring", N_("Integrated monitoring"), False, "/areas/monitoring"),
+    Area("documents", N_("Documents"), False, "/areas/documents"),
+    Area("training", N_("Training"), False, "/areas/training"),
+    Area("video", N_("Video"), False, "/areas/video"),
+    Area("exchange", N_("Data exchange"), False, "/areas/exchange"),
+    Area("lifecycle", N_("Backup & archive"), False, "/areas/lifecycle"),
+)
+AREA_BY_CODE = {area.code: area for area in AREAS}
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    code: str
+    area: str
+    kind: Kind
+    label: str  # gettext msgid
+
+
+def _p(code: str, kind: Kind, label: str) -> Permission:
+    return Permission(code=code, area=code.split(".", 1)[0], kind=kind, label=label)
+
+
+CATALOGUE: tuple[Permission, ...] = (
+    # administration
+    _p("admin.users.manage", "admin", N_("Manage user accounts")),
+    _p("admin.roles.manage", "admin", N_("Manage roles and the permission matrix")),
+    _p("admin.settings.manage", "admin", N_("Manage security and system settings")),
+    # oversight (read)
+    _p("admin.access_review.view", "read", N_("View the access review report")),
+    _p("admin.users.view", "read", N_("View user accounts and roles")),
+    _p("audit.trail.view", "read", N_("View the audit trail")),
+    # materials & warehouse
+    _p("wms.material.view", "read", N_("View materials")),
+    _p("wms.material.manage", "business", N_("Create and change material master data")),
+    _p("wms.lot.receive", "business", N_("Receive material lots")),
+    _p("wms.stock.move", "business", N_("Move and issue stock")),
+    # equipment
+    _p("equipment.view", "read", N_("View equipment and rooms")),
+    _p("equipment.manage", "business", N_("Maintain equipment, scales and rooms")),
+    _p("equipment.logbook.record", "business", N_("Record equipment logbook entries")),
+    # production
+    _p("mes.batch.view", "read", N_("View batch records")),
+    _p("mes.recipe.author", "business", N_("Author master recipes")),
+    _p("mes.recipe.approve", "business", N_("Approve master recipes")),
+    _p("mes.batch.execute", "business", N_("Execute batch steps and weighing")),
+    _p("mes.batch.supervise", "business", N_("Supervise batches and verify steps")),
+    _p("mes.batch.review", "business", N_("Review batch records (QA)")),
+    # laboratory
+    _p("lims.view", "read", N_("View samples and results")),
+    _p("lims.sample.manage", "business", N_("Sample and receive samples")),
+    _p("lims.result.enter", "business", N_("Enter test results")),
+    _p("lims.result.review", "business", N_("Review test results")),
+    _p("lims.spec.approve", "business", N_("Approve specifications")),
+    # quality
+    _p("qms.view", "read", N_("View quality records")),
+    _p("qms.deviation.raise", "business", N_("Raise deviations")),
+    _p("qms.deviation.approve", "business", N_("Assess and close deviations and CAPA")),
+    _p("qms.change.manage", "business", N_("Manage change control")),
+    _p("qms.release.decide", "business", N_("Release or reject batches (Qualified Person)")),
+    # documents and training
+    _p("documents.view", "read", N_("Read controlled documents")),
+    _p("documents.author", "business", N_("Author controlled documents")),
+    _p("documents.control", "business", N_("Approve, issue and withdraw documents")),
+    _p("training.manage", "business", N_("Manage curricula and training records")),
+    # serialization, monitoring
+    _p("trace.codes.manage", "business", N_("Manage traceability codes and shipments")),
+    _p("trace.view", "read", N_("Trace products forward and backward")),
+    _p("monitoring.view", "read", N_("View monitoring data")),
+    _p("monitoring.alarm.acknowledge", "business", N_("Acknowledge monitoring alarms")),
+)
+BY_CODE: dict[str, Permission] = {p.code: p for p in CATALOGUE}
+
+
+def kind_of(code: str) -> Kind:
+    return BY_CODE[code].kind

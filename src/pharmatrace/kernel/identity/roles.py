@@ -1,0 +1,62 @@
+"""The standard roles shipped with PharmaTrace (NMPAB/T 1001 system roles mapped to a GMP plant).
+
+Plants edit them in the permission matrix; these are the starting point the demo seed installs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+READ_ALL = (
+    "wms.material.view", "equipment.view", "mes.batch.view", "lims.view", "qms.view", "documents.view",
+    "trace.view", "monitoring.view",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StandardRole:
+    code: str
+    name_zh: str
+    name_en: str
+    kind: Literal["admin", "business"]
+    permissions: tuple[str, ...]
+    description: str = ""
+
+
+STANDARD_ROLES: tuple[StandardRole, ...] = (
+    StandardRole("system_admin", "系统管理员", "System administrator", "admin",
+                 ("admin.users.manage", "admin.roles.manage", "admin.settings.manage", "admin.users.view",
+                  "admin.access_review.view", "audit.trail.view"),
+                 "Manages accounts, roles and settings; never creates or signs business data."),
+    StandardRole("production_operator", "生产操作员", "Production operator", "business",
+                 ("mes.batch.view", "mes.batch.execute", "wms.material.view", "equipment.view",
+                  "equipment.logbook.record", "documents.view", "qms.deviation.raise", "monitoring.view")),
+    StandardRole("production_supervisor", "生产主管", "Production supervisor", "business",
+                 (*READ_ALL, "mes.batch.supervise", "mes.recipe.author", "qms.deviation.raise",
+                  "equipment.logbook.record", "monitoring.alarm.acknowledge")),
+    StandardRole("qa_reviewer", "QA审核员", "QA reviewer", "business",
+                 (*READ_ALL, "audit.trail.view", "mes.batch.review", "mes.recipe.approve", "qms.deviation.raise",
+                  "qms.deviation.approve", "qms.change.manage", "admin.access_review.view")),
+    StandardRole("qa_release", "质量受权人", "Qualified person (QA release)", "business",
+                 (*READ_ALL, "audit.trail.view", "qms.release.decide", "mes.batch.review", "lims.spec.approve")),
+    StandardRole("qc_analyst", "QC检验员", "QC analyst", "business",
+                 ("lims.view", "lims.sample.manage", "lims.result.enter", "wms.material.view", "documents.view",
+                  "equipment.view", "qms.deviation.raise")),
+    StandardRole("qc_reviewer", "QC复核员", "QC reviewer", "business",
+                 ("lims.view", "lims.result.review", "wms.material.view", "documents.view", "equipment.view",
+                  "qms.deviation.raise", "audit.trail.view")),
+    StandardRole("warehouse_keeper", "仓库管理员", "Warehouse keeper", "business",
+                 ("wms.material.view", "wms.material.manage", "wms.lot.receive", "wms.stock.move",
+                  "trace.codes.manage", "trace.view", "documents.view", "monitoring.view", "qms.deviation.raise")),
+    StandardRole("equipment_engineer", "设备工程师", "Equipment engineer", "business",
+                 ("equipment.view", "equipment.manage", "equipment.logbook.record", "monitoring.view",
+                  "monitoring.alarm.acknowledge", "documents.view", "qms.deviation.raise")),
+    StandardRole("document_controller", "文件管理员", "Document controller", "business",
+                 ("documents.view", "documents.author", "documents.control")),
+    StandardRole("training_coordinator", "培训管理员", "Training coordinator", "business",
+                 ("documents.view", "training.manage")),
+    StandardRole("inspector", "检查员（只读）", "Inspector (read only)", "business",
+                 (*READ_ALL, "audit.trail.view", "admin.access_review.view", "admin.users.view"),
+                 "Auditors and inspectors: sees everything, changes nothing."),
+)

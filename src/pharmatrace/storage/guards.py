@@ -1,0 +1,126 @@
+"""Database-level guards, issued by migrations on SQLite and PostgreSQL alike.
+
+* ``append_only``: UPDATE and DELETE (and on PostgreSQL TRUNCATE) are refused — the audit trail
+  (SH-7.1.3.c). PostgreSQL triggers are ``ENABLE ALWAYS`` so ``session_replication_role = replica``
+  does not skip them.
+* ``no_delete``: GMP rows are voided, never deleted.
+* segregation-of-duties triggers: a grant that would put an administration permission into a business
+  role (or the reverse), or give one user both kinds of role, is refused by the database itself
+  (TJ-10.1.2.2.b/c), whatever path wrote it.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+PG_REFUSE_FUNCTION = """
+CREATE OR REPLACE FUNCTION pharmatrace_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'pharmatrace: % on % is refused (%)', TG_OP, TG_TABLE_NAME, TG_ARGV[0]
+    USING ERRCODE = 'insufficient_privilege';
+END $$;
+"""
+
+
+def _dialect() -> str:
+    return op.get_bind().dialect.name
+
+
+def _pg_trigger(name: str, table: str, timing: str, level: str, why: str) -> None:
+    op.execute(
+        f"CREATE TRIGGER {name} {timing} ON {table} FOR EACH {level} "
+        f"EXECUTE FUNCTION pharmatrace_refuse('{why}')"
+    )
+    op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name}")
+
+
+def append_only(table: str) -> None:
+    why = "append-only table"
+    if _dialect() == "postgresql":
+        op.execute(PG_REFUSE_FUNCTION)
+        _pg_trigger(f"{table}_no_update", table, "BEFORE UPDATE", "ROW", why)
+        _pg_trigger(f"{table}_no_delete", table, "BEFORE DELETE", "ROW", why)
+        _pg_trigger(f"{table}_no_truncate", table, "BEFORE TRUNCATE", "STATEMENT", why)
+    else:
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'pharmatrace: {verb} on {table} is refused ({why})'); END"
+            )
+
+
+def no_delete(table: str) -> None:
+    why = "GMP rows are voided, never deleted"
+    if _dialect() == "postgresql":
+        op.execute(PG_REFUSE_FUNCTION)
+        _pg_trigger(f"{table}_no_delete", table, "BEFORE DELETE", "ROW", why)
+        _pg_trigger(f"{table}_no_truncate", table, "BEFORE TRUNCATE", "STATEMENT", why)
+    else:
+        op.execute(
+            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, 'pharmatrace: DELETE on {table} is refused ({why})'); END"
+        )
+
+
+# A permission of the other kind than its role (read permissions fit both).
+_ROLE_PERMISSION_CLASH = (
+    "(SELECT kind FROM permissions WHERE code = NEW.permission_code) <> 'read' AND "
+    "(SELECT kind FROM permissions WHERE code = NEW.permission_code) <> (SELECT kind FROM roles WHERE id = NEW.role_id)"
+)
+# A user who would hold roles of both kinds.
+_USER_ROLE_CLASH = (
+    "EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = NEW.user_id "
+    "AND r.kind <> (SELECT kind FROM roles WHERE id = NEW.role_id))"
+)
+
+
+def segregation_of_duties() -> None:
+    if _dialect() == "postgresql":
+        op.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION pharmatrace_sod_role_permission() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF {_ROLE_PERMISSION_CLASH} THEN
+                RAISE EXCEPTION 'pharmatrace: segregation of duties: permission % does not fit role %',
+                  NEW.permission_code, NEW.role_id USING ERRCODE = 'check_violation';
+              END IF;
+              RETURN NEW;
+            END $$;
+            """
+        )
+        op.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION pharmatrace_sod_user_role() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF {_USER_ROLE_CLASH} THEN
+                RAISE EXCEPTION 'pharmatrace: segregation of duties: user % cannot hold role %',
+                  NEW.user_id, NEW.role_id USING ERRCODE = 'check_violation';
+              END IF;
+              RETURN NEW;
+            END $$;
+            """
+        )
+        for table, function in (("role_permissions", "pharmatrace_sod_role_permission"),
+                                ("user_roles", "pharmatrace_sod_user_role")):
+            op.execute(
+                f"CREATE TRIGGER {table}_sod BEFORE INSERT OR UPDATE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION {function}()"
+            )
+            op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_sod")
+        # A role's kind cannot change under its grants.
+        op.execute(
+            "CREATE TRIGGER roles_kind_fixed BEFORE UPDATE OF kind ON roles FOR EACH ROW "
+            "WHEN (OLD.kind IS DISTINCT FROM NEW.kind) EXECUTE FUNCTION pharmatrace_refuse('role kind is fixed')"
+        )
+        op.execute("ALTER TABLE roles ENABLE ALWAYS TRIGGER roles_kind_fixed")
+        return
+    for table, clash in (("role_permissions", _ROLE_PERMISSION_CLASH), ("user_roles", _USER_ROLE_CLASH)):
+        for verb in ("INSERT", "UPDATE"):
+            op.execute(
+                f"CREATE TRIGGER {table}_sod_{verb.lower()} BEFORE {verb} ON {table} WHEN {clash} "
+                f"BEGIN SELECT RAISE(ABORT, 'pharmatrace: segregation of duties refused this grant'); END"
+            )
+    op.execute(
+        "CREATE TRIGGER roles_kind_fixed BEFORE UPDATE OF kind ON roles WHEN OLD.kind <> NEW.kind "
+        "BEGIN SELECT RAISE(ABORT, 'pharmatrace: role kind is fixed'); END"
+    )

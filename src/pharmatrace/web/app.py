@@ -1,0 +1,138 @@
+"""The FastAPI application: UI pages, ``/api/v1`` with OpenAPI, locally served assets."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pharmatrace import __version__
+from pharmatrace.kernel import context
+from pharmatrace.kernel.errors import N_, PasswordChangeRequired, PharmaTraceError
+from pharmatrace.storage.engine import Database
+from pharmatrace.web import i18n
+from pharmatrace.web.deps import LANG_COOKIE, LoginRequired
+from pharmatrace.web.templating import render
+
+log = logging.getLogger("pharmatrace.web")
+STATIC = Path(__file__).parent / "static"
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _api_error(status: int, code: str, message: str, details: list[dict[str, str]] | None = None) -> JSONResponse:
+    body: dict[str, object] = {"error": {"code": code, "message": message}}
+    if details is not None:
+        body["error"] = {"code": code, "message": message, "details": details}
+    return JSONResponse(status_code=status, content=body)
+
+
+def create_app(db: Database) -> FastAPI:
+    app = FastAPI(
+        title="PharmaTrace API",
+        version=__version__,
+        description="药品生产全过程数字化追溯系统 — REST API. Authenticate with POST /api/v1/auth/token, "
+        "then send `Authorization: Bearer <token>`; the web session cookie works too.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        swagger_ui_parameters={"syntaxHighlight": False},
+    )
+    app.state.db = db
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        chosen = request.cookies.get(LANG_COOKIE)
+        if chosen is None and _is_api(request):
+            chosen = request.headers.get("accept-language")
+        tokens = (
+            context.request_id.set(rid[:64]),
+            context.client_address.set(request.client.host if request.client else None),
+            context.locale.set(i18n.normalize(chosen)),
+        )
+        try:
+            response = await call_next(request)
+        finally:
+            context.request_id.reset(tokens[0])
+            context.client_address.reset(tokens[1])
+            context.locale.reset(tokens[2])
+        response.headers["x-request-id"] = rid[:64]
+        response.headers.setdefault("x-content-type-options", "nosniff")
+        response.headers.setdefault("x-frame-options", "DENY")
+        response.headers.setdefault("referrer-policy", "same-origin")
+        return response
+
+    @app.exception_handler(PharmaTraceError)
+    async def domain_error(request: Request, error: PharmaTraceError) -> Response:
+        if isinstance(error, LoginRequired) and not _is_api(request):
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if isinstance(error, PasswordChangeRequired) and not _is_api(request):
+            return RedirectResponse("/password", status_code=303)
+        message = i18n.error_message(error)
+        if _is_api(request):
+            return _api_error(error.http_status, error.code, message)
+        return render(request, "error.html", status_code=error.http_status, message=message, code=error.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        details = i18n.field_errors(list(error.errors()))
+        message = i18n.gettext(N_("The request is not valid"))
+        if _is_api(request):
+            return _api_error(422, "validation_failed", message, details)
+        return render(request, "error.html", status_code=422, message=message, code="validation_failed",
+                      details=details)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, error: IntegrityError) -> Response:
+        log.warning("integrity error: %s", error.orig)
+        message = i18n.gettext(N_("The database refused the change: it conflicts with existing records"))
+        if _is_api(request):
+            return _api_error(409, "conflict", message)
+        return render(request, "error.html", status_code=409, message=message, code="conflict")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        messages = {404: N_("Not found"), 405: N_("This method is not allowed here")}
+        message = i18n.gettext(messages.get(error.status_code, N_("The request cannot be served")))
+        if _is_api(request):
+            return _api_error(error.status_code, "http_error", message)
+        return render(request, "error.html", status_code=error.status_code, message=message, code="http_error")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    for router in page_routers():
+        app.include_router(router)
+    for router in api_routers():
+        app.include_router(router, prefix=API_PREFIX)
+    return app
+
+
+API_PREFIX = "/api/v1"
+
+
+def page_routers() -> list[APIRouter]:
+    from pharmatrace.kernel.identity import views as identity_views
+    from pharmatrace.web import views as shell_views
+    from pharmatrace.wms import views as wms_views
+
+    return [shell_views.router, identity_views.router, wms_views.router]
+
+
+def api_routers() -> list[APIRouter]:
+    """Every area's API router; the permission-matrix test walks these."""
+    from pharmatrace.kernel.identity import api as identity_api
+    from pharmatrace.wms import api as wms_api
+
+    return [identity_api.router, wms_api.router]

@@ -1,0 +1,140 @@
+"""Shared fixtures: a seeded demo plant on SQLite and on the real PostgreSQL server.
+
+Every storage-touching test gets the ``backend`` parameter and so runs on both databases. The plant is
+built once per backend (migrations + ``demo seed``) and copied for each test: a file copy on SQLite, a
+``CREATE DATABASE … TEMPLATE`` on PostgreSQL. When PostgreSQL does not answer, its half of the suite is
+skipped and the run says so loudly at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Fast password hashing in tests (argon2id still, at the RFC 9106 memory floor).
+os.environ.setdefault("PHARMATRACE_ARGON2_MEMORY_KIB", "8192")
+os.environ.setdefault("PHARMATRACE_ARGON2_TIME_COST", "1")
+os.environ.setdefault("PHARMATRACE_ARGON2_PARALLELISM", "1")
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from pharmatrace.bootstrap import prepare
+from pharmatrace.demo.seed import seed
+from pharmatrace.storage.engine import Database
+
+PG_ADMIN_URL = os.environ.get("PHARMATRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+CLAUSE_ID = re.compile(r"^(SH|SHD|TJ)-(\d+(\.\d+)*(\.[a-z])?|B\.\d+(\.\d+)*)$")
+_pg_down_reason: list[str] = []
+
+
+# --- clause markers (SH-…, TJ-…) ------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    bad: list[str] = []
+    for item in items:
+        for mark in item.iter_markers("clause"):
+            for clause in mark.args:
+                if not isinstance(clause, str) or not CLAUSE_ID.match(clause):
+                    bad.append(f"{item.nodeid}: {clause!r}")
+        if "backend" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.storage)
+    if bad:
+        raise pytest.UsageError("malformed clause IDs in markers:\n  " + "\n  ".join(bad))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _pg_down_reason:
+        terminalreporter.write_sep("!", "POSTGRESQL DID NOT ANSWER — PostgreSQL half of the suite SKIPPED", red=True)
+        terminalreporter.write_line(f"  {PG_ADMIN_URL}: {_pg_down_reason[0]}", red=True)
+    clauses: dict[str, int] = {}
+    for report in terminalreporter.stats.get("passed", []):
+        for clause in getattr(report, "clauses", ()):
+            clauses[clause] = clauses.get(clause, 0) + 1
+    if clauses:
+        terminalreporter.write_sep("-", f"clauses proven by passing tests: {len(clauses)}")
+        terminalreporter.write_line("  " + " ".join(sorted(clauses)))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    report.clauses = tuple(c for mark in item.iter_markers("clause") for c in mark.args)
+
+
+# --- databases ------------------------------------------------------------------------------------
+
+
+def _pg_admin():  # type: ignore[no-untyped-def]
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+
+
+def _pg_url(name: str) -> str:
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "plant.sqlite3"
+    db = Database.from_url(f"sqlite:///{path}")
+    prepare(db)
+    seed(db)
+    db.dispose()  # the last connection closing checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    name = f"pt_tpl_{os.getpid()}"
+    try:
+        admin = _pg_admin()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # noqa: BLE001 - any failure to reach the server means "down"
+        _pg_down_reason.append(str(error).splitlines()[0])
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+    db = Database.from_url(_pg_url(name))
+    prepare(db)
+    seed(db)
+    db.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh copy of the seeded demo plant on ``backend``."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        copy = tmp_path / "plant.sqlite3"
+        shutil.copyfile(template, copy)
+        database = Database.from_url(f"sqlite:///{copy}")
+        yield database
+        database.dispose()
+        return
+    template_name: str = request.getfixturevalue("pg_template")
+    name = f"pt_t_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    database = Database.from_url(_pg_url(name))
+    yield database
+    database.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

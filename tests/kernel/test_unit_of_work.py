@@ -1,0 +1,93 @@
+"""The unit of work captures every create, modify, void of GMP records, with reason (TJ-B.2.5)."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import actor, audit_entries, count_rows
+from sqlalchemy import select
+
+from pharmatrace.kernel.errors import KernelBypass, ReasonRequired
+from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.storage.engine import Database
+from pharmatrace.wms import service as wms
+from pharmatrace.wms.models import Material
+from pharmatrace.wms.schemas import MaterialCreate
+
+NEW_HERB = MaterialCreate(code="HB-CX-001", name="川芎（中药材）", kind="herb", unit="kg", storage_condition="阴凉干燥")
+
+
+@pytest.mark.clause("TJ-B.2.5", "TJ-10.1.1.1", "TJ-10.1.1.2.c")
+def test_a_create_is_captured_with_operator_time_and_new_values(db: Database) -> None:
+    keeper = actor(db, "zhouqiang")
+    with UnitOfWork(db, keeper) as uow:
+        material = wms.create_material(uow, NEW_HERB)
+        uow.commit()
+    [entry] = audit_entries(db, object_type="material", object_id=str(material.id))
+    assert entry.event == "create"
+    assert (entry.actor_id, entry.actor_name) == (keeper.user_id, "周强")
+    assert entry.changes["code"] == [None, "HB-CX-001"]
+    assert entry.changes["name"] == [None, "川芎（中药材）"]
+    assert entry.at.tzinfo is not None
+
+
+@pytest.mark.clause("TJ-B.2.5", "TJ-10.1.1.2.c")
+def test_a_modification_records_old_and_new_values_and_the_reason(db: Database) -> None:
+    with UnitOfWork(db, actor(db, "zhouqiang"), reason="供应商更正贮藏条件") as uow:
+        material = uow.session.scalar(select(Material).where(Material.code == "HB-DS-001"))
+        assert material is not None
+        old = material.storage_condition
+        material.storage_condition = "阴凉干燥处，≤25 °C"
+        uow.commit()
+    entry = audit_entries(db, object_type="material", object_id=str(material.id))[-1]
+    assert entry.event == "update"
+    assert entry.reason == "供应商更正贮藏条件"
+    assert entry.changes == {"storage_condition": [old, "阴凉干燥处，≤25 °C"]}
+
+
+@pytest.mark.clause("TJ-B.2.5", "TJ-10.1.1.1")
+def test_a_modification_without_a_reason_is_refused_and_changes_nothing(db: Database) -> None:
+    before = count_rows(db, Material), len(audit_entries(db))
+    with pytest.raises(ReasonRequired), UnitOfWork(db, actor(db, "zhouqiang")) as uow:
+        material = uow.session.scalar(select(Material).where(Material.code == "HB-DS-001"))
+        assert material is not None
+        material.name = "被篡改"
+        uow.commit()
+    with db.sessions() as session:
+        assert session.scalar(select(Material.name).where(Material.code == "HB-DS-001")) == "丹参（中药材）"
+    assert (count_rows(db, Material), len(audit_entries(db))) == before
+
+
+@pytest.mark.clause("TJ-10.1.1.2.a", "SH-7.1.3.c")
+def test_gmp_records_are_voided_never_deleted(db: Database) -> None:
+    with pytest.raises(KernelBypass), UnitOfWork(db, actor(db, "zhouqiang"), reason="不再使用") as uow:
+        material = uow.session.scalar(select(Material).where(Material.code == "HB-HH-001"))
+        uow.session.delete(material)
+        uow.commit()
+    with UnitOfWork(db, actor(db, "zhouqiang"), reason="不再使用") as uow:
+        material = uow.session.scalar(select(Material).where(Material.code == "HB-HH-001"))
+        assert material is not None
+        wms.void_material(uow, material.id)
+        uow.commit()
+    entry = audit_entries(db, object_type="material", object_id=str(material.id))[-1]
+    assert (entry.event, entry.reason) == ("void", "不再使用")
+    assert count_rows(db, Material) == 11
+
+
+@pytest.mark.clause("SH-7.1.3.b")
+def test_a_gmp_write_outside_the_unit_of_work_is_refused(db: Database) -> None:
+    with pytest.raises(KernelBypass), db.sessions() as session:
+        material = session.scalar(select(Material).where(Material.code == "HB-DS-001"))
+        assert material is not None
+        material.name = "绕过内核"
+        session.commit()
+    with pytest.raises(KernelBypass), db.sessions() as session:
+        session.add(Material(code="X-1", name="x", kind="herb", unit="kg", storage_condition="",
+                             created_at=material.created_at, created_by="nobody"))
+        session.commit()
+
+
+def test_work_that_is_not_committed_is_rolled_back(db: Database) -> None:
+    before = count_rows(db, Material), len(audit_entries(db))
+    with UnitOfWork(db, actor(db, "zhouqiang")) as uow:
+        wms.create_material(uow, NEW_HERB)
+    assert (count_rows(db, Material), len(audit_entries(db))) == before
