@@ -51,7 +51,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _pg_down_reason:
-        terminalreporter.write_sep("!", "POSTGRESQL DID NOT ANSWER — PostgreSQL half of the suite SKIPPED", red=True)
+        terminalreporter.write_sep(
+            "!", "POSTGRESQL DID NOT ANSWER — PostgreSQL half of the suite SKIPPED", red=True
+        )
         terminalreporter.write_line(f"  {PG_ADMIN_URL}: {_pg_down_reason[0]}", red=True)
     clauses: dict[str, int] = {}
     for report in terminalreporter.stats.get("passed", []):
@@ -98,7 +100,7 @@ def pg_template() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # noqa: BLE001 - any failure to reach the server means "down"
+    except Exception as error:
         _pg_down_reason.append(str(error).splitlines()[0])
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
     db = Database.from_url(_pg_url(name))

@@ -16,7 +16,9 @@ from pharmatrace.kernel.identity.schemas import UserCreate
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 
-app = typer.Typer(help="PharmaTrace 药品生产全过程数字化追溯系统", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="PharmaTrace 药品生产全过程数字化追溯系统", no_args_is_help=True, pretty_exceptions_enable=False
+)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo plant", no_args_is_help=True)
@@ -71,13 +73,22 @@ def user_create(
     employee_no: Annotated[str | None, typer.Option("--employee-no")] = None,
     department: Annotated[str, typer.Option("--department")] = "-",
     position: Annotated[str, typer.Option("--position")] = "-",
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
 ) -> None:
     """Create a user; the password must be changed at first log-in."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("initial password: ")
     try:
-        data = UserCreate(login=login, full_name=full_name, employee_no=employee_no or login,
-                          department=department, position=position, password=password, roles=role)
+        data = UserCreate(
+            login=login,
+            full_name=full_name,
+            employee_no=employee_no or login,
+            department=department,
+            position=position,
+            password=password,
+            roles=role,
+        )
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
@@ -100,7 +111,9 @@ def _user_id(db: Database, login: str) -> int:
 
 
 @user_app.command("deactivate")
-def user_deactivate(login: str, reason: Annotated[str, typer.Option("--reason", help="why (audited)")]) -> None:
+def user_deactivate(
+    login: str, reason: Annotated[str, typer.Option("--reason", help="why (audited)")]
+) -> None:
     """Deactivate a user (users are never deleted)."""
     db = _db()
     try:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from helpers import actor, audit_entries, count_rows
 from sqlalchemy import select
 
+from helpers import actor, audit_entries, count_rows
 from pharmatrace.kernel.errors import KernelBypass, ReasonRequired
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
@@ -13,7 +13,9 @@ from pharmatrace.wms import service as wms
 from pharmatrace.wms.models import Material
 from pharmatrace.wms.schemas import MaterialCreate
 
-NEW_HERB = MaterialCreate(code="HB-CX-001", name="川芎（中药材）", kind="herb", unit="kg", storage_condition="阴凉干燥")
+NEW_HERB = MaterialCreate(
+    code="HB-CX-001", name="川芎（中药材）", kind="herb", unit="kg", storage_condition="阴凉干燥"
+)
 
 
 @pytest.mark.clause("TJ-B.2.5", "TJ-10.1.1.1", "TJ-10.1.1.2.c")
@@ -81,8 +83,17 @@ def test_a_gmp_write_outside_the_unit_of_work_is_refused(db: Database) -> None:
         material.name = "绕过内核"
         session.commit()
     with pytest.raises(KernelBypass), db.sessions() as session:
-        session.add(Material(code="X-1", name="x", kind="herb", unit="kg", storage_condition="",
-                             created_at=material.created_at, created_by="nobody"))
+        session.add(
+            Material(
+                code="X-1",
+                name="x",
+                kind="herb",
+                unit="kg",
+                storage_condition="",
+                created_at=material.created_at,
+                created_by="nobody",
+            )
+        )
         session.commit()
 
 

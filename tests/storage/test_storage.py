@@ -8,10 +8,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import _pg_admin, _pg_url
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
+from conftest import _pg_admin, _pg_url
 from pharmatrace.bootstrap import prepare
 from pharmatrace.config import Settings
 from pharmatrace.storage.engine import Database
@@ -41,13 +41,23 @@ def test_one_history_upgrades_an_empty_database(empty_db: Database) -> None:
     prepare(empty_db)
     assert current_revision(empty_db.engine) == "0001"
     tables = set(inspect(empty_db.engine).get_table_names())
-    assert {"users", "roles", "role_permissions", "user_roles", "audit_entries", "materials", "settings"} <= tables
+    assert {
+        "users",
+        "roles",
+        "role_permissions",
+        "user_roles",
+        "audit_entries",
+        "materials",
+        "settings",
+    } <= tables
     prepare(empty_db)  # idempotent
     assert current_revision(empty_db.engine) == "0001"
 
 
 @pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
-@pytest.mark.parametrize("statement", ["UPDATE audit_entries SET reason = 'rewritten'", "DELETE FROM audit_entries"])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_entries SET reason = 'rewritten'", "DELETE FROM audit_entries"]
+)
 def test_audit_table_refuses_update_and_delete_in_the_database(db: Database, statement: str) -> None:
     with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
         conn.execute(text(statement))
@@ -56,7 +66,9 @@ def test_audit_table_refuses_update_and_delete_in_the_database(db: Database, sta
 
 
 @pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
-@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # TRUNCATE and replica mode are PostgreSQL's
+@pytest.mark.parametrize(
+    "backend", ["postgresql"], indirect=True
+)  # TRUNCATE and replica mode are PostgreSQL's
 def test_postgres_refuses_truncate_and_replica_mode_does_not_skip_the_triggers(db: Database) -> None:
     with pytest.raises(DBAPIError, match="refused"), db.engine.begin() as conn:
         conn.execute(text("TRUNCATE audit_entries"))
@@ -79,8 +91,10 @@ def test_database_refuses_a_business_permission_in_an_admin_role(db: Database) -
     with pytest.raises(DBAPIError, match="segregation of duties"), db.engine.begin() as conn:
         role_id = conn.scalar(text("SELECT id FROM roles WHERE code = 'system_admin'"))
         conn.execute(
-            text("INSERT INTO role_permissions (role_id, permission_code, granted_at, granted_by) "
-                 "VALUES (:r, 'mes.batch.execute', CURRENT_TIMESTAMP, 'raw-sql')"),
+            text(
+                "INSERT INTO role_permissions (role_id, permission_code, granted_at, granted_by) "
+                "VALUES (:r, 'mes.batch.execute', CURRENT_TIMESTAMP, 'raw-sql')"
+            ),
             {"r": role_id},
         )
 
@@ -91,8 +105,10 @@ def test_database_refuses_giving_one_user_admin_and_business_roles(db: Database)
         user_id = conn.scalar(text("SELECT id FROM users WHERE login = 'sysadmin'"))
         role_id = conn.scalar(text("SELECT id FROM roles WHERE code = 'qa_release'"))
         conn.execute(
-            text("INSERT INTO user_roles (user_id, role_id, granted_at, granted_by) "
-                 "VALUES (:u, :r, CURRENT_TIMESTAMP, 'raw-sql')"),
+            text(
+                "INSERT INTO user_roles (user_id, role_id, granted_at, granted_by) "
+                "VALUES (:u, :r, CURRENT_TIMESTAMP, 'raw-sql')"
+            ),
             {"u": user_id, "r": role_id},
         )
 
@@ -109,12 +125,23 @@ def test_naive_datetimes_are_refused(db: Database) -> None:
     from pharmatrace.kernel.audit import AuditEntry
 
     with pytest.raises(StatementError, match="naive datetime"), db.sessions() as session:
-        session.add(AuditEntry(at=datetime(2026, 1, 1), event="x", object_type="t", object_id="1",  # noqa: DTZ001
-                               actor_login="a", actor_name="a", changes={}))
+        session.add(
+            AuditEntry(
+                at=datetime(2026, 1, 1),
+                event="x",
+                object_type="t",
+                object_id="1",
+                actor_login="a",
+                actor_name="a",
+                changes={},
+            )
+        )
         session.flush()
 
 
 def test_all_local_state_lives_under_the_var_directory(tmp_path: Path) -> None:
     settings = Settings(var=tmp_path / "state")
     assert settings.db_url == f"sqlite:///{(tmp_path / 'state' / 'pharmatrace.sqlite3').resolve()}"
-    assert Settings(var=tmp_path, database_url="postgresql+psycopg://x/y").db_url == "postgresql+psycopg://x/y"
+    assert (
+        Settings(var=tmp_path, database_url="postgresql+psycopg://x/y").db_url == "postgresql+psycopg://x/y"
+    )

@@ -54,28 +54,79 @@ DEMO_USERS: tuple[DemoUser, ...] = (
 
 # The lyophilized TCM injection "注射用丹红冻干粉" and what goes into it.
 DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
-    MaterialCreate(code="HB-DS-001", name="丹参（中药材）", kind="herb", unit="kg",
-                   storage_condition="阴凉干燥处，≤20 °C，相对湿度 ≤65 %"),
-    MaterialCreate(code="HB-HH-001", name="红花（中药材）", kind="herb", unit="kg",
-                   storage_condition="阴凉干燥处，避光，≤20 °C"),
-    MaterialCreate(code="DP-DS-001", name="丹参饮片", kind="decoction_piece", unit="kg",
-                   storage_condition="阴凉干燥处，≤20 °C"),
-    MaterialCreate(code="EX-DH-001", name="丹红提取物", kind="extract", unit="kg",
-                   storage_condition="2–8 °C 冷藏，密封"),
-    MaterialCreate(code="EXC-MAN-01", name="甘露醇（注射用）", kind="excipient", unit="kg",
-                   storage_condition="密封，常温 10–30 °C"),
-    MaterialCreate(code="PP-VIAL-10", name="10 mL 中硼硅玻璃管制注射剂瓶", kind="primary_packaging", unit="支",
-                   storage_condition="常温，防尘"),
-    MaterialCreate(code="PP-STOP-20", name="20 mm 冻干用覆膜胶塞", kind="primary_packaging", unit="只",
-                   storage_condition="常温，密封"),
-    MaterialCreate(code="SP-CAP-20", name="20 mm 铝塑组合盖", kind="secondary_packaging", unit="只",
-                   storage_condition="常温"),
-    MaterialCreate(code="SP-BOX-10", name="注射用丹红冻干粉 小盒（10支装）", kind="secondary_packaging", unit="个",
-                   storage_condition="常温，防潮"),
-    MaterialCreate(code="IM-DH-SOL", name="丹红配制药液（中间产品）", kind="intermediate", unit="L",
-                   storage_condition="2–8 °C，最长存放 24 h"),
-    MaterialCreate(code="FG-DH-0200", name="注射用丹红冻干粉 200 mg/支", kind="finished_good", unit="支",
-                   storage_condition="遮光，密闭，不超过 20 °C"),
+    MaterialCreate(
+        code="HB-DS-001",
+        name="丹参（中药材）",
+        kind="herb",
+        unit="kg",
+        storage_condition="阴凉干燥处，≤20 °C，相对湿度 ≤65 %",
+    ),
+    MaterialCreate(
+        code="HB-HH-001",
+        name="红花（中药材）",
+        kind="herb",
+        unit="kg",
+        storage_condition="阴凉干燥处，避光，≤20 °C",
+    ),
+    MaterialCreate(
+        code="DP-DS-001",
+        name="丹参饮片",
+        kind="decoction_piece",
+        unit="kg",
+        storage_condition="阴凉干燥处，≤20 °C",
+    ),
+    MaterialCreate(
+        code="EX-DH-001", name="丹红提取物", kind="extract", unit="kg", storage_condition="2–8 °C 冷藏，密封"
+    ),
+    MaterialCreate(
+        code="EXC-MAN-01",
+        name="甘露醇（注射用）",
+        kind="excipient",
+        unit="kg",
+        storage_condition="密封，常温 10–30 °C",
+    ),
+    MaterialCreate(
+        code="PP-VIAL-10",
+        name="10 mL 中硼硅玻璃管制注射剂瓶",
+        kind="primary_packaging",
+        unit="支",
+        storage_condition="常温，防尘",
+    ),
+    MaterialCreate(
+        code="PP-STOP-20",
+        name="20 mm 冻干用覆膜胶塞",
+        kind="primary_packaging",
+        unit="只",
+        storage_condition="常温，密封",
+    ),
+    MaterialCreate(
+        code="SP-CAP-20",
+        name="20 mm 铝塑组合盖",
+        kind="secondary_packaging",
+        unit="只",
+        storage_condition="常温",
+    ),
+    MaterialCreate(
+        code="SP-BOX-10",
+        name="注射用丹红冻干粉 小盒（10支装）",
+        kind="secondary_packaging",
+        unit="个",
+        storage_condition="常温，防潮",
+    ),
+    MaterialCreate(
+        code="IM-DH-SOL",
+        name="丹红配制药液（中间产品）",
+        kind="intermediate",
+        unit="L",
+        storage_condition="2–8 °C，最长存放 24 h",
+    ),
+    MaterialCreate(
+        code="FG-DH-0200",
+        name="注射用丹红冻干粉 200 mg/支",
+        kind="finished_good",
+        unit="支",
+        storage_condition="遮光，密闭，不超过 20 °C",
+    ),
 )
 
 
@@ -87,9 +138,17 @@ def seed(db: Database) -> dict[str, int]:
         existing = set(uow.session.scalars(select(Role.code)))
         for std in STANDARD_ROLES:
             if std.code not in existing:
-                identity.create_role(uow, RoleCreate(code=std.code, name_zh=std.name_zh, name_en=std.name_en,
-                                                     kind=std.kind, description=std.description,
-                                                     permissions=list(std.permissions)))
+                identity.create_role(
+                    uow,
+                    RoleCreate(
+                        code=std.code,
+                        name_zh=std.name_zh,
+                        name_en=std.name_en,
+                        kind=std.kind,
+                        description=std.description,
+                        permissions=list(std.permissions),
+                    ),
+                )
                 added["roles"] += 1
         uow.commit()
     with UnitOfWork(db, actor, reason="demo plant seed: demo accounts start ready to use") as uow:
@@ -97,9 +156,18 @@ def seed(db: Database) -> dict[str, int]:
         for demo in DEMO_USERS:
             if demo.login in logins:
                 continue
-            user = identity.create_user(uow, UserCreate(
-                login=demo.login, full_name=demo.full_name, employee_no=demo.employee_no,
-                department=demo.department, position=demo.position, password=DEMO_PASSWORD, roles=[demo.role]))
+            user = identity.create_user(
+                uow,
+                UserCreate(
+                    login=demo.login,
+                    full_name=demo.full_name,
+                    employee_no=demo.employee_no,
+                    department=demo.department,
+                    position=demo.position,
+                    password=DEMO_PASSWORD,
+                    roles=[demo.role],
+                ),
+            )
             user.must_change_password = False
             added["users"] += 1
         uow.commit()

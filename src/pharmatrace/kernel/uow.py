@@ -11,12 +11,12 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect, insert
+from sqlalchemy import Connection, event, insert, inspect
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import History
 
 from pharmatrace.kernel import clock, context
-from pharmatrace.kernel.audit import REDACTED, AuditEntry, Audited, plain_value
+from pharmatrace.kernel.audit import REDACTED, Audited, AuditEntry, plain_value
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.errors import N_, KernelBypass, ReasonRequired
 from pharmatrace.storage.engine import Database
@@ -148,11 +148,15 @@ def _capture_delete(_mapper: Any, connection: Connection, target: Audited) -> No
     if owner.reason is None:
         raise ReasonRequired(N_("A reason is required for this change"))
     state = inspect(target)
-    gone = {key: [_shown(target, key, state.attrs[key].loaded_value), None] for key in _audited_columns(target)}
+    gone = {
+        key: [_shown(target, key, state.attrs[key].loaded_value), None] for key in _audited_columns(target)
+    }
     connection.execute(insert(AuditEntry), [_entry(owner, target, "delete", gone, clock.now())])
 
 
-def _entry(owner: UnitOfWork, obj: Audited, operation: str, changes: dict[str, list[Any]], at: Any) -> dict[str, Any]:
+def _entry(
+    owner: UnitOfWork, obj: Audited, operation: str, changes: dict[str, list[Any]], at: Any
+) -> dict[str, Any]:
     actor = owner.actor
     return {
         "at": at,

@@ -65,7 +65,8 @@ def no_delete(table: str) -> None:
 # A permission of the other kind than its role (read permissions fit both).
 _ROLE_PERMISSION_CLASH = (
     "(SELECT kind FROM permissions WHERE code = NEW.permission_code) <> 'read' AND "
-    "(SELECT kind FROM permissions WHERE code = NEW.permission_code) <> (SELECT kind FROM roles WHERE id = NEW.role_id)"
+    "(SELECT kind FROM permissions WHERE code = NEW.permission_code) <> "
+    "(SELECT kind FROM roles WHERE id = NEW.role_id)"
 )
 # A user who would hold roles of both kinds.
 _USER_ROLE_CLASH = (
@@ -78,7 +79,8 @@ def segregation_of_duties() -> None:
     if _dialect() == "postgresql":
         op.execute(
             f"""
-            CREATE OR REPLACE FUNCTION pharmatrace_sod_role_permission() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE OR REPLACE FUNCTION pharmatrace_sod_role_permission()
+            RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
               IF {_ROLE_PERMISSION_CLASH} THEN
                 RAISE EXCEPTION 'pharmatrace: segregation of duties: permission % does not fit role %',
@@ -100,8 +102,10 @@ def segregation_of_duties() -> None:
             END $$;
             """
         )
-        for table, function in (("role_permissions", "pharmatrace_sod_role_permission"),
-                                ("user_roles", "pharmatrace_sod_user_role")):
+        for table, function in (
+            ("role_permissions", "pharmatrace_sod_role_permission"),
+            ("user_roles", "pharmatrace_sod_user_role"),
+        ):
             op.execute(
                 f"CREATE TRIGGER {table}_sod BEFORE INSERT OR UPDATE ON {table} "
                 f"FOR EACH ROW EXECUTE FUNCTION {function}()"
@@ -110,7 +114,8 @@ def segregation_of_duties() -> None:
         # A role's kind cannot change under its grants.
         op.execute(
             "CREATE TRIGGER roles_kind_fixed BEFORE UPDATE OF kind ON roles FOR EACH ROW "
-            "WHEN (OLD.kind IS DISTINCT FROM NEW.kind) EXECUTE FUNCTION pharmatrace_refuse('role kind is fixed')"
+            "WHEN (OLD.kind IS DISTINCT FROM NEW.kind) "
+            "EXECUTE FUNCTION pharmatrace_refuse('role kind is fixed')"
         )
         op.execute("ALTER TABLE roles ENABLE ALWAYS TRIGGER roles_kind_fixed")
         return

@@ -31,7 +31,9 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _api_error(status: int, code: str, message: str, details: list[dict[str, str]] | None = None) -> JSONResponse:
+def _api_error(
+    status: int, code: str, message: str, details: list[dict[str, str]] | None = None
+) -> JSONResponse:
     body: dict[str, object] = {"error": {"code": code, "message": message}}
     if details is not None:
         body["error"] = {"code": code, "message": message, "details": details}
@@ -52,7 +54,9 @@ def create_app(db: Database) -> FastAPI:
     app.state.db = db
 
     @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         chosen = request.cookies.get(LANG_COOKIE)
         if chosen is None and _is_api(request):
@@ -91,8 +95,9 @@ def create_app(db: Database) -> FastAPI:
         message = i18n.gettext(N_("The request is not valid"))
         if _is_api(request):
             return _api_error(422, "validation_failed", message, details)
-        return render(request, "error.html", status_code=422, message=message, code="validation_failed",
-                      details=details)
+        return render(
+            request, "error.html", status_code=422, message=message, code="validation_failed", details=details
+        )
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(request: Request, error: IntegrityError) -> Response:
@@ -108,7 +113,9 @@ def create_app(db: Database) -> FastAPI:
         message = i18n.gettext(messages.get(error.status_code, N_("The request cannot be served")))
         if _is_api(request):
             return _api_error(error.status_code, "http_error", message)
-        return render(request, "error.html", status_code=error.status_code, message=message, code="http_error")
+        return render(
+            request, "error.html", status_code=error.status_code, message=message, code="http_error"
+        )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -7,7 +7,7 @@ Catalogues are compiled in memory at start-up, so no binary ``.mo`` files are ke
 from __future__ import annotations
 
 import gettext as _gettext
-from functools import lru_cache
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ LOCALES: dict[str, str] = {"zh_CN": "简体中文", "en": "English"}
 DEFAULT_LOCALE = "zh_CN"
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> _gettext.NullTranslations:
     po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
     if not po.exists():
@@ -97,6 +97,11 @@ def field_errors(errors: list[Any]) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for error in errors:
         loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
-        out.append({"field": ".".join(loc) or "body", "type": str(error.get("type", "")),
-                    "message": validation_message(str(error.get("type", "")))})
+        out.append(
+            {
+                "field": ".".join(loc) or "body",
+                "type": str(error.get("type", "")),
+                "message": validation_message(str(error.get("type", ""))),
+            }
+        )
     return out

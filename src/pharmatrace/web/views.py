@@ -47,7 +47,7 @@ def healthz(db: DbDep) -> PlainTextResponse:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, principal: OptionalPrincipal, next: str = "/") -> Response:  # noqa: A002
+def login_page(request: Request, principal: OptionalPrincipal, next: str = "/") -> Response:
     if principal is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     return render(request, "login.html", next=_safe_next(next), login="")
@@ -59,11 +59,17 @@ def login_submit(
     db: DbDep,
     login: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",  # noqa: A002
+    next: Annotated[str, Form()] = "/",
 ) -> Response:
     if not login.strip() or not password:
-        return render(request, "login.html", status_code=422, next=_safe_next(next), login=login,
-                      error=i18n.gettext(N_("Enter your log-in ID and password")))
+        return render(
+            request,
+            "login.html",
+            status_code=422,
+            next=_safe_next(next),
+            login=login,
+            error=i18n.gettext(N_("Enter your log-in ID and password")),
+        )
     client = request.client.host if request.client else None
     try:
         with UnitOfWork(db, Actor.system("login")) as uow:
@@ -72,10 +78,18 @@ def login_submit(
             must_change = user.must_change_password
             uow.commit()
     except PharmaTraceError as error:
-        return render(request, "login.html", status_code=error.http_status, next=_safe_next(next),
-                      login=login, error=i18n.error_message(error))
+        return render(
+            request,
+            "login.html",
+            status_code=error.http_status,
+            next=_safe_next(next),
+            login=login,
+            error=i18n.error_message(error),
+        )
     response = RedirectResponse("/password" if must_change else _safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=get_settings().cookie_secure)
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="strict", secure=get_settings().cookie_secure
+    )
     return response
 
 
@@ -104,21 +118,31 @@ async def password_submit(request: Request, db: DbDep, principal: AnyPrincipal) 
     if change is not None and change.new_password != confirm:
         errors["confirm_password"] = i18n.gettext(N_("The two new passwords differ"))
     if change is None or errors:
-        return render(request, "password.html", status_code=422, forced=principal.must_change_password,
-                      field_errors=errors)
+        return render(
+            request,
+            "password.html",
+            status_code=422,
+            forced=principal.must_change_password,
+            field_errors=errors,
+        )
     try:
         with UnitOfWork(db, principal.actor) as uow:
             identity.change_password(uow, principal.user_id, change.current_password, change.new_password)
             uow.commit()
     except PharmaTraceError as error:
-        return render(request, "password.html", status_code=error.http_status,
-                      forced=principal.must_change_password, error=i18n.error_message(error))
+        return render(
+            request,
+            "password.html",
+            status_code=error.http_status,
+            forced=principal.must_change_password,
+            error=i18n.error_message(error),
+        )
     request.state.principal = None
     return RedirectResponse("/?changed=1", status_code=303)
 
 
 @router.get("/lang/{code}")
-def switch_language(code: str, next: str = "/") -> Response:  # noqa: A002
+def switch_language(code: str, next: str = "/") -> Response:
     if code not in i18n.LOCALES:
         raise NotFound(N_("Not found"))
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -141,8 +165,9 @@ def dashboard(request: Request, db: DbDep, principal: CurrentPrincipal, changed:
         roles = [g.role.name(principal_locale()) for g in user.grants]
         last_login = user.last_login_at
     flash = i18n.gettext(N_("Your password has been changed")) if changed else None
-    return render(request, "home.html", roles=roles, counts=counts, last_login=last_login, policy=policy,
-                  flash=flash)
+    return render(
+        request, "home.html", roles=roles, counts=counts, last_login=last_login, policy=policy, flash=flash
+    )
 
 
 def principal_locale() -> str:

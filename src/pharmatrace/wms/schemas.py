@@ -7,16 +7,22 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 
-from pharmatrace.kernel.identity.schemas import Name, Strict
+from pharmatrace.kernel.identity.schemas import Name, Strict, UpperCode
 
 MaterialKind = Literal[
-    "herb", "decoction_piece", "extract", "excipient", "primary_packaging", "secondary_packaging",
-    "intermediate", "finished_good",
+    "herb",
+    "decoction_piece",
+    "extract",
+    "excipient",
+    "primary_packaging",
+    "secondary_packaging",
+    "intermediate",
+    "finished_good",
 ]
 
 
 class MaterialCreate(Strict):
-    code: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
+    code: UpperCode
     name: Name
     kind: MaterialKind
     unit: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]

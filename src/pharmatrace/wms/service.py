@@ -32,10 +32,14 @@ def void_material(uow: UnitOfWork, material_id: int) -> Material:
     return material
 
 
-def list_materials(session: Session, *, text: str = "", kind: str = "", include_void: bool = False) -> list[Material]:
+def list_materials(
+    session: Session, *, text: str = "", kind: str = "", include_void: bool = False
+) -> list[Material]:
     query = select(Material).order_by(Material.code)
     if text:
-        query = query.where(Material.code.like(f"%{text.strip().upper()}%") | Material.name.like(f"%{text.strip()}%"))
+        query = query.where(
+            Material.code.like(f"%{text.strip().upper()}%") | Material.name.like(f"%{text.strip()}%")
+        )
     if kind:
         query = query.where(Material.kind == kind)
     if not include_void:

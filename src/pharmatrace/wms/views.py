@@ -36,16 +36,28 @@ KIND_LABELS = {
 assert set(KIND_LABELS) == set(MATERIAL_KINDS)
 
 
-def _page(request: Request, db: DbDep, status_code: int = 200, q: str = "", kind: str = "", **values: Any) -> Response:
+def _page(
+    request: Request, db: DbDep, status_code: int = 200, q: str = "", kind: str = "", **values: Any
+) -> Response:
     with db.sessions() as session:
         materials = [service.material_public(m) for m in service.list_materials(session, text=q, kind=kind)]
     values.setdefault("data", {})
-    return render(request, "wms/materials.html", status_code=status_code, materials=materials, q=q, kind=kind,
-                  kinds=KIND_LABELS, **values)
+    return render(
+        request,
+        "wms/materials.html",
+        status_code=status_code,
+        materials=materials,
+        q=q,
+        kind=kind,
+        kinds=KIND_LABELS,
+        **values,
+    )
 
 
 @router.get("/materials", response_class=HTMLResponse)
-def materials_page(request: Request, db: DbDep, _: MaterialView, q: str = "", kind: str = "", done: int = 0) -> Response:
+def materials_page(
+    request: Request, db: DbDep, _: MaterialView, q: str = "", kind: str = "", done: int = 0
+) -> Response:
     return _page(request, db, q=q, kind=kind, flash=i18n.gettext(N_("Saved")) if done else None)
 
 

@@ -47,8 +47,9 @@ def issue_token(body: TokenRequest, request: Request, db: DbDep) -> TokenPublic:
     """Log in and receive a bearer token (an API session with the same idle timeout as the UI)."""
     with UnitOfWork(db, Actor.system("login")) as uow:
         user = identity.authenticate(uow, body.login, body.password)
-        token = identity.start_session(uow, user, kind="api",
-                                       client_address=request.client.host if request.client else None)
+        token = identity.start_session(
+            uow, user, kind="api", client_address=request.client.host if request.client else None
+        )
         must_change = user.must_change_password
         uow.commit()
     return TokenPublic(token=token, must_change_password=must_change)
@@ -81,7 +82,10 @@ def change_my_password(body: PasswordChange, db: DbDep, principal: AnyPrincipal)
 @router.get("/users", response_model=list[UserPublic])
 def list_users(db: DbDep, _: UsersView, q: str = "", active: bool | None = None) -> list[UserPublic]:
     with db.sessions() as session:
-        return [identity.user_public(u, context.locale.get()) for u in identity.list_users(session, text=q, active=active)]
+        return [
+            identity.user_public(u, context.locale.get())
+            for u in identity.list_users(session, text=q, active=active)
+        ]
 
 
 @router.post("/users", response_model=UserPublic, status_code=201)
@@ -159,7 +163,9 @@ def get_role(role_id: int, db: DbDep, _: UsersView) -> RolePublic:
 
 
 @router.put("/roles/{role_id}/permissions", response_model=RolePublic)
-def set_role_permissions(role_id: int, body: RolePermissionsUpdate, db: DbDep, principal: RolesManage) -> RolePublic:
+def set_role_permissions(
+    role_id: int, body: RolePermissionsUpdate, db: DbDep, principal: RolesManage
+) -> RolePublic:
     with uow_for(db, principal, body.reason) as uow:
         role = identity.set_role_permissions(uow, role_id, body.permissions)
         uow.commit()
@@ -168,7 +174,10 @@ def set_role_permissions(role_id: int, body: RolePermissionsUpdate, db: DbDep, p
 
 @router.get("/permissions", response_model=list[PermissionPublic])
 def list_permissions(_: UsersView) -> list[PermissionPublic]:
-    return [PermissionPublic(code=p.code, area=p.area, kind=p.kind, label=i18n.gettext(p.label)) for p in CATALOGUE]
+    return [
+        PermissionPublic(code=p.code, area=p.area, kind=p.kind, label=i18n.gettext(p.label))
+        for p in CATALOGUE
+    ]
 
 
 @router.get("/access-review", response_model=list[AccessReviewRow])

@@ -62,7 +62,9 @@ class PasswordPolicy:
             for group in (string.ascii_lowercase, string.ascii_uppercase, string.digits)
         ) + any(not ch.isalnum() for ch in password)
         if classes < self.min_classes:
-            found.append(N_("The password must mix at least {min_classes} of: lower case, upper case, digits, symbols"))
+            found.append(
+                N_("The password must mix at least {min_classes} of: lower case, upper case, digits, symbols")
+            )
         if login and login.lower() in password.lower():
             found.append(N_("The password must not contain the log-in ID"))
         return found
@@ -70,5 +72,6 @@ class PasswordPolicy:
     def check(self, password: str, *, login: str) -> None:
         problems = self.problems(password, login=login)
         if problems:
-            raise ValidationFailed(problems[0], min_length=max(self.min_length, MIN_LENGTH_FLOOR),
-                                   min_classes=self.min_classes)
+            raise ValidationFailed(
+                problems[0], min_length=max(self.min_length, MIN_LENGTH_FLOOR), min_classes=self.min_classes
+            )

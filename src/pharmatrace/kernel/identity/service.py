@@ -54,7 +54,9 @@ from pharmatrace.kernel.uow import UnitOfWork
 
 POLICY_KEY = "security.password_policy"
 WRONG_CREDENTIALS = N_("Wrong log-in ID or password")
-LOCKED = N_("This account is locked after repeated failed log-ins. Ask the system administrator to unlock it.")
+LOCKED = N_(
+    "This account is locked after repeated failed log-ins. Ask the system administrator to unlock it."
+)
 
 
 # --- principals and permission checks -------------------------------------------------------------
@@ -105,7 +107,9 @@ class Principal:
             raise NotPermitted(N_("You do not have the permission “{permission}”"), permission=code)
 
 
-def principal_of(user: User, *, session_id: int | None = None, policy: PasswordPolicy | None = None) -> Principal:
+def principal_of(
+    user: User, *, session_id: int | None = None, policy: PasswordPolicy | None = None
+) -> Principal:
     roles = [grant.role for grant in user.grants if grant.role.active]
     expired = False
     if policy is not None:
@@ -172,8 +176,13 @@ def authenticate(uow: UnitOfWork, login: str, password: str) -> User:
     user = find_user(session, login)
     if user is None:
         verify_password(dummy_hash(), password)
-        uow.record("login.failure", "user", login.strip().lower()[:64], actor=_anonymous(login),
-                   reason="unknown log-in ID")
+        uow.record(
+            "login.failure",
+            "user",
+            login.strip().lower()[:64],
+            actor=_anonymous(login),
+            reason="unknown log-in ID",
+        )
         uow.commit()
         raise AuthenticationFailed(WRONG_CREDENTIALS)
     actor = _actor(user)
@@ -209,8 +218,14 @@ def start_session(uow: UnitOfWork, user: User, *, kind: str, client_address: str
     token = secrets.token_urlsafe(32)
     moment = clock.now()
     uow.session.add(
-        AuthSession(token_hash=token_digest(token), user_id=user.id, kind=kind, created_at=moment,
-                    last_seen_at=moment, client_address=client_address)
+        AuthSession(
+            token_hash=token_digest(token),
+            user_id=user.id,
+            kind=kind,
+            created_at=moment,
+            last_seen_at=moment,
+            client_address=client_address,
+        )
     )
     return token
 
@@ -230,8 +245,13 @@ def resolve_session(uow: UnitOfWork, token: str) -> Principal | None:
         return None
     if moment - row.last_seen_at > timedelta(minutes=policy.idle_timeout_minutes):
         row.ended_at, row.end_reason = moment, "idle"
-        uow.record("session.expired", "user", user.id, actor=_actor(user),
-                   reason=f"idle for more than {policy.idle_timeout_minutes} minutes")
+        uow.record(
+            "session.expired",
+            "user",
+            user.id,
+            actor=_actor(user),
+            reason=f"idle for more than {policy.idle_timeout_minutes} minutes",
+        )
         uow.commit()
         return None
     row.last_seen_at = moment
@@ -267,13 +287,16 @@ def _check_new_password(session: Session, user: User, new_password: str) -> None
         .limit(max(policy.history - 1, 0))
     ).all()
     if any(verify_password(h, new_password) for h in (user.password_hash, *earlier)):
-        raise ValidationFailed(N_("The new password must differ from your last {history} passwords"),
-                               history=policy.history)
+        raise ValidationFailed(
+            N_("The new password must differ from your last {history} passwords"), history=policy.history
+        )
 
 
 def _set_password(session: Session, user: User, new_password: str, *, must_change: bool) -> None:
     moment = clock.now()
-    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=user.password_changed_at))
+    session.add(
+        PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=user.password_changed_at)
+    )
     user.password_hash = hash_password(new_password)
     user.password_changed_at = moment
     user.must_change_password = must_change
@@ -311,7 +334,9 @@ def list_users(session: Session, *, text: str = "", active: bool | None = None) 
     if text:
         like = f"%{text.strip().lower()}%"
         query = query.where(
-            User.login.like(like) | User.full_name.like(f"%{text.strip()}%") | User.employee_no.like(like)
+            User.login.like(like)
+            | User.full_name.like(f"%{text.strip()}%")
+            | User.employee_no.like(like)
             | User.department.like(f"%{text.strip()}%")
         )
     if active is not None:
@@ -324,21 +349,34 @@ def create_user(uow: UnitOfWork, data: UserCreate) -> User:
     if find_user(session, data.login) is not None:
         raise Conflict(N_("The log-in ID “{login}” is already taken"), login=data.login)
     if session.scalar(select(User.id).where(User.employee_no == data.employee_no)) is not None:
-        raise Conflict(N_("The employee number “{employee_no}” is already registered"),
-                       employee_no=data.employee_no)
+        raise Conflict(
+            N_("The employee number “{employee_no}” is already registered"), employee_no=data.employee_no
+        )
     password_policy(session).check(data.password, login=data.login)
     roles = _roles_by_code(session, data.roles)
     _check_role_kinds(roles)
     moment = clock.now()
-    user = User(login=data.login, full_name=data.full_name, employee_no=data.employee_no,
-                department=data.department, position=data.position, password_hash=hash_password(data.password),
-                password_changed_at=moment, must_change_password=True, failed_logins=0, active=True,
-                created_at=moment)
+    user = User(
+        login=data.login,
+        full_name=data.full_name,
+        employee_no=data.employee_no,
+        department=data.department,
+        position=data.position,
+        password_hash=hash_password(data.password),
+        password_changed_at=moment,
+        must_change_password=True,
+        failed_logins=0,
+        active=True,
+        created_at=moment,
+    )
     session.add(user)
     session.flush()
     for role in roles:
-        user.grants.append(UserRole(user_id=user.id, role_id=role.id, role=role, granted_at=moment,
-                                    granted_by=uow.actor.login))
+        user.grants.append(
+            UserRole(
+                user_id=user.id, role_id=role.id, role=role, granted_at=moment, granted_by=uow.actor.login
+            )
+        )
     session.flush()
     return user
 
@@ -350,8 +388,10 @@ def update_user(uow: UnitOfWork, user_id: int, data: UserUpdate) -> User:
     if "employee_no" in changes and changes["employee_no"] != user.employee_no:
         clash = uow.session.scalar(select(User.id).where(User.employee_no == changes["employee_no"]))
         if clash is not None:
-            raise Conflict(N_("The employee number “{employee_no}” is already registered"),
-                           employee_no=changes["employee_no"])
+            raise Conflict(
+                N_("The employee number “{employee_no}” is already registered"),
+                employee_no=changes["employee_no"],
+            )
     for key, value in changes.items():
         setattr(user, key, value)
     uow.session.flush()
@@ -413,20 +453,33 @@ def set_user_roles(uow: UnitOfWork, user_id: int, codes: list[str]) -> User:
     moment = clock.now()
     for role_id, role in wanted.items():
         if role_id not in held:
-            user.grants.append(UserRole(user_id=user.id, role_id=role_id, role=role, granted_at=moment,
-                                        granted_by=uow.actor.login))
+            user.grants.append(
+                UserRole(
+                    user_id=user.id, role_id=role_id, role=role, granted_at=moment, granted_by=uow.actor.login
+                )
+            )
     session.flush()
     return user
 
 
 def user_public(user: User, locale: str) -> UserPublic:
     return UserPublic(
-        id=user.id, login=user.login, full_name=user.full_name, employee_no=user.employee_no,
-        department=user.department, position=user.position, active=user.active, locked=user.locked,
-        must_change_password=user.must_change_password, last_login_at=user.last_login_at,
-        password_changed_at=user.password_changed_at, created_at=user.created_at,
-        roles=[RoleGrantPublic(code=g.role.code, name=g.role.name(locale), kind=g.role.kind, since=g.granted_at)
-               for g in sorted(user.grants, key=lambda g: g.role.code)],
+        id=user.id,
+        login=user.login,
+        full_name=user.full_name,
+        employee_no=user.employee_no,
+        department=user.department,
+        position=user.position,
+        active=user.active,
+        locked=user.locked,
+        must_change_password=user.must_change_password,
+        last_login_at=user.last_login_at,
+        password_changed_at=user.password_changed_at,
+        created_at=user.created_at,
+        roles=[
+            RoleGrantPublic(code=g.role.code, name=g.role.name(locale), kind=g.role.kind, since=g.granted_at)
+            for g in sorted(user.grants, key=lambda g: g.role.code)
+        ],
     )
 
 
@@ -465,9 +518,12 @@ def _check_permissions_for(role_kind: str, codes: Iterable[str]) -> list[str]:
             if role_kind == "admin":
                 raise SegregationOfDuties(
                     N_("An administration role cannot hold the business permission “{permission}”"),
-                    permission=code)
+                    permission=code,
+                )
             raise SegregationOfDuties(
-                N_("A business role cannot hold the administration permission “{permission}”"), permission=code)
+                N_("A business role cannot hold the administration permission “{permission}”"),
+                permission=code,
+            )
     return wanted
 
 
@@ -477,13 +533,23 @@ def create_role(uow: UnitOfWork, data: RoleCreate) -> Role:
         raise Conflict(N_("The role code “{code}” is already taken"), code=data.code)
     codes = _check_permissions_for(data.kind, data.permissions)
     moment = clock.now()
-    role = Role(code=data.code, name_zh=data.name_zh, name_en=data.name_en, kind=data.kind,
-                description=data.description, active=True, created_at=moment)
+    role = Role(
+        code=data.code,
+        name_zh=data.name_zh,
+        name_en=data.name_en,
+        kind=data.kind,
+        description=data.description,
+        active=True,
+        created_at=moment,
+    )
     session.add(role)
     session.flush()
     for code in codes:
-        role.permissions.append(RolePermission(role_id=role.id, permission_code=code, granted_at=moment,
-                                               granted_by=uow.actor.login))
+        role.permissions.append(
+            RolePermission(
+                role_id=role.id, permission_code=code, granted_at=moment, granted_by=uow.actor.login
+            )
+        )
     session.flush()
     return role
 
@@ -497,15 +563,26 @@ def set_role_permissions(uow: UnitOfWork, role_id: int, codes: Iterable[str]) ->
     held = role.permission_codes
     moment = clock.now()
     for code in sorted(wanted - held):
-        role.permissions.append(RolePermission(role_id=role.id, permission_code=code, granted_at=moment,
-                                               granted_by=uow.actor.login))
+        role.permissions.append(
+            RolePermission(
+                role_id=role.id, permission_code=code, granted_at=moment, granted_by=uow.actor.login
+            )
+        )
     uow.session.flush()
     return role
 
 
 def role_public(role: Role) -> RolePublic:
-    return RolePublic(id=role.id, code=role.code, name_zh=role.name_zh, name_en=role.name_en, kind=role.kind,
-                      description=role.description, active=role.active, permissions=sorted(role.permission_codes))
+    return RolePublic(
+        id=role.id,
+        code=role.code,
+        name_zh=role.name_zh,
+        name_en=role.name_en,
+        kind=role.kind,
+        description=role.description,
+        active=role.active,
+        permissions=sorted(role.permission_codes),
+    )
 
 
 # --- access review (SH-7.1.2: periodic review of who has what) ------------------------------------
@@ -532,9 +609,19 @@ def access_review(session: Session, locale: str) -> list[AccessReviewRow]:
             findings.append(N_("no role"))
         if len(principal.role_kinds) > 1:
             findings.append(N_("administration and business roles together"))
-        rows.append(AccessReviewRow(
-            login=user.login, full_name=user.full_name, employee_no=user.employee_no,
-            department=user.department, active=user.active, locked=user.locked,
-            roles=user_public(user, locale).roles, permissions=sorted(principal.permissions),
-            last_login_at=user.last_login_at, password_changed_at=user.password_changed_at, findings=findings))
+        rows.append(
+            AccessReviewRow(
+                login=user.login,
+                full_name=user.full_name,
+                employee_no=user.employee_no,
+                department=user.department,
+                active=user.active,
+                locked=user.locked,
+                roles=user_public(user, locale).roles,
+                permissions=sorted(principal.permissions),
+                last_login_at=user.last_login_at,
+                password_changed_at=user.password_changed_at,
+                findings=findings,
+            )
+        )
     return rows

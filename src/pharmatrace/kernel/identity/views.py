@@ -14,7 +14,7 @@ from pharmatrace.kernel import clock, context
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.kernel.identity import service as identity
-from pharmatrace.kernel.identity.permissions import AREAS, CATALOGUE
+from pharmatrace.kernel.identity.permissions import AREAS, CATALOGUE, Area, Permission
 from pharmatrace.kernel.identity.schemas import (
     PasswordReset,
     PolicyUpdate,
@@ -41,15 +41,19 @@ AccessReview = Annotated[Principal, Depends(Requires("admin.access_review.view")
 
 
 def _trail(session: Any, user_id: int) -> list[AuditEntry]:
-    return list(session.scalars(
-        select(AuditEntry)
-        .where(or_(
-            (AuditEntry.object_type == "user") & (AuditEntry.object_id == str(user_id)),
-            (AuditEntry.object_type == "user_role") & AuditEntry.object_id.like(f"{user_id}:%"),
-        ))
-        .order_by(AuditEntry.id.desc())
-        .limit(200)
-    ))
+    return list(
+        session.scalars(
+            select(AuditEntry)
+            .where(
+                or_(
+                    (AuditEntry.object_type == "user") & (AuditEntry.object_id == str(user_id)),
+                    (AuditEntry.object_type == "user_role") & AuditEntry.object_id.like(f"{user_id}:%"),
+                )
+            )
+            .order_by(AuditEntry.id.desc())
+            .limit(200)
+        )
+    )
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -90,18 +94,31 @@ async def user_new_submit(request: Request, db: DbDep, principal: UsersManage) -
     return RedirectResponse(f"/admin/users/{user.id}?created=1", status_code=303)
 
 
-def _user_detail(request: Request, db: DbDep, user_id: int, status_code: int = 200, **values: Any) -> Response:
+def _user_detail(
+    request: Request, db: DbDep, user_id: int, status_code: int = 200, **values: Any
+) -> Response:
     with db.sessions() as session:
         user = identity.get_user(session, user_id)
         public = identity.user_public(user, context.locale.get())
-        roles = [(r.code, r.name(context.locale.get()), r.kind) for r in identity.list_roles(session) if r.active]
+        roles = [
+            (r.code, r.name(context.locale.get()), r.kind) for r in identity.list_roles(session) if r.active
+        ]
         trail = _trail(session, user_id)
-    return render(request, "identity/user_detail.html", status_code=status_code, user=public, roles=roles,
-                  trail=trail, **values)
+    return render(
+        request,
+        "identity/user_detail.html",
+        status_code=status_code,
+        user=public,
+        roles=roles,
+        trail=trail,
+        **values,
+    )
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
-def user_page(request: Request, db: DbDep, _: UsersView, user_id: int, created: int = 0, done: str = "") -> Response:
+def user_page(
+    request: Request, db: DbDep, _: UsersView, user_id: int, created: int = 0, done: str = ""
+) -> Response:
     flash = None
     if created:
         flash = i18n.gettext(N_("User created. The initial password must be changed at the first log-in."))
@@ -121,7 +138,9 @@ _USER_ACTIONS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
 
 
 @router.post("/users/{user_id}/{action}", response_class=HTMLResponse)
-async def user_action(request: Request, db: DbDep, principal: UsersManage, user_id: int, action: str) -> Response:
+async def user_action(
+    request: Request, db: DbDep, principal: UsersManage, user_id: int, action: str
+) -> Response:
     if action not in _USER_ACTIONS:
         return _user_detail(request, db, user_id, 404, error=i18n.gettext(N_("Not found")))
     schema, lists = _USER_ACTIONS[action]
@@ -145,7 +164,9 @@ async def user_action(request: Request, db: DbDep, principal: UsersManage, user_
                 identity.unlock_user(uow, user_id)
             uow.commit()
     except PharmaTraceError as error:
-        return _user_detail(request, db, user_id, error.http_status, error=i18n.error_message(error), action=action)
+        return _user_detail(
+            request, db, user_id, error.http_status, error=i18n.error_message(error), action=action
+        )
     return RedirectResponse(f"/admin/users/{user_id}?done={action}", status_code=303)
 
 
@@ -179,10 +200,13 @@ async def role_create(request: Request, db: DbDep, principal: RolesManage) -> Re
 def _matrix(request: Request, db: DbDep, status_code: int = 200, **values: Any) -> Response:
     with db.sessions() as session:
         roles = [identity.role_public(r) for r in identity.list_roles(session) if r.active]
-    by_area = [(area, [p for p in CATALOGUE if p.area == area.code]) for area in AREAS]
+    by_area: list[tuple[Area | None, list[Permission]]] = [
+        (area, [p for p in CATALOGUE if p.area == area.code]) for area in AREAS
+    ]
     by_area.insert(0, (None, [p for p in CATALOGUE if p.area in ("admin", "audit")]))
-    return render(request, "identity/matrix.html", status_code=status_code, roles=roles, by_area=by_area,
-                  **values)
+    return render(
+        request, "identity/matrix.html", status_code=status_code, roles=roles, by_area=by_area, **values
+    )
 
 
 @router.get("/permissions", response_class=HTMLResponse)
@@ -214,35 +238,67 @@ async def matrix_submit(request: Request, db: DbDep, principal: RolesManage) -> 
 
 
 @router.get("/access-review", response_class=HTMLResponse)
-def access_review_page(request: Request, db: DbDep, principal: AccessReview, format: str = "html") -> Response:  # noqa: A002
+def access_review_page(
+    request: Request, db: DbDep, principal: AccessReview, format: str = "html"
+) -> Response:
     with db.sessions() as session:
         rows = identity.access_review(session, context.locale.get())
     if format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow([i18n.gettext(h) for h in (
-            N_("Log-in ID"), N_("Full name"), N_("Employee no."), N_("Department"), N_("Status"), N_("Roles"),
-            N_("Since"), N_("Last log-in"), N_("Password changed"), N_("Findings"))])
+        writer.writerow(
+            [
+                i18n.gettext(h)
+                for h in (
+                    N_("Log-in ID"),
+                    N_("Full name"),
+                    N_("Employee no."),
+                    N_("Department"),
+                    N_("Status"),
+                    N_("Roles"),
+                    N_("Since"),
+                    N_("Last log-in"),
+                    N_("Password changed"),
+                    N_("Findings"),
+                )
+            ]
+        )
         for row in rows:
-            writer.writerow([
-                row.login, row.full_name, row.employee_no, row.department,
-                i18n.gettext(N_("active") if row.active else N_("deactivated")),
-                "; ".join(r.name for r in row.roles), "; ".join(clock.format_beijing(r.since) for r in row.roles),
-                clock.format_beijing(row.last_login_at), clock.format_beijing(row.password_changed_at),
-                "; ".join(i18n.gettext(f) for f in row.findings)])
+            writer.writerow(
+                [
+                    row.login,
+                    row.full_name,
+                    row.employee_no,
+                    row.department,
+                    i18n.gettext(N_("active") if row.active else N_("deactivated")),
+                    "; ".join(r.name for r in row.roles),
+                    "; ".join(clock.format_beijing(r.since) for r in row.roles),
+                    clock.format_beijing(row.last_login_at),
+                    clock.format_beijing(row.password_changed_at),
+                    "; ".join(i18n.gettext(f) for f in row.findings),
+                ]
+            )
         stamp = clock.format_exchange(clock.now())
-        return Response("\ufeff" + buffer.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="access-review-{stamp}.csv"'})
-    return render(request, "identity/access_review.html", rows=rows, generated=clock.now(),
-                  reviewer=principal.full_name)
+        return Response(
+            "\ufeff" + buffer.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="access-review-{stamp}.csv"'},
+        )
+    return render(
+        request, "identity/access_review.html", rows=rows, generated=clock.now(), reviewer=principal.full_name
+    )
 
 
 @router.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, db: DbDep, _: SettingsManage, done: int = 0) -> Response:
     with db.sessions() as session:
         policy = identity.policy_public(identity.password_policy(session))
-    return render(request, "identity/settings.html", data=policy.model_dump(),
-                  flash=i18n.gettext(N_("Saved")) if done else None)
+    return render(
+        request,
+        "identity/settings.html",
+        data=policy.model_dump(),
+        flash=i18n.gettext(N_("Saved")) if done else None,
+    )
 
 
 @router.post("/settings", response_class=HTMLResponse)

@@ -1,0 +1,88 @@
+"""The ``pharmatrace`` command line, against a copy of the demo plant on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from helpers import audit_entries
+from pharmatrace.cli import app
+from pharmatrace.config import get_settings
+from pharmatrace.storage.engine import Database
+
+
+@pytest.fixture
+def cli(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[CliRunner]:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("PHARMATRACE_VAR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_db_upgrade_and_demo_seed_are_idempotent(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "revision 0001" in result.output
+    result = cli.invoke(app, ["demo", "seed"])
+    assert result.exit_code == 0
+    assert "0 roles added, 0 users added, 0 materials added" in result.output
+
+
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.a")
+def test_user_create_list_deactivate_unlock(cli: CliRunner, db: Database) -> None:
+    result = cli.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "xuli",
+            "--full-name",
+            "徐丽",
+            "--role",
+            "qc_analyst",
+            "--employee-no",
+            "E3020",
+            "--password-stdin",
+        ],
+        input="Initial#2026\n",
+    )
+    assert result.exit_code == 0, result.output
+    listing = cli.invoke(app, ["user", "list"])
+    assert "xuli" in listing.output and "qc_analyst" in listing.output
+    created = [e for e in audit_entries(db, object_type="user") if e.event == "create"][-1]
+    assert created.actor_login.startswith("system:cli:")
+
+    refused = cli.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "xuli2",
+            "--full-name",
+            "徐",
+            "--role",
+            "qc_analyst",
+            "--role",
+            "system_admin",
+            "--password-stdin",
+        ],
+        input="Initial#2026\n",
+    )
+    assert refused.exit_code == 2
+    assert "administration and business" in refused.output
+
+    weak = cli.invoke(
+        app,
+        ["user", "create", "xuli3", "--full-name", "徐", "--role", "qc_analyst", "--password-stdin"],
+        input="weak\n",
+    )
+    assert weak.exit_code == 2
+
+    result = cli.invoke(app, ["user", "deactivate", "xuli", "--reason", "调岗"])
+    assert result.exit_code == 0, result.output
+    assert "deactivated" in cli.invoke(app, ["user", "list"]).output
+    assert cli.invoke(app, ["user", "unlock", "zhangwei", "--reason", "x"]).exit_code == 2  # not locked
+    assert cli.invoke(app, ["user", "deactivate", "nobody", "--reason", "x"]).exit_code == 2
