@@ -28,12 +28,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-assets: $(VENDOR)/htmx.min.js
+assets: $(VENDOR)/.installed
 
-$(VENDOR)/htmx.min.js: package.json
+# Front-end assets come from the npm registry and are served locally (the plant network is air-gapped).
+$(VENDOR)/.installed: package.json
 	npm install --no-audit --no-fund --silent
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
+	touch $@
 
 # Debian's Chromium drives the Playwright tests (Playwright's own browser download is not possible offline).
 browser:

@@ -53,7 +53,9 @@ def serve(
 
     from pharmatrace.web.app import create_app
 
-    uvicorn.run(create_app(_db()), host=host, port=port, log_level="info")
+    app_ = create_app(_db())
+    typer.echo(f"PharmaTrace is serving on http://{host}:{port}  (API: http://{host}:{port}/api/v1/docs)")
+    uvicorn.run(app_, host=host, port=port, log_level="info")
 
 
 @db_app.command("upgrade")

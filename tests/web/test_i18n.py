@@ -105,3 +105,6 @@ def test_nothing_is_loaded_from_the_internet(client: TestClient) -> None:
     for url in ["/", "/admin/users", "/admin/permissions", "/login"]:
         assert not external.search(client.get(url).text), url
     assert client.get("/static/vendor/htmx.min.js").status_code == 200
+    docs = client.get("/api/v1/docs").text
+    assert not external.search(docs) and "/static/vendor/swagger-ui-bundle.js" in docs
+    assert client.get("/static/vendor/swagger-ui-bundle.js").status_code == 200

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
@@ -47,9 +48,8 @@ def create_app(db: Database) -> FastAPI:
         description="药品生产全过程数字化追溯系统 — REST API. Authenticate with POST /api/v1/auth/token, "
         "then send `Authorization: Bearer <token>`; the web session cookie works too.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,
         redoc_url=None,
-        swagger_ui_parameters={"syntaxHighlight": False},
     )
     app.state.db = db
 
@@ -118,6 +118,18 @@ def create_app(db: Database) -> FastAPI:
         )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    def api_docs() -> Response:
+        """Swagger UI from locally served assets: nothing is fetched from the internet (SH-8.5.5)."""
+        return get_swagger_ui_html(
+            openapi_url="/api/v1/openapi.json",
+            title="PharmaTrace API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+            swagger_ui_parameters={"syntaxHighlight": False},
+        )
 
     for router in page_routers():
         app.include_router(router)

@@ -1,0 +1,124 @@
+"""``make bench`` — audited GMP writes through the unit of work vs plain ORM inserts of the same rows.
+
+Both sides insert the same material rows in the same batch size and commit per batch; the only
+difference is the kernel (audit capture in the same transaction). Runs on SQLite and, when it answers,
+on PostgreSQL. Prints rows/s and the ratio audited/plain (aim: >= 0.5).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import String, create_engine, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pharmatrace.bootstrap import prepare
+from pharmatrace.kernel import clock
+from pharmatrace.kernel.context import Actor
+from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.storage.base import BigIntPK, UTCDateTime
+from pharmatrace.storage.engine import Database
+from pharmatrace.wms.models import Material
+
+ROWS = int(os.environ.get("BENCH_ROWS", "3000"))
+BATCH = 100
+PG_ADMIN_URL = os.environ.get("PHARMATRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+class PlainBase(DeclarativeBase):
+    pass
+
+
+class PlainMaterial(PlainBase):
+    """The same columns as :class:`Material`, not audited: the baseline."""
+
+    __tablename__ = "bench_plain_materials"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(16))
+    storage_condition: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(64))
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+def _fields(i: int, prefix: str) -> dict[str, object]:
+    return {
+        "code": f"{prefix}-{i:06d}",
+        "name": f"丹参批量物料 {i}",
+        "kind": "herb",
+        "unit": "kg",
+        "storage_condition": "阴凉干燥处",
+        "created_at": clock.now(),
+        "created_by": "bench",
+    }
+
+
+def _timed(work: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def run(db: Database, label: str) -> None:
+    PlainBase.metadata.create_all(db.engine)
+    actor = Actor(user_id=None, login="bench", full_name="bench")
+
+    def plain() -> None:
+        for start in range(0, ROWS, BATCH):
+            with db.sessions() as session:
+                session.add_all(PlainMaterial(**_fields(i, "P")) for i in range(start, start + BATCH))  # type: ignore[arg-type]
+                session.commit()
+
+    def audited() -> None:
+        for start in range(0, ROWS, BATCH):
+            with UnitOfWork(db, actor) as uow:
+                uow.session.add_all(Material(**_fields(i, "A")) for i in range(start, start + BATCH))  # type: ignore[arg-type]
+                uow.commit()
+
+    plain_s = _timed(plain)
+    audited_s = _timed(audited)
+    print(f"[{label}] plain ORM inserts      {ROWS / plain_s:9.0f} rows/s  (baseline)")
+    print(
+        f"[{label}] audited unit of work   {ROWS / audited_s:9.0f} rows/s  ratio {plain_s / audited_s:.2f} of plain"
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database.from_url(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+        prepare(db)
+        run(db, "sqlite")
+        db.dispose()
+    name = f"pt_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        print(f"[postgresql] not measured: {str(error).splitlines()[0]}")
+        return
+    try:
+        from sqlalchemy.engine import make_url
+
+        db = Database.from_url(
+            make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        )
+        prepare(db)
+        run(db, "postgresql")
+        db.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()
