@@ -9,7 +9,7 @@ PORT ?= 8000
 VENDOR := src/pharmatrace/web/static/vendor
 export PHARMATRACE_VAR ?= $(abspath $(VAR))
 
-.PHONY: demo test setup assets browser lint typecheck pytest bench i18n-check clean
+.PHONY: demo test setup assets browser lint typecheck pytest bench i18n clean
 
 ## make demo: set everything up, migrate and seed the SQLite demo plant, serve http://127.0.0.1:8000
 demo: setup

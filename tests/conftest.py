@@ -21,14 +21,13 @@ os.environ.setdefault("PHARMATRACE_ARGON2_TIME_COST", "1")
 os.environ.setdefault("PHARMATRACE_ARGON2_PARALLELISM", "1")
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
+from databases import PG_ADMIN_URL, pg_admin, pg_url
 from pharmatrace.bootstrap import prepare
 from pharmatrace.demo.seed import seed
 from pharmatrace.storage.engine import Database
 
-PG_ADMIN_URL = os.environ.get("PHARMATRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CLAUSE_ID = re.compile(r"^(SH|SHD|TJ)-(\d+(\.\d+)*(\.[a-z])?|B\.\d+(\.\d+)*)$")
 _pg_down_reason: list[str] = []
 
@@ -74,14 +73,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 # --- databases ------------------------------------------------------------------------------------
 
 
-def _pg_admin():  # type: ignore[no-untyped-def]
-    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-
-
-def _pg_url(name: str) -> str:
-    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "plant.sqlite3"
@@ -96,14 +87,14 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pg_template() -> Iterator[str]:
     name = f"pt_tpl_{os.getpid()}"
     try:
-        admin = _pg_admin()
+        admin = pg_admin()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as error:
         _pg_down_reason.append(str(error).splitlines()[0])
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
-    db = Database.from_url(_pg_url(name))
+    db = Database.from_url(pg_url(name))
     prepare(db)
     seed(db)
     db.dispose()
@@ -131,10 +122,10 @@ def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         return
     template_name: str = request.getfixturevalue("pg_template")
     name = f"pt_t_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
+    admin = pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-    database = Database.from_url(_pg_url(name))
+    database = Database.from_url(pg_url(name))
     yield database
     database.dispose()
     with admin.connect() as conn:

@@ -86,3 +86,36 @@ def test_user_create_list_deactivate_unlock(cli: CliRunner, db: Database) -> Non
     assert "deactivated" in cli.invoke(app, ["user", "list"]).output
     assert cli.invoke(app, ["user", "unlock", "zhangwei", "--reason", "x"]).exit_code == 2  # not locked
     assert cli.invoke(app, ["user", "deactivate", "nobody", "--reason", "x"]).exit_code == 2
+
+
+@pytest.mark.clause("SH-7.1.2")
+def test_a_new_site_creates_its_first_administrator(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """On an empty database (no demo seed): `db upgrade` installs the standard roles, then the first admin."""
+    monkeypatch.delenv("PHARMATRACE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PHARMATRACE_VAR", str(tmp_path / "site"))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        assert (tmp_path / "site" / "pharmatrace.sqlite3").exists()
+        result = runner.invoke(
+            app,
+            [
+                "user",
+                "create",
+                "admin",
+                "--full-name",
+                "王建国",
+                "--role",
+                "system_admin",
+                "--password-stdin",
+            ],
+            input="First#Site2026\n",
+        )
+        assert result.exit_code == 0, result.output
+        assert "system_admin" in runner.invoke(app, ["user", "list"]).output
+    finally:
+        get_settings.cache_clear()

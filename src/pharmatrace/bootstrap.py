@@ -15,7 +15,41 @@ def open_database(settings: Settings | None = None) -> Database:
 
 
 def prepare(db: Database) -> None:
-    """Bring the schema to the newest revision and the permission table in line with the code."""
+    """Bring the schema to the newest revision, the permission table in line with the code, and install
+    the standard roles that are missing (a new site can then create its first administrator)."""
     upgrade(db.engine)
     with db.sessions.begin() as session:
         sync_permission_catalogue(session)
+    install_standard_roles(db)
+
+
+def install_standard_roles(db: Database) -> int:
+    """Create the shipped roles that do not exist yet; existing roles, edited by the plant, are left alone."""
+    from sqlalchemy import select
+
+    from pharmatrace.kernel.context import Actor
+    from pharmatrace.kernel.identity.models import Role
+    from pharmatrace.kernel.identity.roles import STANDARD_ROLES
+    from pharmatrace.kernel.identity.schemas import RoleCreate
+    from pharmatrace.kernel.identity.service import create_role
+    from pharmatrace.kernel.uow import UnitOfWork
+
+    added = 0
+    with UnitOfWork(db, Actor.system("install"), reason="standard roles shipped with PharmaTrace") as uow:
+        existing = set(uow.session.scalars(select(Role.code)))
+        for std in STANDARD_ROLES:
+            if std.code not in existing:
+                create_role(
+                    uow,
+                    RoleCreate(
+                        code=std.code,
+                        name_zh=std.name_zh,
+                        name_en=std.name_en,
+                        kind=std.kind,
+                        description=std.description,
+                        permissions=list(std.permissions),
+                    ),
+                )
+                added += 1
+        uow.commit()
+    return added

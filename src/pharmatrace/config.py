@@ -18,7 +18,6 @@ class Settings(BaseSettings):
 
     var: Path = Field(default=Path("var"), description="state directory")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under var/")
-    default_locale: str = "zh_CN"
     # Password hashing cost (argon2id). Tests lower the memory cost to stay fast; never below RFC 9106 floor.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8192)

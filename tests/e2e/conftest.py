@@ -97,10 +97,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report = outcome.get_result()
     if report.when == "call":
         item.rep_call = report  # type: ignore[attr-defined]
-
-
-def log_in(page: Page, base: str, login: str, password: str = "Pharma@2026") -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=login]", login)
-    page.fill("input[name=password]", password)
-    page.click("form[action='/login'] button[type=submit]")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser import log_in
 from playwright.sync_api import Browser, Page, expect
-
-from conftest import log_in
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from conftest import _pg_admin, _pg_url
+from databases import pg_admin, pg_url
 from pharmatrace.bootstrap import prepare
 from pharmatrace.config import Settings
 from pharmatrace.storage.engine import Database
@@ -27,10 +27,10 @@ def empty_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
         return
     request.getfixturevalue("pg_template")  # skips loudly when PostgreSQL is down
     name = f"pt_e_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
+    admin = pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    database = Database.from_url(_pg_url(name))
+    database = Database.from_url(pg_url(name))
     yield database
     database.dispose()
     with admin.connect() as conn:

@@ -13,9 +13,8 @@ from sqlalchemy import select
 
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.identity import service as identity
-from pharmatrace.kernel.identity.models import Role, User
-from pharmatrace.kernel.identity.roles import STANDARD_ROLES
-from pharmatrace.kernel.identity.schemas import RoleCreate, UserCreate
+from pharmatrace.kernel.identity.models import User
+from pharmatrace.kernel.identity.schemas import UserCreate
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms import service as wms
@@ -132,25 +131,10 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
 
 def seed(db: Database) -> dict[str, int]:
     """Install the standard roles, demo users and materials that are missing. Returns what was added."""
-    added = {"roles": 0, "users": 0, "materials": 0}
+    from pharmatrace.bootstrap import install_standard_roles
+
+    added = {"roles": install_standard_roles(db), "users": 0, "materials": 0}
     actor = Actor.system("demo-seed")
-    with UnitOfWork(db, actor, reason="demo plant seed") as uow:
-        existing = set(uow.session.scalars(select(Role.code)))
-        for std in STANDARD_ROLES:
-            if std.code not in existing:
-                identity.create_role(
-                    uow,
-                    RoleCreate(
-                        code=std.code,
-                        name_zh=std.name_zh,
-                        name_en=std.name_en,
-                        kind=std.kind,
-                        description=std.description,
-                        permissions=list(std.permissions),
-                    ),
-                )
-                added["roles"] += 1
-        uow.commit()
     with UnitOfWork(db, actor, reason="demo plant seed: demo accounts start ready to use") as uow:
         logins = set(uow.session.scalars(select(User.login)))
         for demo in DEMO_USERS:

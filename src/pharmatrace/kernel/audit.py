@@ -86,5 +86,6 @@ SECURITY_EVENTS: dict[str, str] = {
     "login.locked": "Account locked after repeated failures",
     "logout": "Log-out",
     "session.expired": "Session ended by idle timeout",
-    "password.change": "Password changed",
+    "password.change": "Password changed by its owner",
+    "password.reset": "Password reset by an administrator",
 }

@@ -148,6 +148,7 @@ def test_new_users_must_change_their_password_and_cannot_reuse_the_last_five(db:
         identity.change_password(uow, user.id, "Fifth#2026", "Sixth#2026")
         uow.commit()
     assert not principal(db, "xuli").must_change_password
+    assert len(audit_entries(db, event="password.change", object_id=str(user.id))) == 5
     updates = [
         e for e in audit_entries(db, object_type="user", object_id=str(user.id)) if e.event == "update"
     ]

@@ -28,11 +28,12 @@ class Area:
     label: str  # gettext msgid
     live: bool
     path: str
+    view_permission: str | None = None  # live areas: the read permission that opens them
 
 
 # ARCHITECTURE §2: the business areas, in the order of the navigation.
 AREAS: tuple[Area, ...] = (
-    Area("wms", N_("Materials & warehouse"), True, "/wms/materials"),
+    Area("wms", N_("Materials & warehouse"), True, "/wms/materials", "wms.material.view"),
     Area("equipment", N_("Equipment & rooms"), False, "/areas/equipment"),
     Area("mes", N_("Production & batch records"), False, "/areas/mes"),
     Area("lims", N_("Laboratory (LIMS)"), False, "/areas/lims"),

@@ -186,6 +186,7 @@ def authenticate(uow: UnitOfWork, login: str, password: str) -> User:
         uow.commit()
         raise AuthenticationFailed(WRONG_CREDENTIALS)
     actor = _actor(user)
+    password_ok = verify_password(user.password_hash, password)  # always, so timing tells nothing
     if not user.active:
         uow.record("login.failure", "user", user.id, actor=actor, reason="account deactivated")
         uow.commit()
@@ -194,7 +195,7 @@ def authenticate(uow: UnitOfWork, login: str, password: str) -> User:
         uow.record("login.failure", "user", user.id, actor=actor, reason="account locked")
         uow.commit()
         raise AccountLocked(LOCKED)
-    if not verify_password(user.password_hash, password):
+    if not password_ok:
         user.failed_logins += 1
         uow.record("login.failure", "user", user.id, actor=actor, reason="wrong password")
         locked_now = user.failed_logins >= policy.lockout_threshold
@@ -309,6 +310,7 @@ def change_password(uow: UnitOfWork, user_id: int, current: str, new: str) -> No
     _check_new_password(uow.session, user, new)
     uow.reason = uow.reason or "password changed by its owner"
     _set_password(uow.session, user, new, must_change=False)
+    uow.record("password.change", "user", user.id)
 
 
 def reset_password(uow: UnitOfWork, user_id: int, new: str) -> None:
@@ -317,6 +319,7 @@ def reset_password(uow: UnitOfWork, user_id: int, new: str) -> None:
     _check_new_password(uow.session, user, new)
     _set_password(uow.session, user, new, must_change=True)
     _end_all_sessions(uow.session, user.id, "password reset")
+    uow.record("password.reset", "user", user.id)
 
 
 # --- users ----------------------------------------------------------------------------------------
