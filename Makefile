@@ -39,9 +39,10 @@ $(VENDOR)/.installed: package.json
 	touch $@
 
 # Debian's Chromium drives the Playwright tests (Playwright's own browser download is not possible offline).
+# fonts-noto-cjk is also the Chinese font the audit-trail PDF reports embed.
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  echo "installing Debian chromium + CJK fonts for the browser tests"; \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then \
+	  echo "installing Debian chromium + CJK fonts for the browser tests and PDF reports"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
@@ -56,7 +57,7 @@ pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python -m bench
+	PYTHONPATH=. $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .mypy_cache .ruff_cache .pytest_cache

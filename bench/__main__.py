@@ -1,4 +1,4 @@
-"""``make bench`` — audited GMP writes through the unit of work vs plain ORM inserts of the same rows.
+"""``make bench`` — (1) audited GMP writes through the unit of work vs plain ORM inserts of the same rows.
 
 Both sides insert the same material rows in the same batch size and commit per batch; the only
 difference is the kernel (audit capture in the same transaction). Runs on SQLite and, when it answers,
@@ -94,7 +94,7 @@ def run(db: Database, label: str) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database.from_url(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+        db = Database.from_url(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", state_dir=Path(tmp) / "var")
         prepare(db)
         run(db, "sqlite")
         db.dispose()
@@ -109,8 +109,9 @@ def main() -> None:
     try:
         from sqlalchemy.engine import make_url
 
+        state = Path(tempfile.mkdtemp(prefix="pharmatrace-bench-"))
         db = Database.from_url(
-            make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+            make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False), state_dir=state
         )
         prepare(db)
         run(db, "postgresql")
@@ -122,3 +123,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    from bench import ledger as ledger_bench
+
+    ledger_bench.run()

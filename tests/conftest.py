@@ -11,14 +11,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+# Tests never touch the developer's var/ (make exports PHARMATRACE_VAR): one throwaway state dir.
+os.environ["PHARMATRACE_VAR"] = tempfile.mkdtemp(prefix="pharmatrace-test-var-")
 # Fast password hashing in tests (argon2id still, at the RFC 9106 memory floor).
 os.environ.setdefault("PHARMATRACE_ARGON2_MEMORY_KIB", "8192")
 os.environ.setdefault("PHARMATRACE_ARGON2_TIME_COST", "1")
 os.environ.setdefault("PHARMATRACE_ARGON2_PARALLELISM", "1")
+os.environ.setdefault("PHARMATRACE_KEY_KDF_ITERATIONS", "1000")
 
 import pytest
 from sqlalchemy import text
@@ -30,6 +34,7 @@ from pharmatrace.storage.engine import Database
 
 CLAUSE_ID = re.compile(r"^(SH|SHD|TJ)-(\d+(\.\d+)*(\.[a-z])?|B\.\d+(\.\d+)*)$")
 _pg_down_reason: list[str] = []
+PG_TEMPLATE_STATE: dict[str, Path] = {}
 
 
 # --- clause markers (SH-…, TJ-…) ------------------------------------------------------------------
@@ -75,16 +80,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded plant: ``plant.sqlite3`` plus its state directory ``var/`` (site key, witness)."""
     path = tmp_path_factory.mktemp("template") / "plant.sqlite3"
-    db = Database.from_url(f"sqlite:///{path}")
+    db = Database.from_url(f"sqlite:///{path}", state_dir=path.parent / "var")
     prepare(db)
     seed(db)
     db.dispose()  # the last connection closing checkpoints the WAL into the file
     return path
 
 
+def copy_state(template_dir: Path, target: Path) -> Path:
+    """Each copy of a database gets a copy of the state that belongs to it (keys, witness)."""
+    shutil.copytree(template_dir, target)
+    return target
+
+
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
+def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     name = f"pt_tpl_{os.getpid()}"
     try:
         admin = pg_admin()
@@ -94,10 +106,12 @@ def pg_template() -> Iterator[str]:
     except Exception as error:
         _pg_down_reason.append(str(error).splitlines()[0])
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
-    db = Database.from_url(pg_url(name))
+    state = tmp_path_factory.mktemp("pg-template") / "var"
+    db = Database.from_url(pg_url(name), state_dir=state)
     prepare(db)
     seed(db)
     db.dispose()
+    PG_TEMPLATE_STATE[name] = state
     yield name
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -116,7 +130,8 @@ def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         template: Path = request.getfixturevalue("sqlite_template")
         copy = tmp_path / "plant.sqlite3"
         shutil.copyfile(template, copy)
-        database = Database.from_url(f"sqlite:///{copy}")
+        state = copy_state(template.parent / "var", tmp_path / "var")
+        database = Database.from_url(f"sqlite:///{copy}", state_dir=state)
         yield database
         database.dispose()
         return
@@ -125,7 +140,8 @@ def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     admin = pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-    database = Database.from_url(pg_url(name))
+    state = copy_state(PG_TEMPLATE_STATE[template_name], tmp_path / "var")
+    database = Database.from_url(pg_url(name), state_dir=state)
     yield database
     database.dispose()
     with admin.connect() as conn:

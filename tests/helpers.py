@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from pharmatrace.demo.seed import DEMO_PASSWORD, DEMO_USERS
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.service import Principal
-from pharmatrace.storage.engine import Database
+from pharmatrace.storage.engine import Database, mark_unit_of_work
 
 LOGIN_BY_ROLE: dict[str, str] = {}
 for _user in DEMO_USERS:
@@ -50,3 +52,11 @@ def count_rows(db: Database, model: type[Any]) -> int:
 
     with db.sessions() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@contextmanager
+def behind_the_apps_back(db: Database) -> Iterator[Connection]:
+    """A raw transaction that forges the unit-of-work marker, as a database superuser could."""
+    with db.engine.begin() as conn:
+        mark_unit_of_work(conn)
+        yield conn

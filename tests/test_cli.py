@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,7 @@ from pharmatrace.storage.engine import Database
 @pytest.fixture
 def cli(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[CliRunner]:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PHARMATRACE_VAR", str(tmp_path / "var"))
+    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
@@ -25,7 +26,7 @@ def cli(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Cli
 def test_db_upgrade_and_demo_seed_are_idempotent(cli: CliRunner) -> None:
     result = cli.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.output
+    assert "revision 0005" in result.output
     result = cli.invoke(app, ["demo", "seed"])
     assert result.exit_code == 0
     assert "0 roles added, 0 users added, 0 materials added" in result.output
@@ -119,3 +120,32 @@ def test_a_new_site_creates_its_first_administrator(
         assert "system_admin" in runner.invoke(app, ["user", "list"]).output
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.clause("SH-8.4.5")
+def test_ledger_verify_prove_and_check_proof(cli: CliRunner, db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    intact = cli.invoke(app, ["ledger", "verify"])
+    assert intact.exit_code == 0, intact.output
+    assert "intact" in intact.output
+
+    proof = cli.invoke(app, ["ledger", "prove", "material:1"])
+    assert proof.exit_code == 0, proof.output
+    path = tmp_path / "proof.json"
+    path.write_text(proof.output)
+    checked = cli.invoke(app, ["ledger", "check-proof", str(path)])
+    assert checked.exit_code == 0 and "valid" in checked.output
+    path.write_text(proof.output.replace('"leaf_index": 1', '"leaf_index": 2', 1) + "\n")
+    assert cli.invoke(app, ["ledger", "check-proof", str(path)]).exit_code == 1
+    assert cli.invoke(app, ["ledger", "prove", "material:99999"]).exit_code == 2
+
+    from sqlalchemy import text
+
+    from helpers import behind_the_apps_back
+
+    with behind_the_apps_back(db) as conn:
+        conn.execute(text("UPDATE materials SET unit = 'g' WHERE id = 2"))
+    broken = cli.invoke(app, ["ledger", "verify"])
+    assert broken.exit_code == 1
+    assert "row.changed: material:2" in broken.output
+    as_json = cli.invoke(app, ["ledger", "verify", "--json"])
+    assert json.loads(as_json.output)["problems"][0]["subject"] == "material:2"

@@ -9,10 +9,15 @@ from typing import Annotated
 import typer
 
 from pharmatrace.bootstrap import open_database, prepare
+from pharmatrace.config import get_settings
+from pharmatrace.kernel.audit_trail.cli import audit_app
+from pharmatrace.kernel.clock_cli import clock_app
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.errors import PharmaTraceError
+from pharmatrace.kernel.esign.cli import esign_app
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.schemas import UserCreate
+from pharmatrace.kernel.ledger_cli import ledger_app
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 
@@ -25,6 +30,10 @@ demo_app = typer.Typer(help="The demo plant", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(demo_app, name="demo")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(esign_app, name="esign")
+app.add_typer(clock_app, name="clock")
+app.add_typer(audit_app, name="audit")
 
 
 def _cli_actor() -> Actor:
@@ -37,10 +46,14 @@ def _fail(error: PharmaTraceError) -> None:
     raise typer.Exit(code=2)
 
 
-def _db() -> Database:
+def database() -> Database:
+    """The configured database, migrated to the newest revision (sub-command modules use it too)."""
     db = open_database()
     prepare(db)
     return db
+
+
+_db = database
 
 
 @app.command()
@@ -53,7 +66,7 @@ def serve(
 
     from pharmatrace.web.app import create_app
 
-    app_ = create_app(_db())
+    app_ = create_app(_db(), clock_monitor=get_settings().clock_monitor)
     typer.echo(f"PharmaTrace is serving on http://{host}:{port}  (API: http://{host}:{port}/api/v1/docs)")
     uvicorn.run(app_, host=host, port=port, log_level="info")
 

@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65536, ge=8192)
     argon2_parallelism: int = Field(default=4, ge=1)
     cookie_secure: bool = False
+    # `serve` runs the NTP clock monitor (SH-7.1.5); PHARMATRACE_CLOCK_MONITOR=false turns it off.
+    clock_monitor: bool = True
+    # Ledger checkpoints (SH-8.4.5): signed every N entries or T seconds, whichever comes first.
+    checkpoint_every: int = Field(default=1000, ge=1)
+    checkpoint_seconds: int = Field(default=60, ge=1)
+    # PBKDF2-HMAC-SM3 rounds protecting each user's SM2 signing key (tests lower it; never below 1,000).
+    key_kdf_iterations: int = Field(default=200_000, ge=1000)
 
     @property
     def var_dir(self) -> Path:

@@ -30,7 +30,8 @@ def _free_port() -> int:
 def server(sqlite_template: Path, tmp_path: Path) -> Iterator[str]:
     copy = tmp_path / "plant.sqlite3"
     shutil.copyfile(sqlite_template, copy)
-    db = Database.from_url(f"sqlite:///{copy}")
+    shutil.copytree(sqlite_template.parent / "var", tmp_path / "var")
+    db = Database.from_url(f"sqlite:///{copy}", state_dir=tmp_path / "var")
     port = _free_port()
     config = uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)

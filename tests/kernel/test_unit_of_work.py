@@ -102,3 +102,15 @@ def test_work_that_is_not_committed_is_rolled_back(db: Database) -> None:
     with UnitOfWork(db, actor(db, "zhouqiang")) as uow:
         wms.create_material(uow, NEW_HERB)
     assert (count_rows(db, Material), len(audit_entries(db))) == before
+
+
+@pytest.mark.clause("SH-7.1.3.b")
+def test_orm_bulk_updates_and_deletes_of_gmp_records_are_refused(db: Database) -> None:
+    from sqlalchemy import delete, update
+
+    with pytest.raises(KernelBypass), UnitOfWork(db, actor(db, "zhouqiang"), reason="批量修改") as uow:
+        uow.session.execute(update(Material).values(unit="g"))
+    with pytest.raises(KernelBypass), UnitOfWork(db, actor(db, "zhouqiang"), reason="批量删除") as uow:
+        uow.session.execute(delete(Material))
+    with db.sessions() as session:
+        assert set(session.scalars(select(Material.unit))) >= {"kg"}

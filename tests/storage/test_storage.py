@@ -12,16 +12,19 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from databases import pg_admin, pg_url
+from helpers import behind_the_apps_back
 from pharmatrace.bootstrap import prepare
 from pharmatrace.config import Settings
-from pharmatrace.storage.engine import Database
+from pharmatrace.storage.engine import Database, mark_unit_of_work
 from pharmatrace.storage.migrate import current_revision
+
+HEAD = "0005"
 
 
 @pytest.fixture
 def empty_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
     if backend == "sqlite":
-        database = Database.from_url(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+        database = Database.from_url(f"sqlite:///{tmp_path / 'empty.sqlite3'}", state_dir=tmp_path / "var")
         yield database
         database.dispose()
         return
@@ -30,7 +33,7 @@ def empty_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
     admin = pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    database = Database.from_url(pg_url(name))
+    database = Database.from_url(pg_url(name), state_dir=tmp_path / "var")
     yield database
     database.dispose()
     with admin.connect() as conn:
@@ -39,7 +42,7 @@ def empty_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
 
 def test_one_history_upgrades_an_empty_database(empty_db: Database) -> None:
     prepare(empty_db)
-    assert current_revision(empty_db.engine) == "0001"
+    assert current_revision(empty_db.engine) == HEAD
     tables = set(inspect(empty_db.engine).get_table_names())
     assert {
         "users",
@@ -49,9 +52,10 @@ def test_one_history_upgrades_an_empty_database(empty_db: Database) -> None:
         "audit_entries",
         "materials",
         "settings",
+        "clock_checks",
     } <= tables
     prepare(empty_db)  # idempotent
-    assert current_revision(empty_db.engine) == "0001"
+    assert current_revision(empty_db.engine) == HEAD
 
 
 @pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
@@ -59,7 +63,7 @@ def test_one_history_upgrades_an_empty_database(empty_db: Database) -> None:
     "statement", ["UPDATE audit_entries SET reason = 'rewritten'", "DELETE FROM audit_entries"]
 )
 def test_audit_table_refuses_update_and_delete_in_the_database(db: Database, statement: str) -> None:
-    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+    with pytest.raises(DBAPIError, match="append-only"), behind_the_apps_back(db) as conn:
         conn.execute(text(statement))
     with db.engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM audit_entries WHERE reason = 'rewritten'")) == 0
@@ -70,9 +74,9 @@ def test_audit_table_refuses_update_and_delete_in_the_database(db: Database, sta
     "backend", ["postgresql"], indirect=True
 )  # TRUNCATE and replica mode are PostgreSQL's
 def test_postgres_refuses_truncate_and_replica_mode_does_not_skip_the_triggers(db: Database) -> None:
-    with pytest.raises(DBAPIError, match="refused"), db.engine.begin() as conn:
+    with pytest.raises(DBAPIError, match="refused"), behind_the_apps_back(db) as conn:
         conn.execute(text("TRUNCATE audit_entries"))
-    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+    with pytest.raises(DBAPIError, match="append-only"), behind_the_apps_back(db) as conn:
         conn.execute(text("SET session_replication_role = replica"))
         conn.execute(text("DELETE FROM audit_entries"))
     with db.engine.connect() as conn:
@@ -82,13 +86,13 @@ def test_postgres_refuses_truncate_and_replica_mode_does_not_skip_the_triggers(d
 @pytest.mark.clause("TJ-10.1.2.2.d")
 @pytest.mark.parametrize("table", ["users", "materials", "roles"])
 def test_gmp_rows_cannot_be_deleted_even_with_raw_sql(db: Database, table: str) -> None:
-    with pytest.raises(DBAPIError, match="never deleted"), db.engine.begin() as conn:
+    with pytest.raises(DBAPIError, match="never deleted"), behind_the_apps_back(db) as conn:
         conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.mark.clause("TJ-10.1.2.2.b", "TJ-10.1.2.2.c")
 def test_database_refuses_a_business_permission_in_an_admin_role(db: Database) -> None:
-    with pytest.raises(DBAPIError, match="segregation of duties"), db.engine.begin() as conn:
+    with pytest.raises(DBAPIError, match="segregation of duties"), behind_the_apps_back(db) as conn:
         role_id = conn.scalar(text("SELECT id FROM roles WHERE code = 'system_admin'"))
         conn.execute(
             text(
@@ -101,7 +105,7 @@ def test_database_refuses_a_business_permission_in_an_admin_role(db: Database) -
 
 @pytest.mark.clause("TJ-10.1.2.2.b", "TJ-10.1.2.2.c")
 def test_database_refuses_giving_one_user_admin_and_business_roles(db: Database) -> None:
-    with pytest.raises(DBAPIError, match="segregation of duties"), db.engine.begin() as conn:
+    with pytest.raises(DBAPIError, match="segregation of duties"), behind_the_apps_back(db) as conn:
         user_id = conn.scalar(text("SELECT id FROM users WHERE login = 'sysadmin'"))
         role_id = conn.scalar(text("SELECT id FROM roles WHERE code = 'qa_release'"))
         conn.execute(
@@ -114,9 +118,9 @@ def test_database_refuses_giving_one_user_admin_and_business_roles(db: Database)
 
 
 def test_check_constraints_hold_in_the_database(db: Database) -> None:
-    with pytest.raises(DBAPIError), db.engine.begin() as conn:
+    with pytest.raises(DBAPIError), behind_the_apps_back(db) as conn:
         conn.execute(text("UPDATE materials SET kind = 'rocket_fuel' WHERE code = 'HB-DS-001'"))
-    with pytest.raises(DBAPIError), db.engine.begin() as conn:
+    with pytest.raises(DBAPIError), behind_the_apps_back(db) as conn:
         conn.execute(text("UPDATE users SET login = 'UPPER' WHERE login = 'zhangwei'"))
 
 
@@ -145,3 +149,103 @@ def test_all_local_state_lives_under_the_var_directory(tmp_path: Path) -> None:
     assert (
         Settings(var=tmp_path, database_url="postgresql+psycopg://x/y").db_url == "postgresql+psycopg://x/y"
     )
+
+
+GMP_TABLES = ("users", "roles", "role_permissions", "user_roles", "settings", "materials")
+
+
+@pytest.mark.clause("SH-7.1.3.b", "SH-7.1.3.c", "TJ-10.1.1.2.a")
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE materials SET name = '绕过' WHERE code = 'HB-DS-001'",
+        "UPDATE users SET locked_at = NULL",
+        "DELETE FROM user_roles",
+        "INSERT INTO role_permissions (role_id, permission_code, granted_at, granted_by) "
+        "SELECT id, 'wms.material.view', CURRENT_TIMESTAMP, 'raw' FROM roles WHERE code = 'document_controller'",
+        "INSERT INTO audit_entries (at, event, object_type, object_id, actor_login, actor_name, changes, leaf_index)"
+        " VALUES (CURRENT_TIMESTAMP, 'forged', 'material', '1', 'x', 'x', '{}', 999999)",
+        "UPDATE ledger_head SET size = 0",
+    ],
+)
+def test_raw_sql_outside_the_unit_of_work_is_refused(db: Database, statement: str) -> None:
+    with pytest.raises(DBAPIError, match="outside the unit of work"), db.engine.begin() as conn:
+        conn.execute(text(statement))
+
+
+def test_every_gmp_table_carries_the_unit_of_work_guard(db: Database, backend: str) -> None:
+    from pharmatrace.kernel.ledger import _audited_classes
+
+    audited = {cls.__table__.name for cls in _audited_classes()}  # type: ignore[attr-defined]
+    assert set(GMP_TABLES) <= audited
+    query = (
+        "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%uow_only%'"
+        if backend == "sqlite"
+        else "SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname LIKE '%uow_only'"
+    )
+    with db.engine.connect() as conn:
+        guarded = set(conn.execute(text(query)).scalars())
+    assert audited <= guarded, f"GMP tables without the guard: {audited - guarded}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a second client of the same file
+def test_another_sqlite_client_cannot_write_gmp_tables(db: Database) -> None:
+    import sqlite3
+
+    path = db.engine.url.database
+    assert path
+    other = sqlite3.connect(path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="pharmatrace_uow"):
+            other.execute("UPDATE materials SET name = 'x'")
+    finally:
+        other.close()
+
+
+@pytest.fixture
+def as_app_role(db: Database) -> Iterator[Database]:
+    """The same database, every connection running as the unprivileged application role."""
+    from sqlalchemy import event
+
+    from pharmatrace.storage.guards import APP_ROLE
+
+    app_db = Database.from_url(db.engine.url.render_as_string(hide_password=False), state_dir=db.state_dir)
+
+    def become_app(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute(f"SET ROLE {APP_ROLE}")
+        dbapi_connection.commit()  # a SET inside a transaction that is rolled back would be undone
+
+    event.listen(app_db.engine, "connect", become_app)
+    yield app_db
+    app_db.dispose()
+
+
+@pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # roles and grants are PostgreSQL's
+def test_the_application_role_works_but_can_only_append_to_the_trail(as_app_role: Database) -> None:
+    from helpers import actor as actor_of
+    from pharmatrace.kernel import ledger
+    from pharmatrace.kernel.uow import UnitOfWork
+    from pharmatrace.wms import service as wms
+    from pharmatrace.wms.schemas import MaterialCreate
+
+    with UnitOfWork(as_app_role, actor_of(as_app_role, "zhouqiang")) as uow:  # the app works as this role
+        wms.create_material(
+            uow, MaterialCreate(code="HB-AR-001", name="当归（中药材）", kind="herb", unit="kg")
+        )
+        uow.commit()
+    assert ledger.verify(as_app_role).intact
+    with as_app_role.engine.connect() as conn:
+        assert conn.scalar(text("SELECT current_user")) == "pharmatrace_app"
+    for statement, refusal in [
+        ("UPDATE audit_entries SET reason = 'x'", "permission denied"),
+        ("DELETE FROM audit_entries", "permission denied"),
+        ("TRUNCATE audit_entries", "permission denied"),
+        ("DELETE FROM ledger_nodes", "permission denied"),
+        ("DELETE FROM materials", "permission denied"),
+        ("ALTER TABLE audit_entries DISABLE TRIGGER ALL", "must be owner"),
+        ("DROP TRIGGER audit_entries_no_update ON audit_entries", "must be owner"),
+    ]:
+        with pytest.raises(DBAPIError, match=refusal), as_app_role.engine.begin() as conn:
+            mark_unit_of_work(conn)
+            conn.execute(text(statement))

@@ -8,13 +8,14 @@ reason (CZYY), old value (JZ), new value (XZ). The table is append-only in the d
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from pharmatrace.kernel.errors import N_
 from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
 
 REDACTED = "******"
@@ -28,9 +29,11 @@ class Audited:
     ``__audit_ignore__`` operational counters that are not business data (covered by their own events).
     ``__audit_deletable__`` association rows (grants) may be deleted; the delete itself is audited.
     Anything else is never deleted: it is voided with a reason.
+    ``__audit_label__``  what the record is, an English msgid (the list of audited functions, SH-7.1.3.a).
     """
 
     __audit_type__: ClassVar[str]
+    __audit_label__: ClassVar[str] = ""
     __audit_redact__: ClassVar[frozenset[str]] = frozenset()
     __audit_ignore__: ClassVar[frozenset[str]] = frozenset()
     __audit_deletable__: ClassVar[bool] = False
@@ -58,6 +61,10 @@ class AuditEntry(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)  # JZ → XZ
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The ledger: position in the Merkle tree, and SM3 of the canonical record version described.
+    leaf_index: Mapped[int] = mapped_column(BigInteger, nullable=False, unique=True)
+    record_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)  # SM3(0x00 ‖ canonical entry)
 
 
 def plain_value(value: Any) -> Any:
@@ -70,7 +77,9 @@ def plain_value(value: Any) -> Any:
         return [plain_value(v) for v in value]
     if isinstance(value, float):
         return repr(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
@@ -80,12 +89,15 @@ def plain_value(value: Any) -> Any:
 
 
 # Events that are audited although they change no GMP row (TJ-10.1.1.1, TJ-10.1.1.2.b).
+# Values are msgids: the list of audited functions shows them (SH-7.1.3.a).
 SECURITY_EVENTS: dict[str, str] = {
-    "login.success": "Log-in succeeded",
-    "login.failure": "Log-in failed",
-    "login.locked": "Account locked after repeated failures",
-    "logout": "Log-out",
-    "session.expired": "Session ended by idle timeout",
-    "password.change": "Password changed by its owner",
-    "password.reset": "Password reset by an administrator",
+    "login.success": N_("Log-in succeeded"),
+    "login.failure": N_("Log-in failed"),
+    "login.locked": N_("Account locked after repeated failures"),
+    "logout": N_("Log-out"),
+    "session.expired": N_("Session ended by idle timeout"),
+    "password.change": N_("Password changed by its owner"),
+    "password.reset": N_("Password reset by an administrator"),
+    "audit.export": N_("Audit trail exported or printed"),  # SH-7.1.3.e: exports are audited too
+    "clock.alarm": N_("Clock alarm"),  # SH-7.1.5: written by kernel/clock_monitor.py
 }

@@ -11,15 +11,15 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, event, insert, inspect
+from sqlalchemy import Connection, event, inspect
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import History
 
-from pharmatrace.kernel import clock, context
-from pharmatrace.kernel.audit import REDACTED, Audited, AuditEntry, plain_value
+from pharmatrace.kernel import clock, context, ledger
+from pharmatrace.kernel.audit import REDACTED, Audited, plain_value
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.errors import N_, KernelBypass, ReasonRequired
-from pharmatrace.storage.engine import Database
+from pharmatrace.storage.engine import Database, mark_unit_of_work, unmark_unit_of_work
 
 _UOW_KEY = "pharmatrace_uow"
 
@@ -32,6 +32,7 @@ class UnitOfWork:
         self.actor = actor
         self.reason = reason.strip() if reason and reason.strip() else None
         self._session: Session | None = None
+        self._witness_pending: list[dict[str, Any]] = []
 
     @property
     def session(self) -> Session:
@@ -53,7 +54,23 @@ class UnitOfWork:
         self._session = None
 
     def commit(self) -> None:
+        """Commit, then hand the checkpoints signed in this transaction to the witness outside the database."""
         self.session.commit()
+        pending, self._witness_pending = self._witness_pending, []
+        witness = ledger.Witness.of(self.db)
+        for checkpoint in pending:
+            witness.append(checkpoint)
+
+    def append_entries(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        """Write audit entries as ledger leaves in the current transaction."""
+        self._witness_pending.extend(ledger.append(connection, rows, self.db.state_dir))
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        """Sign a checkpoint now (e.g. before an inspector's proof); witnessed on commit."""
+        made: dict[str, Any] | None = ledger.checkpoint_now(self.session.connection(), self.db.state_dir)
+        if made is not None:
+            self._witness_pending.append(made)
+        return made
 
     def record(
         self,
@@ -67,21 +84,21 @@ class UnitOfWork:
     ) -> None:
         """Record an audit event that is not a row change (log-in, export, print…)."""
         who = actor or self.actor
-        self.session.add(
-            AuditEntry(
-                at=clock.now(),
-                event=event_name,
-                object_type=object_type,
-                object_id=str(object_id),
-                actor_id=who.user_id,
-                actor_login=who.login,
-                actor_name=who.full_name,
-                reason=reason or self.reason,
-                changes=changes or {},
-                request_id=context.request_id.get(),
-                client_address=context.client_address.get(),
-            )
-        )
+        row = {
+            "at": clock.now(),
+            "event": event_name,
+            "object_type": object_type,
+            "object_id": str(object_id),
+            "actor_id": who.user_id,
+            "actor_login": who.login,
+            "actor_name": who.full_name,
+            "reason": reason or self.reason,
+            "changes": changes or {},
+            "request_id": context.request_id.get(),
+            "client_address": context.client_address.get(),
+            "record_hash": None,
+        }
+        self.append_entries(self.session.connection(), [row])
 
 
 def _owner(session: Session) -> UnitOfWork | None:
@@ -90,10 +107,7 @@ def _owner(session: Session) -> UnitOfWork | None:
 
 
 def _audited_columns(obj: Audited) -> Iterable[str]:
-    mapper = inspect(type(obj))
-    for attr in mapper.column_attrs:
-        if attr.key not in obj.__audit_ignore__:
-            yield attr.key
+    return ledger.audited_columns(type(obj))
 
 
 def _shown(obj: Audited, key: str, value: Any) -> Any:
@@ -121,6 +135,34 @@ def _object_id(obj: Audited) -> str:
     if any(part is None for part in key):
         raise KernelBypass(N_("Audited object has no primary key after flush"))
     return ":".join(str(part) for part in key)
+
+
+@event.listens_for(Session, "after_begin")
+def _mark_transaction(session: Session, _transaction: Any, connection: Connection) -> None:
+    """Transactions of a unit of work carry the marker the GMP tables' triggers require."""
+    owner = _owner(session)
+    if owner is not None:
+        mark_unit_of_work(connection)
+        if connection.dialect.name == "sqlite":
+            session.info["_sqlite_flag_connection"] = connection
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _unmark_transaction(session: Session, transaction: Any) -> None:
+    connection = session.info.pop("_sqlite_flag_connection", None)
+    if connection is not None and transaction.parent is None:
+        unmark_unit_of_work(connection)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_writes(state: Any) -> None:
+    """ORM bulk UPDATE/DELETE skip the flush, so they would skip the audit trail: refused on GMP classes."""
+    if state.is_update or state.is_delete:
+        for mapper in state.all_mappers:
+            if issubclass(mapper.class_, Audited):
+                raise KernelBypass(
+                    N_("Bulk updates and deletes of GMP records are refused; change them one by one")
+                )
 
 
 @event.listens_for(Session, "before_flush")
@@ -151,18 +193,30 @@ def _capture_delete(_mapper: Any, connection: Connection, target: Audited) -> No
     gone = {
         key: [_shown(target, key, state.attrs[key].loaded_value), None] for key in _audited_columns(target)
     }
-    connection.execute(insert(AuditEntry), [_entry(owner, target, "delete", gone, clock.now())])
+    owner.append_entries(connection, [_entry(owner, target, "delete", gone, clock.now(), with_record=False)])
 
 
 def _entry(
-    owner: UnitOfWork, obj: Audited, operation: str, changes: dict[str, list[Any]], at: Any
+    owner: UnitOfWork,
+    obj: Audited,
+    operation: str,
+    changes: dict[str, list[Any]],
+    at: Any,
+    *,
+    with_record: bool = True,
+    values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """An audit row; it commits to the record version it describes (none for a delete)."""
     actor = owner.actor
+    object_id = _object_id(obj)
+    digest = None
+    if with_record:
+        digest = ledger.record_hash(obj.__audit_type__, object_id, values or ledger.record_values(obj))
     return {
         "at": at,
         "event": operation,
         "object_type": obj.__audit_type__,
-        "object_id": _object_id(obj),
+        "object_id": object_id,
         "actor_id": actor.user_id,
         "actor_login": actor.login,
         "actor_name": actor.full_name,
@@ -170,6 +224,7 @@ def _entry(
         "changes": changes,
         "request_id": context.request_id.get(),
         "client_address": context.client_address.get(),
+        "record_hash": digest,
     }
 
 
@@ -182,13 +237,13 @@ def _write_trail(session: Session, _context: Any) -> None:
     at = clock.now()
     for obj in session.new:
         if isinstance(obj, Audited):
-            state = inspect(obj)
+            values = ledger.record_values(obj)
             created = {
-                key: [None, _shown(obj, key, state.attrs[key].value)]
-                for key in _audited_columns(obj)
-                if state.attrs[key].value is not None
+                key: [None, REDACTED if key in obj.__audit_redact__ else value]
+                for key, value in values.items()
+                if value is not None
             }
-            rows.append(_entry(owner, obj, "create", created, at))
+            rows.append(_entry(owner, obj, "create", created, at, values=values))
     for obj in session.dirty:
         if isinstance(obj, Audited) and obj not in session.deleted:
             changes = _changed_fields(obj)
@@ -196,4 +251,4 @@ def _write_trail(session: Session, _context: Any) -> None:
                 voided = "voided_at" in changes and changes["voided_at"][0] is None
                 rows.append(_entry(owner, obj, "void" if voided else "update", changes, at))
     if rows:
-        session.connection().execute(insert(AuditEntry), rows)
+        owner.append_entries(session.connection(), rows)

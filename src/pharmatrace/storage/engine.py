@@ -3,20 +3,51 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+UOW_FLAG = "pharmatrace_uow"
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+    # The unit-of-work marker the GMP tables' triggers ask for (storage.guards.uow_only): a function that
+    # only PharmaTrace's own connections define, answering 1 while a unit of work owns the transaction.
+    flag = record.info.setdefault(UOW_FLAG, {"on": False})
+    dbapi_connection.create_function(UOW_FLAG, 0, lambda: 1 if flag["on"] else 0)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _clear_uow_flag(_dbapi_connection: Any, record: Any) -> None:
+    flag = record.info.get(UOW_FLAG)
+    if flag is not None:
+        flag["on"] = False
+
+
+def mark_unit_of_work(connection: Connection) -> None:
+    """Mark the current transaction of ``connection`` as owned by the unit of work."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SELECT set_config('pharmatrace.uow', 'on', true)")
+    else:
+        flag = connection.connection.info.get(UOW_FLAG)
+        if flag is not None:
+            flag["on"] = True
+
+
+def unmark_unit_of_work(connection: Connection) -> None:
+    """SQLite's marker lives on the connection: clear it when the unit of work's transaction ends."""
+    if connection.dialect.name == "sqlite" and not connection.closed:
+        flag = connection.connection.info.get(UOW_FLAG)
+        if flag is not None:
+            flag["on"] = False
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -28,6 +59,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkin", _clear_uow_flag)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -38,11 +70,16 @@ class Database:
 
     engine: Engine
     sessions: sessionmaker[Session]
+    state_dir: Path  # PHARMATRACE_VAR of this instance: site keys, the ledger's witness, stored files
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
+    def from_url(cls, url: str, *, state_dir: Path | None = None) -> Database:
+        if state_dir is None:
+            from pharmatrace.config import get_settings
+
+            state_dir = get_settings().var_dir
         engine = make_engine(url)
-        return cls(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+        return cls(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), state_dir=state_dir)
 
     @property
     def dialect(self) -> str:

@@ -129,3 +129,99 @@ def segregation_of_duties() -> None:
         "CREATE TRIGGER roles_kind_fixed BEFORE UPDATE OF kind ON roles WHEN OLD.kind <> NEW.kind "
         "BEGIN SELECT RAISE(ABORT, 'pharmatrace: role kind is fixed'); END"
     )
+
+
+# --- writes only through the unit of work ----------------------------------------------------------
+
+UOW_SETTING = "pharmatrace.uow"  # PostgreSQL: transaction-local setting made by the unit of work
+UOW_FUNCTION = "pharmatrace_uow"  # SQLite: a function only PharmaTrace's own connections define
+
+PG_UOW_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION pharmatrace_require_uow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('{UOW_SETTING}', true) IS DISTINCT FROM 'on' THEN
+    RAISE EXCEPTION 'pharmatrace: % on % outside the unit of work is refused', TG_OP, TG_TABLE_NAME
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN COALESCE(NEW, OLD);
+END $$;
+"""
+
+
+def uow_only(table: str) -> None:
+    """Refuse INSERT, UPDATE and DELETE on ``table`` unless the unit of work marked the transaction.
+
+    Closes the gap of ORM-event audit (bulk updates, raw SQL, other clients): such writes are refused.
+    A database superuser can still forge the marker; ``pharmatrace ledger verify`` then names the row.
+    """
+    if _dialect() == "postgresql":
+        op.execute(PG_UOW_FUNCTION)
+        op.execute(
+            f"CREATE TRIGGER {table}_uow_only BEFORE INSERT OR UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION pharmatrace_require_uow()"
+        )
+        op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_uow_only")
+        return
+    for verb in ("INSERT", "UPDATE", "DELETE"):
+        op.execute(
+            f"CREATE TRIGGER {table}_uow_only_{verb.lower()} BEFORE {verb} ON {table} "
+            f"WHEN {UOW_FUNCTION}() IS NOT 1 "
+            f"BEGIN SELECT RAISE(ABORT, 'pharmatrace: {verb} on {table} outside the unit of work is refused'); END"
+        )
+
+
+def immutable_columns(table: str, columns: tuple[str, ...]) -> None:
+    """Refuse any UPDATE that changes one of ``columns`` (e.g. a signing key's public half)."""
+    names = ", ".join(columns)
+    if _dialect() == "postgresql":
+        op.execute(PG_REFUSE_FUNCTION)
+        changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in columns)
+        op.execute(
+            f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OF {names} ON {table} FOR EACH ROW "
+            f"WHEN ({changed}) EXECUTE FUNCTION pharmatrace_refuse('immutable columns')"
+        )
+        op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_immutable")
+        return
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns)
+    op.execute(
+        f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OF {names} ON {table} WHEN {changed} "
+        f"BEGIN SELECT RAISE(ABORT, 'pharmatrace: UPDATE of {names} on {table} is refused (immutable columns)'); END"
+    )
+
+
+# --- the PostgreSQL application role ----------------------------------------------------------------
+
+APP_ROLE = "pharmatrace_app"
+# Tables the application may only read and append to (SH-7.1.3.c): no UPDATE, DELETE or TRUNCATE.
+APPEND_ONLY_TABLES = (
+    "audit_entries",
+    "ledger_nodes",
+    "ledger_checkpoints",
+    "ledger_keys",
+    "signatures",
+    "clock_checks",
+)
+# Association rows whose revocation is a delete (audited by the unit of work).
+DELETABLE_TABLES = ("role_permissions", "user_roles")
+
+
+def grant_app_role() -> None:
+    """PostgreSQL: the role the application runs as owns nothing, so it cannot drop or disable triggers,
+    and may only INSERT and SELECT on the trail and the ledger. Re-run by every migration that adds tables.
+
+    Operators log in with a role that is a member of it: ``CREATE ROLE pharmatrace LOGIN IN ROLE
+    pharmatrace_app``; migrations run as the owner.
+    """
+    if _dialect() != "postgresql":
+        return
+    op.execute(
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') "  # noqa: S608 - constant
+        f"THEN CREATE ROLE {APP_ROLE} NOLOGIN; END IF; END $$"
+    )
+    op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
+    op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
+    op.execute(f"REVOKE UPDATE ON {', '.join(APPEND_ONLY_TABLES)}, alembic_version FROM {APP_ROLE}")
+    op.execute(f"REVOKE INSERT ON alembic_version FROM {APP_ROLE}")
+    op.execute(f"GRANT DELETE ON {', '.join(DELETABLE_TABLES)} TO {APP_ROLE}")
+    op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -41,7 +43,26 @@ def _api_error(
     return JSONResponse(status_code=status, content=body)
 
 
-def create_app(db: Database) -> FastAPI:
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Background work of the web process: the NTP clock monitor, when it is asked for (SH-7.1.5)."""
+    task: asyncio.Task[None] | None = None
+    if app.state.clock_monitor:
+        from pharmatrace.kernel.clock_monitor import monitor
+
+        task = asyncio.create_task(monitor(app.state.db), name="clock-monitor")
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def create_app(db: Database, *, clock_monitor: bool = False) -> FastAPI:
+    """The app on ``db``. ``clock_monitor`` runs the NTP monitor in the background (``serve`` turns it
+    on; tests leave it off unless they test it)."""
     app = FastAPI(
         title="PharmaTrace API",
         version=__version__,
@@ -50,8 +71,10 @@ def create_app(db: Database) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.db = db
+    app.state.clock_monitor = clock_monitor
 
     @app.middleware("http")
     async def request_context(
@@ -142,16 +165,30 @@ API_PREFIX = "/api/v1"
 
 
 def page_routers() -> list[APIRouter]:
+    from pharmatrace.kernel import clock_views, ledger_views
+    from pharmatrace.kernel.audit_trail import views as audit_views
+    from pharmatrace.kernel.esign import views as esign_views
     from pharmatrace.kernel.identity import views as identity_views
     from pharmatrace.web import views as shell_views
     from pharmatrace.wms import views as wms_views
 
-    return [shell_views.router, identity_views.router, wms_views.router]
+    return [
+        shell_views.router,
+        identity_views.router,
+        clock_views.router,
+        audit_views.router,
+        ledger_views.router,
+        esign_views.router,
+        wms_views.router,
+    ]
 
 
 def api_routers() -> list[APIRouter]:
     """Every area's API router; the permission-matrix test walks these."""
+    from pharmatrace.kernel import clock_api
+    from pharmatrace.kernel.audit_trail import api as audit_api
+    from pharmatrace.kernel.esign import api as esign_api
     from pharmatrace.kernel.identity import api as identity_api
     from pharmatrace.wms import api as wms_api
 
-    return [identity_api.router, wms_api.router]
+    return [identity_api.router, clock_api.router, audit_api.router, esign_api.router, wms_api.router]

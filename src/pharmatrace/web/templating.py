@@ -19,6 +19,8 @@ PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = [
     PACKAGE / "web" / "templates",
     PACKAGE / "kernel" / "identity" / "templates",
+    PACKAGE / "kernel" / "audit_trail" / "templates",
+    PACKAGE / "kernel" / "templates",  # kernel services outside identity (clock/)
     PACKAGE / "wms" / "templates",
 ]
 

@@ -8,6 +8,7 @@ from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pharmatrace.kernel.audit import Audited
+from pharmatrace.kernel.errors import N_
 from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
 
 MATERIAL_KINDS = (
@@ -25,6 +26,7 @@ MATERIAL_KINDS = (
 class Material(Audited, Base):
     __tablename__ = "materials"
     __audit_type__ = "material"
+    __audit_label__ = N_("Material master data")
     __table_args__ = (
         CheckConstraint(
             "kind IN (" + ", ".join(f"'{k}'" for k in MATERIAL_KINDS) + ")",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from pharmatrace.kernel.errors import N_, PharmaTraceError
+from pharmatrace.kernel.errors import N_, NotFound, PharmaTraceError
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.web import i18n
@@ -74,3 +74,55 @@ async def material_create(request: Request, db: DbDep, principal: MaterialManage
     except PharmaTraceError as error:
         return _page(request, db, error.http_status, data=data, error=i18n.error_message(error))
     return RedirectResponse("/wms/materials?done=1", status_code=303)
+
+
+def _material_detail(
+    request: Request, db: DbDep, principal: Principal, material_id: int, status_code: int = 200, **values: Any
+) -> Response:
+    from sqlalchemy import select
+
+    from pharmatrace.kernel.audit import AuditEntry
+    from pharmatrace.kernel.esign.views import panel
+    from pharmatrace.wms.models import Material
+
+    with db.sessions() as session:
+        material = session.get(Material, material_id)
+        if material is None:
+            raise NotFound(N_("No material with ID {id}"), id=material_id)
+        trail = list(session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.object_type == "material", AuditEntry.object_id == str(material_id))
+            .order_by(AuditEntry.leaf_index.desc())
+        ))  # fmt: skip
+        esign = panel(session, principal, "material", str(material_id))
+        public = service.material_public(material)
+    return render(request, "wms/material_detail.html", status_code=status_code, material=public, trail=trail,
+                  esign=esign, kinds=KIND_LABELS, **values)  # fmt: skip
+
+
+@router.get("/materials/{material_id}", response_class=HTMLResponse)
+def material_page(
+    request: Request, db: DbDep, principal: MaterialView, material_id: int, done: int = 0
+) -> Response:
+    """One material: its data, its electronic signatures and its own audit trail (SH-7.1.3, SH-7.1.4)."""
+    return _material_detail(
+        request, db, principal, material_id, flash=i18n.gettext(N_("Saved")) if done else None
+    )
+
+
+@router.post("/materials/{material_id}/void", response_class=HTMLResponse)
+async def material_void(request: Request, db: DbDep, principal: MaterialManage, material_id: int) -> Response:
+    from pharmatrace.kernel.identity.schemas import ReasonOnly
+
+    reason, errors = validate(ReasonOnly, await form_data(request))
+    if reason is None:
+        return _material_detail(request, db, principal, material_id, 422, field_errors=errors,
+                                error=errors.get("reason"))  # fmt: skip
+    try:
+        with UnitOfWork(db, principal.actor, reason=reason.reason) as uow:
+            service.void_material(uow, material_id)
+            uow.commit()
+    except PharmaTraceError as error:
+        return _material_detail(request, db, principal, material_id, error.http_status,
+                                error=i18n.error_message(error))  # fmt: skip
+    return RedirectResponse(f"/wms/materials/{material_id}?done=1", status_code=303)

@@ -21,6 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "admin.roles.manage": {"system_admin"},
     "admin.settings.manage": {"system_admin"},
     "admin.access_review.view": {"system_admin", "qa_reviewer", "inspector"},
+    "admin.clock.view": {"system_admin", "qa_reviewer", "inspector"},
+    "audit.trail.view": {"system_admin", "qa_reviewer", "qa_release", "qc_reviewer", "inspector"},
     "wms.material.view": {
         "production_operator",
         "production_supervisor",
@@ -33,7 +35,8 @@ ALLOWED: dict[str, set[str]] = {
     },
     "wms.material.manage": {"warehouse_keeper"},
 }
-OPEN_TO_ANY_USER = {"/me", "/me/password", "/auth/logout"}
+# Signing is open to every user at the route: the signature policy decides per step (tests/kernel/test_esign.py).
+OPEN_TO_ANY_USER = {"/me", "/me/password", "/auth/logout", "/esign/actions", "/esign/signatures"}
 PUBLIC = {"/auth/token"}
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from helpers import actor, audit_entries, principal
+from helpers import actor, audit_entries, behind_the_apps_back, principal
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.context import Actor
@@ -255,7 +255,7 @@ def test_an_account_holding_both_kinds_behind_the_apps_back_is_refused_both(
         if backend == "sqlite"
         else "DROP TRIGGER user_roles_sod ON user_roles"
     )
-    with db.engine.begin() as conn:
+    with behind_the_apps_back(db) as conn:
         conn.execute(text(drop))
         uid = conn.scalar(text("SELECT id FROM users WHERE login = 'zhaomin'"))
         rid = conn.scalar(text("SELECT id FROM roles WHERE code = 'system_admin'"))

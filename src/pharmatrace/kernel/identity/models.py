@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pharmatrace.kernel.audit import Audited
+from pharmatrace.kernel.errors import N_
 from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
 
 
@@ -26,6 +27,7 @@ class PermissionRow(Base):
 class User(Audited, Base):
     __tablename__ = "users"
     __audit_type__ = "user"
+    __audit_label__ = N_("User accounts")
     __audit_redact__ = frozenset({"password_hash"})
     __audit_ignore__ = frozenset({"failed_logins", "last_login_at"})
     __table_args__ = (
@@ -63,6 +65,7 @@ class User(Audited, Base):
 class Role(Audited, Base):
     __tablename__ = "roles"
     __audit_type__ = "role"
+    __audit_label__ = N_("Roles")
     __table_args__ = (CheckConstraint("kind IN ('admin', 'business')", name="kind"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -91,6 +94,7 @@ class RolePermission(Audited, Base):
 
     __tablename__ = "role_permissions"
     __audit_type__ = "role_permission"
+    __audit_label__ = N_("Permissions granted to roles (the permission matrix)")
     __audit_deletable__ = True
 
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"), primary_key=True)
@@ -106,6 +110,7 @@ class UserRole(Audited, Base):
 
     __tablename__ = "user_roles"
     __audit_type__ = "user_role"
+    __audit_label__ = N_("Roles held by users")
     __audit_deletable__ = True
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
@@ -146,6 +151,9 @@ class AuthSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The first e-signature of a continuous session needs log-in ID and password, later ones the
+    # password only (21 CFR 11.200(a)(1)).
+    first_signature_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Setting(Audited, Base):
@@ -153,6 +161,7 @@ class Setting(Audited, Base):
 
     __tablename__ = "settings"
     __audit_type__ = "setting"
+    __audit_label__ = N_("Security and system settings")
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON, nullable=False)

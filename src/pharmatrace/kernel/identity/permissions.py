@@ -69,10 +69,12 @@ CATALOGUE: tuple[Permission, ...] = (
     # oversight (read)
     _p("admin.access_review.view", "read", N_("View the access review report")),
     _p("admin.users.view", "read", N_("View user accounts and roles")),
+    _p("admin.clock.view", "read", N_("View the clock status and NTP checks")),
     _p("audit.trail.view", "read", N_("View the audit trail")),
     # materials & warehouse
     _p("wms.material.view", "read", N_("View materials")),
     _p("wms.material.manage", "business", N_("Create and change material master data")),
+    _p("wms.material.approve", "business", N_("Approve material master data (QA signature)")),
     _p("wms.lot.receive", "business", N_("Receive material lots")),
     _p("wms.stock.move", "business", N_("Move and issue stock")),
     # equipment

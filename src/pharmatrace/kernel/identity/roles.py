@@ -42,6 +42,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "admin.settings.manage",
             "admin.users.view",
             "admin.access_review.view",
+            "admin.clock.view",
             "audit.trail.view",
         ),
         "Manages accounts, roles and settings; never creates or signs business data.",
@@ -90,6 +91,8 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "qms.deviation.approve",
             "qms.change.manage",
             "admin.access_review.view",
+            "admin.clock.view",
+            "wms.material.approve",
         ),
     ),
     StandardRole(
@@ -97,7 +100,14 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "质量受权人",
         "Qualified person (QA release)",
         "business",
-        (*READ_ALL, "audit.trail.view", "qms.release.decide", "mes.batch.review", "lims.spec.approve"),
+        (
+            *READ_ALL,
+            "audit.trail.view",
+            "qms.release.decide",
+            "mes.batch.review",
+            "lims.spec.approve",
+            "wms.material.approve",
+        ),
     ),
     StandardRole(
         "qc_analyst",
@@ -180,7 +190,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "检查员（只读）",
         "Inspector (read only)",
         "business",
-        (*READ_ALL, "audit.trail.view", "admin.access_review.view", "admin.users.view"),
+        (*READ_ALL, "audit.trail.view", "admin.access_review.view", "admin.users.view", "admin.clock.view"),
         "Auditors and inspectors: sees everything, changes nothing.",
     ),
 )

@@ -208,6 +208,10 @@ def authenticate(uow: UnitOfWork, login: str, password: str) -> User:
     user.failed_logins = 0
     user.last_login_at = clock.now()
     uow.record("login.success", "user", user.id, actor=actor)
+    from pharmatrace.kernel.esign import service as esign
+
+    if esign.active_key(session, user.id) is None:  # accounts from before e-signatures get theirs now
+        esign.issue_key(uow, user, password)
     return user
 
 
@@ -309,6 +313,9 @@ def change_password(uow: UnitOfWork, user_id: int, current: str, new: str) -> No
         raise AuthenticationFailed(N_("The current password is wrong"))
     _check_new_password(uow.session, user, new)
     uow.reason = uow.reason or "password changed by its owner"
+    from pharmatrace.kernel.esign import service as esign
+
+    esign.rewrap_key(uow, user, current, new)  # the same key pair, now under the new password
     _set_password(uow.session, user, new, must_change=False)
     uow.record("password.change", "user", user.id)
 
@@ -317,6 +324,9 @@ def reset_password(uow: UnitOfWork, user_id: int, new: str) -> None:
     """An administrator sets a one-time password; the user must change it at the next log-in."""
     user = get_user(uow.session, user_id)
     _check_new_password(uow.session, user, new)
+    from pharmatrace.kernel.esign import service as esign
+
+    esign.issue_key(uow, user, new)  # nobody else knows the old password: a new pair, the old one retired
     _set_password(uow.session, user, new, must_change=True)
     _end_all_sessions(uow.session, user.id, "password reset")
     uow.record("password.reset", "user", user.id)
@@ -374,6 +384,9 @@ def create_user(uow: UnitOfWork, data: UserCreate) -> User:
     )
     session.add(user)
     session.flush()
+    from pharmatrace.kernel.esign import service as esign
+
+    esign.issue_key(uow, user, data.password)
     for role in roles:
         user.grants.append(
             UserRole(

@@ -12,6 +12,8 @@ from sqlalchemy import or_, select
 
 from pharmatrace.kernel import clock, context
 from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit_trail import service as trail
+from pharmatrace.kernel.audit_trail.service import TrailFilter
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.permissions import AREAS, CATALOGUE, Area, Permission
@@ -170,11 +172,25 @@ async def user_action(
     return RedirectResponse(f"/admin/users/{user_id}?done={action}", status_code=303)
 
 
+ROLE_HISTORY = TrailFilter(object_type="role,role_permission")
+
+
 def _roles_page(request: Request, db: DbDep, status_code: int = 200, **values: Any) -> Response:
     with db.sessions() as session:
         roles = [identity.role_public(r) for r in identity.list_roles(session)]
+        # TJ-10.1.2.2.a: permission changes can be queried — the latest here, all of them in the trail.
+        history = trail.entries_page(session, ROLE_HISTORY, per_page=100)
     values.setdefault("data", {})
-    return render(request, "identity/roles.html", status_code=status_code, roles=roles, **values)
+    return render(
+        request,
+        "identity/roles.html",
+        status_code=status_code,
+        roles=roles,
+        history=history,
+        role_codes={str(r.id): r.code for r in roles},
+        history_params=ROLE_HISTORY.params(),
+        **values,
+    )
 
 
 @router.get("/roles", response_class=HTMLResponse)

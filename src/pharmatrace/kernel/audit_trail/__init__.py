@@ -1,0 +1,1 @@
+"""Audit-trail views and exports: the trail by time, object, event and user; CSV and PDF (SH-7.1.3)."""

@@ -1,0 +1,411 @@
+"""The ledger catches every kind of tampering (SH-8.4.5, SH-7.1.3.c, TJ-10.1.1.2.a).
+
+Each attack is made the way a database superuser would: forging the unit-of-work marker and, where
+needed, dropping the append-only triggers first. The ledger, its signed checkpoints and the witness
+outside the database must then name what no longer matches.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, select, text
+
+from databases import pg_admin, pg_url
+from helpers import actor, behind_the_apps_back
+from pharmatrace.kernel import clock, crypto, ledger, merkle
+from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.context import Actor
+from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.storage.engine import Database
+from pharmatrace.wms import service as wms
+from pharmatrace.wms.models import Material
+from pharmatrace.wms.schemas import MaterialCreate
+
+pytestmark = pytest.mark.clause("SH-8.4.5")
+
+
+def kinds(db: Database) -> set[str]:
+    return {p.kind for p in ledger.verify(db).problems}
+
+
+def checkpoint(db: Database) -> None:
+    with UnitOfWork(db, Actor.system("test")) as uow:
+        uow.checkpoint()
+        uow.commit()
+
+
+def new_material(db: Database, code: str) -> Material:
+    with UnitOfWork(db, actor(db, "zhouqiang")) as uow:
+        material = wms.create_material(
+            uow, MaterialCreate(code=code, name=f"物料 {code}", kind="herb", unit="kg")
+        )
+        uow.commit()
+        return material
+
+
+def drop_guards(conn: Connection, table: str) -> None:
+    """What a superuser does first: remove the triggers that protect ``table``."""
+    if conn.dialect.name == "sqlite":
+        names = conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name=:t"), {"t": table}
+        )
+        for name in list(names.scalars()):
+            conn.execute(text(f"DROP TRIGGER {name}"))
+    else:
+        conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER ALL"))
+
+
+def test_an_untouched_ledger_verifies(db: Database) -> None:
+    new_material(db, "HB-LV-001")
+    checkpoint(db)
+    report = ledger.verify(db)
+    assert report.intact, [str(p) for p in report.problems]
+    assert report.size > 100 and report.checkpoints >= 2 and report.witnessed == report.checkpoints
+    assert report.rows_checked > 100
+
+
+def test_a_business_row_changed_with_raw_sql_is_named(db: Database) -> None:
+    material = new_material(db, "HB-LV-002")
+    with behind_the_apps_back(db) as conn:
+        conn.execute(
+            text("UPDATE materials SET storage_condition = '常温' WHERE id = :i"), {"i": material.id}
+        )
+    problems = ledger.verify(db).problems
+    assert [(p.kind, p.subject) for p in problems] == [("row.changed", f"material:{material.id}")]
+
+
+def test_rows_inserted_or_deleted_behind_the_app_are_named(db: Database) -> None:
+    with behind_the_apps_back(db) as conn:
+        conn.execute(
+            text("DELETE FROM user_roles WHERE user_id = (SELECT id FROM users WHERE login = 'zhangwei')")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO role_permissions (role_id, permission_code, granted_at, granted_by) "
+                "SELECT id, 'lims.view', CURRENT_TIMESTAMP, 'raw' FROM roles WHERE code = 'warehouse_keeper'"
+            )
+        )
+    found = {(p.kind, p.subject.split(":")[0]) for p in ledger.verify(db).problems}
+    assert found == {("row.deleted", "user_role"), ("row.unrecorded", "role_permission")}
+
+
+@pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
+def test_one_bit_flipped_in_a_historical_audit_row(db: Database) -> None:
+    with db.sessions() as session:
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.event == "create").order_by(AuditEntry.id)
+        ).first()
+        assert entry is not None
+    flipped = chr(ord(entry.actor_name[0]) ^ 1) + entry.actor_name[1:]
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(
+            text("UPDATE audit_entries SET actor_name = :n WHERE id = :i"), {"n": flipped, "i": entry.id}
+        )
+    problems = ledger.verify(db).problems
+    assert any(p.kind == "entry.altered" and f"audit entry {entry.id} " in p.subject for p in problems)
+    assert "checkpoint.root" in {p.kind for p in problems} or "ledger.rewritten" in {p.kind for p in problems}
+
+
+@pytest.mark.clause("SH-7.1.3.c")
+def test_a_middle_audit_row_deleted(db: Database) -> None:
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(text("DELETE FROM audit_entries WHERE leaf_index = 50"))
+    problems = ledger.verify(db).problems
+    assert any(p.kind == "entry.missing" and "jump from leaf 49 to 51" in p.detail for p in problems)
+
+
+@pytest.mark.clause("SH-7.1.3.c")
+def test_the_tail_truncated(db: Database) -> None:
+    for i in range(3):
+        new_material(db, f"HB-TT-00{i}")
+    checkpoint(db)
+    with db.sessions() as session:
+        size = session.scalar(select(ledger.LedgerHead.size))
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(text("DELETE FROM audit_entries WHERE leaf_index >= :n"), {"n": size - 3})
+    assert {"ledger.truncated", "ledger.rolled_back"} <= kinds(db)
+
+
+def test_rows_reordered(db: Database) -> None:
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(text("UPDATE audit_entries SET leaf_index = -1 WHERE leaf_index = 10"))
+        conn.execute(text("UPDATE audit_entries SET leaf_index = 10 WHERE leaf_index = 11"))
+        conn.execute(text("UPDATE audit_entries SET leaf_index = 11 WHERE leaf_index = -1"))
+    found = kinds(db)
+    assert "entry.reordered" in found and "entry.altered" in found
+
+
+def test_a_replayed_entry_appended_properly(db: Database) -> None:
+    """A copy of an earlier entry, appended with a correct leaf and tree: still recognised as a replay."""
+    with db.sessions() as session:
+        original = session.scalars(select(AuditEntry).where(AuditEntry.event == "login.success")).first()
+        if original is None:
+            original = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).first()
+        assert original is not None
+        copy = {
+            name: getattr(original, name) for name in ledger.ENTRY_FIELDS if name not in ("id", "leaf_index")
+        }
+    with UnitOfWork(db, Actor.system("attacker")) as uow:  # the attacker appends through the real code path
+        conn = uow.session.connection()
+        head = conn.execute(select(ledger.LedgerHead.size, ledger.LedgerHead.frontier)).one()
+        row = {**copy, "leaf_index": head[0]}
+        row["leaf_hash"] = merkle.leaf_hash(ledger.entry_bytes(row))
+        conn.execute(ledger.insert(AuditEntry), [row])
+        frontier = merkle.Frontier.from_json(head[0], head[1])
+        nodes = [n for n in frontier.push(row["leaf_hash"]) if n[0] >= ledger.STORED_LEVEL]
+        if nodes:
+            conn.execute(
+                ledger.insert(ledger.LedgerNode), [{"level": lv, "idx": i, "digest": d} for lv, i, d in nodes]
+            )
+        conn.execute(ledger.update(ledger.LedgerHead).values(size=frontier.size, frontier=frontier.to_json()))
+        uow.commit()
+    assert "entry.replayed" in kinds(db)
+
+
+@pytest.mark.clause("SH-7.1.5", "TJ-10.1.1.2.d")
+def test_a_clock_moved_backwards_is_flagged(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    earlier = clock.now() - timedelta(hours=2)
+    monkeypatch.setattr(clock, "now", lambda: earlier)
+    new_material(db, "HB-CB-001")
+    monkeypatch.undo()
+    problems = ledger.verify(db).problems
+    assert [p.kind for p in problems] == ["time.non_monotonic"]
+
+
+def _snapshot(db: Database, backend: str, tmp_path: Path) -> Database:
+    """Copy the database as it is now (an 'older copy' for later), keeping the same state directory."""
+    if backend == "sqlite":
+        db.dispose()
+        source = Path(str(db.engine.url.database))
+        target = tmp_path / "older.sqlite3"
+        shutil.copyfile(source, target)
+        return Database.from_url(f"sqlite:///{target}", state_dir=db.state_dir)
+    db.dispose()
+    name = f"{db.engine.url.database}_old"
+    with pg_admin().connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{db.engine.url.database}"'))
+    return Database.from_url(pg_url(name), state_dir=db.state_dir)
+
+
+@pytest.fixture
+def older_copy(db: Database, backend: str, tmp_path: Path) -> Iterator[Database]:
+    old = _snapshot(db, backend, tmp_path)
+    yield old
+    old.dispose()
+    if backend == "postgresql":
+        with pg_admin().connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{old.engine.url.database}" WITH (FORCE)'))
+
+
+def test_the_database_rolled_back_to_an_older_copy(db: Database, older_copy: Database) -> None:
+    for i in range(3):
+        new_material(db, f"HB-RB-00{i}")
+    checkpoint(db)  # the witness now knows the newer tree
+    assert ledger.verify(db).intact
+    found = kinds(older_copy)  # the plant restores yesterday's copy: the witness remembers more
+    assert "ledger.rolled_back" in found
+
+
+def test_a_whole_database_rewritten_consistently(db: Database) -> None:
+    """Alter history, rebuild every leaf, node and checkpoint, re-sign with a new key: the witness disagrees."""
+    with db.sessions() as session:
+        victim = session.scalars(select(AuditEntry).where(AuditEntry.object_type == "material")).first()
+        assert victim is not None
+    forger = crypto.KeyPair.generate()
+    fingerprint = crypto.fingerprint(forger.public_key)
+    with behind_the_apps_back(db) as conn:
+        for table in ("audit_entries", "ledger_nodes", "ledger_checkpoints", "ledger_keys", "ledger_head"):
+            drop_guards(conn, table)
+        conn.execute(text("UPDATE audit_entries SET reason = '伪造' WHERE id = :i"), {"i": victim.id})
+        conn.execute(text("DELETE FROM ledger_nodes"))
+        conn.execute(text("DELETE FROM ledger_checkpoints"))
+        columns = [getattr(AuditEntry, n) for n in ledger.ENTRY_FIELDS]
+        frontier, nodes = merkle.Frontier(), []
+        for row in list(conn.execute(select(*columns).order_by(AuditEntry.leaf_index))):
+            entry = dict(zip(ledger.ENTRY_FIELDS, row, strict=True))
+            leaf = merkle.leaf_hash(ledger.entry_bytes(entry))
+            conn.execute(
+                text("UPDATE audit_entries SET leaf_hash = :h WHERE leaf_index = :i"),
+                {"h": leaf, "i": entry["leaf_index"]},
+            )
+            nodes += [n for n in frontier.push(leaf) if n[0] >= ledger.STORED_LEVEL]
+        conn.execute(
+            ledger.insert(ledger.LedgerNode), [{"level": lv, "idx": i, "digest": d} for lv, i, d in nodes]
+        )
+        moment = clock.now()
+        root = frontier.root()
+        conn.execute(
+            ledger.insert(ledger.LedgerKey).values(
+                fingerprint=fingerprint, public_key=forger.public_key, created_at=moment
+            )
+        )
+        signature = crypto.sign(
+            forger.private_key, ledger.checkpoint_message(frontier.size, root, moment, fingerprint)
+        )
+        conn.execute(
+            ledger.insert(ledger.LedgerCheckpoint).values(
+                tree_size=frontier.size,
+                root=root,
+                at=moment,
+                key_fingerprint=fingerprint,
+                signature=signature,
+            )
+        )
+        conn.execute(
+            ledger.update(ledger.LedgerHead).values(
+                size=frontier.size,
+                frontier=frontier.to_json(),
+                checkpoint_size=frontier.size,
+                checkpoint_at=moment,
+            )
+        )
+    found = kinds(db)
+    assert "ledger.rewritten" in found
+    assert found <= {"ledger.rewritten", "row.changed"}  # nothing else gives it away: only the witness
+
+
+@pytest.mark.clause("TJ-10.1.1.2.a")
+def test_the_witness_torn_mid_write_is_detected(db: Database) -> None:
+    witness = ledger.Witness.of(db)
+    with witness.path.open("ab") as handle:
+        handle.write(b'{"tree_size": 99, "root": "ab')  # a crash in the middle of an append
+    problems = ledger.verify(db).problems
+    assert [(p.kind, "torn" in p.detail) for p in problems] == [("witness.torn", True)]
+
+
+# --- proofs -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def proof(db: Database) -> dict[str, object]:
+    material = new_material(db, "HB-PF-001")
+    with UnitOfWork(db, actor(db, "zhouqiang"), reason="更正名称") as uow:
+        row = uow.session.get(Material, material.id)
+        assert row is not None
+        row.name = "黄芪（中药材，更正）"
+        uow.commit()
+    checkpoint(db)
+    with db.sessions() as session:
+        return ledger.prove(session, "material", str(material.id))
+
+
+def _check(document: object) -> list[str]:
+    return ledger.check_proof(json.dumps(document, ensure_ascii=False).encode())
+
+
+def _mutated(proof: dict[str, object], change) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    copy = json.loads(json.dumps(proof))
+    change(copy)
+    return copy
+
+
+def test_a_proof_checks_offline(proof: dict[str, object]) -> None:
+    assert _check(proof) == []
+    assert len(proof["entries"]) == 2  # type: ignore[arg-type]
+    fingerprint = proof["checkpoint"]["key"]  # type: ignore[index]
+    assert ledger.check_proof(json.dumps(proof).encode(), trusted_key=fingerprint) == []
+    assert ledger.check_proof(json.dumps(proof).encode(), trusted_key="0" * 16) != []
+
+
+def _flip_hex(value: str) -> str:
+    return ("1" if value[0] == "0" else "0") + value[1:]
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("wrong index", lambda p: p["entries"][0].update(leaf_index=p["entries"][0]["leaf_index"] + 1)),
+        ("wrong size", lambda p: p["checkpoint"].update(tree_size=p["checkpoint"]["tree_size"] + 1)),
+        (
+            "wrong leaf",
+            lambda p: p["entries"][0].update(entry=p["entries"][0]["entry"].replace("物料", "药料")),
+        ),
+        ("wrong root", lambda p: p["checkpoint"].update(root=_flip_hex(p["checkpoint"]["root"]))),
+        (
+            "wrong path",
+            lambda p: p["entries"][0]["path"].__setitem__(0, _flip_hex(p["entries"][0]["path"][0])),
+        ),
+        (
+            "short path node",
+            lambda p: p["entries"][0]["path"].__setitem__(0, p["entries"][0]["path"][0][:-2]),
+        ),
+        (
+            "forged signature",
+            lambda p: p["checkpoint"].update(signature=_flip_hex(p["checkpoint"]["signature"])),
+        ),
+        ("other record", lambda p: p.update(object="material:1")),
+        ("extra field", lambda p: p["checkpoint"].update(note="trust me")),
+    ],
+)
+def test_corrupted_proofs_fail(proof: dict[str, object], name: str, change) -> None:  # type: ignore[no-untyped-def]
+    assert _check(_mutated(proof, change)) != [], name
+
+
+def test_trailing_bytes_and_garbage_fail(proof: dict[str, object]) -> None:
+    good = json.dumps(proof).encode()
+    assert ledger.check_proof(good) == []
+    assert ledger.check_proof(good + b"x") != []
+    assert ledger.check_proof(good + b"{}") != []
+    assert ledger.check_proof(b"\xff\xfe") != []
+    assert ledger.check_proof(b"[]") != []
+
+
+APPENDER = """
+import sys
+from pharmatrace.bootstrap import open_database
+from pharmatrace.kernel.context import Actor
+from pharmatrace.kernel.uow import UnitOfWork
+
+db = open_database()
+n = 0
+while True:
+    with UnitOfWork(db, Actor.system("appender")) as uow:
+        uow.record("test.append", "probe", n, reason="crash test")
+        uow.commit()
+    print(f"ack {n}", flush=True)
+    n += 1
+"""
+
+
+@pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
+def test_kill_9_during_appends_loses_no_acknowledged_entry(db: Database) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "PHARMATRACE_DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
+        "PHARMATRACE_VAR": str(db.state_dir),
+        "PHARMATRACE_CHECKPOINT_EVERY": "3",
+    }
+    db.dispose()
+    process = subprocess.Popen([sys.executable, "-c", APPENDER], env=env, stdout=subprocess.PIPE, text=True)
+    acknowledged: list[int] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        acknowledged.append(int(line.split()[1]))
+        if len(acknowledged) >= 40:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    with db.sessions() as session:
+        stored = {
+            int(x)
+            for x in session.scalars(select(AuditEntry.object_id).where(AuditEntry.object_type == "probe"))
+        }
+    assert set(acknowledged) <= stored
+    report = ledger.verify(db)
+    assert {p.kind for p in report.problems} <= {"witness.torn"}, [str(p) for p in report.problems]
+    assert report.witnessed >= 10
