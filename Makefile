@@ -9,10 +9,10 @@ PORT ?= 8000
 VENDOR := src/pharmatrace/web/static/vendor
 export PHARMATRACE_VAR ?= $(abspath $(VAR))
 
-.PHONY: demo test setup assets browser lint typecheck pytest bench i18n clean
+.PHONY: demo test setup assets browser fonts lint typecheck pytest bench i18n clean
 
 ## make demo: set everything up, migrate and seed the SQLite demo plant, serve http://127.0.0.1:8000
-demo: setup
+demo: setup fonts
 	$(BIN)/pharmatrace db upgrade
 	$(BIN)/pharmatrace demo seed
 	$(BIN)/pharmatrace serve --host $(HOST) --port $(PORT)
@@ -44,6 +44,15 @@ browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then \
 	  echo "installing Debian chromium + CJK fonts for the browser tests and PDF reports"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+# The Chinese font embedded in printed PDF reports (the audit trail export); `make demo` needs it too.
+fonts:
+	@if [ ! -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] && [ -z "$$PHARMATRACE_PDF_FONT" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian fonts-noto-cjk for PDF reports"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; \
+	  else echo "WARNING: no CJK font; PDF exports will refuse until fonts-noto-cjk is installed"; fi; \
 	fi
 
 lint:

@@ -11,7 +11,7 @@ from pharmatrace.storage.migrate import upgrade
 def open_database(settings: Settings | None = None) -> Database:
     settings = settings or get_settings()
     settings.ensure_var()
-    return Database.from_url(settings.db_url, state_dir=settings.var_dir)
+    return Database.from_url(settings.db_url, state_dir=settings.var_dir, witness_url=settings.witness_url)
 
 
 def prepare(db: Database) -> None:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # Ledger checkpoints (SH-8.4.5): signed every N entries or T seconds, whichever comes first.
     checkpoint_every: int = Field(default=1000, ge=1)
     checkpoint_seconds: int = Field(default=60, ge=1)
+    # The ledger's witness: by default a file under var/; a URL puts it in a second database instead.
+    witness_url: str | None = None
     # PBKDF2-HMAC-SM3 rounds protecting each user's SM2 signing key (tests lower it; never below 1,000).
     key_kdf_iterations: int = Field(default=200_000, ge=1000)
 

@@ -249,3 +249,36 @@ def test_the_cli_lists_functions_and_exports(cli: CliRunner, db: Database, voide
 
     assert cli.invoke(app, ["audit", "export", "--object", "material"]).exit_code == 2
     assert cli.invoke(app, ["audit", "export", "--format", "xls"]).exit_code == 2
+
+
+@pytest.mark.clause("SH-7.1.4.b", "SH-7.1.3.e")
+def test_a_records_print_carries_its_signature_manifestation(db: Database) -> None:
+    """Printed name, Beijing time, meaning and state of every signature appear on the record's print."""
+    from pharmatrace.kernel.context import Actor
+    from pharmatrace.kernel.esign import service as esign
+    from pharmatrace.kernel.identity import service as identity
+
+    with UnitOfWork(db, Actor.system("login")) as uow:
+        user = identity.authenticate(uow, "chenjing", DEMO_PASSWORD)
+        uow.commit()
+    with db.sessions() as session:
+        found = identity.find_user(session, "chenjing")
+        assert found is not None
+        qa = identity.principal_of(found)
+    with UnitOfWork(db, qa.actor) as uow:
+        signature = esign.sign(
+            uow,
+            qa,
+            object_type="material",
+            object_id="1",
+            action_code="material.approve",
+            password=DEMO_PASSWORD,
+            login="chenjing",
+        )
+        uow.commit()
+    result = _export(db, TrailFilter(object_type="material", object_id="1"), "pdf")
+    text = PdfReader(io.BytesIO(result.content)).pages[0].extract_text().replace("\x00", "")
+    assert i18n.gettext("Electronic signatures") in text
+    assert "陈静 (chenjing)" in text and i18n.gettext("Approved") in text
+    assert clock.format_beijing(signature.signed_at) in text and i18n.gettext("valid") in text
+    assert user.login == "chenjing"

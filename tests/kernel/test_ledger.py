@@ -276,7 +276,8 @@ def test_a_whole_database_rewritten_consistently(db: Database) -> None:
 
 @pytest.mark.clause("TJ-10.1.1.2.a")
 def test_the_witness_torn_mid_write_is_detected(db: Database) -> None:
-    witness = ledger.Witness.of(db)
+    witness = ledger.witness_of(db)
+    assert isinstance(witness, ledger.FileWitness)
     with witness.path.open("ab") as handle:
         handle.write(b'{"tree_size": 99, "root": "ab')  # a crash in the middle of an append
     problems = ledger.verify(db).problems
@@ -409,3 +410,25 @@ def test_kill_9_during_appends_loses_no_acknowledged_entry(db: Database) -> None
     report = ledger.verify(db)
     assert {p.kind for p in report.problems} <= {"witness.torn"}, [str(p) for p in report.problems]
     assert report.witnessed >= 10
+
+
+def test_a_second_database_can_be_the_witness(db: Database, tmp_path: Path) -> None:
+    """The witness is pluggable: a second database (another server, another operator) instead of the file."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    elsewhere = Database.from_url(
+        url, state_dir=db.state_dir, witness_url=f"sqlite:///{tmp_path / 'witness.sqlite3'}"
+    )
+    witness = ledger.witness_of(elsewhere)
+    assert isinstance(witness, ledger.DatabaseWitness) and "witness.sqlite3" in witness.location
+    for i in range(2):
+        new_material(elsewhere, f"HB-WD-00{i}")
+    checkpoint(elsewhere)
+    witnessed, torn = witness.read()
+    assert witnessed and torn is None
+    assert ledger.verify(elsewhere).intact
+    size = witnessed[-1]["tree_size"]
+    with behind_the_apps_back(elsewhere) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(text("DELETE FROM audit_entries WHERE leaf_index >= :n"), {"n": size - 2})
+    assert "ledger.rolled_back" in kinds(elsewhere)
+    elsewhere.dispose()

@@ -100,4 +100,6 @@ SECURITY_EVENTS: dict[str, str] = {
     "password.reset": N_("Password reset by an administrator"),
     "audit.export": N_("Audit trail exported or printed"),  # SH-7.1.3.e: exports are audited too
     "clock.alarm": N_("Clock alarm"),  # SH-7.1.5: written by kernel/clock_monitor.py
+    "esign.key.issued": N_("Signing key issued"),  # TJ-10.2: at creation, first log-in or password reset
+    "esign.failure": N_("Wrong password at signing"),  # counts towards the lock-out
 }

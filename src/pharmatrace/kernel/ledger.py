@@ -18,15 +18,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Column,
     Connection,
     LargeBinary,
+    MetaData,
     String,
+    Table,
+    Text,
     insert,
     select,
     update,
@@ -166,15 +170,28 @@ def site_key(state_dir: Path) -> crypto.KeyPair:
     return keys
 
 
+class Witness(Protocol):
+    """Where signed checkpoints are kept outside the ledger's database (pluggable)."""
+
+    @property
+    def location(self) -> str: ...
+
+    def append(self, checkpoint: Mapping[str, Any]) -> None: ...
+
+    def read(self) -> tuple[list[dict[str, Any]], str | None]:
+        """The checkpoints, and a description of a torn or corrupt record if there is one."""
+        ...
+
+
 @dataclass(frozen=True)
-class Witness:
-    """An append-only file outside the database; each line one signed checkpoint."""
+class FileWitness:
+    """The default: an append-only file under the state directory; each line one signed checkpoint."""
 
     path: Path
 
-    @classmethod
-    def of(cls, db: Database) -> Witness:
-        return cls(db.state_dir / "ledger" / "witness.jsonl")
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     def append(self, checkpoint: Mapping[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,25 +201,81 @@ class Witness:
             os.fsync(handle.fileno())
 
     def read(self) -> tuple[list[dict[str, Any]], str | None]:
-        """The checkpoints, and a description of a torn or corrupt line if there is one."""
         if not self.path.exists():
             return [], None
-        data = self.path.read_bytes()
         entries: list[dict[str, Any]] = []
-        lines = data.split(b"\n")
+        lines = self.path.read_bytes().split(b"\n")
         for number, line in enumerate(lines, start=1):
             if not line:
                 continue
-            last = number == len(lines)
             try:
                 entry = json.loads(line)
                 if not isinstance(entry, dict):
                     raise ValueError("not an object")
             except ValueError:
-                where = "partial last line (torn write)" if last else "corrupt line"
+                where = "partial last line (torn write)" if number == len(lines) else "corrupt line"
                 return entries, f"witness line {number}: {where}"
             entries.append(entry)
         return entries, None
+
+
+_witness_metadata = MetaData()
+_witness_table = Table(
+    "witness_checkpoints",
+    _witness_metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("checkpoint", Text, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class DatabaseWitness:
+    """A second database (another server, another operator) that only ever receives checkpoints."""
+
+    url: str
+
+    @property
+    def location(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def _engine(self) -> Any:
+        return _witness_engine(self.url)
+
+    def append(self, checkpoint: Mapping[str, Any]) -> None:
+        with self._engine().begin() as conn:
+            conn.execute(
+                insert(_witness_table).values(
+                    tree_size=int(checkpoint["tree_size"]), checkpoint=canonical(dict(checkpoint)).decode()
+                )
+            )
+
+    def read(self) -> tuple[list[dict[str, Any]], str | None]:
+        entries: list[dict[str, Any]] = []
+        with self._engine().connect() as conn:
+            for size, text_ in conn.execute(select(_witness_table).order_by(_witness_table.c.tree_size)):
+                try:
+                    entries.append(json.loads(text_))
+                except ValueError:
+                    return entries, f"witness checkpoint {size}: corrupt record"
+        return entries, None
+
+
+@lru_cache(maxsize=8)
+def _witness_engine(url: str) -> Any:
+    from pharmatrace.storage.engine import make_engine
+
+    engine = make_engine(url)
+    _witness_metadata.create_all(engine)
+    return engine
+
+
+def witness_of(db: Database) -> Witness:
+    """``PHARMATRACE_WITNESS_URL`` (a second database) when set for this instance, else the witness file."""
+    if db.witness_url:
+        return DatabaseWitness(db.witness_url)
+    return FileWitness(db.state_dir / "ledger" / "witness.jsonl")
 
 
 # --- appending ---------------------------------------------------------------------------------------
@@ -428,10 +501,11 @@ def verify(db: Database) -> Report:
                 )
             )
 
-    witnessed, torn = Witness.of(db).read()
+    witness = witness_of(db)
+    witnessed, torn = witness.read()
     report.witnessed = len(witnessed)
     if torn:
-        problems.append(Problem("witness.torn", str(Witness.of(db).path), torn))
+        problems.append(Problem("witness.torn", witness.location, torn))
     by_size = {cp.tree_size: cp for cp in checkpoints}
     for line in witnessed:
         try:

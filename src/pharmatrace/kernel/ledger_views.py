@@ -26,7 +26,8 @@ def ledger_page(request: Request, db: DbDep, _: AuditView, verify: int = 0) -> R
                 select(ledger.LedgerCheckpoint).order_by(ledger.LedgerCheckpoint.tree_size.desc()).limit(20)
             )
         )
-    witnessed, torn = ledger.Witness.of(db).read()
+    witness = ledger.witness_of(db)
+    witnessed, torn = witness.read()
     report = ledger.verify(db) if verify else None
     return render(request, "ledger/status.html", head=head, checkpoints=checkpoints, witnessed=len(witnessed),
-                  torn=torn, report=report, witness_path=str(ledger.Witness.of(db).path))  # fmt: skip
+                  torn=torn, report=report, witness_path=witness.location)  # fmt: skip

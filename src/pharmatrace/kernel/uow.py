@@ -57,7 +57,7 @@ class UnitOfWork:
         """Commit, then hand the checkpoints signed in this transaction to the witness outside the database."""
         self.session.commit()
         pending, self._witness_pending = self._witness_pending, []
-        witness = ledger.Witness.of(self.db)
+        witness = ledger.witness_of(self.db)
         for checkpoint in pending:
             witness.append(checkpoint)
 

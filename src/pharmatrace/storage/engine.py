@@ -71,15 +71,21 @@ class Database:
     engine: Engine
     sessions: sessionmaker[Session]
     state_dir: Path  # PHARMATRACE_VAR of this instance: site keys, the ledger's witness, stored files
+    witness_url: str | None = None  # a second database as the ledger's witness, instead of the file
 
     @classmethod
-    def from_url(cls, url: str, *, state_dir: Path | None = None) -> Database:
+    def from_url(cls, url: str, *, state_dir: Path | None = None, witness_url: str | None = None) -> Database:
         if state_dir is None:
             from pharmatrace.config import get_settings
 
             state_dir = get_settings().var_dir
         engine = make_engine(url)
-        return cls(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), state_dir=state_dir)
+        return cls(
+            engine=engine,
+            sessions=sessionmaker(engine, expire_on_commit=False),
+            state_dir=state_dir,
+            witness_url=witness_url,
+        )
 
     @property
     def dialect(self) -> str:

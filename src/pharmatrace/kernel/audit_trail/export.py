@@ -188,6 +188,7 @@ def render_pdf(
     printed_by: Actor,
     printed_at: datetime,
     translate: Translate,
+    signatures: list[Any] | None = None,
 ) -> bytes:
     """A printable report: title, filter, who printed it and when, "page x of y", and the entries."""
     from fpdf import FPDF
@@ -236,6 +237,24 @@ def render_pdf(
     for line in facts:
         pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
+    if signatures is not None:  # the record's e-signature manifestation is on every print (11.50, SH-7.1.4.b)
+        from pharmatrace.kernel.esign.policy import MEANINGS
+
+        states = {
+            "valid": N_("valid"),
+            "changed": N_("record changed after signing"),
+            "invalid": N_("invalid"),
+        }
+        pdf.set_font("cjk", size=11)
+        pdf.cell(0, 7, translate(N_("Electronic signatures")), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("cjk", size=9)
+        if not signatures:
+            pdf.multi_cell(0, 5, translate(N_("Not signed")), new_x="LMARGIN", new_y="NEXT")
+        for sig in signatures:
+            line = (f"{translate(MEANINGS[sig.meaning])} — {sig.signer_name} ({sig.signer_login}) — "
+                    f"{clock.format_beijing(sig.signed_at)} — {sig.action} · {sig.step} — {translate(states[sig.status])}")  # fmt: skip
+            pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
     headings = (
         N_("No."),
         N_("Time"),
@@ -315,7 +334,13 @@ def export_trail(db: Database, actor: Actor, f: TrailFilter, fmt: str, *, transl
                     N_("A PDF report holds at most {limit} entries: narrow the filter, or export CSV"),
                     limit=PDF_LIMIT,
                 )
-            content = render_pdf(rows, f, printed_by=actor, printed_at=moment, translate=translate)
+            signatures = None
+            if f.object_type and f.object_id and "," not in f.object_type:
+                from pharmatrace.kernel.esign.service import manifestations
+
+                signatures = manifestations(uow.session, f.object_type, f.object_id)
+            content = render_pdf(rows, f, printed_by=actor, printed_at=moment, translate=translate,
+                                 signatures=signatures)  # fmt: skip
             media_type = "application/pdf"
         else:
             content = render_csv(rows)
