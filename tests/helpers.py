@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -60,3 +63,17 @@ def behind_the_apps_back(db: Database) -> Iterator[Connection]:
     with db.engine.begin() as conn:
         mark_unit_of_work(conn)
         yield conn
+
+
+def openssl_verifies(public_key: bytes, message: bytes, signature: bytes, workdir: Path) -> bool:
+    """A third-party verifier: the OpenSSL CLI checks an SM2 signature (SM3, default ID) over ``message``."""
+    from pharmatrace.kernel import crypto
+
+    openssl = shutil.which("openssl")
+    assert openssl, "the openssl CLI is part of the base system"
+    (workdir / "pub.pem").write_text(crypto.public_key_pem(public_key))
+    (workdir / "msg").write_bytes(message)
+    (workdir / "sig").write_bytes(signature)
+    command = [openssl, "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "msg", "-sigfile",
+               "sig", "-digest", "sm3", "-pkeyopt", "distid:1234567812345678"]  # fmt: skip
+    return subprocess.run(command, cwd=workdir, capture_output=True, check=False).returncode == 0

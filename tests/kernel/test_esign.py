@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from helpers import actor, behind_the_apps_back, principal
+from helpers import actor, behind_the_apps_back, openssl_verifies, principal
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel import crypto
 from pharmatrace.kernel.context import Actor
@@ -241,35 +239,8 @@ def test_openssl_verifies_a_stored_signature(db: Database, tmp_path: Path) -> No
         assert key is not None
         stored = session.get(Signature, signature.id)
         assert stored is not None
-        (tmp_path / "msg").write_bytes(esign.manifest_bytes(stored))
-    (tmp_path / "pub.pem").write_text(crypto.public_key_pem(key.public_key))
-    (tmp_path / "sig").write_bytes(bytes(signature.signature))
-    openssl = shutil.which("openssl")
-    assert openssl
-    result = subprocess.run(
-        [
-            openssl,
-            "pkeyutl",
-            "-verify",
-            "-pubin",
-            "-inkey",
-            "pub.pem",
-            "-rawin",
-            "-in",
-            "msg",
-            "-sigfile",
-            "sig",
-            "-digest",
-            "sm3",
-            "-pkeyopt",
-            "distid:1234567812345678",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+        message = esign.manifest_bytes(stored)
+    assert openssl_verifies(key.public_key, message, bytes(signature.signature), tmp_path)
 
 
 @pytest.mark.clause("SH-7.1.4.b", "SH-7.1.4.c", "SH-7.1.4.d")
