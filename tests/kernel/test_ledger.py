@@ -62,6 +62,12 @@ def drop_guards(conn: Connection, table: str) -> None:
 
 
 def test_an_untouched_ledger_verifies(db: Database) -> None:
+    from pharmatrace.demo.seed import DEMO_PASSWORD
+    from pharmatrace.kernel.identity import service as identity
+
+    with UnitOfWork(db, Actor.system("login")) as uow:  # events about a record (log-ins) are not row versions
+        identity.authenticate(uow, "zhouqiang", DEMO_PASSWORD)
+        uow.commit()
     new_material(db, "HB-LV-001")
     checkpoint(db)
     report = ledger.verify(db)
@@ -432,3 +438,30 @@ def test_a_second_database_can_be_the_witness(db: Database, tmp_path: Path) -> N
         conn.execute(text("DELETE FROM audit_entries WHERE leaf_index >= :n"), {"n": size - 2})
     assert "ledger.rolled_back" in kinds(elsewhere)
     elsewhere.dispose()
+
+
+def test_the_server_signs_a_due_checkpoint_in_a_quiet_period(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from pharmatrace.kernel import ledger_jobs
+
+    new_material(db, "HB-QP-001")  # an entry after the seed's checkpoint, and then silence
+    with db.sessions() as session:
+        head = session.get(ledger.LedgerHead, 1)
+        assert head is not None and head.checkpoint_size < head.size
+    monkeypatch.setattr(ledger_jobs, "get_settings", lambda: SimpleNamespace(checkpoint_seconds=0.05))
+
+    async def run_a_while() -> None:
+        task = asyncio.create_task(ledger_jobs.checkpointer(db))
+        await asyncio.sleep(0.5)
+        task.cancel()
+
+    asyncio.run(run_a_while())
+    with db.sessions() as session:
+        head = session.get(ledger.LedgerHead, 1)
+        assert head is not None and head.checkpoint_size == head.size
+    witnessed, _ = ledger.witness_of(db).read()
+    assert witnessed[-1]["tree_size"] == head.size

@@ -162,4 +162,7 @@ def seed(db: Database) -> dict[str, int]:
                 wms.create_material(uow, material)
                 added["materials"] += 1
         uow.commit()
+    from pharmatrace.kernel.ledger_jobs import checkpoint
+
+    checkpoint(db)  # the seeded plant starts fully covered by a signed, witnessed checkpoint
     return added

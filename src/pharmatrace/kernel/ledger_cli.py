@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from pharmatrace.kernel import ledger
-from pharmatrace.kernel.context import Actor
 
 ledger_app = typer.Typer(help="The SM3 Merkle ledger over the audit trail", no_args_is_help=True)
 
@@ -53,11 +52,9 @@ def verify_command(
 def checkpoint_command() -> None:
     """Sign a checkpoint at the current tree size now and append it to the witness."""
     from pharmatrace.cli import database
-    from pharmatrace.kernel.uow import UnitOfWork
+    from pharmatrace.kernel.ledger_jobs import checkpoint
 
-    with UnitOfWork(database(), Actor.system("ledger")) as uow:
-        made = uow.checkpoint()
-        uow.commit()
+    made = checkpoint(database())
     typer.echo(f"checkpoint at size {made['tree_size']}: {made['root']}" if made else "already checkpointed")
 
 
@@ -67,16 +64,15 @@ def prove_command(
 ) -> None:
     """Print one record's history with inclusion proofs against a signed checkpoint (JSON)."""
     from pharmatrace.cli import database
-    from pharmatrace.kernel.uow import UnitOfWork
 
     object_type, _, object_id = target.partition(":")
     if not object_type or not object_id:
         typer.echo("error: expected TYPE:ID", err=True)
         raise typer.Exit(code=2)
+    from pharmatrace.kernel.ledger_jobs import checkpoint
+
     db = database()
-    with UnitOfWork(db, Actor.system("ledger")) as uow:  # make sure a checkpoint covers the record
-        uow.checkpoint()
-        uow.commit()
+    checkpoint(db)  # make sure a checkpoint covers the record
     try:
         with db.sessions() as session:
             proof = ledger.prove(session, object_type, object_id)

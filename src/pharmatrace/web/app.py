@@ -45,16 +45,19 @@ def _api_error(
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Background work of the web process: the NTP clock monitor, when it is asked for (SH-7.1.5)."""
-    task: asyncio.Task[None] | None = None
+    """Background work of the web process, when asked for: the NTP clock monitor (SH-7.1.5) and the
+    ledger's time-based checkpoints in quiet periods (SH-8.4.5)."""
+    tasks: list[asyncio.Task[None]] = []
     if app.state.clock_monitor:
         from pharmatrace.kernel.clock_monitor import monitor
+        from pharmatrace.kernel.ledger_jobs import checkpointer
 
-        task = asyncio.create_task(monitor(app.state.db), name="clock-monitor")
+        tasks.append(asyncio.create_task(monitor(app.state.db), name="clock-monitor"))
+        tasks.append(asyncio.create_task(checkpointer(app.state.db), name="ledger-checkpointer"))
     try:
         yield
     finally:
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -1,0 +1,33 @@
+"""Ledger jobs that run through the unit of work: sign a checkpoint now, or whenever one is due."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pharmatrace.config import get_settings
+from pharmatrace.kernel.context import Actor
+from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.storage.engine import Database
+
+log = logging.getLogger("pharmatrace.ledger")
+
+
+def checkpoint(db: Database) -> dict[str, Any] | None:
+    """Sign a checkpoint at the current size (unless one covers it) and hand it to the witness."""
+    with UnitOfWork(db, Actor.system("ledger")) as uow:
+        made = uow.checkpoint()
+        uow.commit()
+    return made
+
+
+async def checkpointer(db: Database) -> None:
+    """In quiet periods no append triggers the time-based checkpoint: sign one every T seconds if due."""
+    every = get_settings().checkpoint_seconds
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(checkpoint, db)
+        except Exception:  # a failed round is logged and retried; it must not stop the web process
+            log.exception("ledger checkpoint failed")
