@@ -448,7 +448,10 @@ def test_the_server_signs_a_due_checkpoint_in_a_quiet_period(
 
     from pharmatrace.kernel import ledger_jobs
 
-    new_material(db, "HB-QP-001")  # an entry after the seed's checkpoint, and then silence
+    never = SimpleNamespace(checkpoint_every=10**9, checkpoint_seconds=10**9)
+    with monkeypatch.context() as quiet:  # this append must not itself be due for a checkpoint
+        quiet.setattr(ledger, "get_settings", lambda: never)
+        new_material(db, "HB-QP-001")  # an entry after the last checkpoint, and then silence
     with db.sessions() as session:
         head = session.get(ledger.LedgerHead, 1)
         assert head is not None and head.checkpoint_size < head.size
