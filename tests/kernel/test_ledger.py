@@ -462,7 +462,12 @@ def test_the_server_signs_a_due_checkpoint_in_a_quiet_period(
         await asyncio.sleep(0.5)
         task.cancel()
 
-    asyncio.run(run_a_while())
+    import threading
+
+    # A thread of its own: Playwright's sync API may keep an event loop running on the main thread.
+    runner = threading.Thread(target=lambda: asyncio.run(run_a_while()))
+    runner.start()
+    runner.join(timeout=30)
     with db.sessions() as session:
         head = session.get(ledger.LedgerHead, 1)
         assert head is not None and head.checkpoint_size == head.size
