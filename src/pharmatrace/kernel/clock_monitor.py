@@ -29,6 +29,7 @@ from pharmatrace.kernel.clock_models import ClockCheck
 from pharmatrace.kernel.clock_schemas import ClockSettingsPublic, ClockSettingsUpdate, split_server
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.identity.models import Setting
+from pharmatrace.kernel.identity.service import store_setting
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 
@@ -62,13 +63,7 @@ def set_clock_settings(uow: UnitOfWork, update: ClockSettingsUpdate) -> ClockSet
     The caller's permission check (``admin.settings.manage``) keeps this to the system administrator.
     """
     values = update.model_dump(exclude={"reason"})
-    uow.reason = update.reason
-    row = uow.session.get(Setting, SETTINGS_KEY)
-    if row is None:
-        uow.session.add(Setting(key=SETTINGS_KEY, value=values, updated_at=clock.now()))
-    else:
-        row.value = values
-        row.updated_at = clock.now()
+    store_setting(uow, SETTINGS_KEY, values, update.reason)
     return ClockSettingsPublic.model_validate(values)
 
 

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -138,15 +139,20 @@ def policy_public(policy: PasswordPolicy) -> PolicyPublic:
     return PolicyPublic.model_validate(policy, from_attributes=True)
 
 
-def set_password_policy(uow: UnitOfWork, update: PolicyUpdate) -> PasswordPolicy:
-    values = update.model_dump(exclude={"reason"})
-    uow.reason = update.reason
-    row = uow.session.get(Setting, POLICY_KEY)
+def store_setting(uow: UnitOfWork, key: str, values: dict[str, Any], reason: str) -> None:
+    """Create or replace a site setting; the unit of work audits old → new with the reason."""
+    uow.reason = reason
+    row = uow.session.get(Setting, key)
     if row is None:
-        uow.session.add(Setting(key=POLICY_KEY, value=values, updated_at=clock.now()))
+        uow.session.add(Setting(key=key, value=values, updated_at=clock.now()))
     else:
         row.value = values
         row.updated_at = clock.now()
+
+
+def set_password_policy(uow: UnitOfWork, update: PolicyUpdate) -> PasswordPolicy:
+    values = update.model_dump(exclude={"reason"})
+    store_setting(uow, POLICY_KEY, values, update.reason)
     return PasswordPolicy(**values)
 
 
