@@ -141,7 +141,7 @@ def parse_tianjin(text: str, *, first_chapter: int = 4) -> list[SeedClause]:
     clauses: list[SeedClause] = []
     by_id: dict[str, SeedClause] = {}
     current: SeedClause | None = None
-    previous = {"": (first_chapter - 1,), "B.": (0,)}
+    previous: dict[str, tuple[int, ...]] = {"": (first_chapter - 1,), "B.": (0,)}
     next_letter = "a"
     in_appendix_a = False
     for line in lines[start:]:
