@@ -9,7 +9,6 @@ skipped and the run says so loudly at the end.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import uuid
@@ -32,25 +31,19 @@ from pharmatrace.bootstrap import prepare
 from pharmatrace.demo.seed import seed
 from pharmatrace.storage.engine import Database
 
-CLAUSE_ID = re.compile(r"^(SH|SHD|TJ)-(\d+(\.\d+)*(\.[a-z])?|B\.\d+(\.\d+)*)$")
 _pg_down_reason: list[str] = []
 PG_TEMPLATE_STATE: dict[str, Path] = {}
 
 
-# --- clause markers (SH-…, TJ-…) ------------------------------------------------------------------
+# --- markers --------------------------------------------------------------------------------------
+# Clause markers (SH-…, TJ-…) are checked against docs/requirements and recorded for the compliance
+# matrix by pharmatrace.compliance.pytest_plugin (loaded from pyproject's addopts).
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    bad: list[str] = []
     for item in items:
-        for mark in item.iter_markers("clause"):
-            for clause in mark.args:
-                if not isinstance(clause, str) or not CLAUSE_ID.match(clause):
-                    bad.append(f"{item.nodeid}: {clause!r}")
         if "backend" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.storage)
-    if bad:
-        raise pytest.UsageError("malformed clause IDs in markers:\n  " + "\n  ".join(bad))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -59,20 +52,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             "!", "POSTGRESQL DID NOT ANSWER — PostgreSQL half of the suite SKIPPED", red=True
         )
         terminalreporter.write_line(f"  {PG_ADMIN_URL}: {_pg_down_reason[0]}", red=True)
-    clauses: dict[str, int] = {}
-    for report in terminalreporter.stats.get("passed", []):
-        for clause in getattr(report, "clauses", ()):
-            clauses[clause] = clauses.get(clause, 0) + 1
-    if clauses:
-        terminalreporter.write_sep("-", f"clauses proven by passing tests: {len(clauses)}")
-        terminalreporter.write_line("  " + " ".join(sorted(clauses)))
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    outcome = yield
-    report = outcome.get_result()
-    report.clauses = tuple(c for mark in item.iter_markers("clause") for c in mark.args)
 
 
 # --- databases ------------------------------------------------------------------------------------

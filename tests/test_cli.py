@@ -23,6 +23,7 @@ def cli(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Cli
     get_settings.cache_clear()
 
 
+@pytest.mark.clause("SH-8.5.3")
 def test_db_upgrade_and_demo_seed_are_idempotent(cli: CliRunner) -> None:
     result = cli.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
@@ -32,7 +33,7 @@ def test_db_upgrade_and_demo_seed_are_idempotent(cli: CliRunner) -> None:
     assert "0 roles added, 0 users added, 0 materials added" in result.output
 
 
-@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.a")
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.a", "TJ-10.1.2.2.b", "TJ-10.1.2.2.d", "SH-8.5.2")
 def test_user_create_list_deactivate_unlock(cli: CliRunner, db: Database) -> None:
     result = cli.invoke(
         app,
@@ -89,7 +90,7 @@ def test_user_create_list_deactivate_unlock(cli: CliRunner, db: Database) -> Non
     assert cli.invoke(app, ["user", "deactivate", "nobody", "--reason", "x"]).exit_code == 2
 
 
-@pytest.mark.clause("SH-7.1.2")
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.a")
 def test_a_new_site_creates_its_first_administrator(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path,  # type: ignore[no-untyped-def]
@@ -122,7 +123,7 @@ def test_a_new_site_creates_its_first_administrator(
         get_settings.cache_clear()
 
 
-@pytest.mark.clause("SH-8.4.5")
+@pytest.mark.clause("SH-8.4.5", "TJ-10.1.4.2.d")
 def test_ledger_verify_prove_and_check_proof(cli: CliRunner, db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
     intact = cli.invoke(app, ["ledger", "verify"])
     assert intact.exit_code == 0, intact.output

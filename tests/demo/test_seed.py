@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from helpers import count_rows
 from pharmatrace.demo.seed import DEMO_USERS, seed
 from pharmatrace.kernel.audit import AuditEntry
@@ -27,12 +29,14 @@ EXPECTED_ROLES = {
 }
 
 
+@pytest.mark.clause("SH-8.4.2")
 def test_seed_is_idempotent(db: Database) -> None:
     before = count_rows(db, AuditEntry), count_rows(db, Material)
     assert seed(db) == {"roles": 0, "users": 0, "materials": 0}
     assert (count_rows(db, AuditEntry), count_rows(db, Material)) == before
 
 
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.1")
 def test_every_role_has_a_person_with_a_chinese_name(db: Database) -> None:
     assert {u.role for u in DEMO_USERS} >= EXPECTED_ROLES
     with db.sessions() as session:
@@ -43,6 +47,7 @@ def test_every_role_has_a_person_with_a_chinese_name(db: Database) -> None:
     assert {r.code for r in STANDARD_ROLES} <= held
 
 
+@pytest.mark.clause("SH-7.1.3", "TJ-10.1.1.1")
 def test_the_seed_itself_is_in_the_audit_trail(db: Database) -> None:
     with db.sessions() as session:
         from sqlalchemy import select

@@ -40,7 +40,7 @@ def test_qa_signs_a_material_and_a_later_change_shows_on_the_signature(
     keeper.context.close()
 
 
-@pytest.mark.clause("TJ-10.1.2.2.c")
+@pytest.mark.clause("TJ-10.1.2.2.c", "SH-7.1.4.c")
 def test_the_administrator_is_offered_no_signature(page: Page, server: str) -> None:
     log_in(page, server, "sysadmin")
     page.goto(f"{server}/esign/actions")

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.clause("SH-7.1.2")
+@pytest.mark.clause("SH-7.1.2", "TJ-4.5", "SH-7.1.5")
 def test_an_operator_logs_in_and_sees_the_dashboard_in_chinese(page: Page, server: str) -> None:
     log_in(page, server, "zhangwei")
     expect(page).to_have_url(f"{server}/")
@@ -21,7 +21,7 @@ def test_an_operator_logs_in_and_sees_the_dashboard_in_chinese(page: Page, serve
     expect(page.locator("nav")).not_to_contain_text("用户")  # no administration for an operator
 
 
-@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.e")
+@pytest.mark.clause("SH-8.5.2", "TJ-10.1.2.2.e", "TJ-10.1.1.1")
 def test_five_wrong_passwords_lock_the_account_until_the_admin_unlocks_it(
     page: Page, server: str, browser: Browser
 ) -> None:
@@ -48,6 +48,7 @@ def test_five_wrong_passwords_lock_the_account_until_the_admin_unlocks_it(
     expect(page.locator("h1")).to_contain_text("王芳")
 
 
+@pytest.mark.clause("TJ-4.5", "SH-7.1.1")
 def test_the_language_switch(page: Page, server: str) -> None:
     page.goto(f"{server}/login")
     expect(page.locator("h1")).to_have_text("登录")
@@ -59,7 +60,7 @@ def test_the_language_switch(page: Page, server: str) -> None:
     expect(page.locator("nav")).to_contain_text("物料与仓储")
 
 
-@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.a")
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.a", "SH-8.5.2", "TJ-10.1.2.2.e")
 def test_the_admin_creates_a_user_who_must_change_the_password_first(
     page: Page, server: str, browser: Browser
 ) -> None:
@@ -134,6 +135,7 @@ def test_the_admin_is_refused_business_actions(page: Page, server: str) -> None:
     assert api == [403, "segregation_of_duties"]
 
 
+@pytest.mark.clause("TJ-6.3.1", "TJ-10.1.3.2.b")
 def test_the_warehouse_keeper_creates_a_material(page: Page, server: str) -> None:
     log_in(page, server, "zhouqiang")
     page.goto(f"{server}/wms/materials")

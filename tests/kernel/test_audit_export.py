@@ -72,7 +72,7 @@ def _csv_rows(content: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(content.decode("utf-8"))))
 
 
-@pytest.mark.clause("SH-7.1.3.e", "TJ-B.2.5", "SH-7.1.5")
+@pytest.mark.clause("SH-7.1.3.e", "TJ-B.2.5", "TJ-10.1.1.2.c", "SH-7.1.5")
 def test_the_csv_has_a_bom_the_tj_header_and_one_row_per_changed_field(db: Database, voided: int) -> None:
     result = _export(db, TrailFilter.for_object("material", str(voided), order="asc"), "csv")
     assert result.content.startswith("\ufeff".encode())
@@ -158,6 +158,7 @@ def test_a_pdf_too_large_to_print_is_refused_and_not_recorded(
     assert len(audit_entries(db)) == before
 
 
+@pytest.mark.clause("SH-7.1.3.e")
 def test_a_missing_chinese_font_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(export.FONT_ENV, "/nonexistent/font.ttf")
     with pytest.raises(export.PdfFontMissing, match="PHARMATRACE_PDF_FONT"):
@@ -251,7 +252,7 @@ def test_the_cli_lists_functions_and_exports(cli: CliRunner, db: Database, voide
     assert cli.invoke(app, ["audit", "export", "--format", "xls"]).exit_code == 2
 
 
-@pytest.mark.clause("SH-7.1.4.b", "SH-7.1.3.e")
+@pytest.mark.clause("SH-7.1.4.b", "SH-7.1.4.e", "SH-7.1.3.e")
 def test_a_records_print_carries_its_signature_manifestation(db: Database) -> None:
     """Printed name, Beijing time, meaning and state of every signature appear on the record's print."""
     from pharmatrace.kernel.context import Actor

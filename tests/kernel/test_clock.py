@@ -135,7 +135,7 @@ def _login(client: TestClient, login: str) -> TestClient:
 # --- the monitor -----------------------------------------------------------------------------------
 
 
-@pytest.mark.clause("SH-7.1.5")
+@pytest.mark.clause("SH-7.1.5.a")
 def test_an_offset_within_the_threshold_is_recorded_as_ok_without_alarm(
     db: Database, ntp_server: Callable[[float], str]
 ) -> None:
@@ -149,7 +149,7 @@ def test_an_offset_within_the_threshold_is_recorded_as_ok_without_alarm(
     assert audit_entries(db, event="clock.alarm") == []
 
 
-@pytest.mark.clause("SH-7.1.5")
+@pytest.mark.clause("SH-7.1.5.a")
 def test_a_time_server_five_seconds_ahead_raises_a_clock_alarm(
     db: Database, ntp_server: Callable[[float], str]
 ) -> None:
@@ -163,7 +163,7 @@ def test_a_time_server_five_seconds_ahead_raises_a_clock_alarm(
     assert alarm.changes["offset_ms"] == [None, check.offset_ms]
 
 
-@pytest.mark.clause("SH-7.1.5")
+@pytest.mark.clause("SH-7.1.5.a")
 def test_a_silent_time_server_is_recorded_unreachable_and_raises_an_alarm(
     db: Database, ntp_server: Callable[[float], str], silent_server: str
 ) -> None:
@@ -184,7 +184,7 @@ def test_a_silent_time_server_is_recorded_unreachable_and_raises_an_alarm(
     assert alarm.reason is not None and alarm.reason.startswith("time server unreachable")
 
 
-@pytest.mark.clause("SH-7.1.5")
+@pytest.mark.clause("SH-7.1.5.a", "TJ-10.1.1.2.d")
 def test_a_clock_that_moved_backwards_is_flagged(db: Database, ntp_server: Callable[[float], str]) -> None:
     # The last recorded check is an hour later than the server's clock now: the clock was set back.
     ahead = clock.now() + timedelta(hours=1)
@@ -201,7 +201,7 @@ def test_a_clock_that_moved_backwards_is_flagged(db: Database, ntp_server: Calla
     assert datetime.fromisoformat(new) < datetime.fromisoformat(old) == ahead
 
 
-@pytest.mark.clause("SH-7.1.5")
+@pytest.mark.clause("SH-8.4.5", "TJ-10.1.6.1")
 @pytest.mark.parametrize("statement", ["UPDATE clock_checks SET offset_ms = 0", "DELETE FROM clock_checks"])
 def test_recorded_clock_checks_cannot_be_changed_or_deleted(
     db: Database, ntp_server: Callable[[float], str], statement: str
@@ -213,7 +213,7 @@ def test_recorded_clock_checks_cannot_be_changed_or_deleted(
         assert conn.scalar(text("SELECT count(*) FROM clock_checks WHERE offset_ms > 4000")) == 1
 
 
-@pytest.mark.clause("SH-7.1.5")
+@pytest.mark.clause("SH-7.1.5.a")
 def test_the_web_app_runs_the_monitor_in_the_background_only_when_asked(
     db: Database, ntp_server: Callable[[float], str]
 ) -> None:
@@ -231,6 +231,7 @@ def test_the_web_app_runs_the_monitor_in_the_background_only_when_asked(
 # --- the time settings -----------------------------------------------------------------------------
 
 
+@pytest.mark.clause("SH-7.1.5", "TJ-10.1.3.3.b")
 def test_the_national_time_service_is_the_default_time_server(db: Database) -> None:
     settings = load_settings(db)
     assert (settings.servers, settings.alarm_threshold_ms, settings.check_interval_seconds) == (
@@ -256,7 +257,7 @@ def test_business_users_cannot_change_the_time_settings(db: Database) -> None:
     assert audit_entries(db, object_type="setting", object_id="clock.ntp") == []
 
 
-@pytest.mark.clause("TJ-10.1.1.2.d", "TJ-10.1.1.2.b", "TJ-10.1.1.2.c")
+@pytest.mark.clause("TJ-10.1.1.2.d", "TJ-10.1.1.2.b", "TJ-10.1.1.2.c", "TJ-10.1.1.1")
 def test_the_system_administrator_changes_the_time_settings_with_an_audited_reason(db: Database) -> None:
     with TestClient(create_app(db)) as client:
         _login(client, "sysadmin")
@@ -286,7 +287,7 @@ def test_the_system_administrator_changes_the_time_settings_with_an_audited_reas
     assert entry.changes["value"][1]["servers"] == ["ntp.ntsc.ac.cn", "10.0.0.5:1123"]
 
 
-@pytest.mark.clause("TJ-10.1.1.2.d")
+@pytest.mark.clause("TJ-10.1.1.2.d", "TJ-10.1.1.2.b", "TJ-10.1.1.2.c")
 def test_the_api_changes_the_time_settings_only_with_a_reason_and_valid_servers(db: Database) -> None:
     body = {"servers": ["127.0.0.1:1123"], "alarm_threshold_ms": 200, "check_interval_seconds": 30}
     with TestClient(create_app(db)) as client:
@@ -337,7 +338,7 @@ def test_the_status_page_shows_beijing_and_utc_time_the_latest_checks_and_the_al
     assert shown[0] - shown[1] == timedelta(hours=8)
 
 
-@pytest.mark.clause("SH-7.1.5")
+@pytest.mark.clause("SH-7.1.5.a")
 def test_the_administrator_checks_the_clock_now_from_the_page(
     db: Database, ntp_server: Callable[[float], str]
 ) -> None:
@@ -352,7 +353,7 @@ def test_the_administrator_checks_the_clock_now_from_the_page(
     assert count_rows(db, ClockCheck) == 1
 
 
-@pytest.mark.clause("SH-7.1.5")
+@pytest.mark.clause("SH-7.1.5.a")
 def test_the_api_reports_the_clock_status(db: Database, ntp_server: Callable[[float], str]) -> None:
     good, skewed = ntp_server(0.0), ntp_server(-3.0)
     _configure(db, good, skewed)
@@ -380,7 +381,7 @@ def cli(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     get_settings.cache_clear()
 
 
-@pytest.mark.clause("SH-7.1.5")
+@pytest.mark.clause("SH-7.1.5.a")
 def test_the_clock_check_command_exits_1_on_an_alarm(
     db: Database, cli: CliRunner, ntp_server: Callable[[float], str]
 ) -> None:

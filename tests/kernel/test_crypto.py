@@ -47,6 +47,7 @@ def test_nonces_are_fresh_so_signatures_differ() -> None:
     assert crypto.verify(PK, b"same", first) and crypto.verify(PK, b"same", second)
 
 
+@pytest.mark.clause("TJ-10.2", "SH-7.1.4.d")
 @pytest.mark.parametrize(
     "mangle",
     [

@@ -76,7 +76,7 @@ def test_a_qa_signature_binds_name_meaning_time_and_record_version(db: Database)
     assert states(db) == [("chenjing", "approved", "valid")]
 
 
-@pytest.mark.clause("SH-7.1.4.b", "TJ-10.2")
+@pytest.mark.clause("SH-7.1.4", "TJ-10.2", "TJ-10.1.2.2.e")
 def test_first_signature_of_a_session_needs_log_in_id_and_password_later_ones_the_password(
     db: Database,
 ) -> None:
@@ -93,7 +93,7 @@ def test_first_signature_of_a_session_needs_log_in_id_and_password_later_ones_th
         sign(db, again, object_id="3", login=None)
 
 
-@pytest.mark.clause("SH-7.1.4.b", "SH-7.1.2")
+@pytest.mark.clause("SH-7.1.4", "SH-8.5.2")
 def test_wrong_passwords_at_signing_are_refused_and_count_towards_lockout(db: Database) -> None:
     qa = logged_in(db, "chenjing")
     for _ in range(5):
@@ -105,7 +105,7 @@ def test_wrong_passwords_at_signing_are_refused_and_count_towards_lockout(db: Da
         assert user is not None and user.locked
 
 
-@pytest.mark.clause("TJ-10.1.2.2.c", "SH-7.1.4.f")
+@pytest.mark.clause("TJ-10.1.2.2.c", "SH-7.1.2")
 def test_the_administrator_cannot_sign_business_records(db: Database) -> None:
     with pytest.raises(SegregationOfDuties):
         sign(db, logged_in(db, "sysadmin"))
@@ -144,7 +144,7 @@ def test_a_record_changed_after_signing_shows_the_signature_as_not_covering_it(d
     assert states(db) == [("chenjing", "approved", "changed"), ("zhaomin", "approved", "valid")]
 
 
-@pytest.mark.clause("SH-7.1.4.f", "SH-7.1.4.e")
+@pytest.mark.clause("SH-7.1.4.f", "SH-7.1.4.e", "TJ-10.2")
 def test_a_copied_or_transferred_signature_fails_verification(db: Database) -> None:
     signature = sign(db, logged_in(db, "chenjing"))
     columns = (
@@ -172,7 +172,7 @@ def test_a_copied_or_transferred_signature_fails_verification(db: Database) -> N
     assert [s[2] for s in states(db)] == ["valid", "invalid"]
 
 
-@pytest.mark.clause("SH-7.1.4.f")
+@pytest.mark.clause("SH-7.1.4.f", "TJ-10.2")
 @pytest.mark.parametrize(
     "statement", ["UPDATE signatures SET meaning = 'released'", "DELETE FROM signatures"]
 )
@@ -183,7 +183,7 @@ def test_signatures_cannot_be_edited_or_deleted(db: Database, statement: str) ->
     assert states(db) == [("chenjing", "approved", "valid")]
 
 
-@pytest.mark.clause("TJ-10.2")
+@pytest.mark.clause("TJ-10.2", "SH-7.1.4.f")
 def test_only_the_owner_can_open_the_signing_key(db: Database) -> None:
     with db.sessions() as session:
         chenjing = principal(db, "chenjing")
@@ -212,7 +212,7 @@ def test_only_the_owner_can_open_the_signing_key(db: Database) -> None:
             esign._unseal(stolen, DEMO_PASSWORD)
 
 
-@pytest.mark.clause("TJ-10.2", "SH-7.1.4.f")
+@pytest.mark.clause("TJ-10.2", "SH-7.1.4.d")
 def test_password_change_keeps_the_pair_and_a_reset_issues_a_new_one(db: Database) -> None:
     first = sign(db, logged_in(db, "chenjing"))
     uid = principal(db, "chenjing").user_id
@@ -231,7 +231,7 @@ def test_password_change_keeps_the_pair_and_a_reset_issues_a_new_one(db: Databas
     assert states(db) == [("chenjing", "approved", "valid")]  # the old public key still verifies
 
 
-@pytest.mark.clause("TJ-10.2")
+@pytest.mark.clause("TJ-10.2", "SH-7.1.4.d")
 def test_openssl_verifies_a_stored_signature(db: Database, tmp_path: Path) -> None:
     signature = sign(db, logged_in(db, "chenjing"))
     with db.sessions() as session:
@@ -243,7 +243,7 @@ def test_openssl_verifies_a_stored_signature(db: Database, tmp_path: Path) -> No
     assert openssl_verifies(key.public_key, message, bytes(signature.signature), tmp_path)
 
 
-@pytest.mark.clause("SH-7.1.4.b", "SH-7.1.4.c", "SH-7.1.4.d")
+@pytest.mark.clause("SH-7.1.4.b", "SH-7.1.4.c", "SH-7.1.4.d", "TJ-10.1.2.2.c")
 def test_signing_through_the_api(db: Database) -> None:
     from fastapi.testclient import TestClient
 

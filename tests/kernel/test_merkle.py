@@ -72,6 +72,7 @@ def test_consistency_proofs_between_every_pair_of_sizes() -> None:
                 assert not merkle.verify_consistency(m, n, merkle.leaf_hash(b"x"), roots[n], proof)
 
 
+@pytest.mark.clause("SH-8.4.5")
 def test_proof_size_is_logarithmic_at_a_million_leaves() -> None:
     """Only the nodes a proof touches are computed: O(log n) lookups, whatever n is."""
     n, touched = 1_000_000, []

@@ -18,7 +18,7 @@ NEW_HERB = MaterialCreate(
 )
 
 
-@pytest.mark.clause("TJ-B.2.5", "TJ-10.1.1.1", "TJ-10.1.1.2.c")
+@pytest.mark.clause("SH-7.1.3", "TJ-B.2.5", "TJ-10.1.1.1", "TJ-10.1.1.2.c")
 def test_a_create_is_captured_with_operator_time_and_new_values(db: Database) -> None:
     keeper = actor(db, "zhouqiang")
     with UnitOfWork(db, keeper) as uow:
@@ -32,7 +32,7 @@ def test_a_create_is_captured_with_operator_time_and_new_values(db: Database) ->
     assert entry.at.tzinfo is not None
 
 
-@pytest.mark.clause("TJ-B.2.5", "TJ-10.1.1.2.c")
+@pytest.mark.clause("SH-7.1.3", "TJ-B.2.5", "TJ-10.1.1.2.c", "TJ-10.1.4.2.a")
 def test_a_modification_records_old_and_new_values_and_the_reason(db: Database) -> None:
     with UnitOfWork(db, actor(db, "zhouqiang"), reason="供应商更正贮藏条件") as uow:
         material = uow.session.scalar(select(Material).where(Material.code == "HB-DS-001"))
@@ -46,7 +46,7 @@ def test_a_modification_records_old_and_new_values_and_the_reason(db: Database) 
     assert entry.changes == {"storage_condition": [old, "阴凉干燥处，≤25 °C"]}
 
 
-@pytest.mark.clause("TJ-B.2.5", "TJ-10.1.1.1")
+@pytest.mark.clause("TJ-10.1.1.1", "TJ-10.1.4.2.a", "SH-8.4.2")
 def test_a_modification_without_a_reason_is_refused_and_changes_nothing(db: Database) -> None:
     before = count_rows(db, Material), len(audit_entries(db))
     with pytest.raises(ReasonRequired), UnitOfWork(db, actor(db, "zhouqiang")) as uow:
@@ -59,7 +59,7 @@ def test_a_modification_without_a_reason_is_refused_and_changes_nothing(db: Data
     assert (count_rows(db, Material), len(audit_entries(db))) == before
 
 
-@pytest.mark.clause("TJ-10.1.1.2.a", "SH-7.1.3.c")
+@pytest.mark.clause("SH-7.1.3", "TJ-10.1.6.1", "TJ-10.1.6.3.c")
 def test_gmp_records_are_voided_never_deleted(db: Database) -> None:
     with pytest.raises(KernelBypass), UnitOfWork(db, actor(db, "zhouqiang"), reason="不再使用") as uow:
         material = uow.session.scalar(select(Material).where(Material.code == "HB-HH-001"))
@@ -75,7 +75,7 @@ def test_gmp_records_are_voided_never_deleted(db: Database) -> None:
     assert count_rows(db, Material) == 11
 
 
-@pytest.mark.clause("SH-7.1.3.b")
+@pytest.mark.clause("SH-7.1.3.b", "TJ-10.1.1.2.a")
 def test_a_gmp_write_outside_the_unit_of_work_is_refused(db: Database) -> None:
     with pytest.raises(KernelBypass), db.sessions() as session:
         material = session.scalar(select(Material).where(Material.code == "HB-DS-001"))
@@ -97,6 +97,7 @@ def test_a_gmp_write_outside_the_unit_of_work_is_refused(db: Database) -> None:
         session.commit()
 
 
+@pytest.mark.clause("TJ-10.1.6.2.b")
 def test_work_that_is_not_committed_is_rolled_back(db: Database) -> None:
     before = count_rows(db, Material), len(audit_entries(db))
     with UnitOfWork(db, actor(db, "zhouqiang")) as uow:
@@ -104,7 +105,7 @@ def test_work_that_is_not_committed_is_rolled_back(db: Database) -> None:
     assert (count_rows(db, Material), len(audit_entries(db))) == before
 
 
-@pytest.mark.clause("SH-7.1.3.b")
+@pytest.mark.clause("SH-7.1.3.b", "TJ-10.1.1.2.a")
 def test_orm_bulk_updates_and_deletes_of_gmp_records_are_refused(db: Database) -> None:
     from sqlalchemy import delete, update
 

@@ -40,6 +40,7 @@ def empty_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.mark.clause("SH-8.4.3")
 def test_one_history_upgrades_an_empty_database(empty_db: Database) -> None:
     prepare(empty_db)
     assert current_revision(empty_db.engine) == HEAD
@@ -83,7 +84,7 @@ def test_postgres_refuses_truncate_and_replica_mode_does_not_skip_the_triggers(d
         assert conn.scalar(text("SELECT count(*) FROM audit_entries")) > 0
 
 
-@pytest.mark.clause("TJ-10.1.2.2.d")
+@pytest.mark.clause("TJ-10.1.6.1", "SH-8.4.5")
 @pytest.mark.parametrize("table", ["users", "materials", "roles"])
 def test_gmp_rows_cannot_be_deleted_even_with_raw_sql(db: Database, table: str) -> None:
     with pytest.raises(DBAPIError, match="never deleted"), behind_the_apps_back(db) as conn:
@@ -117,6 +118,7 @@ def test_database_refuses_giving_one_user_admin_and_business_roles(db: Database)
         )
 
 
+@pytest.mark.clause("TJ-10.1.3.2.b")
 def test_check_constraints_hold_in_the_database(db: Database) -> None:
     with pytest.raises(DBAPIError), behind_the_apps_back(db) as conn:
         conn.execute(text("UPDATE materials SET kind = 'rocket_fuel' WHERE code = 'HB-DS-001'"))
@@ -124,7 +126,7 @@ def test_check_constraints_hold_in_the_database(db: Database) -> None:
         conn.execute(text("UPDATE users SET login = 'UPPER' WHERE login = 'zhangwei'"))
 
 
-@pytest.mark.clause("SH-7.1.5")
+@pytest.mark.clause("SH-7.1.5", "SH-8.4.1")
 def test_naive_datetimes_are_refused(db: Database) -> None:
     from pharmatrace.kernel.audit import AuditEntry
 
@@ -143,6 +145,7 @@ def test_naive_datetimes_are_refused(db: Database) -> None:
         session.flush()
 
 
+@pytest.mark.clause("TJ-10.1.6.1")
 def test_all_local_state_lives_under_the_var_directory(tmp_path: Path) -> None:
     settings = Settings(var=tmp_path / "state")
     assert settings.db_url == f"sqlite:///{(tmp_path / 'state' / 'pharmatrace.sqlite3').resolve()}"
@@ -173,6 +176,7 @@ def test_raw_sql_outside_the_unit_of_work_is_refused(db: Database, statement: st
         conn.execute(text(statement))
 
 
+@pytest.mark.clause("SH-7.1.3.b", "TJ-10.1.1.2.a")
 def test_every_gmp_table_carries_the_unit_of_work_guard(db: Database, backend: str) -> None:
     from pharmatrace.kernel.ledger import _audited_classes
 
@@ -188,6 +192,7 @@ def test_every_gmp_table_carries_the_unit_of_work_guard(db: Database, backend: s
     assert audited <= guarded, f"GMP tables without the guard: {audited - guarded}"
 
 
+@pytest.mark.clause("SH-7.1.3.b", "TJ-10.1.1.2.a")
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a second client of the same file
 def test_another_sqlite_client_cannot_write_gmp_tables(db: Database) -> None:
     import sqlite3

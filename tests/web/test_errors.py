@@ -34,6 +34,7 @@ def _state(db: Database) -> tuple[int, int]:
     return count_rows(db, User), len(audit_entries(db))
 
 
+@pytest.mark.clause("TJ-10.1.3.2.b", "SH-8.4.2")
 @pytest.mark.parametrize(
     ("change", "status", "code", "field", "zh"),
     [
@@ -44,9 +45,30 @@ def _state(db: Database) -> tuple[int, int]:
         ({"full_name": ""}, 422, "validation_failed", "full_name", None),
         ({"login": "zhangwei"}, 409, "conflict", None, "zhangwei"),
         ({"employee_no": "E1001"}, 409, "conflict", None, "E1001"),
-        ({"password": "short1A!"[:6]}, 422, "validation_failed", None, "8"),
-        ({"password": "alllowercase"}, 422, "validation_failed", None, None),
-        ({"roles": ["qc_analyst", "system_admin"]}, 403, "segregation_of_duties", None, "同时拥有"),
+        pytest.param(
+            {"password": "short1A!"[:6]},
+            422,
+            "validation_failed",
+            None,
+            "8",
+            marks=pytest.mark.clause("SH-8.5.2"),
+        ),
+        pytest.param(
+            {"password": "alllowercase"},
+            422,
+            "validation_failed",
+            None,
+            None,
+            marks=pytest.mark.clause("SH-8.5.2"),
+        ),
+        pytest.param(
+            {"roles": ["qc_analyst", "system_admin"]},
+            403,
+            "segregation_of_duties",
+            None,
+            "同时拥有",
+            marks=pytest.mark.clause("TJ-10.1.2.2.b"),
+        ),
         ({"roles": ["no_such_role"]}, 422, "validation_failed", None, "no_such_role"),
     ],
 )
@@ -74,7 +96,7 @@ def test_bad_user_creation_is_refused_clearly_and_changes_nothing(
     assert _state(db) == before
 
 
-@pytest.mark.clause("SH-7.1.3.b")
+@pytest.mark.clause("TJ-10.1.1.1", "SH-8.4.2")
 def test_missing_reason_is_refused(client: TestClient, db: Database) -> None:
     admin = token(client, "sysadmin")
     before = _state(db)
@@ -84,6 +106,7 @@ def test_missing_reason_is_refused(client: TestClient, db: Database) -> None:
     assert _state(db) == before
 
 
+@pytest.mark.clause("TJ-4.5", "SH-7.1.1")
 def test_errors_are_in_english_when_asked(client: TestClient) -> None:
     admin = token(client, "sysadmin")
     response = client.post(
@@ -110,6 +133,7 @@ GARBAGE: list[Any] = [
 ]
 
 
+@pytest.mark.clause("TJ-10.1.3.2.b")
 def test_no_input_produces_a_500(client: TestClient) -> None:
     admin = token(client, "sysadmin")
     keeper = token(client, "zhouqiang")
@@ -139,6 +163,7 @@ def test_no_input_produces_a_500(client: TestClient) -> None:
         assert raw.status_code < 500
 
 
+@pytest.mark.clause("TJ-10.1.3.2.b", "SH-8.4.2")
 def test_ui_forms_show_translated_field_errors_and_change_nothing(client: TestClient, db: Database) -> None:
     client.post("/login", data={"login": "sysadmin", "password": "Pharma@2026"})
     before = _state(db)

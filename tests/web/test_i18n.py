@@ -45,6 +45,7 @@ def _extract(tmp_path: Path) -> list[str]:
         return [str(m.id) for m in read_po(handle) if m.id]
 
 
+@pytest.mark.clause("TJ-4.5", "SH-7.1.1")
 def test_every_message_in_code_and_templates_has_a_chinese_translation(tmp_path: Path) -> None:
     wanted = _extract(tmp_path)
     assert len(wanted) > 150
@@ -59,6 +60,7 @@ def test_every_message_in_code_and_templates_has_a_chinese_translation(tmp_path:
             )
 
 
+@pytest.mark.clause("TJ-4.5", "SH-7.1.1")
 def test_translation_follows_the_context_locale() -> None:
     from pharmatrace.kernel import context
 
@@ -77,6 +79,7 @@ def client(db: Database) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.mark.clause("TJ-4.5", "SH-7.1.1")
 def test_pages_are_chinese_by_default_and_english_on_request(client: TestClient) -> None:
     page = client.get("/login")
     assert '<html lang="zh-CN">' in page.text and "登录" in page.text
@@ -85,6 +88,7 @@ def test_pages_are_chinese_by_default_and_english_on_request(client: TestClient)
     assert '<html lang="en">' in page.text and "Log in" in page.text
 
 
+@pytest.mark.clause("SH-7.1.5", "TJ-B.1.5")
 def test_times_on_screen_are_beijing_time() -> None:
     from datetime import UTC, datetime
 

@@ -21,6 +21,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pharmatrace.compliance.catalogue import Catalogue
 
 SOURCES = Path(__file__).resolve().parents[3] / "docs" / "requirements" / "sources"
 PUBLISHED_SHANGHAI = "DB31-T1400-2023_published_shanghai.txt"
@@ -209,3 +213,38 @@ def load(name: str) -> str:
 def seed_clauses() -> dict[str, list[SeedClause]]:
     """Every numbered clause of the two standards, by prefix: ``{"SH": […], "TJ": […]}``."""
     return {"SH": parse_shanghai(load(PUBLISHED_SHANGHAI)), "TJ": parse_tianjin(load(TIANJIN))}
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def compare(catalogue: Catalogue) -> list[str]:
+    """Where the catalogue and the standards' texts disagree; empty when the catalogue is complete.
+
+    Every numbered clause and list item of the texts must be in the catalogue with the text the standard
+    gives it (whitespace aside), and the catalogue may hold no SH or TJ clause the texts do not number,
+    except those marked ``ocr_garbled`` (published 6.2.x, lost in the OCR of the figure). Each draft
+    clause (SHD) must be quoted verbatim from the draft.
+    """
+    problems: list[str] = []
+    for prefix, clauses in seed_clauses().items():
+        numbered = set()
+        for clause in clauses:
+            numbered.add(clause.id)
+            if clause.id not in catalogue:
+                problems.append(f"{clause.id} is numbered in the standard but missing from the catalogue")
+                continue
+            entry = catalogue[clause.id]
+            if not entry.ocr_garbled and _squeezed(entry.text) != _squeezed(clause.text):
+                problems.append(f"{clause.id}: the catalogue's text is not the standard's")
+            if tuple(clause.short_names) != entry.short_names:
+                problems.append(f"{clause.id}: the short names are not those of the standard's table")
+        for entry in catalogue:
+            if entry.source == prefix and entry.id not in numbered and not entry.ocr_garbled:
+                problems.append(f"{entry.id} is in the catalogue but the standard does not number it")
+    draft = _squeezed(load(DRAFT_SHANGHAI))
+    for entry in catalogue:
+        if entry.source == "SHD" and _squeezed(entry.text) not in draft:
+            problems.append(f"{entry.id}: the text is not quoted from the draft")
+    return problems

@@ -77,6 +77,7 @@ def test_the_matrix_refuses_a_cell_across_kinds_and_changes_nothing(admin: TestC
     assert _grants(db) == before
 
 
+@pytest.mark.clause("TJ-10.1.1.1", "TJ-10.1.2.2.a")
 def test_the_matrix_needs_a_reason(admin: TestClient, db: Database) -> None:
     before = _grants(db)
     response = _post_form(admin, "/admin/permissions", _cells({rid: set() for rid in before}))
@@ -96,6 +97,7 @@ def test_the_access_review_exports_csv(admin: TestClient) -> None:
     assert "质量受权人" in zhaomin[5]
 
 
+@pytest.mark.clause("SH-8.5.2", "TJ-10.1.1.2.b")
 def test_security_settings_are_validated_and_audited(admin: TestClient, db: Database) -> None:
     bad = admin.post(
         "/admin/settings",
@@ -128,6 +130,7 @@ def test_security_settings_are_validated_and_audited(admin: TestClient, db: Data
     assert [e.reason for e in audit_entries(db, object_type="setting")] == ["年度安全评审"]
 
 
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.b")
 def test_business_users_cannot_open_administration_pages(db: Database) -> None:
     with TestClient(create_app(db)) as client:
         client.post("/login", data={"login": "zhangwei", "password": "Pharma@2026"})

@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "admin.settings.manage": {"system_admin"},
     "admin.access_review.view": {"system_admin", "qa_reviewer", "inspector"},
     "admin.clock.view": {"system_admin", "qa_reviewer", "inspector"},
+    "admin.compliance.view": {"system_admin", "qa_reviewer", "qa_release", "inspector"},
     "audit.trail.view": {"system_admin", "qa_reviewer", "qa_release", "qc_reviewer", "inspector"},
     "wms.material.view": {
         "production_operator",
@@ -61,6 +62,7 @@ def _endpoints() -> Iterator[tuple[str, str, str | None]]:
 ENDPOINTS = list(_endpoints())
 
 
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.1")
 def test_every_endpoint_is_classified() -> None:
     for method, path, permission in ENDPOINTS:
         if permission is None:
@@ -76,7 +78,7 @@ def client(db: Database) -> Iterator[TestClient]:
         yield test_client
 
 
-@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.a", "TJ-10.1.2.2.b", "TJ-10.1.2.2.c")
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.1", "TJ-10.1.2.2.a", "TJ-10.1.2.2.b", "TJ-10.1.2.2.c")
 def test_every_endpoint_for_every_role(client: TestClient) -> None:
     headers = {role: token(client, LOGIN_BY_ROLE[role]) for role in ROLES}
     checked = 0
@@ -119,6 +121,7 @@ def test_the_admin_gets_the_segregation_of_duties_refusal_on_business_writes(cli
     assert created.json()["created_by"] == "zhouqiang"
 
 
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.e")
 def test_log_out_ends_the_token(client: TestClient) -> None:
     headers = token(client, "zhangwei")
     assert client.get("/api/v1/me", headers=headers).status_code == 200
@@ -126,6 +129,7 @@ def test_log_out_ends_the_token(client: TestClient) -> None:
     assert client.get("/api/v1/me", headers=headers).status_code == 401
 
 
+@pytest.mark.clause("SH-8.5.2", "TJ-10.1.2.2.e")
 def test_a_user_who_must_change_the_password_can_only_change_it(client: TestClient) -> None:
     admin = token(client, "sysadmin")
     created = client.post(

@@ -55,7 +55,7 @@ def _new_user(
         return user
 
 
-@pytest.mark.clause("SH-7.1.2", "TJ-10.1.1.1", "TJ-10.1.1.2.b")
+@pytest.mark.clause("TJ-10.1.1.1", "TJ-10.1.1.2.c")
 def test_log_in_success_and_failure_are_audit_events(db: Database) -> None:
     user = _login(db, "zhangwei", DEMO_PASSWORD)
     with pytest.raises(AuthenticationFailed):
@@ -72,7 +72,7 @@ def test_log_in_success_and_failure_are_audit_events(db: Database) -> None:
         assert session.get(User, user.id).last_login_at is not None  # type: ignore[union-attr]
 
 
-@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.e")
+@pytest.mark.clause("SH-8.5.2", "TJ-10.1.2.2.e")
 def test_five_failures_lock_the_account_until_an_admin_unlocks_it(db: Database) -> None:
     for _ in range(4):
         with pytest.raises(AuthenticationFailed) as refused:
@@ -89,7 +89,7 @@ def test_five_failures_lock_the_account_until_an_admin_unlocks_it(db: Database) 
     assert _login(db, "wangfang", DEMO_PASSWORD).login == "wangfang"
 
 
-@pytest.mark.clause("SH-7.1.2")
+@pytest.mark.clause("SH-8.5.2", "TJ-10.1.1.2.b")
 def test_the_lockout_threshold_is_configurable_and_the_change_audited(db: Database) -> None:
     with UnitOfWork(db, actor(db, "sysadmin"), reason="x") as uow:
         identity.set_password_policy(
@@ -115,7 +115,7 @@ def test_the_lockout_threshold_is_configurable_and_the_change_audited(db: Databa
     assert entry.changes["value"][1]["lockout_threshold"] == 3
 
 
-@pytest.mark.clause("SH-7.1.2")
+@pytest.mark.clause("SH-8.5.2")
 @pytest.mark.parametrize(
     ("password", "problem"),
     [
@@ -131,7 +131,7 @@ def test_weak_passwords_are_refused(db: Database, password: str, problem: str) -
         assert identity.find_user(session, "xuli") is None
 
 
-@pytest.mark.clause("SH-7.1.2")
+@pytest.mark.clause("SH-8.5.2", "TJ-10.1.2.2.e")
 def test_new_users_must_change_their_password_and_cannot_reuse_the_last_five(db: Database) -> None:
     user = _new_user(db)
     assert _login(db, "xuli", "Initial#2026").must_change_password
@@ -155,7 +155,7 @@ def test_new_users_must_change_their_password_and_cannot_reuse_the_last_five(db:
     assert all(e.changes["password_hash"] == ["******", "******"] for e in updates)
 
 
-@pytest.mark.clause("SH-7.1.2")
+@pytest.mark.clause("SH-8.5.2")
 def test_an_expired_password_must_be_changed(db: Database) -> None:
     with UnitOfWork(db, actor(db, "sysadmin"), reason="test: password aged") as uow:
         user = identity.find_user(uow.session, "lina")
@@ -169,7 +169,7 @@ def test_an_expired_password_must_be_changed(db: Database) -> None:
         assert identity.principal_of(lina, policy=identity.password_policy(session)).must_change_password
 
 
-@pytest.mark.clause("SH-7.1.2")
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.e")
 def test_sessions_end_after_the_idle_timeout(db: Database) -> None:
     with UnitOfWork(db, LOGIN) as uow:
         user = identity.authenticate(uow, "chenjing", DEMO_PASSWORD)
@@ -211,7 +211,7 @@ def test_admin_and_business_roles_cannot_be_given_to_one_user(db: Database) -> N
     assert principal(db, "zhouqiang").role_codes == {"warehouse_keeper"}
 
 
-@pytest.mark.clause("TJ-10.1.2.2.b", "TJ-10.1.2.2.c", "TJ-10.1.2.2.a")
+@pytest.mark.clause("TJ-10.1.2.2.b", "TJ-10.1.2.2.c")
 @pytest.mark.parametrize(
     ("role", "permission"),
     [
@@ -245,7 +245,7 @@ def test_the_admin_is_refused_every_business_action(db: Database) -> None:
     admin.require("admin.users.manage")
 
 
-@pytest.mark.clause("TJ-10.1.2.2.b", "TJ-10.1.2.2.c")
+@pytest.mark.clause("TJ-10.1.2.2.b", "TJ-10.1.2.2.c", "TJ-10.1.2.2.d")
 def test_an_account_holding_both_kinds_behind_the_apps_back_is_refused_both(
     db: Database, backend: str
 ) -> None:
@@ -290,11 +290,13 @@ def test_access_review_lists_roles_since_when_and_findings(db: Database) -> None
     assert rows["zhangwei"].last_login_at is not None
 
 
+@pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.1")
 def test_permission_refusal_names_the_permission(db: Database) -> None:
     with pytest.raises(NotPermitted, match=r"qms\.release\.decide"):
         principal(db, "zhangwei").require("qms.release.decide")
 
 
+@pytest.mark.clause("TJ-10.1.2.2.a", "TJ-10.1.1.2.b")
 def test_role_grants_and_revocations_are_audited_with_reason(db: Database) -> None:
     uid = principal(db, "lina").user_id
     with UnitOfWork(db, actor(db, "sysadmin"), reason="兼任QA现场监督") as uow:
