@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pharmatrace.bootstrap import open_database, prepare
+from pharmatrace.compliance.cli import compliance_app
 from pharmatrace.config import get_settings
 from pharmatrace.kernel.audit_trail.cli import audit_app
 from pharmatrace.kernel.clock_cli import clock_app
@@ -34,6 +35,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(esign_app, name="esign")
 app.add_typer(clock_app, name="clock")
 app.add_typer(audit_app, name="audit")
+app.add_typer(compliance_app, name="compliance")
 
 
 def _cli_actor() -> Actor:

@@ -168,6 +168,7 @@ API_PREFIX = "/api/v1"
 
 
 def page_routers() -> list[APIRouter]:
+    from pharmatrace.compliance import views as compliance_views
     from pharmatrace.kernel import clock_views, ledger_views
     from pharmatrace.kernel.audit_trail import views as audit_views
     from pharmatrace.kernel.esign import views as esign_views
@@ -183,15 +184,24 @@ def page_routers() -> list[APIRouter]:
         ledger_views.router,
         esign_views.router,
         wms_views.router,
+        compliance_views.router,
     ]
 
 
 def api_routers() -> list[APIRouter]:
     """Every area's API router; the permission-matrix test walks these."""
+    from pharmatrace.compliance import api as compliance_api
     from pharmatrace.kernel import clock_api
     from pharmatrace.kernel.audit_trail import api as audit_api
     from pharmatrace.kernel.esign import api as esign_api
     from pharmatrace.kernel.identity import api as identity_api
     from pharmatrace.wms import api as wms_api
 
-    return [identity_api.router, clock_api.router, audit_api.router, esign_api.router, wms_api.router]
+    return [
+        identity_api.router,
+        clock_api.router,
+        audit_api.router,
+        esign_api.router,
+        wms_api.router,
+        compliance_api.router,
+    ]

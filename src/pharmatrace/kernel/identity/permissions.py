@@ -70,6 +70,7 @@ CATALOGUE: tuple[Permission, ...] = (
     _p("admin.access_review.view", "read", N_("View the access review report")),
     _p("admin.users.view", "read", N_("View user accounts and roles")),
     _p("admin.clock.view", "read", N_("View the clock status and NTP checks")),
+    _p("admin.compliance.view", "read", N_("View the requirements compliance matrix (validation evidence)")),
     _p("audit.trail.view", "read", N_("View the audit trail")),
     # materials & warehouse
     _p("wms.material.view", "read", N_("View materials")),
