@@ -19,19 +19,25 @@ def prepare(db: Database) -> None:
     the standard roles that are missing (a new site can then create its first administrator)."""
     upgrade(db.engine)
     with db.sessions.begin() as session:
-        sync_permission_catalogue(session)
-    install_standard_roles(db)
+        new_permissions = sync_permission_catalogue(session)
+    install_standard_roles(db, new_permissions)
 
 
-def install_standard_roles(db: Database) -> int:
-    """Create the shipped roles that do not exist yet; existing roles, edited by the plant, are left alone."""
+def install_standard_roles(db: Database, new_permissions: list[str] | None = None) -> int:
+    """Create the shipped roles that do not exist yet.
+
+    Existing roles, edited by the plant, are left alone, except that a permission new in this release
+    (``new_permissions``: not in the database before this upgrade) is granted to the standard roles that
+    ship with it, through the unit of work: the plant sees the grant in the audit trail and can revoke it.
+    A permission the plant once had and revoked is never re-granted, since it is not new.
+    """
     from sqlalchemy import select
 
     from pharmatrace.kernel.context import Actor
     from pharmatrace.kernel.identity.models import Role
     from pharmatrace.kernel.identity.roles import STANDARD_ROLES
     from pharmatrace.kernel.identity.schemas import RoleCreate
-    from pharmatrace.kernel.identity.service import create_role
+    from pharmatrace.kernel.identity.service import create_role, set_role_permissions
     from pharmatrace.kernel.uow import UnitOfWork
 
     added = 0
@@ -51,5 +57,10 @@ def install_standard_roles(db: Database) -> int:
                     ),
                 )
                 added += 1
+            elif new_permissions:
+                role = uow.session.scalars(select(Role).where(Role.code == std.code)).one()
+                shipped = set(new_permissions) & set(std.permissions) - role.permission_codes
+                if shipped:
+                    set_role_permissions(uow, role.id, role.permission_codes | shipped)
         uow.commit()
     return added

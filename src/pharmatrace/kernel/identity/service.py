@@ -508,15 +508,22 @@ def user_public(user: User, locale: str) -> UserPublic:
 # --- roles and the permission matrix --------------------------------------------------------------
 
 
-def sync_permission_catalogue(session: Session) -> None:
-    """Mirror the code-declared catalogue into ``permissions`` (idempotent; run by ``db upgrade``)."""
+def sync_permission_catalogue(session: Session) -> list[str]:
+    """Mirror the code-declared catalogue into ``permissions`` (idempotent; run by ``db upgrade``).
+
+    Returns the codes that are new to this database: a release that adds a permission hands it to the
+    standard roles that ship with it (see :func:`pharmatrace.bootstrap.install_standard_roles`).
+    """
     existing = {row.code: row for row in session.scalars(select(PermissionRow))}
+    added = []
     for perm in catalogue.CATALOGUE:
         row = existing.get(perm.code)
         if row is None:
             session.add(PermissionRow(code=perm.code, area=perm.area, kind=perm.kind))
+            added.append(perm.code)
         elif (row.area, row.kind) != (perm.area, perm.kind):
             row.area, row.kind = perm.area, perm.kind
+    return added
 
 
 def list_roles(session: Session) -> list[Role]:
