@@ -89,6 +89,10 @@ def test_a_selected_subset_is_recorded_as_a_partial_run(tmp_path: Path) -> None:
     run = json.loads(results.read_text(encoding="utf-8"))
     assert run["complete"] is False
     assert [t["outcome"] for t in run["tests"]] == ["passed"]
+    done, results = run_suite(tmp_path, SUITE, "-x")  # stops at the first failure
+    run = json.loads(results.read_text(encoding="utf-8"))
+    assert [t["outcome"] for t in run["tests"]] == ["passed", "failed"]
+    assert run["complete"] is False
 
 
 def test_an_unknown_clause_id_fails_the_run_and_records_nothing(tmp_path: Path) -> None:

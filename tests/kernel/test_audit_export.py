@@ -17,7 +17,7 @@ from helpers import actor, audit_entries, token
 from pharmatrace.cli import app
 from pharmatrace.config import get_settings
 from pharmatrace.demo.seed import DEMO_PASSWORD
-from pharmatrace.kernel import clock
+from pharmatrace.kernel import clock, pdf
 from pharmatrace.kernel.audit_trail import export
 from pharmatrace.kernel.audit_trail.service import TrailFilter
 from pharmatrace.kernel.errors import ValidationFailed
@@ -160,13 +160,13 @@ def test_a_pdf_too_large_to_print_is_refused_and_not_recorded(
 
 @pytest.mark.clause("SH-7.1.3.e")
 def test_a_missing_chinese_font_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(export.FONT_ENV, "/nonexistent/font.ttf")
-    with pytest.raises(export.PdfFontMissing, match="PHARMATRACE_PDF_FONT"):
-        export.pdf_font()
-    monkeypatch.delenv(export.FONT_ENV)
-    monkeypatch.setattr(export, "KNOWN_FONTS", ())
-    with pytest.raises(export.PdfFontMissing, match="fonts-noto-cjk"):
-        export.pdf_font()
+    monkeypatch.setenv(pdf.FONT_ENV, "/nonexistent/font.ttf")
+    with pytest.raises(pdf.PdfFontMissing, match="PHARMATRACE_PDF_FONT"):
+        pdf.pdf_font()
+    monkeypatch.delenv(pdf.FONT_ENV)
+    monkeypatch.setattr(pdf, "KNOWN_FONTS", ())
+    with pytest.raises(pdf.PdfFontMissing, match="fonts-noto-cjk"):
+        pdf.pdf_font()
 
 
 @pytest.fixture

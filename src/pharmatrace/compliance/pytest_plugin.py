@@ -105,15 +105,17 @@ class Recorder:
             return  # nothing ran (--collect-only, a usage error): keep the last recorded run
         args = [str(a) for a in self.config.invocation_params.args]
         selection = any(
-            self.config.getoption(name, default=None) for name in ("keyword", "markexpr", "lf", "failedfirst")
+            self.config.getoption(name, default=None)
+            for name in ("keyword", "markexpr", "lf", "ignore", "ignore_glob", "deselect")
         )
+        unfinished = len(self.outcomes) < len(self.clauses)  # -x, --maxfail, an interrupted run
         explicit_paths = self.config.args_source is pytest.Config.ArgsSource.ARGS
         run = results.TestRun(
             started=self.started,
             finished=datetime.now(UTC),
             duration=round(time.monotonic() - self.clock, 2),
             command=["pytest", *args],
-            complete=not selection and not explicit_paths and not self.deselected,
+            complete=not (selection or explicit_paths or self.deselected or unfinished),
             exitstatus=int(exitstatus),
             host=platform.node(),
             python=sys.version.split()[0],

@@ -7,10 +7,11 @@ from typing import Any
 from pharmatrace.compliance.catalogue import Kind
 from pharmatrace.compliance.matrix import SOFTWARE_STATUSES, Matrix, Status
 from pharmatrace.compliance.qualification import Installation
-from pharmatrace.kernel.audit_trail.export import pdf_font
+from pharmatrace.kernel.pdf import page_sized_rows, pdf_font
 
 GREY = (95, 107, 122)
 HEADING_FILL = (230, 236, 242)
+ROW_LINES = 40  # wrapped lines per table row; longer cells continue in the next row
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -64,10 +65,11 @@ def render_pdf(context: dict[str, Any]) -> bytes:
 
     def table(widths: tuple[float, ...], head: list[str], rows: list[list[str]], size: float = 7.5) -> None:
         pdf.set_font("cjk", size=size)
+        line_height = size * 0.5
         with pdf.table(
             col_widths=widths,
             width=sum(widths),
-            line_height=size * 0.5,
+            line_height=line_height,
             text_align="LEFT",
             v_align="TOP",
             repeat_headings=1,
@@ -75,7 +77,8 @@ def render_pdf(context: dict[str, Any]) -> bytes:
         ) as t:
             t.row(head)
             for row in rows:
-                t.row(row)
+                for part in page_sized_rows(pdf, row, widths, line_height, ROW_LINES):
+                    t.row(part)
         pdf.set_font("cjk", size=8.5)
         pdf.ln(2)
 
@@ -146,7 +149,7 @@ def render_pdf(context: dict[str, Any]) -> bytes:
         evidence = "\n".join(f"{t.nodeid} — {t.outcome}" for t in row.tests)
         if r.kind is Kind.PROCEDURAL:
             evidence = f"supported by: {r.supported_by}" + (f"\n{evidence}" if evidence else "")
-        text = (r.reading or r.text).replace("\n", " ")
+        text = (r.reading or r.text).replace("\n", " ").replace("\t", " ")
         rows.append([r.id, f"{text}\n{r.summary}", status, evidence])
     table(
         (22, 82, 18, 64),

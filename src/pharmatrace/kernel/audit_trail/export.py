@@ -9,11 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from pharmatrace.kernel import clock
@@ -21,7 +19,8 @@ from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.audit_trail import service
 from pharmatrace.kernel.audit_trail.service import TrailFilter
 from pharmatrace.kernel.context import Actor
-from pharmatrace.kernel.errors import N_, PharmaTraceError, ValidationFailed
+from pharmatrace.kernel.errors import N_, ValidationFailed
+from pharmatrace.kernel.pdf import page_sized_rows, pdf_font
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 
@@ -51,25 +50,6 @@ CSV_HEADER = (
     "旧值(JZ)",
     "新值(XZ)",
 )
-
-FONT_ENV = "PHARMATRACE_PDF_FONT"
-# Chinese fonts the PDF can embed, by Debian package (then other distributions), with the face number in
-# the collection: Noto Sans CJK's face 2 is Simplified Chinese. ``PHARMATRACE_PDF_FONT=path[#face]`` wins.
-KNOWN_FONTS: tuple[tuple[str, int], ...] = (
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),  # fonts-noto-cjk
-    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),  # fonts-wqy-microhei
-    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),  # fonts-wqy-zenhei
-    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),  # fonts-arphic-uming
-    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc", 2),
-)
-
-
-class PdfFontMissing(PharmaTraceError):
-    """No Chinese font to embed: the PDF would print boxes instead of Chinese text."""
-
-    code = "pdf_font_missing"
-    http_status = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,27 +118,6 @@ def render_csv(entries: Iterable[AuditEntry]) -> bytes:
 
 
 # --- PDF -------------------------------------------------------------------------------------------
-
-
-def pdf_font() -> tuple[Path, int]:
-    """The Chinese font file to embed and its face number, or a clear error when none is installed."""
-    override = os.environ.get(FONT_ENV, "").strip()
-    if override:
-        name, _, number = override.partition("#")
-        if not Path(name).is_file() or not (number == "" or number.isdigit()):
-            raise PdfFontMissing(
-                N_("The PDF font “{path}” set in PHARMATRACE_PDF_FONT does not exist"), path=name
-            )
-        return Path(name), int(number or 0)
-    for path, face in KNOWN_FONTS:
-        if Path(path).is_file():
-            return Path(path), face
-    raise PdfFontMissing(
-        N_(
-            "No Chinese font for PDF reports is installed. Install the Debian package fonts-noto-cjk, "
-            "or set PHARMATRACE_PDF_FONT to a TrueType or OpenType font file."
-        )
-    )
 
 
 def _changes_text(entry: AuditEntry) -> str:
@@ -285,31 +244,9 @@ def render_pdf(
                 entry.reason or "",
                 _changes_text(entry),
             )
-            for row in _page_sized_rows(pdf, cells):
+            for row in page_sized_rows(pdf, cells, COLUMN_WIDTHS, LINE_HEIGHT, ROW_LINES):
                 table.row(row)
     return bytes(pdf.output())
-
-
-def _page_sized_rows(pdf: Any, cells: tuple[str, ...]) -> list[list[str]]:
-    """One table row per entry, split into continuation rows when the entry is taller than a page.
-
-    A table row cannot break across pages, so long texts (a 500-character reason, a setting with many
-    fields) are cut into blocks of ``ROW_LINES`` wrapped lines; nothing is left out of the print.
-    """
-    columns: list[list[str]] = []
-    for text, width in zip(cells, COLUMN_WIDTHS, strict=True):
-        if len(text) < 300 and text.count("\n") < ROW_LINES // 2:
-            columns.append([text])
-            continue
-        lines = list(pdf.multi_cell(width - 2, LINE_HEIGHT, text, dry_run=True, output="LINES"))
-        columns.append(["\n".join(lines[i : i + ROW_LINES]) for i in range(0, len(lines), ROW_LINES)] or [""])
-    rows = []
-    for block in range(max(len(column) for column in columns)):
-        row = [column[block] if block < len(column) else "" for column in columns]
-        if block:
-            row[0] = f"{cells[0]}…"
-        rows.append(row)
-    return rows
 
 
 def operator_name(actor: Actor) -> str:

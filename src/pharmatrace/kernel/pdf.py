@@ -1,0 +1,75 @@
+"""What every printed PDF shares: the embedded Chinese font, and table rows that fit on a page."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pharmatrace.kernel.errors import N_, PharmaTraceError
+
+FONT_ENV = "PHARMATRACE_PDF_FONT"
+# Chinese fonts the PDF can embed, by Debian package (then other distributions), with the face number in
+# the collection: Noto Sans CJK's face 2 is Simplified Chinese. ``PHARMATRACE_PDF_FONT=path[#face]`` wins.
+KNOWN_FONTS: tuple[tuple[str, int], ...] = (
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),  # fonts-noto-cjk
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),  # fonts-wqy-microhei
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),  # fonts-wqy-zenhei
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),  # fonts-arphic-uming
+    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc", 2),
+)
+
+
+class PdfFontMissing(PharmaTraceError):
+    """No Chinese font to embed: the PDF would print boxes instead of Chinese text."""
+
+    code = "pdf_font_missing"
+    http_status = 503
+
+
+def pdf_font() -> tuple[Path, int]:
+    """The Chinese font file to embed and its face number, or a clear error when none is installed."""
+    override = os.environ.get(FONT_ENV, "").strip()
+    if override:
+        name, _, number = override.partition("#")
+        if not Path(name).is_file() or not (number == "" or number.isdigit()):
+            raise PdfFontMissing(
+                N_("The PDF font “{path}” set in PHARMATRACE_PDF_FONT does not exist"), path=name
+            )
+        return Path(name), int(number or 0)
+    for path, face in KNOWN_FONTS:
+        if Path(path).is_file():
+            return Path(path), face
+    raise PdfFontMissing(
+        N_(
+            "No Chinese font for PDF reports is installed. Install the Debian package fonts-noto-cjk, "
+            "or set PHARMATRACE_PDF_FONT to a TrueType or OpenType font file."
+        )
+    )
+
+
+def page_sized_rows(
+    pdf: Any, cells: Sequence[str], widths: Sequence[float], line_height: float, max_lines: int
+) -> list[list[str]]:
+    """One table row, split into continuation rows when it is taller than a page.
+
+    An fpdf2 table row cannot break across pages, so long texts (a 500-character reason, a clause proven
+    by forty tests) are cut into blocks of ``max_lines`` wrapped lines; nothing is left out of the print.
+    Continuation rows repeat the first cell with "…".
+    """
+    columns: list[list[str]] = []
+    for text, width in zip(cells, widths, strict=True):
+        if len(text) < 300 and text.count("\n") < max_lines // 2:
+            columns.append([text])
+            continue
+        lines = list(pdf.multi_cell(width - 2, line_height, text, dry_run=True, output="LINES"))
+        columns.append(["\n".join(lines[i : i + max_lines]) for i in range(0, len(lines), max_lines)] or [""])
+    rows = []
+    for block in range(max(len(column) for column in columns)):
+        row = [column[block] if block < len(column) else "" for column in columns]
+        if block:
+            row[0] = f"{cells[0]}…"
+        rows.append(row)
+    return rows
