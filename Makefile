@@ -9,7 +9,7 @@ PORT ?= 8000
 VENDOR := src/pharmatrace/web/static/vendor
 export PHARMATRACE_VAR ?= $(abspath $(VAR))
 
-.PHONY: demo test setup assets browser fonts lint typecheck pytest bench i18n clean
+.PHONY: demo test setup assets browser fonts lint typecheck pytest validation-report bench i18n clean
 
 ## make demo: set everything up, migrate and seed the SQLite demo plant, serve http://127.0.0.1:8000
 demo: setup fonts
@@ -17,8 +17,9 @@ demo: setup fonts
 	$(BIN)/pharmatrace demo seed
 	$(BIN)/pharmatrace serve --host $(HOST) --port $(PORT)
 
-## make test: set everything up and run ruff, mypy --strict and the whole pytest suite (SQLite + PostgreSQL)
-test: setup browser lint typecheck pytest
+## make test: set everything up, run ruff, mypy --strict and the whole pytest suite (SQLite + PostgreSQL),
+## then write the validation report (var/compliance/report/index.html)
+test: setup browser lint typecheck pytest validation-report
 
 setup: $(VENV)/.installed assets
 
@@ -64,6 +65,10 @@ typecheck:
 
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The compliance matrix and validation report from the run pytest just recorded (docs/guide/validation.md).
+validation-report:
+	$(BIN)/pharmatrace compliance report --out $(VAR)/compliance/report
 
 bench: setup
 	PYTHONPATH=. $(BIN)/python -m bench
