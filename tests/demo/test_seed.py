@@ -32,7 +32,7 @@ EXPECTED_ROLES = {
 @pytest.mark.clause("SH-8.4.2")
 def test_seed_is_idempotent(db: Database) -> None:
     before = count_rows(db, AuditEntry), count_rows(db, Material)
-    assert seed(db) == {"roles": 0, "users": 0, "materials": 0}
+    assert set(seed(db).values()) == {0}  # nothing added the second time
     assert (count_rows(db, AuditEntry), count_rows(db, Material)) == before
 
 

@@ -8,6 +8,8 @@ appears in the audit trail.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -18,8 +20,8 @@ from pharmatrace.kernel.identity.schemas import UserCreate
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms import service as wms
-from pharmatrace.wms.models import Material
-from pharmatrace.wms.schemas import MaterialCreate
+from pharmatrace.wms.models import Material, Supplier
+from pharmatrace.wms.schemas import ApprovalDecision, MaterialCreate, SupplierCreate
 
 DEMO_PASSWORD = "Pharma@2026"  # demo accounts only; printed by `make demo`
 SITE_NAME = "沪津中药注射剂有限公司"
@@ -59,6 +61,10 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
         kind="herb",
         unit="kg",
         storage_condition="阴凉干燥处，≤20 °C，相对湿度 ≤65 %",
+        temp_max_c=Decimal("20"),
+        humidity_max_pct=Decimal("65"),
+        shelf_life_months=24,
+        retest_months=12,
     ),
     MaterialCreate(
         code="HB-HH-001",
@@ -66,6 +72,10 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
         kind="herb",
         unit="kg",
         storage_condition="阴凉干燥处，避光，≤20 °C",
+        temp_max_c=Decimal("20"),
+        humidity_max_pct=Decimal("65"),
+        shelf_life_months=24,
+        retest_months=12,
     ),
     MaterialCreate(
         code="DP-DS-001",
@@ -73,9 +83,20 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
         kind="decoction_piece",
         unit="kg",
         storage_condition="阴凉干燥处，≤20 °C",
+        temp_max_c=Decimal("20"),
+        shelf_life_months=24,
+        retest_months=12,
     ),
     MaterialCreate(
-        code="EX-DH-001", name="丹红提取物", kind="extract", unit="kg", storage_condition="2–8 °C 冷藏，密封"
+        code="EX-DH-001",
+        name="丹红提取物",
+        kind="extract",
+        unit="kg",
+        storage_condition="2–8 °C 冷藏，密封",
+        temp_min_c=Decimal("2"),
+        temp_max_c=Decimal("8"),
+        shelf_life_months=12,
+        retest_months=6,
     ),
     MaterialCreate(
         code="EXC-MAN-01",
@@ -83,6 +104,10 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
         kind="excipient",
         unit="kg",
         storage_condition="密封，常温 10–30 °C",
+        temp_min_c=Decimal("10"),
+        temp_max_c=Decimal("30"),
+        shelf_life_months=36,
+        retest_months=24,
     ),
     MaterialCreate(
         code="PP-VIAL-10",
@@ -90,6 +115,7 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
         kind="primary_packaging",
         unit="支",
         storage_condition="常温，防尘",
+        shelf_life_months=60,
     ),
     MaterialCreate(
         code="PP-STOP-20",
@@ -97,6 +123,8 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
         kind="primary_packaging",
         unit="只",
         storage_condition="常温，密封",
+        shelf_life_months=36,
+        retest_months=24,
     ),
     MaterialCreate(
         code="SP-CAP-20",
@@ -127,6 +155,50 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
         storage_condition="遮光，密闭，不超过 20 °C",
     ),
 )
+
+
+# Suppliers and the approved-supplier list: herbs from named planting bases (TJ-5.1), one conditional
+# approval, one suspended supplier and one approval that has lapsed, so receipts can be refused.
+DEMO_SUPPLIERS: tuple[SupplierCreate, ...] = (
+    SupplierCreate(code="SUP-SL-DS", name="商洛丹参规范化种植基地", kind="planting_base",
+                   address="陕西省商洛市商州区", contact="刘建国 0914-2310000"),
+    SupplierCreate(code="SUP-YM-HH", name="裕民红花种植合作社", kind="planting_base",
+                   address="新疆塔城地区裕民县", contact="马晓东 0901-6520000"),
+    SupplierCreate(code="SUP-TL-MAN", name="鲁南药用辅料有限公司", kind="manufacturer",
+                   address="山东省临沂市", contact="质量部 0539-8880000"),
+    SupplierCreate(code="SUP-LZ-GLS", name="鲁中药用玻璃有限公司", kind="manufacturer",
+                   address="山东省淄博市", contact="销售部 0533-4180000"),
+    SupplierCreate(code="SUP-JN-STP", name="江南医用胶塞有限公司", kind="manufacturer",
+                   address="江苏省江阴市", contact="客服 0510-8600000"),
+)  # fmt: skip
+DEMO_APPROVALS: tuple[ApprovalDecision, ...] = (
+    ApprovalDecision(supplier_code="SUP-SL-DS", material_code="HB-DS-001", status="approved",
+                     valid_until=date(2027, 6, 30), reason="现场审计合格（基地 GAP 审计 2026-06）"),
+    ApprovalDecision(supplier_code="SUP-YM-HH", material_code="HB-HH-001", status="approved",
+                     valid_until=date(2026, 10, 31), reason="年度评价合格"),
+    ApprovalDecision(supplier_code="SUP-TL-MAN", material_code="EXC-MAN-01", status="conditional",
+                     valid_until=date(2027, 3, 31), reason="新增供应商，三批检验合格前有条件批准"),
+    ApprovalDecision(supplier_code="SUP-LZ-GLS", material_code="PP-VIAL-10", status="approved",
+                     valid_until=date(2027, 12, 31), reason="质量审计合格"),
+    ApprovalDecision(supplier_code="SUP-JN-STP", material_code="PP-STOP-20", status="suspended",
+                     reason="胶塞可见异物投诉，暂停采购，待现场审计"),
+)  # fmt: skip
+
+
+def _seed_suppliers(db: Database, actor: Actor) -> int:
+    added = 0
+    with UnitOfWork(db, actor, reason="demo plant seed: suppliers and the approved-supplier list") as uow:
+        codes = set(uow.session.scalars(select(Supplier.code)))
+        for supplier in DEMO_SUPPLIERS:
+            if supplier.code not in codes:
+                wms.create_supplier(uow, supplier)
+                added += 1
+        listed = {(a.supplier.code, a.material.code) for a in wms.list_approvals(uow.session)}
+        for decision in DEMO_APPROVALS:
+            if (decision.supplier_code, decision.material_code) not in listed:
+                wms.decide_approval(uow, decision)
+        uow.commit()
+    return added
 
 
 def seed(db: Database) -> dict[str, int]:
@@ -162,6 +234,7 @@ def seed(db: Database) -> dict[str, int]:
                 wms.create_material(uow, material)
                 added["materials"] += 1
         uow.commit()
+    added["suppliers"] = _seed_suppliers(db, actor)
     from pharmatrace.kernel.ledger_jobs import checkpoint
 
     checkpoint(db)  # the seeded plant starts fully covered by a signed, witnessed checkpoint

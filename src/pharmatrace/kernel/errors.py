@@ -14,6 +14,11 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
     return message
 
 
+# A Pydantic rule across fields (a schema's model validator) raises
+# ``PydanticCustomError(RULE, N_("msgid"))``; the edge translates the msgid like any error message.
+RULE = "pharmatrace_rule"
+
+
 class PharmaTraceError(Exception):
     code: ClassVar[str] = "error"
     http_status: ClassVar[int] = 400

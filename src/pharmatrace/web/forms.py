@@ -28,6 +28,13 @@ async def form_data(request: Request, *, lists: tuple[str, ...] = ()) -> dict[st
 
 def validate(schema: type[M], data: dict[str, Any]) -> tuple[M | None, dict[str, str]]:
     """The model, or ``None`` and ``{field: translated message}``."""
+    fields = schema.model_fields
+    # An empty input of an optional field means "not given" (a blank temperature is no limit, not text).
+    data = {
+        key: value
+        for key, value in data.items()
+        if not (value == "" and key in fields and not fields[key].is_required() and fields[key].default is None)
+    }
     try:
         return schema.model_validate(data), {}
     except ValidationError as error:

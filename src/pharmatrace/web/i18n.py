@@ -16,7 +16,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from pharmatrace.kernel import context
-from pharmatrace.kernel.errors import N_, PharmaTraceError
+from pharmatrace.kernel.errors import N_, RULE, PharmaTraceError
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LOCALES: dict[str, str] = {"zh_CN": "简体中文", "en": "English"}
@@ -81,6 +81,14 @@ _VALIDATION_MESSAGES: dict[str, str] = {  # values are msgids
     "list_type": N_("A list is required"),
     "literal_error": N_("The value is not one of the allowed choices"),
     "greater_than_equal": N_("The value is too small"),
+    "greater_than": N_("The value is too small"),
+    "decimal_parsing": N_("A number is required"),
+    "decimal_type": N_("A number is required"),
+    "decimal_max_digits": N_("The number has too many digits"),
+    "decimal_max_places": N_("The number has too many decimal places"),
+    "date_parsing": N_("A date is required (YYYY-MM-DD)"),
+    "date_from_datetime_parsing": N_("A date is required (YYYY-MM-DD)"),
+    "date_type": N_("A date is required (YYYY-MM-DD)"),
     "less_than_equal": N_("The value is too large"),
     "json_invalid": N_("The request body is not valid JSON"),
     "model_attributes_type": N_("The request body must be a JSON object"),
@@ -101,7 +109,9 @@ def field_errors(errors: list[Any]) -> list[dict[str, str]]:
             {
                 "field": ".".join(loc) or "body",
                 "type": str(error.get("type", "")),
-                "message": validation_message(str(error.get("type", ""))),
+                "message": gettext(str(error["msg"]))
+                if error.get("type") == RULE
+                else validation_message(str(error.get("type", ""))),
             }
         )
     return out

@@ -39,6 +39,7 @@ def _environment() -> jinja2.Environment:
     env.globals["areas"] = AREAS
     env.globals["kind_labels"] = KIND_LABELS
     env.globals["locales"] = i18n.LOCALES
+    env.globals["error_message"] = i18n.error_message
     return env
 
 

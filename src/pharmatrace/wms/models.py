@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-
 from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from pharmatrace.kernel.audit import Audited
 from pharmatrace.kernel.errors import N_
@@ -63,6 +62,12 @@ class Material(Audited, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(64), nullable=False)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    @validates("temp_min_c", "temp_max_c", "humidity_max_pct")
+    def _one_decimal(self, _key: str, value: Decimal | None) -> Decimal | None:
+        # Stored with one decimal place: the object holds what the database will give back, so the ledger
+        # entry written at flush and the row read back by `ledger verify` are the same bytes (20 → 20.0).
+        return None if value is None else Decimal(value).quantize(Decimal("0.1"))
 
 
 SUPPLIER_KINDS = (

@@ -15,8 +15,8 @@ from pharmatrace.web.deps import DbDep, Requires
 from pharmatrace.web.forms import form_data, validate
 from pharmatrace.web.templating import render
 from pharmatrace.wms import service
-from pharmatrace.wms.models import MATERIAL_KINDS
-from pharmatrace.wms.schemas import MaterialCreate
+from pharmatrace.wms.models import APPROVAL_STATUSES, MATERIAL_KINDS, SUPPLIER_KINDS
+from pharmatrace.wms.schemas import ApprovalDecision, MaterialCreate, SupplierCreate
 
 router = APIRouter(prefix="/wms", include_in_schema=False)
 
@@ -79,9 +79,6 @@ async def material_create(request: Request, db: DbDep, principal: MaterialManage
 def _material_detail(
     request: Request, db: DbDep, principal: Principal, material_id: int, status_code: int = 200, **values: Any
 ) -> Response:
-    from sqlalchemy import select
-
-    from pharmatrace.kernel.audit import AuditEntry
     from pharmatrace.kernel.esign.views import panel
     from pharmatrace.wms.models import Material
 
@@ -89,15 +86,16 @@ def _material_detail(
         material = session.get(Material, material_id)
         if material is None:
             raise NotFound(N_("No material with ID {id}"), id=material_id)
-        trail = list(session.scalars(
-            select(AuditEntry)
-            .where(AuditEntry.object_type == "material", AuditEntry.object_id == str(material_id))
-            .order_by(AuditEntry.leaf_index.desc())
-        ))  # fmt: skip
+        trail = _trail(session, "material", material_id)
         esign = panel(session, principal, "material", str(material_id))
+        approvals = [
+            (service.approval_public(a), service.supplier_problem(session, a.supplier.code, a.material.code))
+            for a in service.list_approvals(session, material_id=material_id)
+        ]
         public = service.material_public(material)
     return render(request, "wms/material_detail.html", status_code=status_code, material=public, trail=trail,
-                  esign=esign, kinds=KIND_LABELS, **values)  # fmt: skip
+                  esign=esign, kinds=KIND_LABELS, approvals=approvals, statuses=APPROVAL_LABELS,
+                  **values)  # fmt: skip
 
 
 @router.get("/materials/{material_id}", response_class=HTMLResponse)
@@ -126,3 +124,134 @@ async def material_void(request: Request, db: DbDep, principal: MaterialManage, 
         return _material_detail(request, db, principal, material_id, error.http_status,
                                 error=i18n.error_message(error))  # fmt: skip
     return RedirectResponse(f"/wms/materials/{material_id}?done=1", status_code=303)
+
+
+# --- suppliers and the approved-supplier list --------------------------------------------------------
+
+SupplierManage = Annotated[Principal, Depends(Requires("qms.supplier.manage"))]
+
+SUPPLIER_KIND_LABELS = {
+    "manufacturer": N_("Manufacturer"),
+    "distributor": N_("Distributor"),
+    "planting_base": N_("Planting base"),
+}
+assert set(SUPPLIER_KIND_LABELS) == set(SUPPLIER_KINDS)
+APPROVAL_LABELS = {
+    "approved": N_("Approved"),
+    "conditional": N_("Conditionally approved"),
+    "suspended": N_("Suspended"),
+    "disqualified": N_("Disqualified"),
+}
+assert set(APPROVAL_LABELS) == set(APPROVAL_STATUSES)
+
+
+def _suppliers_page(
+    request: Request, db: DbDep, status_code: int = 200, q: str = "", kind: str = "", **values: Any
+) -> Response:
+    with db.sessions() as session:
+        suppliers = [service.supplier_public(s) for s in service.list_suppliers(session, text=q, kind=kind)]
+    values.setdefault("data", {})
+    return render(request, "wms/suppliers.html", status_code=status_code, suppliers=suppliers, q=q, kind=kind,
+                  kinds=SUPPLIER_KIND_LABELS, **values)  # fmt: skip
+
+
+@router.get("/suppliers", response_class=HTMLResponse)
+def suppliers_page(
+    request: Request, db: DbDep, _: MaterialView, q: str = "", kind: str = "", done: int = 0
+) -> Response:
+    return _suppliers_page(request, db, q=q, kind=kind, flash=i18n.gettext(N_("Saved")) if done else None)
+
+
+@router.post("/suppliers", response_class=HTMLResponse)
+async def supplier_create(request: Request, db: DbDep, principal: SupplierManage) -> Response:
+    data = await form_data(request)
+    create, errors = validate(SupplierCreate, data)
+    if create is None:
+        return _suppliers_page(request, db, 422, data=data, field_errors=errors)
+    try:
+        with UnitOfWork(db, principal.actor) as uow:
+            supplier = service.create_supplier(uow, create)
+            uow.commit()
+            supplier_id = supplier.id
+    except PharmaTraceError as error:
+        return _suppliers_page(request, db, error.http_status, data=data, error=i18n.error_message(error))
+    return RedirectResponse(f"/wms/suppliers/{supplier_id}?done=1", status_code=303)
+
+
+def _supplier_detail(
+    request: Request, db: DbDep, principal: Principal, supplier_id: int, status_code: int = 200, **values: Any
+) -> Response:
+    with db.sessions() as session:
+        supplier = service.get_supplier(session, supplier_id)
+        approvals = [
+            (service.approval_public(a), service.supplier_problem(session, a.supplier.code, a.material.code))
+            for a in service.list_approvals(session, supplier_id=supplier_id)
+        ]
+        trail = _trail(session, "supplier", supplier_id)
+        materials = [service.material_public(m) for m in service.list_materials(session)]
+        public = service.supplier_public(supplier)
+    values.setdefault("data", {})
+    return render(request, "wms/supplier_detail.html", status_code=status_code, supplier=public, approvals=approvals,
+                  trail=trail, materials=materials, kinds=SUPPLIER_KIND_LABELS, statuses=APPROVAL_LABELS,
+                  **values)  # fmt: skip
+
+
+@router.get("/suppliers/{supplier_id}", response_class=HTMLResponse)
+def supplier_page(
+    request: Request, db: DbDep, principal: MaterialView, supplier_id: int, done: int = 0
+) -> Response:
+    """One supplier: its data, its lines on the approved-supplier list and its own audit trail."""
+    return _supplier_detail(
+        request, db, principal, supplier_id, flash=i18n.gettext(N_("Saved")) if done else None
+    )
+
+
+@router.post("/suppliers/{supplier_id}/approvals", response_class=HTMLResponse)
+async def supplier_decide(
+    request: Request, db: DbDep, principal: SupplierManage, supplier_id: int
+) -> Response:
+    data = await form_data(request)
+    with db.sessions() as session:
+        code = service.get_supplier(session, supplier_id).code
+    decision, errors = validate(ApprovalDecision, {**data, "supplier_code": code})
+    if decision is None:
+        return _supplier_detail(request, db, principal, supplier_id, 422, data=data, field_errors=errors,
+                                error=errors.get("__root__") or next(iter(errors.values()), None))  # fmt: skip
+    try:
+        with UnitOfWork(db, principal.actor, reason=decision.reason) as uow:
+            service.decide_approval(uow, decision)
+            uow.commit()
+    except PharmaTraceError as error:
+        return _supplier_detail(request, db, principal, supplier_id, error.http_status, data=data,
+                                error=i18n.error_message(error))  # fmt: skip
+    return RedirectResponse(f"/wms/suppliers/{supplier_id}?done=1", status_code=303)
+
+
+@router.post("/suppliers/{supplier_id}/void", response_class=HTMLResponse)
+async def supplier_void(request: Request, db: DbDep, principal: SupplierManage, supplier_id: int) -> Response:
+    from pharmatrace.kernel.identity.schemas import ReasonOnly
+
+    reason, errors = validate(ReasonOnly, await form_data(request))
+    if reason is None:
+        return _supplier_detail(request, db, principal, supplier_id, 422, field_errors=errors,
+                                error=errors.get("reason"))  # fmt: skip
+    try:
+        with UnitOfWork(db, principal.actor, reason=reason.reason) as uow:
+            service.void_supplier(uow, supplier_id)
+            uow.commit()
+    except PharmaTraceError as error:
+        return _supplier_detail(request, db, principal, supplier_id, error.http_status,
+                                error=i18n.error_message(error))  # fmt: skip
+    return RedirectResponse(f"/wms/suppliers/{supplier_id}?done=1", status_code=303)
+
+
+def _trail(session: Any, object_type: str, object_id: int) -> list[Any]:
+    from sqlalchemy import select
+
+    from pharmatrace.kernel.audit import AuditEntry
+
+    return list(session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.object_type == object_type, AuditEntry.object_id == str(object_id))
+        .order_by(AuditEntry.leaf_index.desc())
+    ))  # fmt: skip

@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
         "inspector",
     },
     "wms.material.manage": {"warehouse_keeper"},
+    "qms.supplier.manage": {"qa_reviewer"},
 }
 # Signing is open to every user at the route: the signature policy decides per step (tests/kernel/test_esign.py).
 OPEN_TO_ANY_USER = {"/me", "/me/password", "/auth/logout", "/esign/actions", "/esign/signatures"}

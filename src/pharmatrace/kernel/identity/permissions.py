@@ -101,6 +101,7 @@ CATALOGUE: tuple[Permission, ...] = (
     _p("qms.deviation.approve", "business", N_("Assess and close deviations and CAPA")),
     _p("qms.change.manage", "business", N_("Manage change control")),
     _p("qms.release.decide", "business", N_("Release or reject batches (Qualified Person)")),
+    _p("qms.supplier.manage", "business", N_("Maintain suppliers and the approved-supplier list")),
     # documents and training
     _p("documents.view", "read", N_("Read controlled documents")),
     _p("documents.author", "business", N_("Author controlled documents")),

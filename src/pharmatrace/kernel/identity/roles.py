@@ -91,6 +91,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "qms.deviation.raise",
             "qms.deviation.approve",
             "qms.change.manage",
+            "qms.supplier.manage",
             "admin.access_review.view",
             "admin.clock.view",
             "admin.compliance.view",
