@@ -103,7 +103,7 @@ def audited_functions(_: TrailView, db: DbDep) -> AuditedFunctionsPublic:
     responses={200: {"content": {"text/csv": {}, "application/pdf": {}}}},
 )
 def export_entries(
-    principal: TrailView, db: DbDep, f: TrailQuery, format: Literal["csv", "pdf"] = "csv"
+    principal: TrailView, db: DbDep, f: TrailQuery, format: Literal["csv", "pdf", "json"] = "csv"
 ) -> Response:
     """CSV (TJ-B.2.5 fields, one row per changed field) or a printable PDF; the export is audited."""
     result = export.export_trail(db, principal.actor, f, format, translate=i18n.gettext)

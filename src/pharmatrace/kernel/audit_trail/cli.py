@@ -33,7 +33,7 @@ def functions() -> None:
 
 @audit_app.command("export")
 def export_command(
-    format: Annotated[str, typer.Option("--format", help="csv or pdf")] = "csv",
+    format: Annotated[str, typer.Option("--format", help="csv, pdf or json (the TJ-B.2.5 data set)")] = "csv",
     object: Annotated[
         str | None, typer.Option("--object", help="TYPE:ID — one record's trail, with its parts")
     ] = None,
@@ -52,7 +52,7 @@ def export_command(
     from pharmatrace.web import i18n
 
     if format not in export.FORMATS:
-        typer.echo("error: --format must be csv or pdf", err=True)
+        typer.echo("error: --format must be csv, pdf or json", err=True)
         raise typer.Exit(code=2)
     if format == "pdf" and output is None and sys.stdout.isatty():
         typer.echo("error: a PDF is binary: give --output FILE or redirect stdout", err=True)

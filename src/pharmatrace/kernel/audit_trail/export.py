@@ -24,8 +24,9 @@ from pharmatrace.kernel.pdf import page_sized_rows, pdf_font
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 
-Format = Literal["csv", "pdf"]
-FORMATS: tuple[Format, ...] = ("csv", "pdf")
+Format = Literal["csv", "pdf", "json"]
+# json: the TJ-B.2.5 data set (short names CZDX…XZ, date-times YYYYMMDDThhmmss) for other systems
+FORMATS: tuple[Format, ...] = ("csv", "pdf", "json")
 Translate = Callable[[str], str]
 
 # Laying out a PDF costs about 20 ms per entry, and nobody reads thousands of pages: beyond this, narrow
@@ -93,6 +94,18 @@ def object_key(entry: AuditEntry) -> str:
 
 
 # --- CSV -------------------------------------------------------------------------------------------
+
+
+def render_exchange(entries: Iterable[AuditEntry]) -> bytes:
+    """The TJ-B.2.5 data set: one record per entry under the guide's short names (TJ-B.1.3, B.1.5)."""
+    from pharmatrace.exchange.datasets import AUDIT_TRAIL
+
+    document = {
+        "dataset": AUDIT_TRAIL.clause,
+        "title": AUDIT_TRAIL.title,
+        "records": AUDIT_TRAIL.records(entries),
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1).encode()
 
 
 def render_csv(entries: Iterable[AuditEntry]) -> bytes:
@@ -259,7 +272,7 @@ def operator_name(actor: Actor) -> str:
 def export_trail(db: Database, actor: Actor, f: TrailFilter, fmt: str, *, translate: Translate) -> ExportFile:
     """Read the entries, render them, and record the export, all in one unit of work (SH-7.1.3.e)."""
     if fmt not in FORMATS:
-        raise ValidationFailed(N_("The export format must be “csv” or “pdf”"))
+        raise ValidationFailed(N_("The export format must be “csv”, “pdf” or “json”"))
     with UnitOfWork(db, actor) as uow:
         limit = PDF_LIMIT + 1 if fmt == "pdf" else None
         rows = service.entries(uow.session, f, limit=limit)
@@ -279,6 +292,9 @@ def export_trail(db: Database, actor: Actor, f: TrailFilter, fmt: str, *, transl
             content = render_pdf(rows, f, printed_by=actor, printed_at=moment, translate=translate,
                                  signatures=signatures)  # fmt: skip
             media_type = "application/pdf"
+        elif fmt == "json":
+            content = render_exchange(rows)
+            media_type = "application/json"
         else:
             content = render_csv(rows)
             media_type = "text/csv; charset=utf-8"
