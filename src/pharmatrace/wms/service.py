@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,15 +45,23 @@ def void_material(uow: UnitOfWork, material_id: int) -> Material:
 def list_materials(
     session: Session, *, text: str = "", kind: str = "", include_void: bool = False
 ) -> list[Material]:
-    query = select(Material).order_by(Material.code)
+    return _search(session, Material, text=text, kind=kind, include_void=include_void)
+
+
+Coded = TypeVar("Coded", Material, Supplier)
+
+
+def _search(session: Session, model: type[Coded], *, text: str, kind: str, include_void: bool) -> list[Coded]:
+    """Master data by code or name (a scanned code is upper-cased), kind, and whether void rows show."""
+    query = select(model).order_by(model.code)
     if text:
         query = query.where(
-            Material.code.like(f"%{text.strip().upper()}%") | Material.name.like(f"%{text.strip()}%")
+            model.code.like(f"%{text.strip().upper()}%") | model.name.like(f"%{text.strip()}%")
         )
     if kind:
-        query = query.where(Material.kind == kind)
+        query = query.where(model.kind == kind)
     if not include_void:
-        query = query.where(Material.voided_at.is_(None))
+        query = query.where(model.voided_at.is_(None))
     return list(session.scalars(query))
 
 
@@ -98,16 +107,7 @@ def get_supplier(session: Session, supplier_id: int) -> Supplier:
 def list_suppliers(
     session: Session, *, text: str = "", kind: str = "", include_void: bool = False
 ) -> list[Supplier]:
-    query = select(Supplier).order_by(Supplier.code)
-    if text:
-        query = query.where(
-            Supplier.code.like(f"%{text.strip().upper()}%") | Supplier.name.like(f"%{text.strip()}%")
-        )
-    if kind:
-        query = query.where(Supplier.kind == kind)
-    if not include_void:
-        query = query.where(Supplier.voided_at.is_(None))
-    return list(session.scalars(query))
+    return _search(session, Supplier, text=text, kind=kind, include_void=include_void)
 
 
 def _active_supplier(session: Session, code: str) -> Supplier:
