@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from pharmatrace.equipment.demo import seed_equipment
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.models import User
@@ -235,6 +236,9 @@ def seed(db: Database) -> dict[str, int]:
                 added["materials"] += 1
         uow.commit()
     added["suppliers"] = _seed_suppliers(db, actor)
+    with UnitOfWork(db, actor, reason="demo plant seed: rooms and equipment with their logbooks") as uow:
+        added.update(seed_equipment(uow))  # the lyophilized-injection line (pharmatrace.equipment.demo)
+        uow.commit()
     from pharmatrace.kernel.ledger_jobs import checkpoint
 
     checkpoint(db)  # the seeded plant starts fully covered by a signed, witnessed checkpoint

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 PG_REFUSE_FUNCTION = """
@@ -200,6 +201,7 @@ APPEND_ONLY_TABLES = (
     "ledger_keys",
     "signatures",
     "clock_checks",
+    "equipment_log_entries",
 )
 # Association rows whose revocation is a delete (audited by the unit of work).
 DELETABLE_TABLES = ("role_permissions", "user_roles")
@@ -221,7 +223,9 @@ def grant_app_role() -> None:
     op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
     op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
-    op.execute(f"REVOKE UPDATE ON {', '.join(APPEND_ONLY_TABLES)}, alembic_version FROM {APP_ROLE}")
+    # A table is listed before the migration that creates it has run: revoke on those that exist.
+    present = [table for table in APPEND_ONLY_TABLES if sa.inspect(op.get_bind()).has_table(table)]
+    op.execute(f"REVOKE UPDATE ON {', '.join([*present, 'alembic_version'])} FROM {APP_ROLE}")
     op.execute(f"REVOKE INSERT ON alembic_version FROM {APP_ROLE}")
     op.execute(f"GRANT DELETE ON {', '.join(DELETABLE_TABLES)} TO {APP_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")

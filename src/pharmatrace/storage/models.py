@@ -1,5 +1,6 @@
 """Imports every area's models so that ``metadata`` is complete (Alembic, tests)."""
 
+from pharmatrace.equipment import models as _equipment  # noqa: F401
 from pharmatrace.kernel import audit as _audit  # noqa: F401
 from pharmatrace.kernel import clock_models as _clock  # noqa: F401
 from pharmatrace.kernel import ledger as _ledger  # noqa: F401

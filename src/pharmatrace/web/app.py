@@ -169,6 +169,7 @@ API_PREFIX = "/api/v1"
 
 def page_routers() -> list[APIRouter]:
     from pharmatrace.compliance import views as compliance_views
+    from pharmatrace.equipment import views as equipment_views
     from pharmatrace.kernel import clock_views, ledger_views
     from pharmatrace.kernel.audit_trail import views as audit_views
     from pharmatrace.kernel.esign import views as esign_views
@@ -184,6 +185,7 @@ def page_routers() -> list[APIRouter]:
         ledger_views.router,
         esign_views.router,
         wms_views.router,
+        equipment_views.router,
         compliance_views.router,
     ]
 
@@ -191,6 +193,7 @@ def page_routers() -> list[APIRouter]:
 def api_routers() -> list[APIRouter]:
     """Every area's API router; the permission-matrix test walks these."""
     from pharmatrace.compliance import api as compliance_api
+    from pharmatrace.equipment import api as equipment_api
     from pharmatrace.kernel import clock_api
     from pharmatrace.kernel.audit_trail import api as audit_api
     from pharmatrace.kernel.esign import api as esign_api
@@ -203,5 +206,6 @@ def api_routers() -> list[APIRouter]:
         audit_api.router,
         esign_api.router,
         wms_api.router,
+        equipment_api.router,
         compliance_api.router,
     ]

@@ -33,7 +33,9 @@ def validate(schema: type[M], data: dict[str, Any]) -> tuple[M | None, dict[str,
     data = {
         key: value
         for key, value in data.items()
-        if not (value == "" and key in fields and not fields[key].is_required() and fields[key].default is None)
+        if not (
+            value == "" and key in fields and not fields[key].is_required() and fields[key].default is None
+        )
     }
     try:
         return schema.model_validate(data), {}

@@ -22,6 +22,7 @@ TEMPLATE_DIRS = [
     PACKAGE / "kernel" / "audit_trail" / "templates",
     PACKAGE / "kernel" / "templates",  # kernel services outside identity (clock/)
     PACKAGE / "wms" / "templates",
+    PACKAGE / "equipment" / "templates",
     PACKAGE / "compliance" / "templates",
 ]
 

@@ -36,6 +36,18 @@ ALLOWED: dict[str, set[str]] = {
     },
     "wms.material.manage": {"warehouse_keeper"},
     "qms.supplier.manage": {"qa_reviewer"},
+    "equipment.view": {
+        "production_operator",
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "qc_analyst",
+        "qc_reviewer",
+        "equipment_engineer",
+        "inspector",
+    },
+    "equipment.manage": {"equipment_engineer"},
+    "equipment.logbook.record": {"production_operator", "production_supervisor", "equipment_engineer"},
 }
 # Signing is open to every user at the route: the signature policy decides per step (tests/kernel/test_esign.py).
 OPEN_TO_ANY_USER = {"/me", "/me/password", "/auth/logout", "/esign/actions", "/esign/signatures"}

@@ -34,7 +34,7 @@ class Area:
 # ARCHITECTURE §2: the business areas, in the order of the navigation.
 AREAS: tuple[Area, ...] = (
     Area("wms", N_("Materials & warehouse"), True, "/wms/materials", "wms.material.view"),
-    Area("equipment", N_("Equipment & rooms"), False, "/areas/equipment"),
+    Area("equipment", N_("Equipment & rooms"), True, "/equipment", "equipment.view"),
     Area("mes", N_("Production & batch records"), False, "/areas/mes"),
     Area("lims", N_("Laboratory (LIMS)"), False, "/areas/lims"),
     Area("qms", N_("Quality (QMS)"), False, "/areas/qms"),
