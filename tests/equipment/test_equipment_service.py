@@ -264,8 +264,9 @@ def test_use_of_equipment_past_validity_is_refused_with_every_reason_and_nothing
     assert refused.value.code == "not_usable"
     assert codes(refused.value.usability) == ["cleaning_expired", "sterilisation_expired"]
     message = str(refused.value)
-    assert message.startswith("Equipment TK-01 (配液罐 500 L) may not be used: The cleaning expired at ")
-    assert "The sterilisation expired at" in message
+    # the reasons are in the reader's language (Chinese by default), each with the moment it lapsed
+    assert message.startswith("Equipment TK-01 (配液罐 500 L) may not be used: 清洁已于 ")
+    assert "灭菌已于" in message and message.endswith("过期")
     after = len(service_logbook(db, tank.id)), len(audit_entries(db)), loaded(db, tank.id).cleaning_status
     assert after == before
 
@@ -393,7 +394,7 @@ def test_a_room_is_clean_in_use_or_to_clean_and_its_cleaning_expires(db: Databas
     assert codes(usability(db, "RM-QC1", clock.now() + timedelta(hours=25))) == ["cleaning_expired"]
     entry("use")
     assert codes(usability(db, "RM-QC1")) == ["in_use"]
-    with pytest.raises(service.NotUsable, match="The room is in use"):
+    with pytest.raises(service.NotUsable, match="房间正在使用"):
         entry("use")
     with pytest.raises(ValidationFailed, match="use, cleaning and maintenance only"):
         entry("repair")

@@ -41,6 +41,7 @@ from pharmatrace.equipment.schemas import (
     UsabilityPublic,
     weighing_rule,
 )
+from pharmatrace.exchange.datasets import DataSet, Item, register
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_, Conflict, NotFound, ValidationFailed
 from pharmatrace.kernel.uow import UnitOfWork
@@ -797,33 +798,45 @@ _EXCHANGE_VALUES = {
 }
 
 
-def _date(moment: datetime | None) -> str:
-    return clock.to_beijing(moment).strftime("%Y%m%d") if moment else ""
+@dataclass(frozen=True)
+class _EquipmentAt:
+    """The equipment and its statuses at one moment: what one TJ-B.2.1 record describes."""
+
+    equipment: Equipment
+    cleaning: Any
+    sterilisation: Any
+    calibration: Any
 
 
-def _datetime(moment: datetime | None) -> str:
-    return clock.format_exchange(moment) if moment else ""
+EQUIPMENT_DATA_SET = register(
+    DataSet(
+        "TJ-B.2.1",
+        "设备设施识别的通用数据集",
+        (
+            Item("SBMC", "设备名称", "字符型", lambda v: v.equipment.name),
+            Item("SBBH", "设备编号", "字符型", lambda v: v.equipment.code),
+            Item("YXZT", "运行状态", "字符型", lambda v: _EXCHANGE_VALUES[v.equipment.operating_status]),
+            Item("QJZT", "清洁状态", "字符型", lambda v: _EXCHANGE_VALUES[v.cleaning.effective]),
+            Item("QJSJ", "清洁时间", "日期时间型", lambda v: v.cleaning.since),
+            Item("QJYXQ", "清洁有效期", "日期型", lambda v: v.cleaning.valid_until),
+            Item("MJZT", "灭菌状态", "字符型", lambda v: _EXCHANGE_VALUES[v.sterilisation.effective]),
+            Item("MJSJ", "灭菌时间", "日期时间型", lambda v: v.sterilisation.since),
+            Item("MJYXQ", "灭菌有效期", "日期型", lambda v: v.sterilisation.valid_until),
+            Item("JYZT", "校验状态", "字符型", lambda v: _EXCHANGE_VALUES[v.calibration.effective]),
+            Item("JYSJ", "校验时间", "日期型", lambda v: v.calibration.since),
+            Item("JYYXQ", "校验有效期", "日期型", lambda v: v.calibration.valid_until),
+        ),
+    )
+)
 
 
 def equipment_data_set(equipment: Equipment, at: datetime) -> dict[str, str]:
     """The equipment as TJ-B.2.1 (table B.2) short names: dates ``YYYYMMDD``, date-times ``YYYYMMDDThhmmss``."""
-    cleaning = cleaning_status(equipment, at)
-    sterilisation = sterilisation_status(equipment, at)
-    calibration = calibration_status(equipment, at)
-    return {
-        "SBMC": equipment.name,
-        "SBBH": equipment.code,
-        "YXZT": _EXCHANGE_VALUES[equipment.operating_status],
-        "QJZT": _EXCHANGE_VALUES[cleaning.effective],
-        "QJSJ": _datetime(cleaning.since),
-        "QJYXQ": _date(cleaning.valid_until),
-        "MJZT": _EXCHANGE_VALUES[sterilisation.effective],
-        "MJSJ": _datetime(sterilisation.since),
-        "MJYXQ": _date(sterilisation.valid_until),
-        "JYZT": _EXCHANGE_VALUES[calibration.effective],
-        "JYSJ": _date(calibration.since),
-        "JYYXQ": _date(calibration.valid_until),
-    }
+    record = EQUIPMENT_DATA_SET.record(
+        _EquipmentAt(equipment, cleaning_status(equipment, at), sterilisation_status(equipment, at),
+                     calibration_status(equipment, at))
+    )  # fmt: skip
+    return {short: "" if value is None else str(value) for short, value in record.items()}
 
 
 def scale_data_set(equipment: Equipment, at: datetime) -> dict[str, str]:
