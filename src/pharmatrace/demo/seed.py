@@ -239,6 +239,9 @@ def seed(db: Database) -> dict[str, int]:
     with UnitOfWork(db, actor, reason="demo plant seed: rooms and equipment with their logbooks") as uow:
         added.update(seed_equipment(uow))  # the lyophilized-injection line (pharmatrace.equipment.demo)
         uow.commit()
+    from pharmatrace.wms.demo import seed_lots
+
+    added["lots"] = seed_lots(db, DEMO_PASSWORD)  # received by scanning, signed (pharmatrace.wms.demo)
     from pharmatrace.kernel.ledger_jobs import checkpoint
 
     checkpoint(db)  # the seeded plant starts fully covered by a signed, witnessed checkpoint

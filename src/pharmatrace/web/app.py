@@ -175,6 +175,7 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.kernel.esign import views as esign_views
     from pharmatrace.kernel.identity import views as identity_views
     from pharmatrace.web import views as shell_views
+    from pharmatrace.wms import lot_views as wms_lot_views
     from pharmatrace.wms import views as wms_views
 
     return [
@@ -185,6 +186,7 @@ def page_routers() -> list[APIRouter]:
         ledger_views.router,
         esign_views.router,
         wms_views.router,
+        wms_lot_views.router,
         equipment_views.router,
         compliance_views.router,
     ]

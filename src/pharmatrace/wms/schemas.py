@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from pharmatrace.kernel.errors import N_, RULE
-from pharmatrace.kernel.identity.schemas import Name, Reason, Strict, UpperCode
+from pharmatrace.kernel.identity.schemas import Name, Password, Reason, Strict, UpperCode
 
 Temperature = Annotated[Decimal, Field(ge=-80, le=60, max_digits=5, decimal_places=1)]
 Months = Annotated[int, Field(ge=1, le=600)]
@@ -121,3 +121,133 @@ class ApprovalPublic(BaseModel):
 class SupplierCheck(BaseModel):
     approved: bool
     reason: str | None
+
+
+# --- lots, containers and goods receipt -------------------------------------------------------------
+
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=3)]
+SupplierLot = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[!-~][ -~]{0,63}$")]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Remarks = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+LotStatus = Literal["quarantine", "under_test", "released", "rejected", "expired", "on_hold"]
+
+
+class ReceiptCreate(Strict):
+    """An expected delivery: what the delivery note and the supplier's label say."""
+
+    supplier_code: UpperCode
+    material_code: UpperCode
+    delivery_note: Note
+    supplier_lot: SupplierLot
+    manufacture_date: date
+    expiry_date: date | None = None  # from the supplier's label; otherwise manufacture date + shelf life
+    expected_containers: Annotated[int, Field(ge=1, le=999)]
+    quantity_per_container: Quantity
+    remarks: Remarks = ""
+
+    @model_validator(mode="after")
+    def _dates(self) -> ReceiptCreate:
+        if self.expiry_date is not None and self.expiry_date <= self.manufacture_date:
+            raise PydanticCustomError(RULE, N_("The expiry date is not after the manufacture date"))
+        return self
+
+
+class ScanIn(Strict):
+    """What the scanner typed: a GS1 element string or the supplier's plain container label."""
+
+    scan: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    quantity: Quantity | None = None  # the receipt's quantity per container when not given
+    damaged: bool = False
+
+
+class ReceiptComplete(Strict):
+    """The checks at receipt (TJ-5.2.1.1) and the receiver's signature."""
+
+    packaging_intact: bool
+    seals_intact: bool
+    labels_legible: bool
+    remarks: Remarks = ""
+    short_delivery_reason: Reason | None = None
+    password: Password
+    login: Annotated[str | None, Field(default=None, max_length=64)] = None
+
+
+class LotEvent(Strict):
+    reason: Reason
+
+
+class LotDecision(Strict):
+    """A QA decision on a lot (release or rejection): a reason and the signer's password."""
+
+    reason: Reason
+    password: Password
+    login: Annotated[str | None, Field(default=None, max_length=64)] = None
+
+
+class ContainerPublic(BaseModel):
+    id: int
+    code: str
+    lot_number: str
+    number: int
+    quantity: Decimal
+    unit: str
+    supplier_scan: str | None
+    damaged: bool
+    created_at: datetime
+    created_by: str
+
+
+class LotPublic(BaseModel):
+    id: int
+    lot_number: str
+    material_code: str
+    material_name: str
+    supplier_code: str
+    supplier_name: str
+    supplier_lot: str
+    manufacture_date: date
+    expiry_date: date | None
+    retest_date: date | None
+    quantity: Decimal
+    unit: str
+    status: str
+    held_from: str | None
+    containers: int
+    created_at: datetime
+    created_by: str
+    voided_at: datetime | None
+
+
+class LotDetail(LotPublic):
+    container_list: list[ContainerPublic]
+
+
+class ReceiptPublic(BaseModel):
+    id: int
+    number: str
+    status: str
+    supplier_code: str
+    supplier_name: str
+    material_code: str
+    material_name: str
+    lot_id: int
+    lot_number: str
+    delivery_note: str
+    supplier_lot: str
+    manufacture_date: date
+    expiry_date: date | None
+    expected_containers: int
+    quantity_per_container: Decimal
+    unit: str
+    scanned: int
+    containers: list[ContainerPublic]
+    packaging_intact: bool | None
+    seals_intact: bool | None
+    labels_legible: bool | None
+    remarks: str
+    short_delivery_reason: str | None
+    received_at: datetime
+    received_by: str
+    completed_at: datetime | None
+    completed_by: str | None
+    voided_at: datetime | None

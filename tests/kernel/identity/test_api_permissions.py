@@ -35,6 +35,10 @@ ALLOWED: dict[str, set[str]] = {
         "inspector",
     },
     "wms.material.manage": {"warehouse_keeper"},
+    "wms.material.approve": {"qa_reviewer", "qa_release"},  # QA releases and rejects lots
+    "wms.lot.receive": {"warehouse_keeper"},  # receives, scans and prints container labels
+    "wms.stock.move": {"warehouse_keeper"},
+    "lims.sample.manage": {"qc_analyst"},  # sampling puts a lot under test
     "qms.supplier.manage": {"qa_reviewer"},
     "equipment.view": {
         "production_operator",

@@ -52,6 +52,20 @@ ACTIONS: tuple[SignableAction, ...] = (
         N_("Review and approve material master data (two people)"),
         (Step("reviewed", "wms.material.manage"), Step("approved", "wms.material.approve")),
     ),
+    # Signed as part of their event (pharmatrace.wms.receipts / wms.lots): the event changes the record
+    # and the signature covers the version it leaves.
+    SignableAction(
+        "receipt.complete",
+        "receipt",
+        N_("Complete a goods receipt (signed by the receiver)"),
+        (Step("performed", "wms.lot.receive"),),
+    ),
+    SignableAction(
+        "lot.release", "lot", N_("Release a material lot (QA)"), (Step("released", "wms.material.approve"),)
+    ),
+    SignableAction(
+        "lot.reject", "lot", N_("Reject a material lot (QA)"), (Step("rejected", "wms.material.approve"),)
+    ),
 )
 BY_CODE: dict[str, SignableAction] = {action.code: action for action in ACTIONS}
 
