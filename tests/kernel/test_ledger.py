@@ -7,8 +7,10 @@ outside the database must then name what no longer matches.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +21,7 @@ from sqlalchemy import Connection, select, text
 from databases import pg_admin, pg_url
 from helpers import actor, behind_the_apps_back
 from pharmatrace.kernel import clock, crypto, ledger, merkle
-from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit import AuditEntry, plain_value
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
@@ -28,6 +30,16 @@ from pharmatrace.wms.models import Material
 from pharmatrace.wms.schemas import MaterialCreate
 
 pytestmark = pytest.mark.clause("SH-8.4.5")
+_verify = ledger.verify
+
+
+@pytest.fixture(autouse=True, params=["one process", "worker processes"])
+def verify_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every check runs twice: one process reading the whole trail, and worker processes reading ranges of
+    8 leaves (how a large ledger is verified), their findings merged in leaf order."""
+    if request.param == "worker processes":
+        monkeypatch.setattr(ledger, "verify", functools.partial(_verify, workers=2, range_leaves=8))
+    return str(request.param)
 
 
 def kinds(db: Database) -> set[str]:
@@ -473,3 +485,176 @@ def test_the_server_signs_a_due_checkpoint_in_a_quiet_period(
         assert head is not None and head.checkpoint_size == head.size
     witnessed, _ = ledger.witness_of(db).read()
     assert witnessed[-1]["tree_size"] == head.size
+
+
+# --- how verify reads the trail -----------------------------------------------------------------------
+
+
+def append_as_before(db: Database, row: dict[str, object]) -> int:
+    """Append an entry the way appends wrote them before they stored canonical ``changes`` text: through
+    SQLAlchemy's JSON type (keys in insertion order, spaces, ASCII escapes). Returns its leaf index."""
+    with UnitOfWork(db, Actor.system("test")) as uow:
+        conn = uow.session.connection()
+        head = conn.execute(select(ledger.LedgerHead.size, ledger.LedgerHead.frontier)).one()
+        entry = {**row, "leaf_index": head[0], "at": clock.now()}
+        entry["leaf_hash"] = merkle.leaf_hash(ledger.entry_bytes(entry))
+        conn.execute(ledger.insert(AuditEntry), [entry])
+        frontier = merkle.Frontier.from_json(head[0], head[1])
+        nodes = frontier.push(entry["leaf_hash"], ledger.STORED_LEVEL)  # type: ignore[arg-type]
+        if nodes:
+            conn.execute(
+                ledger.insert(ledger.LedgerNode), [{"level": lv, "idx": i, "digest": d} for lv, i, d in nodes]
+            )
+        conn.execute(ledger.update(ledger.LedgerHead).values(size=frontier.size, frontier=frontier.to_json()))
+        uow.commit()
+    return int(head[0])
+
+
+OLD_STYLE = {
+    "event": "test.old", "object_type": "probe", "object_id": "old-1", "actor_id": None,
+    "actor_login": "system:test", "actor_name": "测试", "reason": "写于规范文本之前",
+    "changes": {"z": [None, "最后"], "a": [1, 2.5], "m": {"y": True, "x": None}},
+    "request_id": None, "client_address": "10.0.0.1", "record_hash": None,
+}  # fmt: skip
+
+
+def test_entries_written_before_canonical_changes_text_still_verify(db: Database) -> None:
+    index = append_as_before(db, OLD_STYLE)
+    with db.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT CAST(changes AS TEXT) FROM audit_entries WHERE leaf_index = :i"), {"i": index}
+        ).scalar_one()
+    assert stored != ledger.canonical_text(OLD_STYLE["changes"])  # not the canonical text: the reference path
+    checkpoint(db)
+    assert ledger.verify(db).intact
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(
+            text("UPDATE audit_entries SET changes = :c WHERE leaf_index = :i"),
+            {"c": stored.replace("2.5", "3.5"), "i": index},
+        )
+    problems = ledger.verify(db).problems
+    assert [p.kind for p in problems if p.subject.endswith(f"(leaf {index})")] == ["entry.altered"]
+
+
+@pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
+def test_a_value_inside_the_changes_altered(db: Database) -> None:
+    """The stored canonical text is hashed as it is: change a value in it and the entry is named."""
+    material = new_material(db, "HB-CH-001")
+    with db.engine.connect() as conn:
+        index, stored = conn.execute(
+            text(
+                "SELECT leaf_index, CAST(changes AS TEXT) FROM audit_entries "
+                "WHERE object_type = 'material' AND object_id = :o"
+            ),
+            {"o": str(material.id)},
+        ).one()
+    assert stored == ledger.canonical_text(json.loads(stored))  # appends store the canonical text
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(
+            text("UPDATE audit_entries SET changes = :c WHERE leaf_index = :i"),
+            {"c": stored.replace("HB-CH-001", "HB-CH-002"), "i": index},
+        )
+    assert "entry.altered" in kinds(db)
+
+
+def test_changes_rewritten_in_another_json_layout_is_the_same_entry(db: Database) -> None:
+    """Only what the JSON says counts: the same changes spaced or ordered otherwise are not a change."""
+    material = new_material(db, "HB-CH-003")
+    with db.engine.connect() as conn:
+        index, stored = conn.execute(
+            text(
+                "SELECT leaf_index, CAST(changes AS TEXT) FROM audit_entries "
+                "WHERE object_type = 'material' AND object_id = :o"
+            ),
+            {"o": str(material.id)},
+        ).one()
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(
+            text("UPDATE audit_entries SET changes = :c WHERE leaf_index = :i"),
+            {"c": json.dumps(dict(reversed(json.loads(stored).items())), indent=1), "i": index},
+        )
+    assert ledger.verify(db).intact
+
+
+@pytest.mark.clause("SH-7.1.3.c")
+def test_entries_that_cannot_be_read_back_are_named(db: Database, backend: str) -> None:
+    if backend == "postgresql":
+        pytest.skip("PostgreSQL keeps every column to its type: no such entry can be stored")
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(text("UPDATE audit_entries SET at = 'yesterday' WHERE leaf_index = 20"))
+        conn.execute(text("UPDATE audit_entries SET actor_id = 'x1' WHERE leaf_index = 21"))
+    problems = ledger.verify(db).problems
+    altered = {
+        p.subject.split("(leaf ")[1].rstrip(")"): p.detail for p in problems if p.kind == "entry.altered"
+    }
+    assert "cannot be read back" in altered["20"] and "no longer matches" in altered["21"]
+
+
+@pytest.mark.clause("SH-7.1.3.c")
+def test_rows_deleted_across_ranges_of_leaves(db: Database) -> None:
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(text("DELETE FROM audit_entries WHERE leaf_index BETWEEN 6 AND 25"))
+    problems = ledger.verify(db).problems
+    missing = [p for p in problems if p.kind == "entry.missing"]
+    assert [p.detail for p in missing] == ["audit entries jump from leaf 5 to 26 (rows deleted)"]
+
+
+def test_the_ways_of_verifying_agree(db: Database, verify_mode: str) -> None:
+    """One process, worker processes forked from this one, and (from a threaded process) from a fork server:
+    the same report, problem for problem."""
+    if verify_mode != "one process":
+        pytest.skip("compares the ways itself")
+    append_as_before(db, OLD_STYLE)
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(text("UPDATE audit_entries SET reason = '改' WHERE leaf_index IN (3, 40)"))
+        conn.execute(text("UPDATE audit_entries SET leaf_index = -1 WHERE leaf_index = 30"))
+        conn.execute(text("UPDATE audit_entries SET leaf_index = 30 WHERE leaf_index = 31"))
+        conn.execute(text("UPDATE audit_entries SET leaf_index = 31 WHERE leaf_index = -1"))
+
+    def report(**how: int) -> tuple[int, int, list[str]]:
+        found = _verify(db, **how)
+        return found.size, found.rows_checked, [str(p) for p in found.problems]
+
+    alone = report(workers=1)
+    assert len(alone[2]) >= 4
+    assert report(workers=2, range_leaves=8) == alone
+    from_a_thread: list[tuple[int, int, list[str]]] = []
+    worker = threading.Thread(target=lambda: from_a_thread.append(report(workers=2, range_leaves=16)))
+    worker.start()  # now two threads: the workers come from a fork server
+    worker.join(timeout=120)
+    assert from_a_thread == [alone]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"actor_name": "周强", "reason": None, "request_id": "r-1", "client_address": "::1", "actor_id": 7},
+        {"actor_login": 'quo"te\\back', "reason": "tab\there\nnew line \u2028 \x00\x1f\x7f"},
+        {"object_id": "3:admin.view", "record_hash": "ab" * 32, "actor_id": 2**62},
+        {"changes": {"b": [None, {"y": 1, "x": [1.5, "2"]}], "a": ["旧", "新"], "c": [True, None]}},
+    ],
+)
+def test_the_canonical_entry_spelled_out_is_the_reference(values: dict[str, object]) -> None:
+    row: dict[str, object] = {
+        "leaf_index": 12345, "at": clock.now(), "event": "update", "object_type": "material",
+        "object_id": "1", "actor_id": None, "actor_login": "zhouqiang", "actor_name": "zq", "reason": "r",
+        "changes": {"name": ["a", "b"]}, "request_id": None, "client_address": None, "record_hash": None,
+    }  # fmt: skip
+    row.update(values)
+    fields = {name: row[name] for name in ledger.ENTRY_FIELDS if name != "leaf_index"}
+    fields.update(at=plain_value(row["at"]), changes=ledger.canonical_text(row["changes"]))
+    head, tail = ledger.entry_parts(**fields)  # type: ignore[arg-type]
+    assert ledger.join_entry(head, 12345, tail) == ledger.entry_bytes(row)
+    assert ledger.canonical_text(row["changes"]) == json.dumps(
+        row["changes"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    record = {"code": row["object_id"], "note": row["reason"], "n": row["actor_id"]}
+    reference = crypto.sm3(ledger.canonical({"type": "material", "id": "1", "values": record})).hex()
+    assert ledger.record_hash("material", "1", record) == reference

@@ -83,3 +83,49 @@ def test_proof_size_is_logarithmic_at_a_million_leaves() -> None:
 
     proof = merkle.inclusion_proof(lookup, random.Random(7).randrange(n), n)
     assert len(proof) <= 20 and len(touched) <= 2 * 20
+
+
+@pytest.mark.clause("SH-8.4.5")
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13, 16, 31, 64, 100])
+def test_levels_and_decompose_give_the_roots_the_frontier_gives(n: int) -> None:
+    """Verification builds the tree a block at a time: the same roots, at every size."""
+    leaves, nodes, _ = build(n)
+    block = merkle.levels(leaves)
+    for level, hashes in enumerate(block):
+        assert hashes == [nodes[(level, i)] for i in range(n >> level)]
+    for size in range(1, n + 1):
+        rebuilt = merkle.Frontier()
+        for level, digest in merkle.decompose(block, size):
+            rebuilt.push_subtree(level, digest)
+        assert rebuilt.size == size and rebuilt.root() == reference_root(leaves[:size])
+
+
+@pytest.mark.clause("SH-8.4.5")
+def test_subtrees_join_only_where_they_are_aligned() -> None:
+    leaves, _, _ = build(24)
+    whole = merkle.Frontier()
+    for level, digest in merkle.decompose(merkle.levels(leaves[:16]), 16):
+        whole.push_subtree(level, digest)
+    copy = whole.copy()
+    for level, digest in merkle.decompose(merkle.levels(leaves[16:]), 8):
+        whole.push_subtree(level, digest)
+    assert whole.root() == reference_root(leaves) and copy.root() == reference_root(leaves[:16])
+    with pytest.raises(ValueError, match="cannot start"):
+        merkle.Frontier(size=3).push_subtree(2, leaves[0])
+
+
+@pytest.mark.clause("SH-8.4.5")
+def test_push_can_leave_out_the_lower_levels() -> None:
+    every, stored = merkle.Frontier(), merkle.Frontier()
+    for i in range(40):
+        leaf = merkle.leaf_hash(f"entry {i}".encode())
+        assert stored.push(leaf, 4) == [node for node in every.push(leaf) if node[0] >= 4]
+    assert stored.root() == every.root()
+
+
+@pytest.mark.clause("SH-8.4.5")
+def test_hashes_are_sm3_with_the_rfc_6962_prefixes() -> None:
+    from pharmatrace.kernel.crypto import sm3
+
+    assert merkle.leaf_hash(b"entry") == sm3(b"\x00entry")
+    assert merkle.node_hash(b"L" * 32, b"R" * 32) == sm3(b"\x01" + b"L" * 32 + b"R" * 32)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from helpers import actor, audit_entries, count_rows
+from pharmatrace.kernel import ledger, merkle
 from pharmatrace.kernel.errors import KernelBypass, ReasonRequired
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
@@ -115,3 +116,20 @@ def test_orm_bulk_updates_and_deletes_of_gmp_records_are_refused(db: Database) -
         uow.session.execute(delete(Material))
     with db.sessions() as session:
         assert set(session.scalars(select(Material.unit))) >= {"kg"}
+
+
+@pytest.mark.clause("SH-8.4.5", "TJ-B.2.5")
+def test_the_trail_stores_changes_as_the_canonical_text_its_leaf_hashes(db: Database) -> None:
+    with UnitOfWork(db, actor(db, "zhouqiang")) as uow:
+        material = wms.create_material(uow, NEW_HERB)
+        uow.commit()
+    [entry] = audit_entries(db, object_type="material", object_id=str(material.id))
+    with db.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT CAST(changes AS TEXT) FROM audit_entries WHERE id = :i"), {"i": entry.id}
+        ).scalar_one()
+    assert stored == ledger.canonical_text(entry.changes)
+    assert "川芎（中药材）" in stored  # UTF-8 as it is, not \u escapes
+    fields = {name: getattr(entry, name) for name in ledger.ENTRY_FIELDS}
+    assert entry.leaf_hash == merkle.leaf_hash(ledger.entry_bytes(fields))
+    assert entry.record_hash == ledger.current_record_hash(material)

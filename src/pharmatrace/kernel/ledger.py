@@ -11,12 +11,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import itertools
 import json
+import multiprocessing
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import re
+import threading
+from array import array
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -107,43 +116,137 @@ class LedgerKey(Base):
 # --- canonical forms --------------------------------------------------------------------------------
 
 
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False), without building an encoder
+# per call (half the cost of a small record). No cycle check: the values are rows, never cyclic.
+_encode = (
+    c_make_encoder(None, json.JSONEncoder().default, encode_basestring, None, ":", ",", True, False, True)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def canonical_text(value: Any) -> str:
+    if _encode is None:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "".join(_encode(value, 0))
+
+
 def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_text(value).encode()
 
 
 def entry_bytes(row: Mapping[str, Any]) -> bytes:
+    """The canonical entry: what its leaf hashes, and what a proof shows (the reference definition)."""
     # ``changes`` is already JSON-safe (plain values), in memory and as read back from the database.
     return canonical(
         {name: row[name] if name == "changes" else plain_value(row[name]) for name in ENTRY_FIELDS}
     )
 
 
-_COLUMNS: dict[str, tuple[str, ...]] = {}
+# The canonical entry spelled out, for the million-entry paths (appending, verifying): the fields in sorted
+# order, split around ``leaf_index`` (a replay is an entry equal to an earlier one except there).
+# ``entry_parts`` yields exactly the bytes of ``entry_bytes`` for the values the trail stores (tested).
+_HEAD_FIRST = '{"actor_id":%s,"actor_login":%s,"actor_name":%s,"at":%s,"changes":'
+_HEAD_LAST = ',"client_address":%s,"event":%s,'
+_HEAD = _HEAD_FIRST + "%s" + _HEAD_LAST
+# Verification quotes a time itself: one read back is matched character by character against a canonical
+# ISO time, which needs no escaping (see _Entries.fast_at).
+_FIRST_AT_TEXT = _HEAD_FIRST.replace('"at":%s', '"at":"%s"')
+_LEAF_INDEX = '"leaf_index":%d,'
+_TAIL_TYPE = ',"object_type":%s,"reason":%s,"record_hash":'
+_TAIL_REQUEST = ',"request_id":%s}'
+_TAIL = '"object_id":%s' + _TAIL_TYPE + "%s" + _TAIL_REQUEST
+assert re.findall(r'"(\w+)":', _HEAD + _LEAF_INDEX + _TAIL) == sorted(ENTRY_FIELDS)
+_json_string = encode_basestring  # what json.dumps(ensure_ascii=False) writes for a str, quotes included
+
+
+def _json_optional(value: str | None) -> str:
+    return "null" if value is None else _json_string(value)
+
+
+def entry_parts(
+    actor_id: int | None,
+    actor_login: str,
+    actor_name: str,
+    at: str,
+    changes: str,
+    client_address: str | None,
+    event: str,
+    object_id: str,
+    object_type: str,
+    reason: str | None,
+    record_hash: str | None,
+    request_id: str | None,
+) -> tuple[str, str]:
+    """The canonical entry before and after its ``"leaf_index":N,``, from plain field values.
+
+    ``at`` is the plain (ISO) time, ``changes`` the canonical JSON text of the changes. Raises TypeError for
+    any value of another type than these (callers then use :func:`entry_bytes`).
+    """
+    if actor_id is not None and type(actor_id) is not int:
+        raise TypeError("actor_id")
+    return (
+        _HEAD
+        % (
+            "null" if actor_id is None else str(actor_id),
+            _json_string(actor_login),
+            _json_string(actor_name),
+            _json_string(at),
+            changes if type(changes) is str else _not_text(changes),
+            _json_optional(client_address),
+            _json_string(event),
+        ),
+        _TAIL
+        % (
+            _json_string(object_id),
+            _json_string(object_type),
+            _json_optional(reason),
+            _json_optional(record_hash),
+            _json_optional(request_id),
+        ),
+    )
+
+
+def _not_text(value: object) -> str:
+    raise TypeError(f"expected JSON text, got {type(value).__name__}")
+
+
+def join_entry(head: str, leaf_index: int, tail: str) -> bytes:
+    return (head + _LEAF_INDEX % leaf_index + tail).encode()
+
+
+_COLUMNS: dict[type[Audited], tuple[str, ...]] = {}
 
 
 def audited_columns(cls: type[Audited]) -> tuple[str, ...]:
     """The columns of ``cls`` the trail and the ledger cover (computed once per class)."""
-    key = f"{cls.__module__}.{cls.__qualname__}"
-    found = _COLUMNS.get(key)
+    found = _COLUMNS.get(cls)
     if found is None:
         from sqlalchemy import inspect
 
         found = tuple(attr.key for attr in inspect(cls).column_attrs if attr.key not in cls.__audit_ignore__)
-        _COLUMNS[key] = found
+        _COLUMNS[cls] = found
     return found
 
 
 def record_values(obj: Audited) -> dict[str, Any]:
     """The audited columns of a record as plain values (redacted fields too: hashing reveals nothing)."""
     state = obj.__dict__
-    return {
-        key: plain_value(state[key] if key in state else getattr(obj, key))
-        for key in audited_columns(type(obj))
-    }
+    values: dict[str, Any] = {}
+    for key in audited_columns(type(obj)):
+        value = state[key] if key in state else getattr(obj, key)
+        values[key] = (
+            value if value is None or type(value) is str or type(value) is int else plain_value(value)
+        )
+    return values
 
 
 def record_hash(object_type: str, object_id: str, values: Mapping[str, Any]) -> str:
     """SM3 of the canonical record version: what a ledger entry commits to."""
+    if type(object_type) is str and type(object_id) is str:  # the canonical form, spelled out
+        values_text = canonical_text(values if type(values) is dict else dict(values))
+        data = f'{{"id":{_json_string(object_id)},"type":{_json_string(object_type)},"values":{values_text}}}'
+        return crypto.sm3(data.encode()).hex()
     return crypto.sm3(canonical({"type": object_type, "id": object_id, "values": dict(values)})).hex()
 
 
@@ -292,32 +395,98 @@ def _head(connection: Connection) -> LedgerHead:
     return LedgerHead(id=1, size=row[0], frontier=row[1], checkpoint_size=row[2], checkpoint_at=row[3])
 
 
+# Audit entries and nodes are written with the driver itself: the ``changes`` column receives the canonical
+# JSON text the leaf hashes (so ``verify`` can hash it as stored), and a batch is one statement (SQLite:
+# executemany; PostgreSQL: one round trip for the entries, the nodes and the head, from arrays).
+_ENTRY_COLUMNS = (
+    "leaf_index", "changes", "leaf_hash", "event", "object_type", "object_id", "actor_id", "actor_login",
+    "actor_name", "reason", "request_id", "client_address", "record_hash",
+)  # fmt: skip
+_PG_TYPES = {"leaf_index": "bigint", "leaf_hash": "bytea", "actor_id": "integer"}  # others: text
+_stored_as_given = itemgetter(*_ENTRY_COLUMNS[3:])
+_parts_of = itemgetter(
+    "actor_id", "actor_login", "actor_name", "client_address", "event", "object_id", "object_type", "reason",
+    "record_hash", "request_id",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=4)
+def _write_sql(dialect: str, checkpoint: bool) -> tuple[str, ...]:
+    """(entries, nodes) for SQLite (executemany); the one statement that writes a batch for PostgreSQL."""
+    columns = ", ".join(("at", *_ENTRY_COLUMNS))
+    if dialect != "postgresql":
+        marks = ", ".join("?" * (len(_ENTRY_COLUMNS) + 1))
+        return (
+            f"INSERT INTO audit_entries ({columns}) VALUES ({marks})",  # noqa: S608 - constant names
+            "INSERT INTO ledger_nodes (level, idx, digest) VALUES (?, ?, ?)",
+        )
+    # Arrays travel in the binary format (%b): the driver's text format escapes every element in Python.
+    arrays = ", ".join(f"%({c})b::{_PG_TYPES.get(c, 'text')}[]" for c in _ENTRY_COLUMNS)
+    selected = ", ".join("changes::json" if c == "changes" else c for c in _ENTRY_COLUMNS)
+    head = "size = %(size)s, frontier = %(frontier)s::json"
+    if checkpoint:
+        head += ", checkpoint_size = %(size)s, checkpoint_at = %(at)s::timestamptz"
+    return (
+        f"WITH entries AS (INSERT INTO audit_entries ({columns}) "  # noqa: S608 - constant names
+        f"SELECT %(at)s::timestamptz, {selected} FROM unnest({arrays}) AS e({', '.join(_ENTRY_COLUMNS)})), "
+        "nodes AS (INSERT INTO ledger_nodes (level, idx, digest) "
+        "SELECT * FROM unnest(%(level)b::integer[], %(idx)b::bigint[], %(digest)b::bytea[])) "
+        f"UPDATE ledger_head SET {head} WHERE id = 1",
+    )
+
+
+def _bound_time(connection: Connection, moment: datetime) -> Any:
+    """``moment`` as SQLAlchemy binds it to ``audit_entries.at`` on this dialect (text on SQLite)."""
+    column_type = AuditEntry.__table__.c.at.type
+    process = column_type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    return process(moment) if process else moment
+
+
 def append(connection: Connection, rows: Sequence[dict[str, Any]], state_dir: Path) -> list[dict[str, Any]]:
     """Insert audit entries as the next leaves; return checkpoints to witness once the transaction commits."""
     if not rows:
         return []
     head = _head(connection)
     moment = clock.now()  # stamped under the lock, so times never go backwards along the tree
+    at = plain_value(moment)
     frontier = merkle.Frontier.from_json(head.size, head.frontier)
-    nodes: list[dict[str, Any]] = []
+    entries: list[tuple[Any, ...]] = []
+    nodes: list[tuple[int, int, bytes]] = []
     for offset, row in enumerate(rows):
-        row["leaf_index"] = head.size + offset
+        index = row["leaf_index"] = head.size + offset
         row["at"] = moment
-        row["leaf_hash"] = leaf = merkle.leaf_hash(entry_bytes(row))
-        for level, idx, digest in frontier.push(leaf):
-            if level >= STORED_LEVEL:
-                nodes.append({"level": level, "idx": idx, "digest": digest})
-    connection.execute(insert(AuditEntry), list(rows))
-    if nodes:
-        connection.execute(insert(LedgerNode), nodes)
-    pending: list[dict[str, Any]] = []
+        changes = canonical_text(row["changes"])
+        actor_id, login, name, client, event, object_id, object_type, reason, record, request = _parts_of(row)
+        try:
+            first, last = entry_parts(
+                actor_id, login, name, at, changes, client, event, object_id, object_type, reason, record, request
+            )  # fmt: skip
+            data = join_entry(first, index, last)
+        except TypeError:
+            data = entry_bytes(row)
+        row["leaf_hash"] = leaf = merkle.leaf_hash(data)
+        entries.append((index, changes, leaf, *_stored_as_given(row)))
+        nodes += frontier.push(leaf, STORED_LEVEL)
     settings = get_settings()
     due = head.checkpoint_at is None or (
         frontier.size - head.checkpoint_size >= settings.checkpoint_every
         or moment - head.checkpoint_at >= timedelta(seconds=settings.checkpoint_seconds)
     )
-    if due:
-        pending.append(_checkpoint(connection, frontier, moment, state_dir))
+    pending = [_checkpoint(connection, frontier, moment, state_dir)] if due else []
+    if connection.dialect.name == "postgresql":
+        (statement,) = _write_sql("postgresql", due)
+        columns = [list(column) for column in zip(*entries, strict=True)]
+        levels, indexes, digests = [list(c) for c in zip(*nodes, strict=True)] if nodes else ([], [], [])
+        parameters: dict[str, Any] = dict(zip(_ENTRY_COLUMNS, columns, strict=True))
+        parameters.update(level=levels, idx=indexes, digest=digests, at=moment)
+        parameters.update(size=frontier.size, frontier=json.dumps(frontier.to_json()))
+        connection.exec_driver_sql(statement, parameters)
+        return pending
+    insert_entries, insert_nodes = _write_sql(connection.dialect.name, due)
+    bound_at = _bound_time(connection, moment)
+    connection.exec_driver_sql(insert_entries, [(bound_at, *entry) for entry in entries])
+    if nodes:
+        connection.exec_driver_sql(insert_nodes, nodes)
     values: dict[str, Any] = {"size": frontier.size, "frontier": frontier.to_json()}
     if due:
         values.update(checkpoint_size=frontier.size, checkpoint_at=moment)
@@ -404,82 +573,651 @@ def object_id_of(obj: Audited) -> str:
     return ":".join(str(part) for part in inspect(type(obj)).primary_key_from_instance(obj))
 
 
-def _stream(db: Database, statement: Any) -> Iterator[Any]:
+# --- scanning the entries -----------------------------------------------------------------------------
+
+BLOCK_LEAVES = 1 << 12  # rows fetched per round trip, and leaves hashed into perfect subtrees at a time
+RANGE_LEAVES = 1 << 14  # leaves one worker process verifies as one task
+PARALLEL_FROM = 1 << 17  # ledgers this large are verified by one process per CPU (smaller: in-process)
+# Within one leaf, problems are reported in this order.
+_MISSING, _REORDERED, _NON_MONOTONIC, _REPLAYED, _ALTERED = range(5)
+_HASH_PROBE = b"pharmatrace ledger replay keys"
+_SCANNED = (*ENTRY_FIELDS, "id", "leaf_hash")
+
+
+@dataclass
+class _Scan:
+    """What one pass over the leaves [start, end) found; several passes are merged in leaf order."""
+
+    start: int
+    limit: int | None  # the pass stops before this leaf (None: at the end of the trail)
+    end: int = 0  # first leaf not verified (the end of the trail, the limit, or where rows are missing)
+    stopped: bool = False  # rows are missing at ``end`` (a problem says so)
+    resumes_at: Any = None  # when stopped: the leaf index of the row found instead of ``end``
+    first_id: Any = None
+    last_id: Any = None
+    first_at: str | None = None
+    last_at: str | None = None
+    problems: list[tuple[int, int, Problem]] = field(default_factory=list)  # (leaf, rank, problem)
+    keys: array[int] = field(default_factory=lambda: array("q"))  # replay key of each leaf
+    replays: list[tuple[int, int]] = field(default_factory=list)  # (leaf, key) repeating an earlier leaf
+    monotonic: bool = True  # every time readable, none earlier than the one before
+    first_run: int = 0  # leaves of the first time (offsets ``keys[:first_run]``)
+    last_run: int = 0  # where the leaves of the last time begin
+    subtrees: list[tuple[int, bytes]] = field(default_factory=list)  # covering [start, end)
+    partial: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)  # checkpoint size -> subtrees
+    latest: dict[tuple[str, str], tuple[str, str | None, int]] = field(default_factory=dict)
+    probe: int = 0  # hash() of a constant: replay keys of two passes are comparable when these agree
+
+
+class _Entries:
+    """Reads audit entries with the driver's cursor and turns them into canonical entries.
+
+    Fast path: the row's own values, with ``changes`` as stored (appends store its canonical text), spelled
+    out as the canonical entry (:func:`_fast_pieces`) — taken when it hashes to the stored leaf, which
+    proves every value is exactly what was hashed. Otherwise the reference path: the values decoded as
+    SQLAlchemy decodes them, then the canonical form of :func:`entry_bytes` (older rows, altered rows).
+    """
+
+    def __init__(self, dialect: Any) -> None:
+        self.sqlite = dialect.name == "sqlite"
+        table = AuditEntry.__table__
+        at = table.c.at.type.dialect_impl(dialect).result_processor(dialect, None)
+        changes = table.c.changes.type.dialect_impl(dialect).result_processor(dialect, None)
+        self._decode_at = at or (lambda value: value)
+        # PostgreSQL's driver decodes json itself with json.loads; the scan reads the column as text.
+        self._decode_changes = changes if self.sqlite and changes else json.loads
+
+    def sql(self, lower: int | None, limit: int | None) -> str:
+        columns = ", ".join(
+            "CAST(changes AS TEXT)" if c == "changes" and not self.sqlite else c for c in _SCANNED
+        )
+        where = [f"leaf_index >= {int(lower)}"] if lower is not None else []
+        where += [f"leaf_index < {int(limit)}"] if limit is not None else []
+        return (
+            f"SELECT {columns} FROM audit_entries"  # noqa: S608 - constant names, integer bounds
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY leaf_index"
+        )
+
+    def fast_at(self, value: Any) -> str | None:
+        """The plain time of a stored ``at`` without parsing it, when it is in the form appends store."""
+        if self.sqlite:  # SQLAlchemy's storage format: 2026-11-23 10:00:00.123456 (UTC)
+            if type(value) is str and len(value) == 26 and value[10] == " " and value[19] == ".":
+                return (
+                    value[:10] + "T" + (value[11:19] if value.endswith("000000") else value[11:]) + "+00:00"
+                )
+            return None
+        if type(value) is datetime:
+            text = value.isoformat()
+            return text if text.endswith("+00:00") else value.astimezone(UTC).isoformat()
+        return None
+
+    def reference(self, row: Sequence[Any]) -> tuple[Pieces, bytes, str | None]:
+        """(pieces, canonical entry, plain time) of a row read as the reference definition reads it.
+
+        Raises ValueError or TypeError when the row cannot be decoded.
+        """
+        values = dict(zip(_SCANNED, row, strict=True))
+        values["at"] = self._decode_at(values["at"])
+        values["changes"] = self._decode_changes(values["changes"])
+        plain = {name: v if name == "changes" else plain_value(v) for name, v in values.items()}
+
+        def part(*names: str) -> str:  # the canonical entry's text for these fields, without braces
+            return canonical_text({name: plain[name] for name in names})[1:-1]
+
+        pieces = (
+            "{" + part("actor_id", "actor_login", "actor_name", "at") + ',"changes":',
+            canonical_text(plain["changes"]),
+            "," + part("client_address", "event") + ",",
+            canonical_text(plain["object_id"]),
+            _TAIL_TYPE % (canonical_text(plain["object_type"]), canonical_text(plain["reason"])),
+            canonical_text(plain["record_hash"]),
+            _TAIL_REQUEST % canonical_text(plain["request_id"]),
+        )
+        data = _joined(pieces, canonical_text(plain["leaf_index"])).encode()
+        at = plain["at"]
+        return pieces, data, at if isinstance(at, str) else None
+
+    def entry(self, row: Sequence[Any]) -> tuple[Pieces, bytes, str | None]:
+        """(pieces, leaf hash, plain time): the fast path if it hashes to the stored leaf, else the reference."""
+        at, changes, actor_id = self.fast_at(row[1]), row[9], row[5]
+        if at is not None and type(changes) is str and (actor_id is None or type(actor_id) is int):
+            try:
+                pieces = _fast_pieces(row, at)
+            except TypeError:
+                pass
+            else:
+                leaf = merkle.leaf_hash(_joined(pieces, str(row[0])).encode())
+                if leaf == row[14]:
+                    return pieces, leaf, at
+        pieces, data, at = self.reference(row)
+        return pieces, merkle.leaf_hash(data), at
+
+
+# The canonical entry in pieces: before ``changes``' value, the value, up to ``"leaf_index":N,``, then the
+# object ID, what follows up to the record hash, the record hash, and the rest. The pieces name the content
+# of an entry whatever its position (a replay is equal in all of them); where entries repeat a transaction's
+# time, operator, event…, the scan reuses those pieces instead of encoding them again.
+Pieces = tuple[str, str, str, str, str, str, str]
+
+
+def _joined(pieces: Pieces, leaf_index: str) -> str:
+    first, changes, middle, object_id, object_type, record_hash, request_id = pieces
+    return f'{first}{changes}{middle}"leaf_index":{leaf_index},"object_id":{object_id}{object_type}{record_hash}{request_id}'
+
+
+def _fast_pieces(row: Sequence[Any], at: str) -> Pieces:
+    """The pieces of a scanned row from its own values, ``changes`` as stored; TypeError for other types."""
+    (_, _, event, object_type, object_id, actor_id, actor_login, actor_name, reason, changes, request_id,
+     client_address, record_hash, _, _) = row  # fmt: skip
+    actor = "null" if actor_id is None else str(actor_id)
+    return (
+        _FIRST_AT_TEXT % (actor, _json_string(actor_login), _json_string(actor_name), at),
+        changes if type(changes) is str else _not_text(changes),
+        _HEAD_LAST % (_json_optional(client_address), _json_string(event)),
+        _json_string(object_id),
+        _TAIL_TYPE % (_json_string(object_type), _json_optional(reason)),
+        _json_optional(record_hash),
+        _TAIL_REQUEST % _json_optional(request_id),
+    )
+
+
+def _scan(
+    conn: Connection,
+    *,
+    start: int,
+    lower: int | None,
+    limit: int | None,
+    previous_id: Any,
+    checkpoint_sizes: Sequence[int],
+    block: int,
+) -> _Scan:
+    """Verify the leaves from ``start`` (rows with ``lower <= leaf_index < limit``) in one pass."""
+    entries = _Entries(conn.dialect)
+    scan = _Scan(start=start, limit=limit, end=start, probe=hash(_HASH_PROBE))
+    problems, keys, latest = scan.problems, scan.keys, scan.latest
+    frontier = merkle.Frontier()  # relative to ``start``, which is aligned to the size of the pass
+    sizes = [s for s in checkpoint_sizes if s > start and (limit is None or s <= limit)]
+    next_size = 0
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    sqlite = entries.sqlite
+    if sqlite:
+        cursor = dbapi.cursor()
+    else:
+        conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # timestamps arrive in UTC: no conversion
+        cursor = dbapi.cursor(name="pharmatrace_ledger_verify")
+    # The fast path of _Entries.entry, inlined: this loop runs once per entry. The entries of one transaction
+    # share time, operator, event…: the JSON of those is reused while they repeat ("run_").
+    fast_at, new_leaf, reference, leaf_hash = (
+        entries.fast_at,
+        merkle.leaf_state().copy,
+        entries.reference,
+        merkle.leaf_hash,
+    )
+    spaced = '": '
+    first_template, middle_template, type_template, request_template = (
+        _FIRST_AT_TEXT, _HEAD_LAST, _TAIL_TYPE, _TAIL_REQUEST
+    )  # fmt: skip
+    string, join = _json_string, "".join
+    unset: Any = object()
+    run_at = run_login = run_name = run_actor_id = run_event = run_client = unset
+    run_type = run_reason = run_request = unset
+    run_time: Any = None
+    run_first: Any = None
+    run_middle: Any = None
+    run_type_reason: Any = None
+    run_request_id: Any = None
+    run_ok = False  # none of the four pieces is None
+    expected = start
+    previous_at: str | None = None
+    runs: list[int] = []  # where each run of entries with one time starts (offsets from ``start``)
+    try:
+        cursor.execute(entries.sql(lower, limit))
+        rows = cursor.fetchmany(block)
+        if rows and rows[0][0] == start:
+            scan.first_id = rows[0][13]
+        if previous_id is None:
+            previous_id = float("-inf")  # the first leaf is compared with the range before, by the caller
+        while rows:
+            leaves: list[bytes] = []
+            block_start = expected
+            for row in rows:
+                (index, stored_at, event, object_type, object_id, actor_id, actor_login, actor_name, reason,
+                 changes, request_id, client_address, record, entry_id, stored_leaf) = row  # fmt: skip
+                if index != expected:
+                    detail = f"audit entries jump from leaf {expected - 1} to {index} (rows deleted)"
+                    problems.append(
+                        (expected, _MISSING, Problem("entry.missing", f"leaf {expected}", detail))
+                    )
+                    scan.stopped, scan.resumes_at = True, index
+                    break
+                if entry_id <= previous_id:
+                    detail = f"entry id {entry_id} after {previous_id}"
+                    problems.append((index, _REORDERED, Problem("entry.reordered", f"leaf {index}", detail)))
+                leaf = at = None
+                # (``spaced``: json.dumps' default spacing, in ``changes`` written before appends stored the
+                # canonical text; those rows take the reference path at once)
+                if (
+                    type(changes) is str
+                    and spaced not in changes
+                    and (actor_id is None or type(actor_id) is int)
+                ):
+                    if not (
+                        stored_at == run_at
+                        and actor_login == run_login
+                        and actor_name == run_name
+                        and actor_id == run_actor_id
+                    ):
+                        run_at, run_login, run_name, run_actor_id = (
+                            stored_at,
+                            actor_login,
+                            actor_name,
+                            actor_id,
+                        )
+                        run_time, run_first = fast_at(stored_at), None
+                        if run_time is not None:
+                            with contextlib.suppress(TypeError):
+                                actor = "null" if actor_id is None else str(actor_id)
+                                run_first = first_template % (
+                                    actor,
+                                    string(actor_login),
+                                    string(actor_name),
+                                    run_time,
+                                )
+                        run_ok = None not in (run_first, run_middle, run_type_reason, run_request_id)
+                    if not (event == run_event and client_address == run_client):
+                        run_event, run_client, run_middle = event, client_address, None
+                        with contextlib.suppress(TypeError):
+                            client = "null" if client_address is None else string(client_address)
+                            run_middle = middle_template % (client, string(event))
+                        run_ok = None not in (run_first, run_middle, run_type_reason, run_request_id)
+                    if not (object_type == run_type and reason == run_reason):
+                        run_type, run_reason, run_type_reason = object_type, reason, None
+                        with contextlib.suppress(TypeError):
+                            why = "null" if reason is None else string(reason)
+                            run_type_reason = type_template % (string(object_type), why)
+                        run_ok = None not in (run_first, run_middle, run_type_reason, run_request_id)
+                    if request_id != run_request:
+                        run_request, run_request_id = request_id, None
+                        with contextlib.suppress(TypeError):
+                            asked = "null" if request_id is None else string(request_id)
+                            run_request_id = request_template % asked
+                        run_ok = None not in (run_first, run_middle, run_type_reason, run_request_id)
+                    if run_ok:
+                        try:
+                            oid, recorded = string(object_id), "null" if record is None else string(record)
+                        except TypeError:
+                            pass
+                        else:
+                            state = new_leaf()
+                            spelled = (run_first, changes, run_middle, '"leaf_index":', str(index), ',"object_id":',
+                                       oid, run_type_reason, recorded, run_request_id)  # fmt: skip
+                            state.update(join(spelled).encode())
+                            leaf = state.digest()
+                            if leaf == stored_leaf:
+                                pieces = (
+                                    run_first,
+                                    changes,
+                                    run_middle,
+                                    oid,
+                                    run_type_reason,
+                                    recorded,
+                                    run_request_id,
+                                )
+                                at = run_time
+                            else:
+                                leaf = None
+                if leaf is None:
+                    try:
+                        pieces, data, at = reference(row)
+                        leaf = leaf_hash(data)
+                    except (ValueError, TypeError) as error:
+                        pieces, at = (repr(row[1:13]), "unreadable", "", "", "", "", ""), None
+                        leaf = leaf_hash(pieces[0].encode())
+                        detail = f"the entry cannot be read back ({error})"
+                        subject = f"audit entry {entry_id} (leaf {index})"
+                        problems.append((index, _ALTERED, Problem("entry.altered", subject, detail)))
+                    else:
+                        if leaf != stored_leaf:
+                            detail = f"{event} of {object_type}:{object_id} no longer matches its ledger leaf"
+                            subject = f"audit entry {entry_id} (leaf {index})"
+                            problems.append((index, _ALTERED, Problem("entry.altered", subject, detail)))
+                if at is None:
+                    scan.monotonic = False
+                elif at != previous_at:
+                    if previous_at is None:
+                        scan.first_at = at if index == start else None
+                    elif at < previous_at:
+                        detail = f"{at} is earlier than the entry before it"
+                        problems.append(
+                            (index, _NON_MONOTONIC, Problem("time.non_monotonic", f"leaf {index}", detail))
+                        )
+                        scan.monotonic = False
+                    runs.append(index - start)
+                    previous_at = at
+                keys.append(hash(pieces))
+                leaves.append(leaf)
+                # Only row versions (and deletes) say what a row must look like; events about an object (a
+                # log-in, an export) carry no record hash and leave its latest version as it was.
+                if record is not None or event == "delete":
+                    latest[(object_type, object_id)] = (event, record, index)
+                previous_id = entry_id
+                expected += 1
+            # The block's perfect subtrees, the roots of the checkpoints inside it, then the block itself.
+            levels = merkle.levels(leaves)
+            while next_size < len(sizes) and sizes[next_size] <= expected:
+                size = sizes[next_size]
+                scan.partial[size] = [*frontier.subtrees, *merkle.decompose(levels, size - block_start)]
+                next_size += 1
+            for level, digest in merkle.decompose(levels, len(leaves)):
+                frontier.push_subtree(level, digest)
+            rows = [] if scan.stopped else cursor.fetchmany(block)
+    finally:
+        cursor.close()
+    scan.end = expected
+    scan.last_id, scan.last_at = (previous_id if expected > start else None), previous_at
+    scan.subtrees = frontier.subtrees
+    # Equal entries have equal times; while times never go back, entries with one time are a run of leaves.
+    runs.append(len(keys))
+    for begin, end in itertools.pairwise(runs):
+        if end - begin > 1 and len(set(keys[begin:end])) != end - begin:
+            scan.replays.extend(_repeats(keys[begin:end], start + begin))
+    scan.first_run, scan.last_run = runs[1] if len(runs) > 1 else 0, runs[-2] if len(runs) > 1 else 0
+    return scan
+
+
+def _repeats(keys: Sequence[int], start: int, known: Set[int] = frozenset()) -> list[tuple[int, int]]:
+    """(leaf, key) of every leaf whose key an earlier one (or ``known``) has."""
+    found: list[tuple[int, int]] = []
+    here: set[int] = set()
+    for offset, key in enumerate(keys):
+        if key in known or key in here:
+            found.append((start + offset, key))
+        here.add(key)
+    return found
+
+
+@dataclass(frozen=True)
+class _Task:
+    url: str
+    start: int
+    lower: int | None
+    limit: int | None
+    previous_id: int | None
+    checkpoint_sizes: tuple[int, ...]
+    block: int
+
+
+_worker_connections: dict[str, Connection] = {}
+
+
+def _scan_task(task: _Task) -> _Scan:
+    """One range of leaves, in a worker process: on a connection of its own, kept for its next ranges."""
+    conn = _worker_connections.get(task.url)
+    if conn is None:
+        from multiprocessing.util import Finalize
+
+        from sqlalchemy.pool import NullPool
+
+        from pharmatrace.storage.engine import make_engine
+
+        conn = _worker_connections[task.url] = make_engine(task.url, poolclass=NullPool).connect()
+        Finalize(None, conn.close, exitpriority=0)  # when the pool is closed and the worker exits
+        gc.disable()  # a worker makes no cyclic garbage: collections would only cost time
+    try:
+        return _scan(
+            conn,
+            start=task.start,
+            lower=task.lower,
+            limit=task.limit,
+            previous_id=task.previous_id,
+            checkpoint_sizes=task.checkpoint_sizes,
+            block=task.block,
+        )
+    finally:
+        conn.rollback()  # each range reads in a transaction of its own
+
+
+def _workers(db: Database, size: int, workers: int | None) -> int:
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return 1  # another process cannot see this database
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if size >= PARALLEL_FROM else 1
+    return max(1, workers)
+
+
+def _scans(
+    db: Database, size: int, checkpoint_sizes: tuple[int, ...], workers: int, range_leaves: int
+) -> Iterator[_Scan]:
+    """The leaves in order: one pass in this process, or ranges of ``range_leaves`` in worker processes."""
+    if workers == 1:
+        with db.engine.connect() as conn:
+            yield _scan(
+                conn,
+                start=0,
+                lower=None,
+                limit=None,
+                previous_id=-1,
+                checkpoint_sizes=checkpoint_sizes,
+                block=BLOCK_LEAVES,
+            )
+        return
+    if range_leaves <= 0 or range_leaves & (range_leaves - 1):
+        raise ValueError("range_leaves must be a power of two")
+    url = db.engine.url.render_as_string(hide_password=False)
+    count = max(1, -(-size // range_leaves))
+    tasks = [
+        _Task(
+            url=url,
+            start=i * range_leaves,
+            lower=i * range_leaves if i else None,  # the first range also sees stray negative indexes
+            limit=(i + 1) * range_leaves if i < count - 1 else None,  # the last one whatever follows
+            previous_id=-1 if i == 0 else None,
+            checkpoint_sizes=checkpoint_sizes,
+            block=min(BLOCK_LEAVES, range_leaves),
+        )
+        for i in range(count)
+    ]
+    # A single-threaded process (the CLI, a script) forks its workers: nothing to start, and no main module
+    # to import again. Forking a multi-threaded one (the web server) is unsafe: a fork server then forks them.
+    if threading.active_count() == 1:
+        # The workers' garbage collector would otherwise walk, and so copy, this process's whole heap.
+        frozen = gc.get_freeze_count() > 0  # the caller froze it already: leave it so
+        gc.freeze()
+        try:
+            pool = multiprocessing.get_context("fork").Pool(min(workers, count))
+        finally:
+            if not frozen:
+                gc.unfreeze()
+    else:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        pool = context.Pool(min(workers, count))
+    try:
+        yield from pool.imap(_scan_task, tasks)
+    except BaseException:
+        pool.terminate()
+        raise
+    else:
+        pool.close()  # the workers close their connections as they exit
+    finally:
+        pool.join()
+
+
+def _content(db: Database, leaf_index: int) -> Pieces | None:
+    """The canonical entry at ``leaf_index`` minus its position, as the scan compares entries."""
     with db.engine.connect() as conn:
-        yield from conn.execution_options(stream_results=True, yield_per=5000).execute(statement)
+        entries = _Entries(conn.dialect)
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        if not entries.sqlite:
+            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(entries.sql(leaf_index, leaf_index + 1))
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+    if len(rows) != 1:
+        return None
+    try:
+        pieces, _, _ = entries.entry(rows[0])
+    except (ValueError, TypeError):
+        return None
+    return pieces
 
 
-def verify(db: Database) -> Report:
-    """Re-hash the whole ledger and every current GMP row; name everything that does not match."""
+def verify(db: Database, *, workers: int | None = None, range_leaves: int = RANGE_LEAVES) -> Report:
+    """Re-hash the whole ledger and every current GMP row; name everything that does not match.
+
+    ``workers``: processes that scan the trail (None: one per CPU for ledgers of PARALLEL_FROM entries or
+    more, else this process alone); ``range_leaves``: leaves per task when several processes scan.
+    """
     report = Report()
     problems = report.problems
+    # The witness first: a checkpoint reaches it only after its transaction committed, so every checkpoint
+    # witnessed so far is in what is read next, however long the scan takes while appends go on.
+    witness = witness_of(db)
+    witnessed, torn = witness.read()
     with db.sessions() as session:
         checkpoints = list(session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)))
         keys = {k.fingerprint: k.public_key for k in session.scalars(select(LedgerKey))}
         head = session.get(LedgerHead, 1)
     report.checkpoints = len(checkpoints)
     roots_at = {cp.tree_size: cp.root for cp in checkpoints}
+    expected_size = max([head.size if head else 0, *roots_at])
+
     computed_roots: dict[int, bytes] = {}
     latest: dict[tuple[str, str], tuple[str, str | None, int]] = {}
-    seen: set[bytes] = set()
+    found: list[tuple[int, int, Problem]] = []
+    monotonic = True
+    open_at: str | None = None  # the time of the last leaves merged, and the keys of those leaves
+    open_keys: set[int] = set()
+    key_ranges: list[tuple[int, array[int]]] = []
+    replays: list[tuple[int, int]] = []  # (leaf, replay key) of entries whose key an earlier entry has
     frontier = merkle.Frontier()
-    previous_at: datetime | None = None
-    previous_id = -1
-    names = (*ENTRY_FIELDS, "id", "leaf_hash")
-    columns = [getattr(AuditEntry, name) for name in names]
-    for row in _stream(db, select(*columns).order_by(AuditEntry.leaf_index)):
-        entry = dict(zip(names, row, strict=True))
-        index = entry["leaf_index"]
-        if index != frontier.size:
-            problems.append(
-                Problem(
-                    "entry.missing",
-                    f"leaf {frontier.size}",
-                    f"audit entries jump from leaf {frontier.size - 1} to {index} (rows deleted)",
+    previous_id: Any = -1
+    previous_at: str | None = None
+    probe: int | None = None
+    missing_from: int | None = None  # an earlier pass ended before its limit: rows are missing there
+    stopped = False
+    count = _workers(db, expected_size, workers)
+    for scan in _scans(db, expected_size, tuple(sorted(roots_at)), count, range_leaves):
+        if stopped:
+            continue
+        if probe is not None and scan.probe != probe:
+            raise RuntimeError("ledger scan processes hash differently: replays cannot be compared")
+        probe = scan.probe
+        if missing_from is not None:
+            if scan.end == scan.start and scan.resumes_at is None:
+                continue  # an empty range: the next one says where the entries resume
+            first = scan.start if scan.end > scan.start else scan.resumes_at
+            found.append(
+                (
+                    missing_from,
+                    _MISSING,
+                    Problem(
+                        "entry.missing",
+                        f"leaf {missing_from}",
+                        f"audit entries jump from leaf {missing_from - 1} to {first} (rows deleted)",
+                    ),
                 )
             )
-            break
-        if entry["id"] <= previous_id:
-            problems.append(
-                Problem("entry.reordered", f"leaf {index}", f"entry id {entry['id']} after {previous_id}")
-            )
-        if previous_at is not None and entry["at"] < previous_at:
-            problems.append(
-                Problem(
-                    "time.non_monotonic",
-                    f"leaf {index}",
-                    f"{plain_value(entry['at'])} is earlier than the entry before it",
+            stopped = True
+            continue
+        # The first leaf of a range against the last one of the range before it.
+        if scan.start > 0 and scan.first_id is not None:
+            if scan.first_id <= previous_id:
+                found.append(
+                    (
+                        scan.start,
+                        _REORDERED,
+                        Problem(
+                            "entry.reordered",
+                            f"leaf {scan.start}",
+                            f"entry id {scan.first_id} after {previous_id}",
+                        ),
+                    )
+                )
+            if previous_at is not None and scan.first_at is not None and scan.first_at < previous_at:
+                monotonic = False
+                found.append(
+                    (
+                        scan.start,
+                        _NON_MONOTONIC,
+                        Problem(
+                            "time.non_monotonic",
+                            f"leaf {scan.start}",
+                            f"{scan.first_at} is earlier than the entry before it",
+                        ),
+                    )
+                )
+        found.extend(scan.problems)
+        # Replays: within a pass each run of one time was checked; here the runs that cross passes.
+        replays.extend(scan.replays)
+        monotonic = monotonic and scan.monotonic
+        if scan.keys:
+            whole = scan.first_run == len(scan.keys)
+            if scan.first_at is not None and scan.first_at == open_at:
+                head_keys = scan.keys[: scan.first_run]
+                if not open_keys.isdisjoint(head_keys):
+                    replays.extend(_repeats(head_keys, scan.start, open_keys))
+                if whole:
+                    open_keys.update(head_keys)
+            if not (whole and scan.first_at == open_at):
+                open_at, open_keys = scan.last_at, set(scan.keys[scan.last_run :])
+        key_ranges.append((scan.start, scan.keys))
+        for size, parts in scan.partial.items():
+            at_size = frontier.copy()
+            for level, digest in parts:
+                at_size.push_subtree(level, digest)
+            computed_roots[size] = at_size.root()
+        for level, digest in scan.subtrees:
+            frontier.push_subtree(level, digest)
+        latest.update(scan.latest)
+        if scan.last_id is not None:
+            previous_id = scan.last_id
+        if scan.last_at is not None:
+            previous_at = scan.last_at
+        if scan.stopped:
+            stopped = True
+        elif scan.limit is not None and scan.end < scan.limit:
+            missing_from = scan.end
+    if not monotonic:  # times went back somewhere: equal entries need not be neighbours
+        replays, prior = [], set[int]()
+        for start, range_keys in key_ranges:
+            replays.extend(_repeats(range_keys, start, prior))
+            prior.update(range_keys)
+    # A replay key is a 64-bit hash: confirm each match on the entries themselves before reporting it.
+    for leaf, replay_key in replays:
+        earlier = next(start + ks.index(replay_key) for start, ks in key_ranges if replay_key in ks)
+        if (
+            earlier < leaf
+            and (content := _content(db, leaf)) is not None
+            and content == _content(db, earlier)
+        ):
+            found.append(
+                (
+                    leaf,
+                    _REPLAYED,
+                    Problem("entry.replayed", f"leaf {leaf}", "same content as an earlier entry"),
                 )
             )
-        plain = {
-            name: entry[name] if name == "changes" else plain_value(entry[name]) for name in ENTRY_FIELDS
-        }
-        data = canonical(plain)
-        content = crypto.sm3(data.replace(b'"leaf_index":%d' % index, b"", 1))  # a replay differs only here
-        if content[:16] in seen:
-            problems.append(Problem("entry.replayed", f"leaf {index}", "same content as an earlier entry"))
-        seen.add(content[:16])
-        leaf = merkle.leaf_hash(data)
-        if bytes(entry["leaf_hash"]) != leaf:
-            problems.append(
-                Problem(
-                    "entry.altered",
-                    f"audit entry {entry['id']} (leaf {index})",
-                    f"{entry['event']} of {entry['object_type']}:{entry['object_id']} no longer "
-                    "matches its ledger leaf",
-                )
-            )
-        frontier.push(leaf)
-        if frontier.size in roots_at:
-            computed_roots[frontier.size] = frontier.root()
-        # Only row versions (and deletes) say what a row must look like; events about an object (a log-in,
-        # an export) carry no record hash and leave its latest version as it was.
-        if entry["record_hash"] is not None or entry["event"] == "delete":
-            latest[(entry["object_type"], entry["object_id"])] = (entry["event"], entry["record_hash"], index)
-        previous_at, previous_id = entry["at"], entry["id"]
+    found.sort(key=lambda item: (item[0], item[1]))
+    problems.extend(problem for _, _, problem in found)
     report.size = frontier.size
 
-    expected_size = max([head.size if head else 0, *roots_at])
+    checked: dict[tuple[bytes, bytes, bytes], bool] = {}
+
+    def signed(public_key: bytes, message: bytes, signature: bytes) -> bool:
+        """SM2 verification, once per distinct signature (a witness line repeats its database checkpoint)."""
+        key = (bytes(public_key), message, bytes(signature))
+        if key not in checked:
+            checked[key] = crypto.verify(*key)
+        return checked[key]
+
     if frontier.size < expected_size:
         problems.append(
             Problem(
@@ -491,7 +1229,7 @@ def verify(db: Database) -> Report:
     for cp in checkpoints:
         public_key = keys.get(cp.key_fingerprint)
         message = checkpoint_message(cp.tree_size, cp.root, cp.at, cp.key_fingerprint)
-        if public_key is None or not crypto.verify(public_key, message, cp.signature):
+        if public_key is None or not signed(public_key, message, cp.signature):
             problems.append(
                 Problem("checkpoint.signature", f"checkpoint {cp.tree_size}", "SM2 signature invalid")
             )
@@ -504,8 +1242,6 @@ def verify(db: Database) -> Report:
                 )
             )
 
-    witness = witness_of(db)
-    witnessed, torn = witness.read()
     report.witnessed = len(witnessed)
     if torn:
         problems.append(Problem("witness.torn", witness.location, torn))
@@ -523,7 +1259,7 @@ def verify(db: Database) -> Report:
                 Problem("witness.corrupt", f"witness checkpoint {line.get('tree_size')}", "unreadable")
             )
             continue
-        if crypto.fingerprint(public_key) != key or not crypto.verify(
+        if crypto.fingerprint(public_key) != key or not signed(
             public_key, checkpoint_message(size, root, at, key), signature
         ):
             problems.append(

@@ -8,20 +8,37 @@ needs O(log n) stored nodes.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pharmatrace.kernel.crypto import SM3_SIZE, sm3
 
 NodeLookup = Callable[[int, int], bytes]  # (level, index) -> hash of a stored perfect subtree
 
+# SM3 states that have already absorbed the domain prefix: copying one is cheaper than looking SM3 up by
+# name for every hash, and the ledger hashes a million leaves and nodes per verification.
+_LEAF_STATE = hashlib.new("sm3", b"\x00")
+_NODE_STATE = hashlib.new("sm3", b"\x01")
+
+
+def leaf_state() -> Any:
+    """An SM3 state that has absorbed the leaf prefix: ``copy()`` it, ``update`` the entry, ``digest()``."""
+    return _LEAF_STATE
+
 
 def leaf_hash(entry: bytes) -> bytes:
-    return sm3(b"\x00" + entry)
+    state = _LEAF_STATE.copy()
+    state.update(entry)
+    return state.digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return sm3(b"\x01" + left + right)
+    state = _NODE_STATE.copy()
+    state.update(left)
+    state.update(right)
+    return state.digest()
 
 
 EMPTY_ROOT = sm3(b"")
@@ -39,17 +56,33 @@ class Frontier:
     size: int = 0
     subtrees: list[tuple[int, bytes]] = field(default_factory=list)  # (level, hash), largest first
 
-    def push(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
-        """Append a leaf hash; returns every new stored node ``(level, index, hash)``, the leaf first."""
-        created = [(0, self.size, leaf)]
-        self.subtrees.append((0, leaf))
+    def push(self, leaf: bytes, from_level: int = 0) -> list[tuple[int, int, bytes]]:
+        """Append a leaf hash; returns the new nodes ``(level, index, hash)`` of ``from_level`` and up (the
+        leaf itself first when that is 0)."""
+        created = [(0, self.size, leaf)] if from_level == 0 else []
+        subtrees = self.subtrees
+        subtrees.append((0, leaf))
         self.size += 1
+        while len(subtrees) >= 2 and subtrees[-1][0] == subtrees[-2][0]:
+            (level, right), (_, left) = subtrees.pop(), subtrees.pop()
+            merged = node_hash(left, right)
+            subtrees.append((level + 1, merged))
+            if level + 1 >= from_level:
+                created.append((level + 1, (self.size >> (level + 1)) - 1, merged))
+        return created
+
+    def push_subtree(self, level: int, digest: bytes) -> None:
+        """Append a whole perfect subtree of ``2**level`` leaves (the size must be a multiple of it)."""
+        if self.size % (1 << level):
+            raise ValueError(f"a subtree of level {level} cannot start at leaf {self.size}")
+        self.subtrees.append((level, digest))
+        self.size += 1 << level
         while len(self.subtrees) >= 2 and self.subtrees[-1][0] == self.subtrees[-2][0]:
             (level, right), (_, left) = self.subtrees.pop(), self.subtrees.pop()
-            merged = node_hash(left, right)
-            self.subtrees.append((level + 1, merged))
-            created.append((level + 1, (self.size >> (level + 1)) - 1, merged))
-        return created
+            self.subtrees.append((level + 1, node_hash(left, right)))
+
+    def copy(self) -> Frontier:
+        return Frontier(size=self.size, subtrees=list(self.subtrees))
 
     def root(self) -> bytes:
         if not self.subtrees:
@@ -65,6 +98,39 @@ class Frontier:
     @classmethod
     def from_json(cls, size: int, data: Sequence[Sequence[object]]) -> Frontier:
         return cls(size=size, subtrees=[(int(str(level)), bytes.fromhex(str(h))) for level, h in data])
+
+
+def levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """Every perfect subtree over ``leaves`` (a block starting at an aligned index), level by level.
+
+    ``levels(l)[k][i]`` covers ``leaves[i * 2**k : (i + 1) * 2**k]``; an odd last node of a level waits
+    for leaves the block does not have.
+    """
+    found = [leaves]
+    current = leaves
+    copy = _NODE_STATE.copy
+    while len(current) > 1:
+        pairs = iter(current)
+        above = []
+        for left, right in zip(pairs, pairs, strict=False):
+            state = copy()
+            state.update(left)
+            state.update(right)
+            above.append(state.digest())
+        found.append(above)
+        current = above
+    return found
+
+
+def decompose(block: list[list[bytes]], count: int) -> list[tuple[int, bytes]]:
+    """The perfect subtrees ``(level, hash)`` covering the first ``count`` leaves of a block, largest first."""
+    parts: list[tuple[int, bytes]] = []
+    offset = 0
+    for level in range(count.bit_length() - 1, -1, -1):
+        if count >> level & 1:
+            parts.append((level, block[level][offset >> level]))
+            offset += 1 << level
+    return parts
 
 
 def subtree_hash(nodes: NodeLookup, start: int, end: int) -> bytes:

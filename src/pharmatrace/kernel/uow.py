@@ -129,9 +129,22 @@ def _changed_fields(obj: Audited) -> dict[str, list[Any]]:
     return changes
 
 
+_PRIMARY_KEYS: dict[type[Audited], tuple[str, ...]] = {}
+
+
+def _primary_key(cls: type[Audited]) -> tuple[str, ...]:
+    """The attributes that hold ``cls``'s primary key columns, in the mapper's order (once per class)."""
+    found = _PRIMARY_KEYS.get(cls)
+    if found is None:
+        mapper = inspect(cls)
+        found = _PRIMARY_KEYS[cls] = tuple(mapper.get_property_by_column(c).key for c in mapper.primary_key)
+    return found
+
+
 def _object_id(obj: Audited) -> str:
     # The identity key is assigned only after after_flush; the primary key columns are already set.
-    key = inspect(type(obj)).primary_key_from_instance(obj)
+    state = obj.__dict__
+    key = [state[name] if name in state else getattr(obj, name) for name in _primary_key(type(obj))]
     if any(part is None for part in key):
         raise KernelBypass(N_("Audited object has no primary key after flush"))
     return ":".join(str(part) for part in key)
@@ -244,8 +257,9 @@ def _write_trail(session: Session, _context: Any) -> None:
                 if value is not None
             }
             rows.append(_entry(owner, obj, "create", created, at, values=values))
+    deleted = session.deleted
     for obj in session.dirty:
-        if isinstance(obj, Audited) and obj not in session.deleted:
+        if isinstance(obj, Audited) and obj not in deleted:
             changes = _changed_fields(obj)
             if changes:
                 voided = "voided_at" in changes and changes["voided_at"][0] is None
