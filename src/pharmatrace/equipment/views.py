@@ -45,7 +45,7 @@ from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import form_data, validate
+from pharmatrace.web.forms import form_data, submit, validate
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/equipment", include_in_schema=False)
@@ -307,21 +307,9 @@ async def _room_write(
     reason: Callable[[Any], str | None],
     permission: Callable[[Any], str | None] = lambda _: None,
 ) -> Response:
-    body, errors = validate(schema, data)
-    if body is None:
-        return _room_detail(request, db, principal, room_id, 422, data=data, field_errors=errors,
-                            error=next(iter(errors.values()), None))  # fmt: skip
-    try:
-        needed = permission(body)
-        if needed:
-            principal.require(needed)
-        with UnitOfWork(db, principal.actor, reason=reason(body)) as uow:
-            write(uow, body)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _room_detail(request, db, principal, room_id, error.http_status, data=data,
-                            error=i18n.error_message(error))  # fmt: skip
-    return RedirectResponse(f"/equipment/rooms/{room_id}?done=1", status_code=303)
+    return submit(db, principal, schema, data, write=write, reason=reason, permission=permission,
+                  rerender=lambda status, **values: _room_detail(request, db, principal, room_id, status, **values),
+                  done=f"/equipment/rooms/{room_id}?done=1")  # fmt: skip
 
 
 @router.post("/rooms/{room_id}/logbook", response_class=HTMLResponse)
@@ -400,21 +388,10 @@ async def _equipment_write(
     reason: Callable[[Any], str | None],
     permission: Callable[[Any], str | None] = lambda _: None,
 ) -> Response:
-    body, errors = validate(schema, data)
-    if body is None:
-        return _equipment_detail(request, db, principal, equipment_id, 422, data=data, field_errors=errors,
-                                 error=next(iter(errors.values()), None))  # fmt: skip
-    try:
-        needed = permission(body)
-        if needed:
-            principal.require(needed)
-        with UnitOfWork(db, principal.actor, reason=reason(body)) as uow:
-            write(uow, body)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _equipment_detail(request, db, principal, equipment_id, error.http_status, data=data,
-                                 error=i18n.error_message(error))  # fmt: skip
-    return RedirectResponse(f"/equipment/{equipment_id}?done=1", status_code=303)
+    return submit(db, principal, schema, data, write=write, reason=reason, permission=permission,
+                  rerender=lambda status, **values: _equipment_detail(request, db, principal, equipment_id, status,
+                                                                      **values),
+                  done=f"/equipment/{equipment_id}?done=1")  # fmt: skip
 
 
 @router.post("/{equipment_id}/logbook", response_class=HTMLResponse)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from pharmatrace.kernel.errors import PharmaTraceError
+from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.web import i18n
+
+if TYPE_CHECKING:
+    from pharmatrace.kernel.identity.service import Principal
+    from pharmatrace.storage.engine import Database
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,3 +52,39 @@ def validate(schema: type[M], data: dict[str, Any]) -> tuple[M | None, dict[str,
         for item in i18n.field_errors(list(error.errors())):
             errors.setdefault(item["field"].split(".")[0], item["message"])
         return None, errors
+
+
+def submit(
+    db: Database,
+    principal: Principal,
+    schema: type[M],
+    data: dict[str, Any],
+    *,
+    write: Callable[[UnitOfWork, M], object],
+    rerender: Callable[..., Response],
+    done: str | Callable[[object], str],
+    reason: Callable[[M], str | None] | None = None,
+    permission: Callable[[M], str | None] | None = None,
+    show_first_error: bool = True,
+) -> Response:
+    """A page's form post: validate, write through the unit of work, then redirect (303) to ``done``.
+
+    Bad input re-renders the page with 422 and the field errors; a refusal by the service re-renders it
+    with the error's status and message. Either way nothing was written (the unit of work rolls back).
+    ``rerender(status, **values)`` draws the page; ``done`` is the URL, or makes it from what ``write``
+    returned; ``reason`` gives the unit of work its reason; ``permission`` names one the input needs.
+    """
+    body, errors = validate(schema, data)
+    if body is None:
+        first = next(iter(errors.values()), None) if show_first_error else None
+        return rerender(422, data=data, field_errors=errors, error=first)
+    try:
+        needed = permission(body) if permission else None
+        if needed:
+            principal.require(needed)
+        with UnitOfWork(db, principal.actor, reason=reason(body) if reason else None) as uow:
+            result = write(uow, body)
+            uow.commit()
+    except PharmaTraceError as error:
+        return rerender(error.http_status, data=data, error=i18n.error_message(error))
+    return RedirectResponse(done(result) if callable(done) else done, status_code=303)

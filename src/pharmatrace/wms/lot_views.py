@@ -15,7 +15,7 @@ from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import form_data, validate
+from pharmatrace.web.forms import form_data, submit, validate
 from pharmatrace.web.templating import render
 from pharmatrace.wms import labels as wms_labels
 from pharmatrace.wms import lots, receipts, service
@@ -170,37 +170,22 @@ async def receipt_complete(request: Request, db: DbDep, principal: LotReceive, r
     data = await form_data(request)
     for check in ("packaging_intact", "seals_intact", "labels_legible"):
         data[check] = "true" if data.get(check) else "false"
-    done, errors = validate(ReceiptComplete, data)
-    if done is None:
-        return _receipt_page(request, db, principal, receipt_id, 422, field_errors=errors, data=data,
-                             error=next(iter(errors.values())))  # fmt: skip
-    try:
-        with UnitOfWork(db, principal.actor) as uow:
-            receipts.complete(uow, principal, receipt_id, done)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _receipt_page(request, db, principal, receipt_id, error.http_status, data=data,
-                             error=i18n.error_message(error))  # fmt: skip
-    return RedirectResponse(f"/wms/receipts/{receipt_id}?done=1", status_code=303)
+    return submit(db, principal, ReceiptComplete, data,
+                  write=lambda uow, done: receipts.complete(uow, principal, receipt_id, done),
+                  rerender=lambda status, **values: _receipt_page(request, db, principal, receipt_id, status,
+                                                                  **values),
+                  done=f"/wms/receipts/{receipt_id}?done=1")  # fmt: skip
 
 
 @router.post("/receipts/{receipt_id}/void", response_class=HTMLResponse)
 async def receipt_void(request: Request, db: DbDep, principal: LotReceive, receipt_id: int) -> Response:
     from pharmatrace.kernel.identity.schemas import ReasonOnly
 
-    reason, errors = validate(ReasonOnly, await form_data(request))
-    if reason is None:
-        return _receipt_page(request, db, principal, receipt_id, 422, field_errors=errors,
-                             error=errors.get("reason"))  # fmt: skip
-    try:
-        with UnitOfWork(db, principal.actor, reason=reason.reason) as uow:
-            receipts.void_receipt(uow, receipt_id)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _receipt_page(
-            request, db, principal, receipt_id, error.http_status, error=i18n.error_message(error)
-        )
-    return RedirectResponse(f"/wms/receipts/{receipt_id}?done=1", status_code=303)
+    return submit(db, principal, ReasonOnly, await form_data(request), reason=lambda body: body.reason,
+                  write=lambda uow, _: receipts.void_receipt(uow, receipt_id),
+                  rerender=lambda status, **values: _receipt_page(request, db, principal, receipt_id, status,
+                                                                  **values),
+                  done=f"/wms/receipts/{receipt_id}?done=1")  # fmt: skip
 
 
 # --- labels ----------------------------------------------------------------------------------------

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from pharmatrace.kernel.errors import N_, NotFound, PharmaTraceError
+from pharmatrace.kernel.errors import N_, NotFound
+from pharmatrace.kernel.identity.schemas import ReasonOnly
 from pharmatrace.kernel.identity.service import Principal
-from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import form_data, validate
+from pharmatrace.web.forms import form_data, submit
 from pharmatrace.web.templating import render
 from pharmatrace.wms import service
 from pharmatrace.wms.models import APPROVAL_STATUSES, MATERIAL_KINDS, SUPPLIER_KINDS
@@ -63,17 +63,9 @@ def materials_page(
 
 @router.post("/materials", response_class=HTMLResponse)
 async def material_create(request: Request, db: DbDep, principal: MaterialManage) -> Response:
-    data = await form_data(request)
-    create, errors = validate(MaterialCreate, data)
-    if create is None:
-        return _page(request, db, 422, data=data, field_errors=errors)
-    try:
-        with UnitOfWork(db, principal.actor) as uow:
-            service.create_material(uow, create)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _page(request, db, error.http_status, data=data, error=i18n.error_message(error))
-    return RedirectResponse("/wms/materials?done=1", status_code=303)
+    return submit(db, principal, MaterialCreate, await form_data(request), write=service.create_material,
+                  rerender=lambda status, **values: _page(request, db, status, **values),
+                  done="/wms/materials?done=1", show_first_error=False)  # fmt: skip
 
 
 def _material_detail(
@@ -110,20 +102,11 @@ def material_page(
 
 @router.post("/materials/{material_id}/void", response_class=HTMLResponse)
 async def material_void(request: Request, db: DbDep, principal: MaterialManage, material_id: int) -> Response:
-    from pharmatrace.kernel.identity.schemas import ReasonOnly
-
-    reason, errors = validate(ReasonOnly, await form_data(request))
-    if reason is None:
-        return _material_detail(request, db, principal, material_id, 422, field_errors=errors,
-                                error=errors.get("reason"))  # fmt: skip
-    try:
-        with UnitOfWork(db, principal.actor, reason=reason.reason) as uow:
-            service.void_material(uow, material_id)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _material_detail(request, db, principal, material_id, error.http_status,
-                                error=i18n.error_message(error))  # fmt: skip
-    return RedirectResponse(f"/wms/materials/{material_id}?done=1", status_code=303)
+    return submit(db, principal, ReasonOnly, await form_data(request), reason=lambda body: body.reason,
+                  write=lambda uow, _: service.void_material(uow, material_id),
+                  rerender=lambda status, **values: _material_detail(request, db, principal, material_id, status,
+                                                                     **values),
+                  done=f"/wms/materials/{material_id}?done=1")  # fmt: skip
 
 
 # --- suppliers and the approved-supplier list --------------------------------------------------------
@@ -164,18 +147,10 @@ def suppliers_page(
 
 @router.post("/suppliers", response_class=HTMLResponse)
 async def supplier_create(request: Request, db: DbDep, principal: SupplierManage) -> Response:
-    data = await form_data(request)
-    create, errors = validate(SupplierCreate, data)
-    if create is None:
-        return _suppliers_page(request, db, 422, data=data, field_errors=errors)
-    try:
-        with UnitOfWork(db, principal.actor) as uow:
-            supplier = service.create_supplier(uow, create)
-            uow.commit()
-            supplier_id = supplier.id
-    except PharmaTraceError as error:
-        return _suppliers_page(request, db, error.http_status, data=data, error=i18n.error_message(error))
-    return RedirectResponse(f"/wms/suppliers/{supplier_id}?done=1", status_code=303)
+    return submit(db, principal, SupplierCreate, await form_data(request), write=service.create_supplier,
+                  rerender=lambda status, **values: _suppliers_page(request, db, status, **values),
+                  done=lambda supplier: f"/wms/suppliers/{getattr(supplier, 'id', '')}?done=1",
+                  show_first_error=False)  # fmt: skip
 
 
 def _supplier_detail(
@@ -213,36 +188,20 @@ async def supplier_decide(
     data = await form_data(request)
     with db.sessions() as session:
         code = service.get_supplier(session, supplier_id).code
-    decision, errors = validate(ApprovalDecision, {**data, "supplier_code": code})
-    if decision is None:
-        return _supplier_detail(request, db, principal, supplier_id, 422, data=data, field_errors=errors,
-                                error=errors.get("__root__") or next(iter(errors.values()), None))  # fmt: skip
-    try:
-        with UnitOfWork(db, principal.actor, reason=decision.reason) as uow:
-            service.decide_approval(uow, decision)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _supplier_detail(request, db, principal, supplier_id, error.http_status, data=data,
-                                error=i18n.error_message(error))  # fmt: skip
-    return RedirectResponse(f"/wms/suppliers/{supplier_id}?done=1", status_code=303)
+    return submit(db, principal, ApprovalDecision, {**data, "supplier_code": code}, write=service.decide_approval,
+                  reason=lambda decision: decision.reason,
+                  rerender=lambda status, **values: _supplier_detail(request, db, principal, supplier_id, status,
+                                                                     **{**values, "data": data}),
+                  done=f"/wms/suppliers/{supplier_id}?done=1")  # fmt: skip
 
 
 @router.post("/suppliers/{supplier_id}/void", response_class=HTMLResponse)
 async def supplier_void(request: Request, db: DbDep, principal: SupplierManage, supplier_id: int) -> Response:
-    from pharmatrace.kernel.identity.schemas import ReasonOnly
-
-    reason, errors = validate(ReasonOnly, await form_data(request))
-    if reason is None:
-        return _supplier_detail(request, db, principal, supplier_id, 422, field_errors=errors,
-                                error=errors.get("reason"))  # fmt: skip
-    try:
-        with UnitOfWork(db, principal.actor, reason=reason.reason) as uow:
-            service.void_supplier(uow, supplier_id)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _supplier_detail(request, db, principal, supplier_id, error.http_status,
-                                error=i18n.error_message(error))  # fmt: skip
-    return RedirectResponse(f"/wms/suppliers/{supplier_id}?done=1", status_code=303)
+    return submit(db, principal, ReasonOnly, await form_data(request), reason=lambda body: body.reason,
+                  write=lambda uow, _: service.void_supplier(uow, supplier_id),
+                  rerender=lambda status, **values: _supplier_detail(request, db, principal, supplier_id, status,
+                                                                     **values),
+                  done=f"/wms/suppliers/{supplier_id}?done=1")  # fmt: skip
 
 
 def _trail(session: Any, object_type: str, object_id: int) -> list[Any]:
