@@ -150,3 +150,27 @@ def test_ledger_verify_prove_and_check_proof(cli: CliRunner, db: Database, tmp_p
     assert "row.changed: material:2" in broken.output
     as_json = cli.invoke(app, ["ledger", "verify", "--json"])
     assert json.loads(as_json.output)["problems"][0]["subject"] == "material:2"
+
+
+@pytest.mark.clause("SH-8.4.5")
+def test_an_inspector_checks_that_the_ledger_extends_the_checkpoint_they_kept(
+    cli: CliRunner, db: Database, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    kept = json.loads(cli.invoke(app, ["ledger", "prove", "material:1"]).output)["checkpoint"]
+    grown = cli.invoke(app, ["user", "create", "qianyu", "--full-name", "钱雨", "--role", "qc_analyst",
+                             "--password-stdin"], input="Initial#2026\n")  # fmt: skip
+    assert grown.exit_code == 0, grown.output  # the plant went on recording: the ledger grew
+    made = cli.invoke(app, ["ledger", "prove-consistency", "--from", str(kept["tree_size"])])
+    assert made.exit_code == 0, made.output
+    document = json.loads(made.output)
+    assert document["old"] == kept and document["new"]["tree_size"] > kept["tree_size"]
+    assert document["proof"], "a real proof, not the trivial one of equal trees"
+    path = tmp_path / "consistency.json"
+    path.write_text(made.output)
+    checked = cli.invoke(app, ["ledger", "check-consistency", str(path), "--key", kept["key"]])
+    assert checked.exit_code == 0 and "extends the tree of size" in checked.output, checked.output
+    document["old"]["root"] = "00" * 32
+    path.write_text(json.dumps(document))
+    refused = cli.invoke(app, ["ledger", "check-consistency", str(path)])
+    assert refused.exit_code == 1 and "INVALID" in refused.output
+    assert cli.invoke(app, ["ledger", "prove-consistency", "--from", "2"]).exit_code == 2

@@ -370,6 +370,55 @@ def test_corrupted_proofs_fail(proof: dict[str, object], name: str, change) -> N
     assert _check(_mutated(proof, change)) != [], name
 
 
+@pytest.fixture
+def consistency(db: Database) -> tuple[Database, dict[str, object]]:
+    """The seed's checkpoint is what an inspector kept; since then the plant went on recording."""
+    with db.sessions() as session:
+        kept = session.scalars(select(ledger.LedgerCheckpoint.tree_size)).all()[-1]
+    new_material(db, "HB-CS-001")
+    new_material(db, "HB-CS-002")
+    checkpoint(db)
+    with db.sessions() as session:
+        return db, ledger.prove_consistency(session, kept)
+
+
+def _check_consistency(document: object) -> list[str]:
+    return ledger.check_consistency(json.dumps(document, ensure_ascii=False).encode())
+
+
+def test_a_consistency_proof_shows_the_newer_tree_extends_the_kept_one(
+    consistency: tuple[Database, dict[str, object]],
+) -> None:
+    _, document = consistency
+    assert _check_consistency(document) == []
+    assert document["old"]["tree_size"] < document["new"]["tree_size"]  # type: ignore[index]
+    fingerprint = document["new"]["key"]  # type: ignore[index]
+    assert ledger.check_consistency(json.dumps(document).encode(), trusted_key=fingerprint) == []
+    assert ledger.check_consistency(json.dumps(document).encode(), trusted_key="0" * 16) != []
+    with consistency[0].sessions() as session, pytest.raises(LookupError, match="no signed checkpoint"):
+        ledger.prove_consistency(session, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("rewritten history", lambda d: d["old"].update(root=_flip_hex(d["old"]["root"]))),
+        ("other newer root", lambda d: d["new"].update(root=_flip_hex(d["new"]["root"]))),
+        ("wrong old size", lambda d: d["old"].update(tree_size=d["old"]["tree_size"] - 1)),
+        ("sizes swapped", lambda d: d.update(old=d["new"], new=d["old"])),
+        ("proof node changed", lambda d: d["proof"].__setitem__(0, _flip_hex(d["proof"][0]))),
+        ("proof node dropped", lambda d: d["proof"].pop()),
+        ("proof node added", lambda d: d["proof"].append("00" * 32)),
+        ("forged signature", lambda d: d["new"].update(signature=_flip_hex(d["new"]["signature"]))),
+        ("extra field", lambda d: d.update(note="trust me")),
+    ],
+)
+def test_corrupted_consistency_proofs_fail(
+    consistency: tuple[Database, dict[str, object]], name: str, change
+) -> None:  # type: ignore[no-untyped-def]
+    assert _check_consistency(_mutated(consistency[1], change)) != [], name
+
+
 def test_trailing_bytes_and_garbage_fail(proof: dict[str, object]) -> None:
     good = json.dumps(proof).encode()
     assert ledger.check_proof(good) == []

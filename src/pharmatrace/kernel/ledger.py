@@ -54,6 +54,7 @@ from pharmatrace.storage.engine import Database
 
 CHECKPOINT_DOMAIN = b"pharmatrace-checkpoint-v1\n"
 PROOF_FORMAT = "pharmatrace-proof-v1"
+CONSISTENCY_FORMAT = "pharmatrace-consistency-v1"
 # What a leaf commits to. The surrogate ``id`` is not part of it: ``leaf_index`` is the position.
 ENTRY_FIELDS = (
     "leaf_index", "at", "event", "object_type", "object_id", "actor_id", "actor_login", "actor_name",
@@ -1380,21 +1381,11 @@ def prove(session: Session, object_type: str, object_id: str) -> dict[str, Any]:
         raise LookupError(
             "no checkpoint covers this record yet; make one with `pharmatrace ledger checkpoint`"
         )
-    public_key = session.scalar(
-        select(LedgerKey.public_key).where(LedgerKey.fingerprint == cp.key_fingerprint)
-    )
     nodes = _lookup(session)
     return {
         "format": PROOF_FORMAT,
         "object": f"{object_type}:{object_id}",
-        "checkpoint": {
-            "tree_size": cp.tree_size,
-            "root": bytes(cp.root).hex(),
-            "at": plain_value(cp.at),
-            "key": cp.key_fingerprint,
-            "public_key": bytes(public_key or b"").hex(),
-            "signature": bytes(cp.signature).hex(),
-        },
+        "checkpoint": _checkpoint_document(session, cp),
         "entries": [
             {
                 "leaf_index": e["leaf_index"],
@@ -1403,6 +1394,40 @@ def prove(session: Session, object_type: str, object_id: str) -> dict[str, Any]:
             }
             for e in entries
         ],
+    }
+
+
+def _checkpoint_document(session: Session, cp: LedgerCheckpoint) -> dict[str, Any]:
+    """A signed checkpoint as a proof file carries it: enough to check its signature offline."""
+    public_key = session.scalar(
+        select(LedgerKey.public_key).where(LedgerKey.fingerprint == cp.key_fingerprint)
+    )
+    return {
+        "tree_size": cp.tree_size,
+        "root": bytes(cp.root).hex(),
+        "at": plain_value(cp.at),
+        "key": cp.key_fingerprint,
+        "public_key": bytes(public_key or b"").hex(),
+        "signature": bytes(cp.signature).hex(),
+    }
+
+
+def prove_consistency(session: Session, old_size: int) -> dict[str, Any]:
+    """RFC 6962 consistency of the newest checkpoint with an older one an inspector kept (SH-8.4.5).
+
+    The older tree must be a prefix of the newer: nothing recorded up to ``old_size`` was changed,
+    removed or reordered since. Checked offline by :func:`check_consistency`.
+    """
+    old = session.scalar(select(LedgerCheckpoint).where(LedgerCheckpoint.tree_size == old_size))
+    if old is None:
+        raise LookupError(f"no signed checkpoint at tree size {old_size}")
+    new = session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)).one()
+    proof = merkle.consistency_proof(_lookup(session), old.tree_size, new.tree_size)
+    return {
+        "format": CONSISTENCY_FORMAT,
+        "old": _checkpoint_document(session, old),
+        "new": _checkpoint_document(session, new),
+        "proof": [p.hex() for p in proof],
     }
 
 
@@ -1416,29 +1441,51 @@ def _strict_json(text: str) -> Any:
     return json.loads(text, object_pairs_hook=pairs)
 
 
+def _check_checkpoint(cp: Any, trusted_key: str | None, name: str) -> tuple[int, bytes, list[str]]:
+    """Size, root and the failures of one signed checkpoint from a proof file; raises on a malformed one."""
+    if not isinstance(cp, dict) or set(cp) != {"tree_size", "root", "at", "key", "public_key", "signature"}:
+        raise ValueError(f"{name} fields are wrong")
+    size, root = cp["tree_size"], bytes.fromhex(cp["root"])
+    at, key = datetime.fromisoformat(cp["at"]), str(cp["key"])
+    public_key, signature = bytes.fromhex(cp["public_key"]), bytes.fromhex(cp["signature"])
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0 or len(root) != crypto.SM3_SIZE:
+        raise ValueError(f"{name} size or root malformed")
+    failures: list[str] = []
+    if crypto.fingerprint(public_key) != key:
+        failures.append(f"the public key does not match the {name}'s key fingerprint")
+    if trusted_key is not None and key != trusted_key:
+        failures.append(f"{name} signed by key {key}, not the trusted key {trusted_key}")
+    if not crypto.verify(public_key, checkpoint_message(size, root, at, key), signature):
+        failures.append(f"the {name}'s SM2 signature is invalid")
+    return size, root, failures
+
+
+def check_consistency(data: bytes, *, trusted_key: str | None = None) -> list[str]:
+    """Check a consistency proof offline: both checkpoints signed, the older tree a prefix of the newer."""
+    try:
+        document = _strict_json(data.decode("utf-8"))
+        if set(document) != {"format", "old", "new", "proof"} or document["format"] != CONSISTENCY_FORMAT:
+            return ["not a PharmaTrace consistency proof (format or fields)"]
+        old_size, old_root, failures = _check_checkpoint(document["old"], trusted_key, "older checkpoint")
+        new_size, new_root, new_failures = _check_checkpoint(document["new"], trusted_key, "newer checkpoint")
+        path = [bytes.fromhex(p) for p in document["proof"]]
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as error:
+        return [f"unreadable proof: {error}"]
+    failures += new_failures
+    if not merkle.verify_consistency(old_size, new_size, old_root, new_root, path):
+        failures.append(f"the tree of size {new_size} does not extend the signed tree of size {old_size}")
+    return failures
+
+
 def check_proof(data: bytes, *, trusted_key: str | None = None) -> list[str]:
     """Check a proof offline, without the database. Returns the failures; empty means valid."""
     try:
         proof = _strict_json(data.decode("utf-8"))
         if set(proof) != {"format", "object", "checkpoint", "entries"} or proof["format"] != PROOF_FORMAT:
             return ["not a PharmaTrace proof (format or fields)"]
-        cp = proof["checkpoint"]
-        if set(cp) != {"tree_size", "root", "at", "key", "public_key", "signature"}:
-            return ["checkpoint fields are wrong"]
-        size, root = cp["tree_size"], bytes.fromhex(cp["root"])
-        at, key = datetime.fromisoformat(cp["at"]), str(cp["key"])
-        public_key, signature = bytes.fromhex(cp["public_key"]), bytes.fromhex(cp["signature"])
-        if not isinstance(size, int) or isinstance(size, bool) or size <= 0 or len(root) != crypto.SM3_SIZE:
-            return ["checkpoint size or root malformed"]
+        size, root, failures = _check_checkpoint(proof["checkpoint"], trusted_key, "checkpoint")
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as error:
         return [f"unreadable proof: {error}"]
-    failures: list[str] = []
-    if crypto.fingerprint(public_key) != key:
-        failures.append("the public key does not match the checkpoint's key fingerprint")
-    if trusted_key is not None and key != trusted_key:
-        failures.append(f"checkpoint signed by key {key}, not the trusted key {trusted_key}")
-    if not crypto.verify(public_key, checkpoint_message(size, root, at, key), signature):
-        failures.append("the checkpoint's SM2 signature is invalid")
     entries = proof["entries"]
     if not isinstance(entries, list) or not entries:
         return [*failures, "no entries"]

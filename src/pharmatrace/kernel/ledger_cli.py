@@ -100,3 +100,41 @@ def check_proof_command(
         f"{proof['checkpoint']['tree_size']} signed at {proof['checkpoint']['at']} by key "
         f"{proof['checkpoint']['key']}"
     )
+
+
+@ledger_app.command("prove-consistency")
+def prove_consistency_command(
+    since: Annotated[int, typer.Option("--from", help="tree size of the older signed checkpoint you kept")],
+) -> None:
+    """Print a consistency proof (JSON): the newest checkpoint's tree extends the older one unchanged."""
+    from pharmatrace.cli import database
+    from pharmatrace.kernel.ledger_jobs import checkpoint
+
+    db = database()
+    checkpoint(db)  # the newest checkpoint covers everything recorded so far
+    try:
+        with db.sessions() as session:
+            document = ledger.prove_consistency(session, since)
+    except LookupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from error
+    typer.echo(json.dumps(document, ensure_ascii=False, indent=1))
+
+
+@ledger_app.command("check-consistency")
+def check_consistency_command(
+    path: Annotated[Path, typer.Argument(help="consistency proof file, or - for standard input")],
+    key: Annotated[str | None, typer.Option("--key", help="trusted site key fingerprint")] = None,
+) -> None:
+    """Check a consistency proof offline, without the database. Exit 0 when the newer tree extends the older."""
+    data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    failures = ledger.check_consistency(data, trusted_key=key)
+    if failures:
+        for failure in failures:
+            typer.echo(f"INVALID: {failure}")
+        raise typer.Exit(code=1)
+    document = json.loads(data)
+    typer.echo(
+        f"valid: the tree of size {document['new']['tree_size']} signed at {document['new']['at']} extends "
+        f"the tree of size {document['old']['tree_size']} signed at {document['old']['at']} unchanged"
+    )
