@@ -1,17 +1,46 @@
-"""``pharmatrace ledger verify | checkpoint | prove | check-proof`` (SH-8.4.5)."""
+"""``pharmatrace ledger verify | checkpoint | prove | check-proof | prove-consistency | check-consistency`` (SH-8.4.5)."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import ledger
 
 ledger_app = typer.Typer(help="The SM3 Merkle ledger over the audit trail", no_args_is_help=True)
+
+
+def _checked(path: Path, check: Callable[..., list[str]], key: str | None) -> Any:
+    """Read a proof file (``-``: standard input), check it offline; exit 1 naming each failure."""
+    data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    failures = check(data, trusted_key=key)
+    if failures:
+        for failure in failures:
+            typer.echo(f"INVALID: {failure}")
+        raise typer.Exit(code=1)
+    return json.loads(data)
+
+
+def _print_proof(make: Callable[[Session], dict[str, Any]]) -> None:
+    """Checkpoint what is recorded so far, then print the proof ``make`` builds (exit 2 if it cannot)."""
+    from pharmatrace.cli import database
+    from pharmatrace.kernel.ledger_jobs import checkpoint
+
+    db = database()
+    checkpoint(db)
+    try:
+        with db.sessions() as session:
+            document = make(session)
+    except LookupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(json.dumps(document, ensure_ascii=False, indent=1))
 
 
 @ledger_app.command("verify")
@@ -63,23 +92,11 @@ def prove_command(
     target: Annotated[str, typer.Argument(help="TYPE:ID, e.g. material:3")],
 ) -> None:
     """Print one record's history with inclusion proofs against a signed checkpoint (JSON)."""
-    from pharmatrace.cli import database
-
     object_type, _, object_id = target.partition(":")
     if not object_type or not object_id:
         typer.echo("error: expected TYPE:ID", err=True)
         raise typer.Exit(code=2)
-    from pharmatrace.kernel.ledger_jobs import checkpoint
-
-    db = database()
-    checkpoint(db)  # make sure a checkpoint covers the record
-    try:
-        with db.sessions() as session:
-            proof = ledger.prove(session, object_type, object_id)
-    except LookupError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
-    typer.echo(json.dumps(proof, ensure_ascii=False, indent=1))
+    _print_proof(lambda session: ledger.prove(session, object_type, object_id))
 
 
 @ledger_app.command("check-proof")
@@ -88,13 +105,7 @@ def check_proof_command(
     key: Annotated[str | None, typer.Option("--key", help="trusted site key fingerprint")] = None,
 ) -> None:
     """Check a proof offline, without the database. Exit 0 when valid."""
-    data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
-    failures = ledger.check_proof(data, trusted_key=key)
-    if failures:
-        for failure in failures:
-            typer.echo(f"INVALID: {failure}")
-        raise typer.Exit(code=1)
-    proof = json.loads(data)
+    proof = _checked(path, ledger.check_proof, key)
     typer.echo(
         f"valid: {len(proof['entries'])} entries of {proof['object']} are in the tree of size "
         f"{proof['checkpoint']['tree_size']} signed at {proof['checkpoint']['at']} by key "
@@ -107,18 +118,7 @@ def prove_consistency_command(
     since: Annotated[int, typer.Option("--from", help="tree size of the older signed checkpoint you kept")],
 ) -> None:
     """Print a consistency proof (JSON): the newest checkpoint's tree extends the older one unchanged."""
-    from pharmatrace.cli import database
-    from pharmatrace.kernel.ledger_jobs import checkpoint
-
-    db = database()
-    checkpoint(db)  # the newest checkpoint covers everything recorded so far
-    try:
-        with db.sessions() as session:
-            document = ledger.prove_consistency(session, since)
-    except LookupError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from error
-    typer.echo(json.dumps(document, ensure_ascii=False, indent=1))
+    _print_proof(lambda session: ledger.prove_consistency(session, since))
 
 
 @ledger_app.command("check-consistency")
@@ -127,13 +127,7 @@ def check_consistency_command(
     key: Annotated[str | None, typer.Option("--key", help="trusted site key fingerprint")] = None,
 ) -> None:
     """Check a consistency proof offline, without the database. Exit 0 when the newer tree extends the older."""
-    data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
-    failures = ledger.check_consistency(data, trusted_key=key)
-    if failures:
-        for failure in failures:
-            typer.echo(f"INVALID: {failure}")
-        raise typer.Exit(code=1)
-    document = json.loads(data)
+    document = _checked(path, ledger.check_consistency, key)
     typer.echo(
         f"valid: the tree of size {document['new']['tree_size']} signed at {document['new']['at']} extends "
         f"the tree of size {document['old']['tree_size']} signed at {document['old']['at']} unchanged"
