@@ -41,9 +41,10 @@ from pharmatrace.equipment.schemas import (
     UsabilityPublic,
     weighing_rule,
 )
-from pharmatrace.exchange.datasets import DataSet, Item, register
+from pharmatrace.exchange.datasets import DataSet, Item, register, register_source
 from pharmatrace.kernel import clock
-from pharmatrace.kernel.errors import N_, Conflict, NotFound, ValidationFailed
+from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, ValidationFailed
+from pharmatrace.kernel.numbers import plain_number
 from pharmatrace.kernel.uow import UnitOfWork
 
 SCALE = Decimal("0.000001")  # Numeric(14, 6): stored exactly as the database returns it (ledger hashes)
@@ -59,6 +60,17 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "scrapped": (),
 }
 assert set(TRANSITIONS) == set(LIFECYCLE_STATES)
+# The lifecycle states as the pages and the error messages name them (msgids).
+LIFECYCLE_LABELS = {
+    "requirement": N_("Requirement"),
+    "design": N_("Design"),
+    "installation": N_("Installation"),
+    "in_service": N_("In service"),
+    "maintenance": N_("Under maintenance"),
+    "retired": N_("Retired"),
+    "scrapped": N_("Scrapped"),
+}
+assert set(LIFECYCLE_LABELS) == set(LIFECYCLE_STATES)
 
 # Operators record use, cleaning and sterilisation; maintenance, repair, calibration and qualification
 # are the engineers' (they also need ``equipment.manage``).
@@ -564,7 +576,9 @@ def change_lifecycle(uow: UnitOfWork, equipment_id: int, state: str) -> Equipmen
     equipment = _live_equipment(uow, equipment_id)
     if state not in TRANSITIONS.get(equipment.lifecycle, ()):
         raise Conflict(
-            N_("The equipment cannot go from “{old}” to “{new}”"), old=equipment.lifecycle, new=state
+            N_("The equipment cannot go from “{old}” to “{new}”"),
+            old=Msgid(LIFECYCLE_LABELS[equipment.lifecycle]),
+            new=Msgid(LIFECYCLE_LABELS.get(state, state)),
         )
     if state == "in_service" and equipment.gmp_critical:
         qualification = qualification_status(equipment, clock.now())
@@ -726,14 +740,6 @@ def record_room_entry(
 # --- output ------------------------------------------------------------------------------------------
 
 
-def plain_number(value: Decimal | None) -> str | None:
-    """``Decimal('0.000100')`` → ``'0.0001'``: no trailing zeros, no exponent."""
-    if value is None:
-        return None
-    text = format(value.normalize(), "f")
-    return text
-
-
 def equipment_public(equipment: Equipment) -> EquipmentPublic:
     room = equipment.room
     return EquipmentPublic(
@@ -830,12 +836,24 @@ EQUIPMENT_DATA_SET = register(
 )
 
 
+def _equipment_at(equipment: Equipment, at: datetime) -> _EquipmentAt:
+    return _EquipmentAt(equipment, cleaning_status(equipment, at), sterilisation_status(equipment, at),
+                        calibration_status(equipment, at))  # fmt: skip
+
+
+def equipment_for_exchange(session: Session) -> list[_EquipmentAt]:
+    """Every equipment record that is not void, with its statuses now (the TJ-B.2.1 export's source)."""
+    moment = clock.now()
+    found = session.scalars(select(Equipment).where(Equipment.voided_at.is_(None)).order_by(Equipment.code))
+    return [_equipment_at(equipment, moment) for equipment in found.unique()]
+
+
+register_source(EQUIPMENT_DATA_SET.clause, equipment_for_exchange, permission="equipment.view")
+
+
 def equipment_data_set(equipment: Equipment, at: datetime) -> dict[str, str]:
     """The equipment as TJ-B.2.1 (table B.2) short names: dates ``YYYYMMDD``, date-times ``YYYYMMDDThhmmss``."""
-    record = EQUIPMENT_DATA_SET.record(
-        _EquipmentAt(equipment, cleaning_status(equipment, at), sterilisation_status(equipment, at),
-                     calibration_status(equipment, at))
-    )  # fmt: skip
+    record = EQUIPMENT_DATA_SET.record(_equipment_at(equipment, at))
     return {short: "" if value is None else str(value) for short, value in record.items()}
 
 

@@ -69,15 +69,7 @@ CLASS_LABELS = {
     "instrument": N_("Instrument"),
     "other": N_("Other equipment"),
 }
-LIFECYCLE_LABELS = {
-    "requirement": N_("Requirement"),
-    "design": N_("Design"),
-    "installation": N_("Installation"),
-    "in_service": N_("In service"),
-    "maintenance": N_("Under maintenance"),
-    "retired": N_("Retired"),
-    "scrapped": N_("Scrapped"),
-}
+LIFECYCLE_LABELS = service.LIFECYCLE_LABELS  # the error messages name the states too
 OPERATING_LABELS = {
     "standby": N_("Standby"),
     "running": N_("Running"),

@@ -14,6 +14,16 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
     return message
 
 
+class Msgid(str):
+    """A placeholder value that is itself a msgid (a state's or a kind's label): the edge translates it
+    together with the message, so a Chinese message shows the Chinese word. ``str()`` is the English msgid.
+
+    ``Conflict(N_("cannot go from “{old}” to “{new}”"), old=Msgid(LABELS[old]), new=Msgid(LABELS[new]))``
+    """
+
+    __slots__ = ()
+
+
 # A Pydantic rule across fields (a schema's model validator) raises
 # ``PydanticCustomError(RULE, N_("msgid"))``; the edge translates the msgid like any error message.
 RULE = "pharmatrace_rule"

@@ -16,7 +16,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from pharmatrace.kernel import context
-from pharmatrace.kernel.errors import N_, RULE, PharmaTraceError
+from pharmatrace.kernel.errors import N_, RULE, Msgid, PharmaTraceError
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LOCALES: dict[str, str] = {"zh_CN": "简体中文", "en": "English"}
@@ -57,8 +57,12 @@ _ = gettext
 
 
 def translate(message: str, **params: Any) -> str:
+    """The message in the reader's language, its placeholders filled in; placeholders that are msgids
+    (:class:`~pharmatrace.kernel.errors.Msgid`) are translated too."""
     text = gettext(message)
-    return text.format(**params) if params else text
+    if not params:
+        return text
+    return text.format(**{k: gettext(v) if isinstance(v, Msgid) else v for k, v in params.items()})
 
 
 def error_message(error: PharmaTraceError) -> str:

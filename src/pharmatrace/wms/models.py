@@ -16,14 +16,12 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
-    event,
     inspect,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from pharmatrace.kernel.audit import SECURITY_EVENTS, Audited
+from pharmatrace.kernel.audit import Audited
 from pharmatrace.kernel.errors import N_, PharmaTraceError
-from pharmatrace.kernel.esign.models import Signature
 from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
 
 MATERIAL_KINDS = (
@@ -150,9 +148,9 @@ class SupplierApproval(Audited, Base):
 
 # --- lots, containers and goods receipt (TJ-6.3.1, TJ-B.2.2.1, TJ-5.2.1.1) ---------------------------
 
-# Printing a label changes no row but is recorded (who printed which labels, in which form).
+# Printing a label changes no row but is recorded (who printed which labels, in which form); the event is
+# listed in pharmatrace.kernel.audit.SECURITY_EVENTS.
 LABEL_PRINT_EVENT = "label.print"
-SECURITY_EVENTS.setdefault(LABEL_PRINT_EVENT, N_("Labels printed"))
 
 LOT_STATUSES = (
     "quarantine",  # 待验
@@ -363,25 +361,3 @@ class CodeCounter(Base):
 
     prefix: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_serial: Mapped[int] = mapped_column(BigInteger, nullable=False)
-
-
-# --- signatures that belong to an event -------------------------------------------------------------
-
-# These actions are signed only together with their event (wms.signing), so the signature covers the
-# record as the event leaves it; a signature of them on its own (the generic signing form or API) is refused.
-EVENT_SIGNED_ACTIONS = frozenset({"receipt.complete", "lot.release", "lot.reject"})
-EVENT_SIGNING: ContextVar[str | None] = ContextVar("pharmatrace_event_signing", default=None)
-
-
-class SignedWithItsEvent(PharmaTraceError):
-    code = "signature_refused"
-    http_status = 409
-
-
-@event.listens_for(Signature, "before_insert")
-def _signed_with_its_event(_mapper: object, _connection: object, signature: Signature) -> None:
-    if signature.action in EVENT_SIGNED_ACTIONS and EVENT_SIGNING.get() != signature.action:
-        raise SignedWithItsEvent(
-            N_("“{action}” is signed together with its decision on the record’s page, not on its own"),
-            action=signature.action,
-        )

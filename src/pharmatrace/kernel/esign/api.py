@@ -28,6 +28,7 @@ class ActionPublic(BaseModel):
     object_type: str
     label: str
     dual: bool
+    with_event: bool  # signed only together with its record's event, not through POST /esign/signatures
     steps: list[StepPublic]
 
 
@@ -56,6 +57,7 @@ def list_actions(_: CurrentPrincipal) -> list[ActionPublic]:
     """SH-7.1.4.c: the functions that can carry an electronic signature, and what each needs."""
     return [
         ActionPublic(code=a.code, object_type=a.object_type, label=i18n.gettext(a.label), dual=a.dual,
+                     with_event=a.with_event,
                      steps=[StepPublic(meaning=s.meaning, meaning_label=i18n.gettext(MEANINGS[s.meaning]),
                                        permission=s.permission) for s in a.steps])
         for a in ACTIONS

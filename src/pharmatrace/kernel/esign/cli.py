@@ -15,4 +15,6 @@ def functions() -> None:
     for action in ACTIONS:
         who = "two people" if action.dual else "one signature"
         steps = "; ".join(f"{i}. {s.meaning} by {s.permission}" for i, s in enumerate(action.steps, start=1))
+        if action.with_event:
+            steps += "  (signed with its event)"
         typer.echo(f"{action.code:<18} {action.object_type:<10} {who:<14} {steps}")

@@ -3,6 +3,11 @@
 Each action names the record type it signs and its steps: one step is a single signature, two steps a
 dual signature by two different people. Each step has a meaning and the permission its signer needs.
 Business areas add their actions here as they are built (batch step sign-off, release, …).
+
+An action ``with_event`` is signed only together with its record's event (QA release, receipt completion):
+the event changes the record and the signature, given last in the same transaction, covers the version the
+event leaves. The business area signs it through :func:`pharmatrace.kernel.esign.service.sign_with_event`;
+the generic signing page and API refuse it on its own.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class SignableAction:
     object_type: str
     label: str  # gettext msgid
     steps: tuple[Step, ...]
+    with_event: bool = False  # signed only together with its record's event, never on its own
 
     @property
     def dual(self) -> bool:
@@ -59,12 +65,21 @@ ACTIONS: tuple[SignableAction, ...] = (
         "receipt",
         N_("Complete a goods receipt (signed by the receiver)"),
         (Step("performed", "wms.lot.receive"),),
+        with_event=True,
     ),
     SignableAction(
-        "lot.release", "lot", N_("Release a material lot (QA)"), (Step("released", "wms.material.approve"),)
+        "lot.release",
+        "lot",
+        N_("Release a material lot (QA)"),
+        (Step("released", "wms.material.approve"),),
+        with_event=True,
     ),
     SignableAction(
-        "lot.reject", "lot", N_("Reject a material lot (QA)"), (Step("rejected", "wms.material.approve"),)
+        "lot.reject",
+        "lot",
+        N_("Reject a material lot (QA)"),
+        (Step("rejected", "wms.material.approve"),),
+        with_event=True,
     ),
 )
 BY_CODE: dict[str, SignableAction] = {action.code: action for action in ACTIONS}

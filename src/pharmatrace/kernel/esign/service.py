@@ -7,12 +7,17 @@
   hash of the record version. A copied or transferred signature therefore fails verification (11.70).
 * A record changed after signing shows the signature as not covering the current version; it stays
   visible and a new signature is needed (TJ-10.2 ¶4, PIC/S PI 041).
+* An action signed with its event (``SignableAction.with_event``: QA release, receipt completion) is signed
+  only through :func:`sign_with_event`, as the last step of the event's unit of work; :func:`sign` on its
+  own (the generic signing page and API) refuses it. The event checks its signer first with
+  :func:`authenticate_signer`, so a wrong password is refused before the event changes anything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -40,6 +45,7 @@ from pharmatrace.kernel.identity.models import AuthSession, User
 from pharmatrace.kernel.identity.passwords import verify_password
 from pharmatrace.kernel.identity.service import Principal, password_policy
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.storage.engine import Database
 
 SIGNATURE_DOMAIN = b"pharmatrace-signature-v1\n"
 Status = Literal["valid", "changed", "invalid"]
@@ -47,6 +53,16 @@ Status = Literal["valid", "changed", "invalid"]
 
 class SignatureRefused(NotPermitted):
     code = "signature_refused"
+
+
+class SignedWithItsEvent(SignatureRefused):
+    """An action declared ``with_event`` signed on its own, apart from the event it belongs to."""
+
+    http_status = 409
+
+
+# The with-event action being signed by :func:`sign_with_event` in this context (None: none).
+_SIGNING_WITH_EVENT: ContextVar[str | None] = ContextVar("pharmatrace_esign_with_event", default=None)
 
 
 # --- keys ------------------------------------------------------------------------------------------
@@ -190,6 +206,35 @@ def _reauthenticate(uow: UnitOfWork, principal: Principal, login: str | None, pa
     return user
 
 
+def authenticate_signer(db: Database, principal: Principal, password: str, login: str | None = None) -> None:
+    """Check the signer's credentials now, before an event signed ``with_event`` changes anything.
+
+    The same check as at signing (log-in ID and password for the first signature of a session, the password
+    later; a locked account is refused). A wrong password is recorded and counts towards the lock-out in a
+    unit of work of its own, which is committed here, apart from the caller's; a success commits nothing
+    (the signature itself, given later, marks the session's first signature).
+    """
+    with UnitOfWork(db, principal.actor) as check:
+        _reauthenticate(check, principal, login, password)
+
+
+def sign_with_event(
+    uow: UnitOfWork, principal: Principal, *, object_type: str, object_id: str, action_code: str,
+    password: str, login: str | None = None,
+) -> Signature:  # fmt: skip
+    """Sign an action declared ``with_event`` as the last step of its event, in the event's unit of work:
+    the signature covers the record as the event leaves it. Otherwise the same checks as :func:`sign`."""
+    action = BY_CODE.get(action_code)
+    if action is None or not action.with_event:
+        raise ValidationFailed(N_("“{action}” is not signed together with an event"), action=action_code)
+    token = _SIGNING_WITH_EVENT.set(action.code)
+    try:
+        return sign(uow, principal, object_type=object_type, object_id=object_id, action_code=action_code,
+                    password=password, login=login)  # fmt: skip
+    finally:
+        _SIGNING_WITH_EVENT.reset(token)
+
+
 def sign(
     uow: UnitOfWork, principal: Principal, *, object_type: str, object_id: str, action_code: str,
     password: str, login: str | None = None,
@@ -198,6 +243,11 @@ def sign(
     action = BY_CODE.get(action_code)
     if action is None or action.object_type != object_type:
         raise ValidationFailed(N_("“{action}” is not a signable action for this record"), action=action_code)
+    if action.with_event and _SIGNING_WITH_EVENT.get() != action.code:
+        raise SignedWithItsEvent(
+            N_("“{action}” is signed together with its decision on the record’s page, not on its own"),
+            action=action.code,
+        )
     session = uow.session
     record = _record(session, object_type, object_id)
     if getattr(record, "voided_at", None) is not None:

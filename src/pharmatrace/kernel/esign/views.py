@@ -39,7 +39,7 @@ def panel(session: Session, principal: Principal, object_type: str, object_id: s
     views = service.manifestations(session, object_type, object_id)
     offered = []
     for action in ACTIONS:
-        if action.object_type != object_type:
+        if action.object_type != object_type or action.with_event:  # signed on the event's own form
             continue
         valid, needed = service.signing_state(session, action, object_type, object_id)
         if valid < needed and principal.can(action.steps[valid].permission):
