@@ -6,15 +6,24 @@ PharmaTrace model. Values are formatted as the guide says: dates ``YYYYMMDD`` an
 ``YYYYMMDDThhmmss`` (GB/T 7408.1-2023, Beijing time), booleans ``True``/``False``. One mapping per table;
 the mapping's short names are checked against the requirements catalogue, so a mapping cannot drift from
 the standard. The exchange interface (with the herbal base, the traceability platform) builds on this.
+
+A data set with a *source* (``register(dataset, source=…)`` or :func:`register_source`) can be exported:
+the source gives its records from a session, the permission says who may read them
+(:mod:`pharmatrace.exchange.export`, ``GET /api/v1/exchange/datasets/{clause}``,
+``pharmatrace datasets export``). The audit trail (TJ-B.2.5) has its own filtered export
+(``/api/v1/audit/export``).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
+
+from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock
 
@@ -70,14 +79,54 @@ def format_value(kind: DataType, value: Any) -> Value:
     return str(value)
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where a data set's records come from, and the permission that may read them."""
+
+    records: Callable[[Session], Iterable[Any]]  # a SQLAlchemy session → the objects the items read
+    permission: str
+
+
 REGISTRY: dict[str, DataSet] = {}
+SOURCES: dict[str, Source] = {}
+
+# The modules that register the business areas' mappings; imported by :func:`load_all` so that the
+# export and the catalogue check see every data set, whichever parts of the application are loaded.
+MAPPING_MODULES: tuple[str, ...] = ("pharmatrace.equipment.service", "pharmatrace.wms.datasets", "pharmatrace.wms.stock")
 
 
-def register(dataset: DataSet) -> DataSet:
+def register(
+    dataset: DataSet, source: Callable[[Session], Iterable[Any]] | None = None, *, permission: str = ""
+) -> DataSet:
     if dataset.clause in REGISTRY:
         raise ValueError(f"{dataset.clause} is mapped twice")
     REGISTRY[dataset.clause] = dataset
+    if source is not None:
+        register_source(dataset.clause, source, permission=permission)
     return dataset
+
+
+def register_source(clause: str, records: Callable[[Session], Iterable[Any]], *, permission: str) -> None:
+    """Make the data set ``clause`` exportable: ``records(session)`` gives its objects; readers need
+    ``permission`` (besides ``exchange.export``)."""
+    if clause not in REGISTRY:
+        raise ValueError(f"{clause} is not mapped")
+    if clause in SOURCES:
+        raise ValueError(f"{clause} has a source already")
+    if not permission:
+        raise ValueError(f"{clause}: a source needs the permission that may read its records")
+    SOURCES[clause] = Source(records, permission)
+
+
+def load_all() -> dict[str, DataSet]:
+    """Every registered data set, in clause order (imports the areas' mapping modules first)."""
+    for module in MAPPING_MODULES:
+        importlib.import_module(module)
+    return {clause: REGISTRY[clause] for clause in sorted(REGISTRY, key=_clause_key)}
+
+
+def _clause_key(clause: str) -> tuple[object, ...]:
+    return tuple(int(part) if part.isdigit() else part for part in clause.replace("-", ".").split("."))
 
 
 # --- TJ-B.2.5 审计追踪数据集 (表 B.18) --------------------------------------------------------------------
@@ -118,6 +167,14 @@ def _meaning(signature: Any) -> str:
     return i18n.translations("zh_CN").gettext(MEANINGS[signature.meaning])  # exchanged data is in Chinese
 
 
+def _signatures(session: Session) -> Iterable[Any]:
+    from sqlalchemy import select
+
+    from pharmatrace.kernel.esign.models import Signature
+
+    return session.scalars(select(Signature).order_by(Signature.id))
+
+
 SIGNATURES = register(
     DataSet(
         "TJ-B.2.6",
@@ -127,5 +184,7 @@ SIGNATURES = register(
             Item("QMSJ", "签名时间", "日期时间型", lambda s: s.signed_at),
             Item("QMHY", "签名含义", "字符型", _meaning),
         ),
-    )
+    ),
+    _signatures,
+    permission="audit.trail.view",  # signatures belong to the records' trail (TJ-10.1.1.2)
 )

@@ -1,4 +1,8 @@
-"""Internal lot numbers and container codes by the site's code rule (TJ-6.3.1, TJ-B.2.2.1 WLBM).
+"""Internal lot numbers and container codes by the site's code rule (TJ-6.3.1, TJ-B.2.2.1).
+
+The guide gives the format ``AAYYMMBBBBB`` as its example of a material code (WLBM); here it numbers each
+lot received, and the material data set exchanges that number as the internal lot number (WLPH) next to the
+material master's code (WLBM), see :mod:`pharmatrace.wms.datasets`.
 
 The default rule is the guide's example ``AAYYMMBBBBB``: the material type (2 characters), year and month
 of receipt in Beijing time, and a serial of 5 digits, e.g. ``YC261100001``. Each container is the lot
@@ -43,6 +47,15 @@ DEFAULT_TYPE_CODES: dict[str, str] = {
     "finished_good": "CP",  # 成品
 }
 PLACEHOLDERS = ("type", "yyyy", "yy", "mm", "serial")
+# What each field of a pattern stands for (msgids), shown with the rule (pages, CLI).
+PLACEHOLDER_MEANINGS: dict[str, str] = {
+    "type": N_("the type code of the material's kind"),
+    "yyyy": N_("the year of receipt, 4 digits (Beijing time)"),
+    "yy": N_("the year of receipt, 2 digits (Beijing time)"),
+    "mm": N_("the month of receipt, 2 digits (Beijing time)"),
+    "serial": N_("the serial number, counted per prefix, with the rule's number of digits"),
+}
+assert set(PLACEHOLDER_MEANINGS) == set(PLACEHOLDERS)
 LOT_NUMBER_MAX = 28  # the lot number and "-NNN" fit the 32 characters of a container code
 RECEIPT_PREFIX = "RC"
 
@@ -148,6 +161,23 @@ def next_lot_number(session: Session, kind: str, at: datetime | None = None) -> 
         # A number taken before (another rule, a counter set back) is skipped: codes are never reused.
         if session.scalar(select(Lot.id).where(Lot.lot_number == number)) is None:
             return number
+
+
+def preview_lot_number(
+    session: Session, kind: str, at: datetime | None = None, rule: CodeRule | None = None
+) -> str:
+    """The lot number the next receipt of a material of ``kind`` would get now, without drawing a serial
+    (read only: the counter is not advanced, and a receipt in between may take it first)."""
+    rule = rule or code_rule(session)
+    prefix = _render(rule.pattern, rule.type_codes[kind], at or clock.now(), "#")
+    last = session.scalar(select(CodeCounter.last_serial).where(CodeCounter.prefix == prefix)) or 0
+    serial = last + 1
+    while serial < 10**rule.serial_digits:
+        number = prefix.replace("#", f"{serial:0{rule.serial_digits}d}")
+        if session.scalar(select(Lot.id).where(Lot.lot_number == number)) is None:
+            return number
+        serial += 1
+    raise Conflict(N_("The serial numbers of {prefix} are used up"), prefix=prefix.replace("#", ""))
 
 
 def next_receipt_number(session: Session, at: datetime | None = None) -> str:
