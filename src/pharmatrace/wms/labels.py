@@ -14,6 +14,7 @@ from typing import Literal
 from pharmatrace.codes import gs1, labels
 from pharmatrace.codes.symbols import Symbol
 from pharmatrace.kernel.errors import N_
+from pharmatrace.kernel.numbers import plain_number
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.wms.models import LABEL_PRINT_EVENT, Container, Receipt
 
@@ -44,10 +45,10 @@ def container_label(container: Container, total: int) -> labels.Label:
     material = lot.material
     fields = [
         (_(N_("Material code")), material.code),
-        (_(N_("Specification")), f"{container.quantity.normalize():f} {container.unit}/{_(N_('container'))}"),
+        (_(N_("Specification")), f"{plain_number(container.quantity)} {container.unit}/{_(N_('container'))}"),
         (_(N_("Lot")), lot.lot_number),
         (_(N_("Supplier lot")), lot.supplier_lot),
-        (_(N_("Quantity")), f"{container.quantity.normalize():f} {container.unit}"),
+        (_(N_("Quantity")), f"{plain_number(container.quantity)} {container.unit}"),
         (_(N_("Expiry date")), lot.expiry_date.isoformat() if lot.expiry_date else "—"),
         (_(N_("Retest date")), lot.retest_date.isoformat() if lot.retest_date else "—"),
         (_(N_("Status")), _(STATUS_LABELS[lot.status])),
