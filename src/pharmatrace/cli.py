@@ -11,6 +11,7 @@ import typer
 from pharmatrace.bootstrap import open_database, prepare
 from pharmatrace.compliance.cli import compliance_app
 from pharmatrace.config import get_settings
+from pharmatrace.exchange.cli import datasets_app
 from pharmatrace.kernel.audit_trail.cli import audit_app
 from pharmatrace.kernel.clock_cli import clock_app
 from pharmatrace.kernel.context import Actor
@@ -20,7 +21,9 @@ from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.schemas import UserCreate
 from pharmatrace.kernel.ledger_cli import ledger_app
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.origin.cli import origin_app
 from pharmatrace.storage.engine import Database
+from pharmatrace.wms.cli import wms_app
 
 app = typer.Typer(
     help="PharmaTrace 药品生产全过程数字化追溯系统", no_args_is_help=True, pretty_exceptions_enable=False
@@ -36,6 +39,9 @@ app.add_typer(esign_app, name="esign")
 app.add_typer(clock_app, name="clock")
 app.add_typer(audit_app, name="audit")
 app.add_typer(compliance_app, name="compliance")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(wms_app, name="wms")
+app.add_typer(origin_app, name="origin")
 
 
 def _cli_actor() -> Actor:

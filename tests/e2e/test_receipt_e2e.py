@@ -30,6 +30,7 @@ def test_the_warehouse_keeper_scans_a_delivery_in(page: Page, server: str) -> No
     form.locator("input[name=manufacture_date]").fill("2026-10-20")
     form.locator("input[name=expected_containers]").fill("3")
     form.locator("input[name=quantity_per_container]").fill("25")
+    form.locator("input[name=origin_shipment]").fill("SL-FY-2611-01")  # the base's shipment (TJ-5.1)
     form.get_by_role("button").click()
     expect(page).to_have_url(re.compile(r"/wms/receipts/\d+$"))
     scan_input = page.get_by_test_id("scan-input")

@@ -73,7 +73,7 @@ def test_gmp_records_are_voided_never_deleted(db: Database) -> None:
         uow.commit()
     entry = audit_entries(db, object_type="material", object_id=str(material.id))[-1]
     assert (entry.event, entry.reason) == ("void", "不再使用")
-    assert count_rows(db, Material) == 11
+    assert count_rows(db, Material) == 12  # the demo seed's materials, none deleted
 
 
 @pytest.mark.clause("SH-7.1.3.b", "TJ-10.1.1.2.a")

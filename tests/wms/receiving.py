@@ -20,6 +20,7 @@ QA = LOGIN_BY_ROLE["qa_release"]
 GTIN = "06901234567892"
 SUPPLIER_LOT = "DS2611-T01"
 MANUFACTURED = date(2026, 10, 8)
+SHIPMENT = "SL-FY-2611-01"  # the demo base's shipment in transit (pharmatrace.origin.demo)
 
 
 def delivery(**changes: Any) -> ReceiptCreate:
@@ -27,6 +28,7 @@ def delivery(**changes: Any) -> ReceiptCreate:
         "supplier_code": "SUP-SL-DS", "material_code": "HB-DS-001", "delivery_note": "SL-DN-2611-07",
         "supplier_lot": SUPPLIER_LOT, "manufacture_date": MANUFACTURED, "expected_containers": 3,
         "quantity_per_container": Decimal("25"),
+        "origin_shipment": SHIPMENT,
     }  # fmt: skip
     values.update(changes)
     return ReceiptCreate(**values)

@@ -79,6 +79,17 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
         retest_months=12,
     ),
     MaterialCreate(
+        code="HB-SQ-001",
+        name="三七（中药材）",
+        kind="herb",
+        unit="kg",
+        storage_condition="阴凉干燥处，防蛀，≤20 °C，相对湿度 ≤65 %",
+        temp_max_c=Decimal("20"),
+        humidity_max_pct=Decimal("65"),
+        shelf_life_months=36,
+        retest_months=12,
+    ),
+    MaterialCreate(
         code="DP-DS-001",
         name="丹参饮片",
         kind="decoction_piece",
@@ -165,6 +176,8 @@ DEMO_SUPPLIERS: tuple[SupplierCreate, ...] = (
                    address="陕西省商洛市商州区", contact="刘建国 0914-2310000"),
     SupplierCreate(code="SUP-YM-HH", name="裕民红花种植合作社", kind="planting_base",
                    address="新疆塔城地区裕民县", contact="马晓东 0901-6520000"),
+    SupplierCreate(code="SUP-WS-SQ", name="文山三七GAP基地", kind="planting_base",
+                   address="云南省文山壮族苗族自治州砚山县", contact="王春华 0876-2120000"),
     SupplierCreate(code="SUP-TL-MAN", name="鲁南药用辅料有限公司", kind="manufacturer",
                    address="山东省临沂市", contact="质量部 0539-8880000"),
     SupplierCreate(code="SUP-LZ-GLS", name="鲁中药用玻璃有限公司", kind="manufacturer",
@@ -177,6 +190,8 @@ DEMO_APPROVALS: tuple[ApprovalDecision, ...] = (
                      valid_until=date(2027, 6, 30), reason="现场审计合格（基地 GAP 审计 2026-06）"),
     ApprovalDecision(supplier_code="SUP-YM-HH", material_code="HB-HH-001", status="approved",
                      valid_until=date(2026, 10, 31), reason="年度评价合格"),
+    ApprovalDecision(supplier_code="SUP-WS-SQ", material_code="HB-SQ-001", status="approved",
+                     valid_until=date(2027, 9, 30), reason="基地 GAP 现场审计合格（2026-09）"),
     ApprovalDecision(supplier_code="SUP-TL-MAN", material_code="EXC-MAN-01", status="conditional",
                      valid_until=date(2027, 3, 31), reason="新增供应商，三批检验合格前有条件批准"),
     ApprovalDecision(supplier_code="SUP-LZ-GLS", material_code="PP-VIAL-10", status="approved",
@@ -239,9 +254,20 @@ def seed(db: Database) -> dict[str, int]:
     with UnitOfWork(db, actor, reason="demo plant seed: rooms and equipment with their logbooks") as uow:
         added.update(seed_equipment(uow))  # the lyophilized-injection line (pharmatrace.equipment.demo)
         uow.commit()
+    from pharmatrace.origin.demo import seed_feedback, seed_origin
+
+    with UnitOfWork(db, actor, reason="demo plant seed: planting bases, plots, harvests, shipments") as uow:
+        added.update(seed_origin(uow))  # where the herbs come from (pharmatrace.origin.demo, TJ-5.1)
+        uow.commit()
     from pharmatrace.wms.demo import seed_lots
 
     added["lots"] = seed_lots(db, DEMO_PASSWORD)  # received by scanning, signed (pharmatrace.wms.demo)
+    from pharmatrace.wms.stock_demo import seed_stock
+
+    added["locations"] = seed_stock(db)  # stores, stock, readings, an intermediate (pharmatrace.wms.stock_demo)
+    with UnitOfWork(db, actor, reason="demo plant seed: a quality anomaly reported to a base") as uow:
+        added["origin_feedback"] = seed_feedback(uow)
+        uow.commit()
     from pharmatrace.kernel.ledger_jobs import checkpoint
 
     checkpoint(db)  # the seeded plant starts fully covered by a signed, witnessed checkpoint

@@ -202,6 +202,10 @@ APPEND_ONLY_TABLES = (
     "signatures",
     "clock_checks",
     "equipment_log_entries",
+    "cultivation_inputs",
+    "stock_movements",
+    "temperature_readings",
+    "intermediate_movements",
 )
 # Association rows whose revocation is a delete (audited by the unit of work).
 DELETABLE_TABLES = ("role_permissions", "user_roles")

@@ -6,7 +6,9 @@ from pharmatrace.kernel import clock_models as _clock  # noqa: F401
 from pharmatrace.kernel import ledger as _ledger  # noqa: F401
 from pharmatrace.kernel.esign import models as _esign  # noqa: F401
 from pharmatrace.kernel.identity import models as _identity  # noqa: F401
+from pharmatrace.origin import models as _origin  # noqa: F401
 from pharmatrace.storage.base import Base
 from pharmatrace.wms import models as _wms  # noqa: F401
+from pharmatrace.wms import stock_models as _stock  # noqa: F401
 
 metadata = Base.metadata

@@ -174,8 +174,11 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.kernel.audit_trail import views as audit_views
     from pharmatrace.kernel.esign import views as esign_views
     from pharmatrace.kernel.identity import views as identity_views
+    from pharmatrace.origin import views as origin_views
     from pharmatrace.web import views as shell_views
+    from pharmatrace.wms import code_rule_views as wms_code_rule_views
     from pharmatrace.wms import lot_views as wms_lot_views
+    from pharmatrace.wms import stock_views as wms_stock_views
     from pharmatrace.wms import views as wms_views
 
     return [
@@ -187,6 +190,9 @@ def page_routers() -> list[APIRouter]:
         esign_views.router,
         wms_views.router,
         wms_lot_views.router,
+        wms_stock_views.router,
+        wms_code_rule_views.router,
+        origin_views.router,
         equipment_views.router,
         compliance_views.router,
     ]
@@ -196,11 +202,14 @@ def api_routers() -> list[APIRouter]:
     """Every area's API router; the permission-matrix test walks these."""
     from pharmatrace.compliance import api as compliance_api
     from pharmatrace.equipment import api as equipment_api
+    from pharmatrace.exchange import api as exchange_api
     from pharmatrace.kernel import clock_api
     from pharmatrace.kernel.audit_trail import api as audit_api
     from pharmatrace.kernel.esign import api as esign_api
     from pharmatrace.kernel.identity import api as identity_api
+    from pharmatrace.origin import api as origin_api
     from pharmatrace.wms import api as wms_api
+    from pharmatrace.wms import stock_api as wms_stock_api
 
     return [
         identity_api.router,
@@ -208,6 +217,9 @@ def api_routers() -> list[APIRouter]:
         audit_api.router,
         esign_api.router,
         wms_api.router,
+        wms_stock_api.router,
+        origin_api.router,
         equipment_api.router,
+        exchange_api.router,
         compliance_api.router,
     ]

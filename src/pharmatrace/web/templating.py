@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from pharmatrace import __version__
 from pharmatrace.kernel import clock, context
 from pharmatrace.kernel.identity.permissions import AREAS, KIND_LABELS
+from pharmatrace.kernel.numbers import plain_number
 from pharmatrace.web import i18n
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -22,6 +23,7 @@ TEMPLATE_DIRS = [
     PACKAGE / "kernel" / "audit_trail" / "templates",
     PACKAGE / "kernel" / "templates",  # kernel services outside identity (clock/)
     PACKAGE / "wms" / "templates",
+    PACKAGE / "origin" / "templates",
     PACKAGE / "equipment" / "templates",
     PACKAGE / "compliance" / "templates",
 ]
@@ -36,6 +38,7 @@ def _environment() -> jinja2.Environment:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["beijing"] = clock.format_beijing
+    env.filters["plain"] = plain_number
     env.globals["version"] = __version__
     env.globals["areas"] = AREAS
     env.globals["kind_labels"] = KIND_LABELS

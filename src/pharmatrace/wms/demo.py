@@ -30,14 +30,16 @@ class DemoLot:
     per_container: Decimal
     status: str  # quarantine | under_test | released | rejected
     gs1: bool = True
+    shipment: str = ""  # a herb lot from a planting base: the base's shipment (pharmatrace.origin.demo)
 
 
 DEMO_LOTS: tuple[DemoLot, ...] = (
-    DemoLot("SUP-SL-DS", "HB-DS-001", "DS20260915", 60, 4, Decimal("25"), "released"),
-    DemoLot("SUP-SL-DS", "HB-DS-001", "DS20261020", 20, 3, Decimal("25"), "quarantine", gs1=False),
+    DemoLot("SUP-SL-DS", "HB-DS-001", "DS20260915", 60, 4, Decimal("25"), "released", True, "SL-FY-2609-01"),
+    DemoLot("SUP-SL-DS", "HB-DS-001", "DS20261020", 20, 3, Decimal("25"), "quarantine", False, "SL-FY-2610-01"),
+    DemoLot("SUP-WS-SQ", "HB-SQ-001", "SQ20261025", 36, 4, Decimal("20"), "under_test", True, "WS-FY-2610-01"),
     DemoLot("SUP-TL-MAN", "EXC-MAN-01", "MN2610-118", 40, 5, Decimal("25"), "under_test"),
     DemoLot("SUP-LZ-GLS", "PP-VIAL-10", "GL261002", 30, 2, Decimal("5000"), "rejected"),
-)
+)  # fmt: skip
 
 
 def _principal(db: Database, login: str) -> Principal:
@@ -59,6 +61,7 @@ def seed_lots(db: Database, password: str) -> int:
                 supplier_code=demo.supplier, material_code=demo.material, delivery_note=f"DN-{demo.supplier_lot}",
                 supplier_lot=demo.supplier_lot, manufacture_date=lots.today() - timedelta(days=demo.days_old),
                 expected_containers=demo.containers, quantity_per_container=demo.per_container,
+                origin_shipment=demo.shipment,
             ))  # fmt: skip
             uow.commit()
             receipt_id, lot_id = receipt.id, receipt.lot_id

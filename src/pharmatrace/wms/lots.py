@@ -93,6 +93,10 @@ def _signed(
     check_signer(uow, principal, action, password, login)
     uow.session.flush()
     sign(uow, principal, "lot", lot.id, action, password, login)
+    if event == "reject":
+        from pharmatrace.origin.service import lot_rejected
+
+        lot_rejected(uow, lot)  # a herb lot's base hears of it (TJ-5.2.1.5)
     return lot
 
 

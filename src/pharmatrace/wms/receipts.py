@@ -26,7 +26,7 @@ from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_, Conflict, NotFound, ValidationFailed
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.wms import codes, lots
+from pharmatrace.wms import codes, lots, stock
 from pharmatrace.wms.models import Container, Lot, Material, Receipt, Supplier
 from pharmatrace.wms.schemas import ReceiptComplete, ReceiptCreate, ReceiptPublic, ScanIn
 from pharmatrace.wms.service import require_approved_supplier
@@ -57,6 +57,10 @@ def create_receipt(uow: UnitOfWork, data: ReceiptCreate) -> Receipt:
     if material.retest_months:
         retest = lots.add_months(data.manufacture_date, material.retest_months)
         retest = min(retest, expiry) if expiry is not None else retest
+    from pharmatrace.origin import service as origin
+
+    expected = data.expected_containers * data.quantity_per_container
+    shipment = origin.shipment_for_receipt(session, supplier, material, data.origin_shipment, expected)
     now = clock.now()
     lot = Lot(
         lot_number=codes.next_lot_number(session, material.kind, now), material_id=material.id,
@@ -74,6 +78,8 @@ def create_receipt(uow: UnitOfWork, data: ReceiptCreate) -> Receipt:
     )  # fmt: skip
     session.add(receipt)
     session.flush()
+    if shipment is not None:
+        origin.link_lot(uow, lot, shipment)  # the lot links back to its plots (TJ-5.1)
     return receipt
 
 
@@ -162,6 +168,7 @@ def scan(uow: UnitOfWork, receipt_id: int, data: ScanIn) -> Container:
     )  # fmt: skip
     session.add(container)
     session.flush()
+    stock.receive(uow, container)  # into the receiving area (TJ-6.4.3.6)
     session.refresh(lot, ["containers"])
     return container
 

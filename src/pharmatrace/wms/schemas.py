@@ -129,6 +129,7 @@ Quantity = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=3)]
 SupplierLot = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[!-~][ -~]{0,63}$")]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Remarks = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+ShipmentCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=32)]
 LotStatus = Literal["quarantine", "under_test", "released", "rejected", "expired", "on_hold"]
 
 
@@ -144,6 +145,8 @@ class ReceiptCreate(Strict):
     expected_containers: Annotated[int, Field(ge=1, le=999)]
     quantity_per_container: Quantity
     remarks: Remarks = ""
+    # The base's shipment a herb lot from a planting base comes with (TJ-5.1, pharmatrace.origin).
+    origin_shipment: ShipmentCode = ""
 
     @model_validator(mode="after")
     def _dates(self) -> ReceiptCreate:

@@ -38,6 +38,9 @@ ALLOWED: dict[str, set[str]] = {
     "wms.material.approve": {"qa_reviewer", "qa_release"},  # QA releases and rejects lots
     "wms.lot.receive": {"warehouse_keeper"},  # receives, scans and prints container labels
     "wms.stock.move": {"warehouse_keeper"},
+    "wms.location.manage": {"warehouse_keeper"},
+    "wms.anomaly.close": {"qa_reviewer", "qa_release"},  # QA assesses storage anomalies
+    "mes.batch.execute": {"production_operator"},  # intermediates: stock-in, moves, charging
     "lims.sample.manage": {"qc_analyst"},  # sampling puts a lot under test
     "qms.supplier.manage": {"qa_reviewer"},
     "equipment.view": {
@@ -51,7 +54,18 @@ ALLOWED: dict[str, set[str]] = {
         "inspector",
     },
     "equipment.manage": {"equipment_engineer"},
+    "origin.view": {
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "qc_analyst",
+        "warehouse_keeper",
+        "inspector",
+    },
+    "origin.manage": {"qa_reviewer", "warehouse_keeper"},  # supplier QA and the keeper record the base's data
+    "origin.feedback": {"qa_reviewer", "qa_release", "qc_analyst"},  # quality anomalies go back to the base
     "equipment.logbook.record": {"production_operator", "production_supervisor", "equipment_engineer"},
+    "exchange.export": {"qa_reviewer", "qa_release", "inspector"},  # Appendix B data sets (TJ-B.1.3)
 }
 # Signing is open to every user at the route: the signature policy decides per step (tests/kernel/test_esign.py).
 OPEN_TO_ANY_USER = {"/me", "/me/password", "/auth/logout", "/esign/actions", "/esign/signatures"}

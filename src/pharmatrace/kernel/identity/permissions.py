@@ -34,6 +34,7 @@ class Area:
 # ARCHITECTURE §2: the business areas, in the order of the navigation.
 AREAS: tuple[Area, ...] = (
     Area("wms", N_("Materials & warehouse"), True, "/wms/materials", "wms.material.view"),
+    Area("origin", N_("Herbal-material origin"), True, "/origin", "origin.view"),
     Area("equipment", N_("Equipment & rooms"), True, "/equipment", "equipment.view"),
     Area("mes", N_("Production & batch records"), False, "/areas/mes"),
     Area("lims", N_("Laboratory (LIMS)"), False, "/areas/lims"),
@@ -78,6 +79,12 @@ CATALOGUE: tuple[Permission, ...] = (
     _p("wms.material.approve", "business", N_("Approve material master data (QA signature)")),
     _p("wms.lot.receive", "business", N_("Receive material lots")),
     _p("wms.stock.move", "business", N_("Move and issue stock")),
+    _p("wms.location.manage", "business", N_("Set up storage locations and their conditions")),
+    _p("wms.anomaly.close", "business", N_("Assess and close storage anomalies (QA)")),
+    # herbal-material origin (TJ-5.1, TJ-5.2.1.5)
+    _p("origin.view", "read", N_("View planting bases, plots and the origin of herb lots")),
+    _p("origin.manage", "business", N_("Record planting bases, plots, cultivation, harvests and shipments")),
+    _p("origin.feedback", "business", N_("Report quality anomalies of herb lots to their planting base")),
     # equipment
     _p("equipment.view", "read", N_("View equipment and rooms")),
     _p("equipment.manage", "business", N_("Maintain equipment, scales and rooms")),
@@ -112,6 +119,8 @@ CATALOGUE: tuple[Permission, ...] = (
     _p("trace.view", "read", N_("Trace products forward and backward")),
     _p("monitoring.view", "read", N_("View monitoring data")),
     _p("monitoring.alarm.acknowledge", "business", N_("Acknowledge monitoring alarms")),
+    # data exchange (TJ-B.1.3): export of the Appendix B data sets, besides the data set's own view permission
+    _p("exchange.export", "read", N_("Export the Appendix B data sets")),
 )
 BY_CODE: dict[str, Permission] = {p.code: p for p in CATALOGUE}
 

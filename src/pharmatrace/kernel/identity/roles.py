@@ -10,6 +10,7 @@ from typing import Literal
 
 READ_ALL = (
     "wms.material.view",
+    "origin.view",
     "equipment.view",
     "mes.batch.view",
     "lims.view",
@@ -86,6 +87,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         (
             *READ_ALL,
             "audit.trail.view",
+            "exchange.export",
             "mes.batch.review",
             "mes.recipe.approve",
             "qms.deviation.raise",
@@ -96,6 +98,9 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "admin.clock.view",
             "admin.compliance.view",
             "wms.material.approve",
+            "wms.anomaly.close",
+            "origin.manage",
+            "origin.feedback",
         ),
     ),
     StandardRole(
@@ -106,11 +111,14 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         (
             *READ_ALL,
             "audit.trail.view",
+            "exchange.export",
             "qms.release.decide",
             "mes.batch.review",
             "lims.spec.approve",
             "wms.material.approve",
+            "wms.anomaly.close",
             "admin.compliance.view",
+            "origin.feedback",
         ),
     ),
     StandardRole(
@@ -126,6 +134,8 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "documents.view",
             "equipment.view",
             "qms.deviation.raise",
+            "origin.view",
+            "origin.feedback",
         ),
     ),
     StandardRole(
@@ -153,6 +163,9 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "wms.material.manage",
             "wms.lot.receive",
             "wms.stock.move",
+            "wms.location.manage",
+            "origin.view",
+            "origin.manage",
             "trace.codes.manage",
             "trace.view",
             "documents.view",
@@ -197,6 +210,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         (
             *READ_ALL,
             "audit.trail.view",
+            "exchange.export",
             "admin.access_review.view",
             "admin.users.view",
             "admin.clock.view",
