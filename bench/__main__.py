@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import gc
 import os
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from pathlib import Path
 
-from sqlalchemy import Table, create_engine, text
+from sqlalchemy import Table
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import conv
 
-from pharmatrace.bootstrap import prepare
+from bench.databases import on_each_database
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.uow import UnitOfWork
@@ -29,7 +26,6 @@ from pharmatrace.wms.models import Material
 
 ROWS = int(os.environ.get("BENCH_ROWS", "10000"))  # enough that one garbage collection is noise
 BATCH = 100
-PG_ADMIN_URL = os.environ.get("PHARMATRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 class PlainBase(DeclarativeBase):
@@ -96,32 +92,7 @@ def run(db: Database, label: str) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database.from_url(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", state_dir=Path(tmp) / "var")
-        prepare(db)
-        run(db, "sqlite")
-        db.dispose()
-    name = f"pt_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        print(f"[postgresql] not measured: {str(error).splitlines()[0]}")
-        return
-    try:
-        from sqlalchemy.engine import make_url
-
-        state = Path(tempfile.mkdtemp(prefix="pharmatrace-bench-"))
-        db = Database.from_url(
-            make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False), state_dir=state
-        )
-        prepare(db)
-        run(db, "postgresql")
-        db.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    on_each_database("bench", run)
 
 
 if __name__ == "__main__":

@@ -19,20 +19,17 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Index, MetaData, Numeric, String, Table, create_engine, insert, select, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import Column, Index, MetaData, Numeric, String, Table, insert, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from pharmatrace.bootstrap import prepare
+from bench.databases import on_each_database
 from pharmatrace.kernel import clock
 from pharmatrace.storage.engine import Database, mark_unit_of_work
 from pharmatrace.wms import stock
@@ -53,7 +50,6 @@ STATUSES = (
     "rejected",
 )  # weights by repetition
 CHUNK = 20_000
-PG_ADMIN_URL = os.environ.get("PHARMATRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 flat_metadata = MetaData()
 FLAT = Table(
@@ -254,30 +250,9 @@ def _timed(label: str, work: Callable[[], dict[str, list[str]]]) -> dict[str, li
 
 
 def run() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database.from_url(f"sqlite:///{Path(tmp) / 'stock.sqlite3'}", state_dir=Path(tmp) / "var")
-        prepare(db)
-        measure(db, _timed("sqlite", lambda: fill(db, CONTAINERS)), "sqlite")
-        db.dispose()
-    name = f"pt_bench_stock_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        print(f"[postgresql] not measured: {str(error).splitlines()[0]}")
-        return
-    try:
-        state = Path(tempfile.mkdtemp(prefix="pharmatrace-bench-"))
-        db = Database.from_url(
-            make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False), state_dir=state
-        )
-        prepare(db)
-        measure(db, _timed("postgresql", lambda: fill(db, CONTAINERS)), "postgresql")
-        db.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    on_each_database(
+        "bench_stock", lambda db, label: measure(db, _timed(label, lambda: fill(db, CONTAINERS)), label)
+    )
 
 
 if __name__ == "__main__":
