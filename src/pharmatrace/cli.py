@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pharmatrace.bootstrap import open_database, prepare
+from pharmatrace.cli_support import database, fail
 from pharmatrace.compliance.cli import compliance_app
 from pharmatrace.config import get_settings
 from pharmatrace.exchange.cli import datasets_app
@@ -49,21 +49,6 @@ def _cli_actor() -> Actor:
     return Actor.system(f"cli:{getpass.getuser()}")
 
 
-def _fail(error: PharmaTraceError) -> None:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(code=2)
-
-
-def database() -> Database:
-    """The configured database, migrated to the newest revision (sub-command modules use it too)."""
-    db = open_database()
-    prepare(db)
-    return db
-
-
-_db = database
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -74,7 +59,7 @@ def serve(
 
     from pharmatrace.web.app import create_app
 
-    app_ = create_app(_db(), clock_monitor=get_settings().clock_monitor)
+    app_ = create_app(database(), clock_monitor=get_settings().clock_monitor)
     typer.echo(f"PharmaTrace is serving on http://{host}:{port}  (API: http://{host}:{port}/api/v1/docs)")
     uvicorn.run(app_, host=host, port=port, log_level="info")
 
@@ -82,7 +67,7 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the newest schema (SQLite or PostgreSQL)."""
-    db = _db()
+    db = database()
     from pharmatrace.storage.migrate import current_revision
 
     typer.echo(f"database at revision {current_revision(db.engine)} ({db.dialect})")
@@ -116,11 +101,11 @@ def user_create(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
     try:
-        with UnitOfWork(_db(), _cli_actor()) as uow:
+        with UnitOfWork(database(), _cli_actor()) as uow:
             user = identity.create_user(uow, data)
             uow.commit()
     except PharmaTraceError as error:
-        _fail(error)
+        fail(error)
     typer.echo(f"created user {user.login} (id {user.id})")
 
 
@@ -138,33 +123,33 @@ def user_deactivate(
     login: str, reason: Annotated[str, typer.Option("--reason", help="why (audited)")]
 ) -> None:
     """Deactivate a user (users are never deleted)."""
-    db = _db()
+    db = database()
     try:
         with UnitOfWork(db, _cli_actor(), reason=reason) as uow:
             identity.deactivate_user(uow, _user_id(db, login))
             uow.commit()
     except PharmaTraceError as error:
-        _fail(error)
+        fail(error)
     typer.echo(f"deactivated {login}")
 
 
 @user_app.command("unlock")
 def user_unlock(login: str, reason: Annotated[str, typer.Option("--reason", help="why (audited)")]) -> None:
     """Unlock an account locked after failed log-ins."""
-    db = _db()
+    db = database()
     try:
         with UnitOfWork(db, _cli_actor(), reason=reason) as uow:
             identity.unlock_user(uow, _user_id(db, login))
             uow.commit()
     except PharmaTraceError as error:
-        _fail(error)
+        fail(error)
     typer.echo(f"unlocked {login}")
 
 
 @user_app.command("list")
 def user_list() -> None:
     """List users with their roles and status."""
-    with _db().sessions() as session:
+    with database().sessions() as session:
         for user in identity.list_users(session):
             status = "active" if user.active else "deactivated"
             if user.locked:
@@ -178,7 +163,7 @@ def demo_seed() -> None:
     """Build the demo plant (idempotent)."""
     from pharmatrace.demo.seed import DEMO_PASSWORD, DEMO_USERS, seed
 
-    added = seed(_db())
+    added = seed(database())
     typer.echo("demo plant: " + ", ".join(f"{n} {what} added" for what, n in added.items()))
     typer.echo(f"demo log-ins (password {DEMO_PASSWORD}):")
     for user in DEMO_USERS:

@@ -6,19 +6,12 @@ from typing import Annotated
 
 import typer
 
-from pharmatrace.bootstrap import open_database, prepare
+from pharmatrace.cli_support import database
 from pharmatrace.kernel import clock
 from pharmatrace.kernel import clock_monitor as monitor
 from pharmatrace.kernel.clock_models import ClockCheck
-from pharmatrace.storage.engine import Database
 
 clock_app = typer.Typer(help="Clock management: NTP offset checks and alarms", no_args_is_help=True)
-
-
-def _db() -> Database:
-    db = open_database()
-    prepare(db)
-    return db
 
 
 def _line(check: ClockCheck) -> str:
@@ -39,7 +32,7 @@ def clock_check(
     ),
 ) -> None:
     """Check the clock against every configured NTP server now; exit code 1 on any alarm."""
-    checks = monitor.check_clock(_db(), timeout=timeout)
+    checks = monitor.check_clock(database(), timeout=timeout)
     for check in checks:
         typer.echo(_line(check))
     if any(check.status != "ok" for check in checks):
@@ -49,7 +42,7 @@ def clock_check(
 @clock_app.command("status")
 def clock_status() -> None:
     """Show the server time, the time settings and the latest check of each NTP server."""
-    with _db().sessions() as session:
+    with database().sessions() as session:
         status = monitor.clock_status(session)
     settings = status.settings
     typer.echo(f"server time      {clock.format_beijing(status.now)} Beijing time (UTC+8)")

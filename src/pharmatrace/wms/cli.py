@@ -8,13 +8,12 @@ validation (``CodeRuleUpdate``), permission (``admin.settings.manage``) and serv
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from pharmatrace.bootstrap import open_database, prepare
+from pharmatrace.cli_support import database, echo_json, fail
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import PharmaTraceError
 from pharmatrace.kernel.identity.cli_login import log_in, read_password
@@ -32,24 +31,6 @@ wms_app.add_typer(code_rule_app, name="code-rule")
 SETTINGS_PERMISSION = "admin.settings.manage"  # the API's PUT /wms/code-rule needs the same
 
 
-def _db() -> Database:
-    db = open_database()
-    prepare(db)
-    return db
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
-
-
-def _json(records: list[BaseModel] | BaseModel) -> None:
-    if isinstance(records, BaseModel):
-        typer.echo(records.model_dump_json(indent=1))
-    else:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in records], ensure_ascii=False, indent=1))
-
-
 def _date(value: Any) -> str:
     return value.isoformat() if value is not None else "-"
 
@@ -62,11 +43,11 @@ def materials(
 ) -> None:
     """The material master data (void materials are left out)."""
     if kind and kind not in MATERIAL_KINDS:
-        _fail(f"unknown kind {kind!r}; one of {', '.join(MATERIAL_KINDS)}")
-    with _db().sessions() as session:
+        fail(f"unknown kind {kind!r}; one of {', '.join(MATERIAL_KINDS)}")
+    with database().sessions() as session:
         found = [service.material_public(m) for m in service.list_materials(session, text=text, kind=kind)]
     if as_json:
-        _json(list(found))
+        echo_json(list(found))
         return
     for m in found:
         shelf = f"{m.shelf_life_months} months" if m.shelf_life_months else "-"
@@ -79,10 +60,10 @@ def suppliers(
     as_json: Annotated[bool, typer.Option("--json", help="the API's records")] = False,
 ) -> None:
     """The suppliers (void suppliers are left out)."""
-    with _db().sessions() as session:
+    with database().sessions() as session:
         found = [service.supplier_public(s) for s in service.list_suppliers(session, kind=kind)]
     if as_json:
-        _json(list(found))
+        echo_json(list(found))
         return
     for s in found:
         typer.echo(f"{s.code:<16} {s.kind:<14} {s.name}")
@@ -96,11 +77,11 @@ def lot_list(
     as_json: Annotated[bool, typer.Option("--json", help="the API's records")] = False,
 ) -> None:
     """Lots, newest first, by material, status or a scanned code (the same search as the API)."""
-    with _db().sessions() as session:
+    with database().sessions() as session:
         found = [lots.lot_public(lot) for lot in lots.list_lots(session, material_code=material, status=status,
                                                                 text=scan)]  # fmt: skip
     if as_json:
-        _json(list(found))
+        echo_json(list(found))
         return
     for lot in found:
         typer.echo(
@@ -115,14 +96,14 @@ def lot_show(
     as_json: Annotated[bool, typer.Option("--json", help="the API's record")] = False,
 ) -> None:
     """One lot found by any scanned code, with its containers."""
-    with _db().sessions() as session:
+    with database().sessions() as session:
         found = lots.find_by_scan(session, scan)
         if found is None:
-            _fail(f"no lot for the scan {scan.strip()!r}")
+            fail(f"no lot for the scan {scan.strip()!r}")
             return
         detail = lots.lot_detail(found)
     if as_json:
-        _json(detail)
+        echo_json(detail)
         return
     typer.echo(f"lot              {detail.lot_number}  ({detail.status})")
     typer.echo(f"material         {detail.material_code}  {detail.material_name}")
@@ -156,7 +137,7 @@ def _previews(db: Database, rule: codes.CodeRule | None = None) -> tuple[codes.C
 @code_rule_app.command("show")
 def code_rule_show() -> None:
     """The current rule, what its fields mean, the type codes, and the next lot number per kind."""
-    _show_rule(*_previews(_db()))
+    _show_rule(*_previews(database()))
 
 
 def _type_codes(values: list[str], current: dict[str, str]) -> dict[str, str]:
@@ -164,7 +145,7 @@ def _type_codes(values: list[str], current: dict[str, str]) -> dict[str, str]:
     for value in values:
         kind, sep, code = value.partition("=")
         if not sep or kind not in MATERIAL_KINDS:
-            _fail(f"--type-code takes KIND=CODE with a kind of {', '.join(MATERIAL_KINDS)}: {value!r}")
+            fail(f"--type-code takes KIND=CODE with a kind of {', '.join(MATERIAL_KINDS)}: {value!r}")
         changed[kind] = code
     return changed
 
@@ -181,7 +162,7 @@ def code_rule_set(
     ] = False,
 ) -> None:
     """Change the rule; what is not given stays. Numbers already given keep their form."""
-    db = _db()
+    db = database()
     with db.sessions() as session:
         current = codes.code_rule(session)
     values: dict[str, Any] = {
@@ -193,9 +174,7 @@ def code_rule_set(
     try:
         update = codes.CodeRuleUpdate.model_validate(values)
     except ValidationError as error:
-        _fail(
-            "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'rule'}: {e['msg']}" for e in error.errors())
-        )
+        fail("; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'rule'}: {e['msg']}" for e in error.errors()))
         return
     try:
         principal = log_in(db, as_login, read_password(password_stdin, as_login))
@@ -204,7 +183,7 @@ def code_rule_set(
             rule = codes.set_code_rule(uow, update)
             uow.commit()
     except PharmaTraceError as error:
-        _fail(str(error))
+        fail(str(error))
         return
     typer.echo("code rule changed")
     _show_rule(*_previews(db, rule))

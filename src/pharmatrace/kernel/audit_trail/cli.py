@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from pharmatrace.cli_support import database, fail
 from pharmatrace.kernel.audit_trail import export, service
 from pharmatrace.kernel.audit_trail.service import TrailFilter
 from pharmatrace.kernel.errors import PharmaTraceError
@@ -73,9 +74,9 @@ def export_command(
             event=event,
             actor=actor,
         )
-        result = export.export_trail(cli._db(), cli._cli_actor(), f, format, translate=i18n.gettext)
+        result = export.export_trail(database(), cli._cli_actor(), f, format, translate=i18n.gettext)
     except PharmaTraceError as error:
-        cli._fail(error)
+        fail(error)
         return
     if output is None:
         sys.stdout.buffer.write(result.content)
