@@ -21,6 +21,7 @@ from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.schemas import UserCreate
 from pharmatrace.kernel.ledger_cli import ledger_app
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.kernel.witness_server import witness_app
 from pharmatrace.origin.cli import origin_app
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms.cli import wms_app
@@ -35,6 +36,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(demo_app, name="demo")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(witness_app, name="witness")
 app.add_typer(esign_app, name="esign")
 app.add_typer(clock_app, name="clock")
 app.add_typer(audit_app, name="audit")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,8 +28,15 @@ class Settings(BaseSettings):
     # Ledger checkpoints (SH-8.4.5): signed every N entries or T seconds, whichever comes first.
     checkpoint_every: int = Field(default=1000, ge=1)
     checkpoint_seconds: int = Field(default=60, ge=1)
-    # The ledger's witness: by default a file under var/; a URL puts it in a second database instead.
+    # The ledger's witness: by default a file under var/; a database URL puts it in a second database, an
+    # http(s):// URL in a witness service on another host (`pharmatrace witness serve`).
     witness_url: str | None = None
+    # Seconds a remote witness (an http(s):// witness_url) may take to answer before its checkpoint is kept
+    # pending locally and sent again with the next one.
+    witness_timeout: float = Field(default=5.0, gt=0)
+    # The site's SM2 checkpoint key is kept encrypted (SM4-GCM) under this passphrase when it is set;
+    # without it, as a plain file of mode 0600 (and `ledger verify` warns).
+    site_key_passphrase: SecretStr | None = None
     # PBKDF2-HMAC-SM3 rounds protecting each user's SM2 signing key (tests lower it; never below 1,000).
     key_kdf_iterations: int = Field(default=200_000, ge=1000)
 

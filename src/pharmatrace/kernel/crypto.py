@@ -133,6 +133,67 @@ def public_key_pem(public_key: bytes) -> str:
     return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
 
 
+def public_key_from_pem(pem: str) -> bytes:
+    """The uncompressed point of an SM2 SubjectPublicKeyInfo PEM (as :func:`public_key_pem` writes it)."""
+    lines = [line.strip() for line in pem.strip().splitlines()]
+    if len(lines) < 3 or lines[0] != "-----BEGIN PUBLIC KEY-----" or lines[-1] != "-----END PUBLIC KEY-----":
+        raise ValueError("not a PEM public key")
+    try:
+        der = base64.b64decode("".join(lines[1:-1]), validate=True)
+    except ValueError:
+        raise ValueError("not a PEM public key") from None
+    if len(der) != len(_SPKI_PREFIX) + 65 or not der.startswith(_SPKI_PREFIX):
+        raise ValueError("not an SM2 public key")
+    public_key = der[len(_SPKI_PREFIX) :]
+    if not SM2.is_pk_valid(public_key):
+        raise ValueError("not a point of the SM2 curve")
+    return public_key
+
+
+# --- secrets at rest: SM4-GCM under a key derived from a passphrase (PBKDF2-HMAC-SM3) -----------------
+
+
+def passphrase_key(passphrase: str, salt: bytes, iterations: int) -> bytes:
+    """The 128-bit SM4 key for ``passphrase`` (PBKDF2-HMAC-SM3)."""
+    return hashlib.pbkdf2_hmac("sm3", passphrase.encode(), salt, iterations, 16)
+
+
+def seal(secret: bytes, passphrase: str, *, aad: bytes, iterations: int) -> dict[str, object]:
+    """``secret`` encrypted with SM4-GCM under ``passphrase``; ``aad`` is bound to it, not stored."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    salt, nonce = os.urandom(16), os.urandom(12)
+    encryptor = Cipher(
+        algorithms.SM4(passphrase_key(passphrase, salt, iterations)), modes.GCM(nonce)
+    ).encryptor()
+    encryptor.authenticate_additional_data(aad)
+    sealed = encryptor.update(secret) + encryptor.finalize() + encryptor.tag
+    return {"kdf": "pbkdf2-hmac-sm3", "iterations": iterations, "salt": salt.hex(), "cipher": "sm4-gcm",
+            "nonce": nonce.hex(), "sealed": sealed.hex()}  # fmt: skip
+
+
+def unseal(sealed: dict[str, object], passphrase: str, *, aad: bytes) -> bytes:
+    """The secret :func:`seal` encrypted; ValueError for a wrong passphrase, ``aad`` or altered data."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    if sealed.get("kdf") != "pbkdf2-hmac-sm3" or sealed.get("cipher") != "sm4-gcm":
+        raise ValueError("unknown key protection")
+    iterations = sealed["iterations"]
+    if type(iterations) is not int or iterations < 1:
+        raise ValueError("bad iteration count")
+    salt, nonce = bytes.fromhex(str(sealed["salt"])), bytes.fromhex(str(sealed["nonce"]))
+    body = bytes.fromhex(str(sealed["sealed"]))
+    decryptor = Cipher(
+        algorithms.SM4(passphrase_key(passphrase, salt, iterations)), modes.GCM(nonce, body[-16:])
+    ).decryptor()
+    decryptor.authenticate_additional_data(aad)
+    try:
+        return decryptor.update(body[:-16]) + decryptor.finalize()
+    except InvalidTag:
+        raise ValueError("wrong passphrase or altered data") from None
+
+
 def fingerprint(public_key: bytes) -> str:
     """Short identifier of a public key: the first 16 hex digits of its SM3 hash."""
     return sm3(public_key).hex()[:16]

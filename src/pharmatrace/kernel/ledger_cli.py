@@ -29,7 +29,7 @@ def _checked(path: Path, check: Callable[..., list[str]], key: str | None) -> An
 
 def _print_proof(make: Callable[[Session], dict[str, Any]]) -> None:
     """Checkpoint what is recorded so far, then print the proof ``make`` builds (exit 2 if it cannot)."""
-    from pharmatrace.cli import database
+    from pharmatrace.cli_support import database
     from pharmatrace.kernel.ledger_jobs import checkpoint
 
     db = database()
@@ -48,7 +48,7 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable report")] = False,
 ) -> None:
     """Re-hash the ledger, its checkpoints and witness, and every current GMP row. Exit 1 on any mismatch."""
-    from pharmatrace.cli import database
+    from pharmatrace.cli_support import database
 
     report = ledger.verify(database())
     if as_json:
@@ -61,6 +61,7 @@ def verify_command(
                     "witnessed": report.witnessed,
                     "rows_checked": report.rows_checked,
                     "problems": [p.__dict__ for p in report.problems],
+                    "warnings": [p.__dict__ for p in report.warnings],
                 },
                 ensure_ascii=False,
                 indent=2,
@@ -73,6 +74,8 @@ def verify_command(
         )
         for problem in report.problems:
             typer.echo(f"  MISMATCH {problem}")
+        for warning in report.warnings:
+            typer.echo(f"  WARNING {warning}")
         typer.echo("intact" if report.intact else f"NOT INTACT: {len(report.problems)} problem(s)")
     raise typer.Exit(code=0 if report.intact else 1)
 
@@ -80,11 +83,18 @@ def verify_command(
 @ledger_app.command("checkpoint")
 def checkpoint_command() -> None:
     """Sign a checkpoint at the current tree size now and append it to the witness."""
-    from pharmatrace.cli import database
+    from pharmatrace.cli_support import database
     from pharmatrace.kernel.ledger_jobs import checkpoint
 
-    made = checkpoint(database())
+    db = database()
+    made = checkpoint(db)
     typer.echo(f"checkpoint at size {made['tree_size']}: {made['root']}" if made else "already checkpointed")
+    pending = ledger.witness_of(db).pending()
+    if pending:
+        typer.echo(
+            f"WARNING: {len(pending)} checkpoint(s) not yet received by the witness "
+            f"{ledger.witness_of(db).location}; kept pending, sent again with the next checkpoint"
+        )
 
 
 @ledger_app.command("prove")
@@ -132,3 +142,14 @@ def check_consistency_command(
         f"valid: the tree of size {document['new']['tree_size']} signed at {document['new']['at']} extends "
         f"the tree of size {document['old']['tree_size']} signed at {document['old']['at']} unchanged"
     )
+
+
+@ledger_app.command("site-key")
+def site_key_command() -> None:
+    """Print the site's public checkpoint key (PEM) and its fingerprint, e.g. for `witness serve --public-key`."""
+    from pharmatrace.cli_support import database
+    from pharmatrace.kernel import crypto
+
+    keys = ledger.site_key(database().state_dir)
+    typer.echo(crypto.public_key_pem(keys.public_key), nl=False)
+    typer.echo(f"fingerprint: {crypto.fingerprint(keys.public_key)}", err=True)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from pharmatrace.config import get_settings
+from pharmatrace.kernel import ledger
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
@@ -15,10 +16,16 @@ log = logging.getLogger("pharmatrace.ledger")
 
 
 def checkpoint(db: Database) -> dict[str, Any] | None:
-    """Sign a checkpoint at the current size (unless one covers it) and hand it to the witness."""
+    """Sign a checkpoint at the current size (unless one covers it) and hand it to the witness.
+
+    When none was due, checkpoints a remote witness could not take before are sent again now.
+    """
     with UnitOfWork(db, Actor.system("ledger")) as uow:
         made = uow.checkpoint()
         uow.commit()
+    witness = ledger.witness_of(db)
+    if made is None and isinstance(witness, ledger.RemoteWitness):
+        witness.flush()
     return made
 
 

@@ -27,7 +27,12 @@ def ledger_page(request: Request, db: DbDep, _: AuditView, verify: int = 0) -> R
             )
         )
     witness = ledger.witness_of(db)
-    witnessed, torn = witness.read()
+    try:
+        witnessed, torn = witness.read()
+    except ledger.WitnessUnavailable as error:
+        witnessed, torn = [], str(error)
     report = ledger.verify(db) if verify else None
     return render(request, "ledger/status.html", head=head, checkpoints=checkpoints, witnessed=len(witnessed),
-                  torn=torn, report=report, witness_path=witness.location)  # fmt: skip
+                  torn=torn, report=report, witness_path=witness.location, pending=len(witness.pending()),
+                  key_warning=ledger.site_key_warning(db.state_dir),
+                  key_exists=ledger.site_key_path(db.state_dir).exists())  # fmt: skip
