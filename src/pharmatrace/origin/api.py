@@ -15,19 +15,24 @@ from pharmatrace.origin.schemas import (
     AnomalyReport,
     BaseCreate,
     BasePublic,
+    BaseUpdate,
     CropCreate,
     CropPublic,
+    CropUpdate,
     FeedbackPublic,
     HarvestCreate,
     HarvestPublic,
+    HarvestUpdate,
     InputCreate,
     InputPublic,
     OriginChain,
     PlotCreate,
     PlotDetail,
     PlotPublic,
+    PlotUpdate,
     ProcessingCreate,
     ProcessingPublic,
+    ProcessingUpdate,
     ShipmentCreate,
     ShipmentPublic,
 )
@@ -173,6 +178,98 @@ def void_shipment(shipment_id: int, body: ReasonOnly, db: DbDep, principal: Orig
         shipment = service.void_shipment(uow, shipment_id)
         uow.commit()
         return service.shipment_public(uow.session, shipment)
+
+
+# --- corrections and voids: each with its reason, kept in the audit trail (old → new) -----------------------
+
+
+@router.patch("/bases/{base_id}", response_model=BasePublic)
+def update_base(base_id: int, body: BaseUpdate, db: DbDep, principal: OriginManage) -> BasePublic:
+    """Correct a base's GACP details; fields left out stay, ``null`` clears an optional one."""
+    with uow_for(db, principal, body.reason) as uow:
+        base = service.update_base(uow, base_id, body)
+        uow.commit()
+        return service.base_public(uow.session, base)
+
+
+@router.post("/bases/{base_id}/void", response_model=BasePublic)
+def void_base(base_id: int, body: ReasonOnly, db: DbDep, principal: OriginManage) -> BasePublic:
+    """Void a base recorded in error; refused (409 ``origin_record_in_use``) while a plot or shipment is not void."""
+    with uow_for(db, principal, body.reason) as uow:
+        base = service.void_base(uow, base_id)
+        uow.commit()
+        return service.base_public(uow.session, base)
+
+
+@router.patch("/plots/{plot_id}", response_model=PlotPublic)
+def update_plot(plot_id: int, body: PlotUpdate, db: DbDep, principal: OriginManage) -> PlotPublic:
+    with uow_for(db, principal, body.reason) as uow:
+        plot = service.update_plot(uow, plot_id, body)
+        uow.commit()
+        return service.plot_public(plot)
+
+
+@router.post("/plots/{plot_id}/void", response_model=PlotPublic)
+def void_plot(plot_id: int, body: ReasonOnly, db: DbDep, principal: OriginManage) -> PlotPublic:
+    """Void a plot recorded in error; refused while a crop or harvest on it is not void."""
+    with uow_for(db, principal, body.reason) as uow:
+        plot = service.void_plot(uow, plot_id)
+        uow.commit()
+        return service.plot_public(plot)
+
+
+@router.patch("/crops/{crop_id}", response_model=CropPublic)
+def update_crop(crop_id: int, body: CropUpdate, db: DbDep, principal: OriginManage) -> CropPublic:
+    """Correct a crop and its seed source (not its code, plot or herb)."""
+    with uow_for(db, principal, body.reason) as uow:
+        crop = service.update_crop(uow, crop_id, body)
+        uow.commit()
+        return service.crop_public(uow.session, crop)
+
+
+@router.post("/crops/{crop_id}/void", response_model=CropPublic)
+def void_crop(crop_id: int, body: ReasonOnly, db: DbDep, principal: OriginManage) -> CropPublic:
+    with uow_for(db, principal, body.reason) as uow:
+        crop = service.void_crop(uow, crop_id)
+        uow.commit()
+        return service.crop_public(uow.session, crop)
+
+
+@router.patch("/harvests/{harvest_id}", response_model=HarvestPublic)
+def update_harvest(harvest_id: int, body: HarvestUpdate, db: DbDep, principal: OriginManage) -> HarvestPublic:
+    """Correct a harvest; its quantity is never lowered below what shipments drew (409 ``origin_record_in_use``)."""
+    with uow_for(db, principal, body.reason) as uow:
+        harvest = service.update_harvest(uow, harvest_id, body)
+        uow.commit()
+        return service.harvest_public(uow.session, harvest)
+
+
+@router.post("/harvests/{harvest_id}/void", response_model=HarvestPublic)
+def void_harvest(harvest_id: int, body: ReasonOnly, db: DbDep, principal: OriginManage) -> HarvestPublic:
+    """Void a harvest recorded in error; refused while a shipment that is not void draws from it."""
+    with uow_for(db, principal, body.reason) as uow:
+        harvest = service.void_harvest(uow, harvest_id)
+        uow.commit()
+        return service.harvest_public(uow.session, harvest)
+
+
+@router.patch("/processing/{step_id}", response_model=ProcessingPublic)
+def update_processing(
+    step_id: int, body: ProcessingUpdate, db: DbDep, principal: OriginManage
+) -> ProcessingPublic:
+    with uow_for(db, principal, body.reason) as uow:
+        step = service.update_processing(uow, step_id, body)
+        uow.commit()
+        return ProcessingPublic.model_validate(step, from_attributes=True)
+
+
+@router.post("/processing/{step_id}/void", response_model=ProcessingPublic)
+def void_processing(step_id: int, body: ReasonOnly, db: DbDep, principal: OriginManage) -> ProcessingPublic:
+    """Void a processing step recorded in error: only the last step of its harvest."""
+    with uow_for(db, principal, body.reason) as uow:
+        step = service.void_processing(uow, step_id)
+        uow.commit()
+        return ProcessingPublic.model_validate(step, from_attributes=True)
 
 
 # --- herb lots: the chain and feedback ---------------------------------------------------------------------

@@ -5,38 +5,17 @@ Reading commands print what the pages and the API show; ``--json`` gives the API
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
-from pydantic import BaseModel
 
-from pharmatrace.bootstrap import open_database, prepare
+from pharmatrace.cli_support import database, echo_json, fail
 from pharmatrace.origin import service
-from pharmatrace.storage.engine import Database
 from pharmatrace.wms import lots
 
 origin_app = typer.Typer(
     help="Herbal-material origin: bases, plots, shipments, lot origin, feedback", no_args_is_help=True
 )
-
-
-def _db() -> Database:
-    db = open_database()
-    prepare(db)
-    return db
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
-
-
-def _json(records: list[BaseModel] | BaseModel) -> None:
-    if isinstance(records, BaseModel):
-        typer.echo(records.model_dump_json(indent=1))
-    else:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in records], ensure_ascii=False, indent=1))
 
 
 @origin_app.command("trace")
@@ -45,17 +24,17 @@ def trace(
     as_json: Annotated[bool, typer.Option("--json", help="the API's record")] = False,
 ) -> None:
     """A herb lot's way back: base, plots, seed, inputs, harvest, processing, shipment."""
-    with _db().sessions() as session:
+    with database().sessions() as session:
         lot = lots.find_by_scan(session, code)
         if lot is None:
-            _fail(f"no lot for {code!r}")
+            fail(f"no lot for {code!r}")
             return
         chain = service.origin_chain(session, lot)
     if chain is None:
-        _fail(f"the lot {lot.lot_number} has no recorded origin")
+        fail(f"the lot {lot.lot_number} has no recorded origin")
         return
     if as_json:
-        _json(chain)
+        echo_json(chain)
         return
     typer.echo(f"lot {chain.lot_number} (supplier lot {chain.supplier_lot})")
     typer.echo(
@@ -93,14 +72,14 @@ def shipments(
     as_json: Annotated[bool, typer.Option("--json", help="the API's records")] = False,
 ) -> None:
     """Shipments from the planting bases, newest first."""
-    with _db().sessions() as session:
+    with database().sessions() as session:
         base_id = service.base_by_code(session, base).id if base else None
         found = [
             service.shipment_public(session, s)
             for s in service.list_shipments(session, base_id=base_id, open_only=open_only)
         ]
     if as_json:
-        _json(list(found))
+        echo_json(list(found))
         return
     for s in found:
         plots = ",".join(sorted({src.plot_code for src in s.sources}))
@@ -116,10 +95,10 @@ def feedback(
     as_json: Annotated[bool, typer.Option("--json", help="the API's records")] = False,
 ) -> None:
     """The feedback outbox: messages to the bases and their delivery status."""
-    with _db().sessions() as session:
+    with database().sessions() as session:
         found = [service.feedback_public(f) for f in service.list_feedback(session, status=status)]
     if as_json:
-        _json(list(found))
+        echo_json(list(found))
         return
     for f in found:
         typer.echo(

@@ -131,6 +131,61 @@ class ShipmentCreate(Strict):
         return self
 
 
+# --- changes of a record (with a reason) -------------------------------------------------------------------
+# Fields left out stay as they are; ``null`` clears an optional one (a text becomes empty). Codes and the
+# links other records depend on (a plot's base, a crop's plot and herb, a harvest's crop) are not changed:
+# a record entered against the wrong one is voided and entered again.
+
+
+class BaseUpdate(Strict):
+    region: Needed | None = None
+    certificate: Short | None = None
+    certificate_valid_until: date | None = None
+    area_mu: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)] | None = None
+    manager: Short | None = None
+    reason: Reason
+
+
+class PlotUpdate(Strict):
+    name: Name | None = None
+    area_mu: Area | None = None
+    location: Text | None = None
+    coordinates: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    soil: Text | None = None
+    irrigation: Text | None = None
+    reason: Reason
+
+
+class CropUpdate(Strict):
+    """A correction of a crop and its seed source."""
+
+    species: Needed | None = None
+    latin_name: Needed | None = None
+    variety: Short | None = None
+    seed_kind: SeedKind | None = None
+    seed_source: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)] | None
+    ) = None
+    seed_certificate: Short | None = None
+    planted_on: date | None = None
+    reason: Reason
+
+
+class HarvestUpdate(Strict):
+    harvested_on: date | None = None
+    quantity: Quantity | None = None
+    method: Text | None = None
+    reason: Reason
+
+
+class ProcessingUpdate(Strict):
+    method: ProcessingMethod | None = None
+    performed_on: date | None = None
+    output_quantity: Quantity | None = None
+    conditions: Text | None = None
+    reason: Reason
+
+
 class AnomalyReport(Strict):
     """A quality anomaly of a herb lot, reported to its base (TJ-5.1, TJ-5.2.1.5)."""
 
@@ -197,6 +252,7 @@ class ProcessingPublic(BaseModel):
     output_quantity: Decimal
     conditions: str
     created_by: str
+    voided_at: datetime | None = None
 
 
 class HarvestPublic(BaseModel):

@@ -9,6 +9,9 @@ The rules kept here:
   first day a harvest may be taken — a harvest that breaks the interval is not a herb for an injection;
 * processing cannot yield more than the previous step (or the harvest), nor happen before the harvest;
 * a shipment draws from harvests of its own base and material, never more than is left of each;
+* a record is corrected and voided with a reason, never deleted; a void that would break the chain is refused
+  (a base or plot with records not void under it, a crop with a harvest, a harvest drawn by a shipment, a
+  processing step followed by a later one), and a correction keeps the quantity and date rules above;
 * a herb lot from a planting base is received against a shipment of that base, for no more than was shipped
   and not yet received (:func:`shipment_for_receipt`, called by ``wms.receipts.create_receipt``);
 * when QA rejects such a lot, or a quality anomaly is reported on it, a feedback message to the base is
@@ -20,13 +23,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock
-from pharmatrace.kernel.errors import N_, Conflict, NotFound, ValidationFailed
+from pharmatrace.kernel.errors import N_, Conflict, NotFound, ReasonRequired, ValidationFailed
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.origin.models import (
     Crop,
@@ -43,12 +47,15 @@ from pharmatrace.origin.models import (
 from pharmatrace.origin.schemas import (
     BaseCreate,
     BasePublic,
+    BaseUpdate,
     ChainSource,
     CropCreate,
     CropPublic,
+    CropUpdate,
     FeedbackPublic,
     HarvestCreate,
     HarvestPublic,
+    HarvestUpdate,
     InputCreate,
     InputPublic,
     OriginChain,
@@ -56,8 +63,10 @@ from pharmatrace.origin.schemas import (
     PlotDetail,
     PlotLot,
     PlotPublic,
+    PlotUpdate,
     ProcessingCreate,
     ProcessingPublic,
+    ProcessingUpdate,
     ShipmentCreate,
     ShipmentPublic,
     SourcePublic,
@@ -258,6 +267,18 @@ class PreHarvestIntervalBroken(Conflict):
     code = "pre_harvest_interval"
 
 
+def _outside_intervals(session: Session, crop: Crop, day: date) -> None:
+    for entry in inputs_of(session, crop.id):
+        first = safe_from(entry)
+        if first is not None and entry.applied_on <= day < first:
+            raise PreHarvestIntervalBroken(
+                N_("{product} was applied on {applied} with a pre-harvest interval of {days} days: "
+                   "no harvest before {first}"),
+                product=entry.product, applied=entry.applied_on.isoformat(), days=entry.pre_harvest_days,
+                first=first.isoformat(),
+            )  # fmt: skip
+
+
 def record_harvest(uow: UnitOfWork, crop_id: int, data: HarvestCreate) -> Harvest:
     session = uow.session
     crop = _active_crop(session, crop_id)
@@ -268,15 +289,7 @@ def record_harvest(uow: UnitOfWork, crop_id: int, data: HarvestCreate) -> Harves
             N_("The harvest on {date} is before the crop was planted ({planted})"),
             date=data.harvested_on.isoformat(), planted=crop.planted_on.isoformat(),
         )  # fmt: skip
-    for entry in inputs_of(session, crop.id):
-        first = safe_from(entry)
-        if first is not None and entry.applied_on <= data.harvested_on < first:
-            raise PreHarvestIntervalBroken(
-                N_("{product} was applied on {applied} with a pre-harvest interval of {days} days: "
-                   "no harvest before {first}"),
-                product=entry.product, applied=entry.applied_on.isoformat(), days=entry.pre_harvest_days,
-                first=first.isoformat(),
-            )  # fmt: skip
+    _outside_intervals(session, crop, data.harvested_on)
     harvest = Harvest(
         code=data.code, crop_id=crop.id, harvested_on=data.harvested_on, quantity=data.quantity,
         unit=crop.material.unit, method=data.method, created_at=clock.now(), created_by=uow.actor.login,
@@ -499,6 +512,350 @@ def void_shipment(uow: UnitOfWork, shipment_id: int) -> Shipment:
     shipment.voided_at = clock.now()
     uow.session.flush()
     return shipment
+
+
+# --- corrections and voids (with a reason) ---------------------------------------------------------------------
+# A record's descriptive fields are corrected, never its code nor the links other records depend on; a record
+# is voided, never deleted. Both need the reason (the unit of work keeps old → new in the trail). A void or a
+# change that would break the chain is refused: a base or plot with records not void under it, a crop with a
+# harvest not void, a harvest drawn by a shipment not void, a processing step followed by a later one.
+
+
+class RecordInUse(Conflict):
+    """Refused: records that are not void depend on this one (or on the quantity being lowered)."""
+
+    code = "origin_record_in_use"
+
+
+def _need_reason(uow: UnitOfWork) -> None:
+    if uow.reason is None:
+        raise ReasonRequired(N_("A reason is required for this change"))
+
+
+def _changes(record: object, data: BaseModel, required: tuple[str, ...]) -> dict[str, Any]:
+    """What ``data`` changes of ``record``: ``None`` clears an optional field (a text becomes empty), a required
+    one cannot be cleared; refused when nothing would change."""
+    changes: dict[str, Any] = {}
+    for key, value in data.model_dump(exclude={"reason"}, exclude_unset=True).items():
+        if value is None:
+            if key in required:
+                raise ValidationFailed(N_("This field cannot be cleared: {field}"), field=key)
+            if isinstance(getattr(record, key), str):
+                value = ""
+        if value != getattr(record, key):
+            changes[key] = value
+    if not changes:
+        raise ValidationFailed(N_("Nothing to change: the values given are the ones recorded"))
+    return changes
+
+
+def _apply(uow: UnitOfWork, record: object, changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        setattr(record, key, value)
+    uow.session.flush()
+
+
+def _live_base(session: Session, base_id: int) -> PlantingBase:
+    base = get_base(session, base_id)
+    if base.voided_at is not None:
+        raise Conflict(N_("The planting base “{code}” is void"), code=base.supplier.code)
+    return base
+
+
+def update_base(uow: UnitOfWork, base_id: int, data: BaseUpdate) -> PlantingBase:
+    """Correct a base's GACP details (region, certificate and validity, area, manager)."""
+    _need_reason(uow)
+    base = _live_base(uow.session, base_id)
+    _apply(uow, base, _changes(base, data, ("region",)))
+    return base
+
+
+def void_base(uow: UnitOfWork, base_id: int) -> PlantingBase:
+    """Void a base recorded in error; refused while a plot or a shipment of it is not void."""
+    _need_reason(uow)
+    session = uow.session
+    base = _live_base(session, base_id)
+    plot = session.scalar(
+        select(Plot.code)
+        .where(Plot.base_id == base.id, Plot.voided_at.is_(None))
+        .order_by(Plot.code)
+        .limit(1)
+    )
+    if plot is not None:
+        raise RecordInUse(
+            N_("The planting base “{code}” has the plot {plot} that is not void; void it first"),
+            code=base.supplier.code, plot=plot,
+        )  # fmt: skip
+    shipment = session.scalar(
+        select(Shipment.code)
+        .where(Shipment.base_id == base.id, Shipment.voided_at.is_(None))
+        .order_by(Shipment.code)
+        .limit(1)
+    )
+    if shipment is not None:
+        raise RecordInUse(
+            N_("The planting base “{code}” has the shipment {shipment} that is not void; void it first"),
+            code=base.supplier.code, shipment=shipment,
+        )  # fmt: skip
+    base.voided_at = clock.now()
+    session.flush()
+    return base
+
+
+def update_plot(uow: UnitOfWork, plot_id: int, data: PlotUpdate) -> Plot:
+    """Correct a plot's name, area, location, coordinates, soil or irrigation (not its code nor its base)."""
+    _need_reason(uow)
+    plot = _active_plot(uow.session, plot_id)
+    _apply(uow, plot, _changes(plot, data, ("name", "area_mu")))
+    return plot
+
+
+def void_plot(uow: UnitOfWork, plot_id: int) -> Plot:
+    """Void a plot recorded in error; refused while a harvest or a crop on it is not void."""
+    _need_reason(uow)
+    session = uow.session
+    plot = _active_plot(session, plot_id)
+    harvest = session.scalar(
+        select(Harvest.code)
+        .join(Crop, Crop.id == Harvest.crop_id)
+        .where(Crop.plot_id == plot.id, Harvest.voided_at.is_(None))
+        .order_by(Harvest.code)
+        .limit(1)
+    )
+    if harvest is not None:
+        raise RecordInUse(
+            N_("The plot {code} has the harvest {harvest} that is not void; it cannot be voided"),
+            code=plot.code, harvest=harvest,
+        )  # fmt: skip
+    crop = session.scalar(
+        select(Crop.code)
+        .where(Crop.plot_id == plot.id, Crop.voided_at.is_(None))
+        .order_by(Crop.code)
+        .limit(1)
+    )
+    if crop is not None:
+        raise RecordInUse(
+            N_("The plot {code} has the crop {crop} that is not void; void it first"),
+            code=plot.code,
+            crop=crop,
+        )
+    plot.voided_at = clock.now()
+    session.flush()
+    return plot
+
+
+def _live_harvests(session: Session, crop_id: int) -> list[Harvest]:
+    return [h for h in harvests_of(session, crop_id) if h.voided_at is None]
+
+
+def update_crop(uow: UnitOfWork, crop_id: int, data: CropUpdate) -> Crop:
+    """Correct a crop and its seed source (not its code, plot or herb). The planting date stays on or before
+    the first application and the first harvest."""
+    _need_reason(uow)
+    session = uow.session
+    crop = _active_crop(session, crop_id)
+    changes = _changes(crop, data, ("species", "latin_name", "seed_kind", "seed_source", "planted_on"))
+    day = changes.get("planted_on")
+    if day is not None:
+        _not_future(day)
+        for entry in inputs_of(session, crop.id):
+            if entry.applied_on < day:
+                raise ValidationFailed(
+                    N_("The crop cannot be planted on {date}: {product} was applied to it on {applied}"),
+                    date=day.isoformat(), product=entry.product, applied=entry.applied_on.isoformat(),
+                )  # fmt: skip
+        for harvest in _live_harvests(session, crop.id):
+            if harvest.harvested_on < day:
+                raise ValidationFailed(
+                    N_("The crop cannot be planted on {date}: the harvest {code} was taken on {harvested}"),
+                    date=day.isoformat(), code=harvest.code, harvested=harvest.harvested_on.isoformat(),
+                )  # fmt: skip
+    _apply(uow, crop, changes)
+    return crop
+
+
+def void_crop(uow: UnitOfWork, crop_id: int) -> Crop:
+    """Void a crop recorded in error; refused while a harvest of it is not void. Its applications stay."""
+    _need_reason(uow)
+    crop = _active_crop(uow.session, crop_id)
+    harvests = _live_harvests(uow.session, crop.id)
+    if harvests:
+        raise RecordInUse(
+            N_("The crop {code} has the harvest {harvest} that is not void; void it first"),
+            code=crop.code, harvest=harvests[0].code,
+        )  # fmt: skip
+    crop.voided_at = clock.now()
+    uow.session.flush()
+    return crop
+
+
+def _locked_harvest(session: Session, harvest_id: int) -> Harvest:
+    # locked until commit (PostgreSQL), as a shipment or a processing step locks it: no draw in between
+    session.execute(select(Harvest.id).where(Harvest.id == harvest_id).with_for_update())
+    harvest = get_harvest(session, harvest_id)
+    if harvest.voided_at is not None:
+        raise Conflict(N_("The harvest {code} is void"), code=harvest.code)
+    return harvest
+
+
+def drawing_shipments(session: Session, harvest_id: int) -> list[Shipment]:
+    """The shipments, not void, that draw from a harvest, the first packed first."""
+    query = (
+        select(Shipment)
+        .join(ShipmentSource, ShipmentSource.shipment_id == Shipment.id)
+        .where(ShipmentSource.harvest_id == harvest_id, Shipment.voided_at.is_(None))
+        .order_by(Shipment.packed_on, Shipment.id)
+    )
+    return list(session.scalars(query).unique())
+
+
+def update_harvest(uow: UnitOfWork, harvest_id: int, data: HarvestUpdate) -> Harvest:
+    """Correct a harvest's date, quantity or method (not its code nor its crop). The quantity is never below
+    what shipments drew from it nor below its first processing step's output; the date keeps the rules of a
+    new harvest and stays before its processing and the packing of its shipments."""
+    _need_reason(uow)
+    session = uow.session
+    harvest = _locked_harvest(session, harvest_id)
+    changes = _changes(harvest, data, ("harvested_on", "quantity"))
+    steps = steps_of(session, harvest.id)
+    day = changes.get("harvested_on")
+    if day is not None:
+        _not_future(day)
+        crop = harvest.crop
+        if day < crop.planted_on:
+            raise ValidationFailed(
+                N_("The harvest on {date} is before the crop was planted ({planted})"),
+                date=day.isoformat(), planted=crop.planted_on.isoformat(),
+            )  # fmt: skip
+        _outside_intervals(session, crop, day)
+        if steps and day > steps[0].performed_on:
+            raise ValidationFailed(
+                N_("The harvest {code} cannot be dated {date}: it was processed on {step}"),
+                code=harvest.code, date=day.isoformat(), step=steps[0].performed_on.isoformat(),
+            )  # fmt: skip
+        shipments = drawing_shipments(session, harvest.id)
+        if shipments and day > shipments[0].packed_on:
+            raise ValidationFailed(
+                N_("The harvest {code} cannot be dated {date}: the shipment {shipment} was packed from it on {packed}"),
+                code=harvest.code, date=day.isoformat(), shipment=shipments[0].code,
+                packed=shipments[0].packed_on.isoformat(),
+            )  # fmt: skip
+    quantity = changes.get("quantity")
+    if quantity is not None:
+        shipped = shipped_quantity(session, harvest.id)
+        if quantity < shipped:
+            raise RecordInUse(
+                N_("{shipped} {unit} of the harvest {code} are shipped already; it cannot be {quantity} {unit}"),
+                shipped=shipped, unit=harvest.unit, code=harvest.code, quantity=Decimal(quantity).quantize(ZERO),
+            )  # fmt: skip
+        if steps and quantity < steps[0].output_quantity:
+            raise RecordInUse(
+                N_("The harvest {code} cannot be {quantity} {unit}: its first processing step yielded {output} {unit}"),
+                code=harvest.code, quantity=Decimal(quantity).quantize(ZERO), unit=harvest.unit,
+                output=steps[0].output_quantity,
+            )  # fmt: skip
+    _apply(uow, harvest, changes)
+    return harvest
+
+
+def void_harvest(uow: UnitOfWork, harvest_id: int) -> Harvest:
+    """Void a harvest recorded in error; refused while a shipment that is not void draws from it. Its
+    processing steps stay recorded with it."""
+    _need_reason(uow)
+    harvest = _locked_harvest(uow.session, harvest_id)
+    shipments = drawing_shipments(uow.session, harvest.id)
+    if shipments:
+        raise RecordInUse(
+            N_("The harvest {code} is drawn by the shipment {shipment}; it cannot be voided"),
+            code=harvest.code, shipment=shipments[0].code,
+        )  # fmt: skip
+    harvest.voided_at = clock.now()
+    uow.session.flush()
+    return harvest
+
+
+def get_step(session: Session, step_id: int) -> ProcessingStep:
+    step = session.get(ProcessingStep, step_id)
+    if step is None:
+        raise NotFound(N_("No processing step with ID {id}"), id=step_id)
+    return step
+
+
+def _live_step(session: Session, step_id: int) -> tuple[ProcessingStep, Harvest, list[ProcessingStep]]:
+    """The step, its harvest (locked) and the harvest's steps that are not void, in order."""
+    harvest = _locked_harvest(session, get_step(session, step_id).harvest_id)
+    step = get_step(session, step_id)
+    if step.voided_at is not None:
+        raise Conflict(
+            N_("The processing step on {date} of the harvest {code} is void"),
+            date=step.performed_on.isoformat(), code=harvest.code,
+        )  # fmt: skip
+    return step, harvest, steps_of(session, harvest.id)
+
+
+def update_processing(uow: UnitOfWork, step_id: int, data: ProcessingUpdate) -> ProcessingStep:
+    """Correct a processing step: its date stays between the previous step (or the harvest) and the next
+    one, its output between the next step's and what the harvest was before it, and never below what is
+    shipped when it is the last step."""
+    _need_reason(uow)
+    session = uow.session
+    step, harvest, steps = _live_step(session, step_id)
+    changes = _changes(step, data, ("method", "performed_on", "output_quantity"))
+    index = next(n for n, s in enumerate(steps) if s.id == step.id)
+    previous = steps[index - 1] if index else None
+    following = steps[index + 1] if index + 1 < len(steps) else None
+    day = changes.get("performed_on")
+    if day is not None:
+        _not_future(day)
+        last = previous.performed_on if previous else harvest.harvested_on
+        if day < last:
+            raise ValidationFailed(
+                N_("Processing on {date} comes before the harvest or the previous step ({last})"),
+                date=day.isoformat(), last=last.isoformat(),
+            )  # fmt: skip
+        if following is not None and day > following.performed_on:
+            raise ValidationFailed(
+                N_("Processing on {date} comes after the next step ({next})"),
+                date=day.isoformat(), next=following.performed_on.isoformat(),
+            )  # fmt: skip
+    output = changes.get("output_quantity")
+    if output is not None:
+        before = previous.output_quantity if previous else harvest.quantity
+        if output > before:
+            raise Conflict(
+                N_("Processing cannot yield {output} {unit}: the harvest {code} is {before} {unit} before this step"),
+                output=Decimal(output).quantize(ZERO), unit=harvest.unit, code=harvest.code, before=before,
+            )  # fmt: skip
+        if following is not None and output < following.output_quantity:
+            raise RecordInUse(
+                N_("The next step of the harvest {code} yielded {next} {unit}; this step cannot yield less"),
+                code=harvest.code, next=following.output_quantity, unit=harvest.unit,
+            )  # fmt: skip
+        shipped = shipped_quantity(session, harvest.id)
+        if following is None and output < shipped:
+            raise RecordInUse(
+                N_("{shipped} {unit} of the harvest {code} are shipped already; this step cannot leave less"),
+                shipped=shipped, unit=harvest.unit, code=harvest.code,
+            )  # fmt: skip
+    _apply(uow, step, changes)
+    return step
+
+
+def void_processing(uow: UnitOfWork, step_id: int) -> ProcessingStep:
+    """Void a processing step recorded in error: only the last one of its harvest (a later step depends on
+    it); the harvest is then what the previous step yielded, which is never less than is shipped."""
+    _need_reason(uow)
+    step, harvest, steps = _live_step(uow.session, step_id)
+    if steps[-1].id != step.id:
+        later = steps[-1]
+        raise RecordInUse(
+            N_("The processing step on {date} of the harvest {code} is followed by the step on {later}; "
+               "void the later step first"),
+            date=step.performed_on.isoformat(), code=harvest.code, later=later.performed_on.isoformat(),
+        )  # fmt: skip
+    step.voided_at = clock.now()
+    uow.session.flush()
+    return step
 
 
 # --- receipt of a herb lot against its shipment (TJ-5.2.1.1) ------------------------------------------------

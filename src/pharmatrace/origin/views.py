@@ -27,16 +27,22 @@ from pharmatrace.origin.models import (
     SEED_KINDS,
     Crop,
     Plot,
+    ProcessingStep,
     Shipment,
 )
 from pharmatrace.origin.schemas import (
     AnomalyReport,
     BaseCreate,
+    BaseUpdate,
     CropCreate,
+    CropUpdate,
     HarvestCreate,
+    HarvestUpdate,
     InputCreate,
     PlotCreate,
+    PlotUpdate,
     ProcessingCreate,
+    ProcessingUpdate,
     ShipmentCreate,
 )
 from pharmatrace.web import i18n
@@ -84,6 +90,8 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
     values.setdefault("data", {})
     values.setdefault("field_errors", {})
     values.setdefault("form", "")
+    values.setdefault("edit", {})  # what a change or void form sent, shown again in that form on a refusal
+    values.setdefault("edit_errors", {})
     return render(request, template, status_code=status_code, labels=LABELS, **values)
 
 
@@ -125,6 +133,24 @@ def _write(
     reason: Callable[[Any], str | None] | None = None,
 ) -> Response:
     return submit(db, principal, schema, data, write=write, rerender=rerender, done=done, reason=reason)
+
+
+def _edit_data(data: dict[str, Any]) -> dict[str, Any]:
+    """A change form sends every field: an empty one means "clear it" (``null``); the service refuses to
+    clear a required one and keeps the rest."""
+    return {key: (None if value == "" and key != "reason" else value) for key, value in data.items()}
+
+
+def _edit_rerender(page: Callable[..., Response], form: str) -> Callable[..., Response]:
+    """Draw the page again with the refused change or void form open, its input and errors kept apart from
+    the page's create forms."""
+
+    def rerender(status: int, **values: Any) -> Response:
+        edit = values.pop("data", {})
+        edit_errors = values.pop("field_errors", {})
+        return page(status, form=form, edit=edit, edit_errors=edit_errors, **values)
+
+    return rerender
 
 
 # --- bases and plots (the area's start page) ---------------------------------------------------------------
@@ -181,8 +207,9 @@ async def plot_create(request: Request, db: DbDep, principal: OriginManage) -> R
                   lambda plot: f"/origin/plots/{getattr(plot, 'id', 0)}?done=1")  # fmt: skip
 
 
-@router.get("/bases/{base_id}", response_class=HTMLResponse)
-def base_page(request: Request, db: DbDep, principal: OriginView, base_id: int, done: int = 0) -> Response:
+def _base_page(
+    request: Request, db: DbDep, principal: Principal, base_id: int, status_code: int = 200, **values: Any
+) -> Response:
     from pharmatrace.kernel.esign.views import panel
 
     with db.sessions() as session:
@@ -195,8 +222,37 @@ def base_page(request: Request, db: DbDep, principal: OriginView, base_id: int, 
         feedback = [service.feedback_public(f) for f in service.list_feedback(session, base_id=base_id)]
         trail = _trail(session, [("planting_base", [base_id]), ("supplier", [base.supplier_id])])
         esign = panel(session, principal, "planting_base", str(base_id))
-    return _render(request, "origin/base_detail.html", base=public, plots=plots, shipments=shipments,
-                   feedback=feedback, trail=trail, esign=esign, flash=_saved(done))  # fmt: skip
+    return _render(request, "origin/base_detail.html", status_code, base=public, plots=plots,
+                   shipments=shipments, feedback=feedback, trail=trail, esign=esign, **values)  # fmt: skip
+
+
+@router.get("/bases/{base_id}", response_class=HTMLResponse)
+def base_page(request: Request, db: DbDep, principal: OriginView, base_id: int, done: int = 0) -> Response:
+    return _base_page(request, db, principal, base_id, flash=_saved(done))
+
+
+def _base_write(
+    request: Request, db: DbDep, principal: Principal, base_id: int, schema: type[BaseModel],
+    data: dict[str, Any], write: Callable[[UnitOfWork, Any], object], form: str,
+) -> Response:  # fmt: skip
+    page = _edit_rerender(
+        lambda status, **values: _base_page(request, db, principal, base_id, status, **values), form
+    )
+    return _write(request, db, principal, schema, data, write, page, f"/origin/bases/{base_id}?done=1",
+                  reason=lambda body: body.reason)  # fmt: skip
+
+
+@router.post("/bases/{base_id}/edit", response_class=HTMLResponse)
+async def base_edit(request: Request, db: DbDep, principal: OriginManage, base_id: int) -> Response:
+    """Correct the base's GACP details, with the reason."""
+    return _base_write(request, db, principal, base_id, BaseUpdate, _edit_data(await form_data(request)),
+                       lambda uow, body: service.update_base(uow, base_id, body), "base-edit")  # fmt: skip
+
+
+@router.post("/bases/{base_id}/void", response_class=HTMLResponse)
+async def base_void(request: Request, db: DbDep, principal: OriginManage, base_id: int) -> Response:
+    return _base_write(request, db, principal, base_id, ReasonOnly, await form_data(request),
+                       lambda uow, _: service.void_base(uow, base_id), "base-void")  # fmt: skip
 
 
 # --- a plot: crops, inputs, harvests, processing, and the lots from it ----------------------------------------
@@ -215,7 +271,8 @@ def _plot_page(
         trail = _trail(session, [
             ("plot", [plot_id]), ("crop", crop_ids), ("harvest", harvest_ids),
             ("cultivation_input", [i.id for c in detail.crops for i in c.inputs]),
-            ("processing_step", [p.id for c in detail.crops for h in c.harvests for p in h.processing]),
+            ("processing_step", list(session.scalars(
+                select(ProcessingStep.id).where(ProcessingStep.harvest_id.in_(harvest_ids))))),  # void ones too
         ])  # fmt: skip
         esign = panel(session, principal, "plot", str(plot_id))
         herbs = [(m.code, m.name) for m in session.scalars(
@@ -291,6 +348,94 @@ async def processing_create(request: Request, db: DbDep, principal: OriginManage
         return service.record_processing(uow, harvest_id, body)
 
     return _plot_write(request, db, principal, plot_id, ProcessingCreate, data, write, "processing")
+
+
+def _plot_change(
+    request: Request, db: DbDep, principal: Principal, plot_id: int, schema: type[BaseModel],
+    data: dict[str, Any], write: Callable[[UnitOfWork, Any], object], form: str,
+) -> Response:  # fmt: skip
+    """A change or void on the plot's page: with its reason, the refused form shown again open."""
+    page = _edit_rerender(
+        lambda status, **values: _plot_page(request, db, principal, plot_id, status, **values), form
+    )
+    return _write(request, db, principal, schema, data, write, page, f"/origin/plots/{plot_id}?done=1",
+                  reason=lambda body: body.reason)  # fmt: skip
+
+
+def _own_harvest(uow: UnitOfWork, plot_id: int, harvest_id: int) -> int:
+    _own(uow, plot_id, service.get_harvest(uow.session, harvest_id).crop_id)
+    return harvest_id
+
+
+def _own_step(uow: UnitOfWork, plot_id: int, step_id: int) -> int:
+    _own_harvest(uow, plot_id, service.get_step(uow.session, step_id).harvest_id)
+    return step_id
+
+
+@router.post("/plots/{plot_id}/edit", response_class=HTMLResponse)
+async def plot_edit(request: Request, db: DbDep, principal: OriginManage, plot_id: int) -> Response:
+    """Correct the plot's name, area, location, coordinates, soil or irrigation, with the reason."""
+    return _plot_change(request, db, principal, plot_id, PlotUpdate, _edit_data(await form_data(request)),
+                        lambda uow, body: service.update_plot(uow, plot_id, body), "plot-edit")  # fmt: skip
+
+
+@router.post("/plots/{plot_id}/void", response_class=HTMLResponse)
+async def plot_void(request: Request, db: DbDep, principal: OriginManage, plot_id: int) -> Response:
+    return _plot_change(request, db, principal, plot_id, ReasonOnly, await form_data(request),
+                        lambda uow, _: service.void_plot(uow, plot_id), "plot-void")  # fmt: skip
+
+
+@router.post("/plots/{plot_id}/crops/{crop_id}/edit", response_class=HTMLResponse)
+async def crop_edit(
+    request: Request, db: DbDep, principal: OriginManage, plot_id: int, crop_id: int
+) -> Response:
+    return _plot_change(request, db, principal, plot_id, CropUpdate, _edit_data(await form_data(request)),
+                        lambda uow, body: service.update_crop(uow, _own(uow, plot_id, crop_id), body),
+                        f"crop-{crop_id}")  # fmt: skip
+
+
+@router.post("/plots/{plot_id}/crops/{crop_id}/void", response_class=HTMLResponse)
+async def crop_void(
+    request: Request, db: DbDep, principal: OriginManage, plot_id: int, crop_id: int
+) -> Response:
+    return _plot_change(request, db, principal, plot_id, ReasonOnly, await form_data(request),
+                        lambda uow, _: service.void_crop(uow, _own(uow, plot_id, crop_id)), f"crop-{crop_id}")  # fmt: skip
+
+
+@router.post("/plots/{plot_id}/harvests/{harvest_id}/edit", response_class=HTMLResponse)
+async def harvest_edit(
+    request: Request, db: DbDep, principal: OriginManage, plot_id: int, harvest_id: int
+) -> Response:
+    return _plot_change(request, db, principal, plot_id, HarvestUpdate, _edit_data(await form_data(request)),
+                        lambda uow, body: service.update_harvest(uow, _own_harvest(uow, plot_id, harvest_id), body),
+                        f"harvest-{harvest_id}")  # fmt: skip
+
+
+@router.post("/plots/{plot_id}/harvests/{harvest_id}/void", response_class=HTMLResponse)
+async def harvest_void(
+    request: Request, db: DbDep, principal: OriginManage, plot_id: int, harvest_id: int
+) -> Response:
+    return _plot_change(request, db, principal, plot_id, ReasonOnly, await form_data(request),
+                        lambda uow, _: service.void_harvest(uow, _own_harvest(uow, plot_id, harvest_id)),
+                        f"harvest-{harvest_id}")  # fmt: skip
+
+
+@router.post("/plots/{plot_id}/processing/{step_id}/edit", response_class=HTMLResponse)
+async def processing_edit(
+    request: Request, db: DbDep, principal: OriginManage, plot_id: int, step_id: int
+) -> Response:
+    return _plot_change(request, db, principal, plot_id, ProcessingUpdate, _edit_data(await form_data(request)),
+                        lambda uow, body: service.update_processing(uow, _own_step(uow, plot_id, step_id), body),
+                        f"step-{step_id}")  # fmt: skip
+
+
+@router.post("/plots/{plot_id}/processing/{step_id}/void", response_class=HTMLResponse)
+async def processing_void(
+    request: Request, db: DbDep, principal: OriginManage, plot_id: int, step_id: int
+) -> Response:
+    return _plot_change(request, db, principal, plot_id, ReasonOnly, await form_data(request),
+                        lambda uow, _: service.void_processing(uow, _own_step(uow, plot_id, step_id)),
+                        f"step-{step_id}")  # fmt: skip
 
 
 # --- shipments ---------------------------------------------------------------------------------------------

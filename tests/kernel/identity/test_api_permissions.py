@@ -62,7 +62,8 @@ ALLOWED: dict[str, set[str]] = {
         "warehouse_keeper",
         "inspector",
     },
-    "origin.manage": {"qa_reviewer", "warehouse_keeper"},  # supplier QA and the keeper record the base's data
+    # supplier QA and the keeper record the base's data, and correct or void it with a reason (PATCH, …/void)
+    "origin.manage": {"qa_reviewer", "warehouse_keeper"},
     "origin.feedback": {"qa_reviewer", "qa_release", "qc_analyst"},  # quality anomalies go back to the base
     "equipment.logbook.record": {"production_operator", "production_supervisor", "equipment_engineer"},
     "exchange.export": {"qa_reviewer", "qa_release", "inspector"},  # Appendix B data sets (TJ-B.1.3)
