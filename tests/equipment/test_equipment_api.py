@@ -93,7 +93,7 @@ def test_the_mes_asks_by_scanned_code_and_gets_every_reason_in_the_readers_langu
     ]
 
 
-@pytest.mark.clause("TJ-6.4.2", "TJ-6.1")
+@pytest.mark.clause("TJ-6.4.2", "TJ-6.1", "SH-7.1.3.a")
 def test_use_of_equipment_past_validity_is_refused_with_a_clear_reason_and_nothing_changes(
     client: TestClient, db: Database
 ) -> None:
@@ -110,7 +110,9 @@ def test_use_of_equipment_past_validity_is_refused_with_a_clear_reason_and_nothi
     )
     assert "The sterilisation expired at" in error["message"]
     after = client.get(f"{API}/equipment/{tank}/logbook", headers=operator).json(), len(audit_entries(db))
-    assert after == before
+    assert after == (before[0], before[1] + 1)  # the refusal is recorded, nothing else (SH-7.1.3.a)
+    [recorded] = audit_entries(db, event="equipment.use.refused", object_id=str(tank))
+    assert recorded.object_type == "equipment" and recorded.actor_login == "zhangwei"
 
 
 @pytest.mark.clause("TJ-6.1", "TJ-B.2.1")

@@ -27,6 +27,7 @@ from pharmatrace.kernel import clock, ledger
 from pharmatrace.kernel.errors import Conflict, ReasonRequired, ValidationFailed
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database, mark_unit_of_work
+from pharmatrace.web import i18n
 
 ENGINEER = "wuhao"  # 设备工程师
 OPERATOR = "zhangwei"  # 生产操作员
@@ -73,6 +74,14 @@ def usability(db: Database, code: str, at: datetime | None = None) -> service.Us
 
 def codes(answer: service.Usability) -> list[str]:
     return [r.code for r in answer.reasons]
+
+
+def loaded_room(db: Database, room_id: int) -> Room:
+    with db.sessions() as session:
+        room = session.get(Room, room_id)
+        assert room is not None
+        session.expunge(room)
+        return room
 
 
 def loaded(db: Database, equipment_id: int) -> Equipment:
@@ -252,23 +261,90 @@ def test_a_status_past_its_validity_is_not_usable_by_the_server_clock(
     assert len(audit_entries(db)) == before
 
 
-@pytest.mark.clause("TJ-6.4.2", "TJ-6.1")
-def test_use_of_equipment_past_validity_is_refused_with_every_reason_and_nothing_changes(
+@pytest.mark.clause("TJ-6.4.2", "TJ-6.1", "SH-7.1.3.a", "TJ-10.1.1.2.b")
+def test_use_of_equipment_past_validity_is_refused_with_every_reason_recorded_and_nothing_changes(
     db: Database,
 ) -> None:
     with db.sessions() as session:
         tank = service.find_by_code(session, "TK-01")
-    before = len(service_logbook(db, tank.id)), len(audit_entries(db)), loaded(db, tank.id).cleaning_status
+    row_before = ledger.record_values(loaded(db, tank.id))
+    before = len(service_logbook(db, tank.id)), len(audit_entries(db))
     with pytest.raises(service.NotUsable) as refused:
         record(db, tank.id, "use", "配液 批号 DH20261120", login=OPERATOR, batch_no="DH20261120")
     assert refused.value.code == "not_usable"
     assert codes(refused.value.usability) == ["cleaning_expired", "sterilisation_expired"]
-    message = str(refused.value)
-    # the reasons are in the reader's language (Chinese by default), each with the moment it lapsed
-    assert message.startswith("Equipment TK-01 (配液罐 500 L) may not be used: 清洁已于 ")
+    # the exception's own text is English (logs, the trail); the reader gets every reason in their language
+    assert str(refused.value).startswith(
+        "Equipment TK-01 (配液罐 500 L) may not be used: The cleaning expired at "
+    )
+    message = i18n.error_message(refused.value)  # Chinese by default
+    assert message.startswith("设备 TK-01（配液罐 500 L）不可使用：清洁已于 ")
     assert "灭菌已于" in message and message.endswith("过期")
-    after = len(service_logbook(db, tank.id)), len(audit_entries(db)), loaded(db, tank.id).cleaning_status
-    assert after == before
+    # nothing changed: no logbook entry, the equipment row as it was, one audit entry more — the refusal
+    assert len(service_logbook(db, tank.id)) == before[0]
+    assert ledger.record_values(loaded(db, tank.id)) == row_before
+    entries = audit_entries(db)
+    assert len(entries) == before[1] + 1
+    recorded = entries[-1]
+    assert (recorded.event, recorded.object_type, recorded.object_id, recorded.actor_login) == (
+        "equipment.use.refused", "equipment", str(tank.id), OPERATOR,
+    )  # fmt: skip
+    assert recorded.changes["refusals"] == [None, ["cleaning_expired", "sterilisation_expired"]]
+    assert recorded.changes["batch_no"] == [None, "DH20261120"]
+    assert recorded.changes["action"] == [None, "use"]
+    # the reason is kept in English msgid form, every reason, the lapse moments filled in
+    assert recorded.reason is not None
+    assert recorded.reason.startswith(
+        "Equipment TK-01 (配液罐 500 L) may not be used: The cleaning expired at "
+    )
+    assert "; The sterilisation expired at " in recorded.reason
+    assert "{" not in recorded.reason and "清洁" not in recorded.reason
+    assert recorded.changes["reasons"][1][0].startswith("The cleaning expired at 20")
+    assert ledger.verify(db).intact
+
+
+@pytest.mark.clause("TJ-6.1", "SH-6.3.2", "SH-7.1.3.a")
+def test_use_of_void_equipment_is_refused_with_every_reason_and_recorded(db: Database) -> None:
+    equipment_id = create(db, calibration_interval_days=180)
+    with UnitOfWork(db, actor(db, ENGINEER), reason="重复建档") as uow:
+        service.void_equipment(uow, equipment_id)
+        uow.commit()
+    logbook_before = len(service_logbook(db, equipment_id))
+    with pytest.raises(service.NotUsable) as refused:
+        record(db, equipment_id, "use", "试用", login=OPERATOR)
+    assert codes(refused.value.usability) == ["void", "lifecycle_installation", "not_qualified", "not_clean",
+                                              "not_sterile", "not_calibrated"]  # fmt: skip
+    [recorded] = audit_entries(db, event="equipment.use.refused", object_id=str(equipment_id))
+    assert recorded.changes["refusals"][1] == codes(refused.value.usability)
+    assert recorded.reason is not None and "The equipment record is void; " in recorded.reason
+    assert len(service_logbook(db, equipment_id)) == logbook_before
+    # any other kind of entry on void equipment is refused as before, and not recorded as a use
+    with pytest.raises(Conflict, match="void"):
+        record(db, equipment_id, "cleaning", login=OPERATOR)
+    assert len(audit_entries(db, event="equipment.use.refused")) == 1
+
+
+@pytest.mark.clause("TJ-6.1", "SH-7.1.3.a")
+def test_a_refused_use_takes_back_what_its_unit_of_work_wrote_before(db: Database) -> None:
+    usable = create(db, "FD-10")
+    put_in_service(db, usable)
+    record(db, usable, "cleaning", login=OPERATOR)
+    record(db, usable, "sterilisation", login=OPERATOR)
+    logbook_before = len(service_logbook(db, usable))
+    with db.sessions() as session:
+        tank = service.find_by_code(session, "TK-01")
+    body = LogEntryCreate(kind="use", description="配液 批号 DH20261122", batch_no="DH20261122")
+    with (
+        pytest.raises(service.NotUsable),
+        UnitOfWork(db, actor(db, OPERATOR), reason=body.audit_reason()) as uow,
+    ):
+        service.record_equipment_entry(uow, usable, body)  # accepted, not committed: the same operation
+        service.record_equipment_entry(uow, tank.id, body)  # refused: the whole operation is taken back
+        uow.commit()
+    assert len(service_logbook(db, usable)) == logbook_before
+    assert codes(usability(db, "FD-10")) == []  # the first use did not make it dirty
+    assert [e.object_id for e in audit_entries(db, event="equipment.use.refused")] == [str(tank.id)]
+    assert audit_entries(db, object_type="equipment_log_entry")[-1].changes["kind"][1] == "sterilisation"
 
 
 def service_logbook(db: Database, equipment_id: int) -> list[LogEntry]:
@@ -394,8 +470,22 @@ def test_a_room_is_clean_in_use_or_to_clean_and_its_cleaning_expires(db: Databas
     assert codes(usability(db, "RM-QC1", clock.now() + timedelta(hours=25))) == ["cleaning_expired"]
     entry("use")
     assert codes(usability(db, "RM-QC1")) == ["in_use"]
-    with pytest.raises(service.NotUsable, match="房间正在使用"):
+    room_before = ledger.record_values(loaded_room(db, room_id))
+    with pytest.raises(service.NotUsable, match="The room is in use"):
         entry("use")
+    with (
+        pytest.raises(service.NotUsable, match="The room is in use"),
+        UnitOfWork(db, actor(db, OPERATOR), reason="开始检验") as uow,
+    ):
+        service.set_room_status(uow, room_id, "in_use")
+    refusals = audit_entries(db, event="equipment.use.refused", object_type="room", object_id=str(room_id))
+    assert [(e.changes["action"][1], e.changes["refusals"][1], e.reason) for e in refusals] == [
+        ("use", ["in_use"], "Room RM-QC1 (无菌检查间) may not be used: The room is in use"),
+        ("status in_use", ["in_use"], "Room RM-QC1 (无菌检查间) may not be used: The room is in use"),
+    ]
+    assert ledger.record_values(loaded_room(db, room_id)) == room_before
+    with db.sessions() as session:
+        assert [e.kind for e in service.logbook(session, room_id=room_id)] == ["use", "cleaning"]
     with pytest.raises(ValidationFailed, match="use, cleaning and maintenance only"):
         entry("repair")
     with (

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import pytest
 from sqlalchemy import select, text
 
 from helpers import actor, audit_entries, count_rows
 from pharmatrace.kernel import ledger, merkle
-from pharmatrace.kernel.errors import KernelBypass, ReasonRequired
+from pharmatrace.kernel.errors import N_, Conflict, KernelBypass, Msgid, ReasonRequired, Reasons
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms import service as wms
@@ -133,3 +136,56 @@ def test_the_trail_stores_changes_as_the_canonical_text_its_leaf_hashes(db: Data
     fields = {name: getattr(entry, name) for name in ledger.ENTRY_FIELDS}
     assert entry.leaf_hash == merkle.leaf_hash(ledger.entry_bytes(fields))
     assert entry.record_hash == ledger.current_record_hash(material)
+
+
+@dataclass(frozen=True)
+class _Reason:
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class _Refused(Conflict):
+    code = "refused_for_the_test"
+
+
+@pytest.mark.clause("SH-7.1.3.a", "TJ-10.1.1.2.b", "TJ-10.1.6.2.b")
+def test_a_refusal_takes_back_the_work_records_why_commits_and_raises(db: Database) -> None:
+    keeper = actor(db, "zhouqiang")
+    materials, trail = count_rows(db, Material), len(audit_entries(db))
+    also_ran: list[bool] = []
+    error = _Refused(
+        N_("{what} refused: {reasons}"), what=Msgid("Issue"),
+        reasons=Reasons([_Reason("{place} too warm", {"place": "WH-1"}), _Reason("a gap")]),
+    )  # fmt: skip
+    assert str(error) == "Issue refused: WH-1 too warm; a gap"  # untranslated, every placeholder filled in
+    with pytest.raises(_Refused) as raised, UnitOfWork(db, keeper, reason="入库") as uow:
+        wms.create_material(uow, NEW_HERB)  # written, then taken back by the refusal
+        uow.checkpoint()  # signed in the transaction that is taken back: never handed to the witness
+        uow.refuse(error, "test.refused", "material", "HB-CX-001", changes={"scan": [None, "X"]},
+                   also=lambda u: also_ran.append(u is uow))  # fmt: skip
+    assert raised.value is error and also_ran == [True]
+    assert count_rows(db, Material) == materials
+    entries = audit_entries(db)
+    assert len(entries) == trail + 1
+    refusal = entries[-1]
+    assert (refusal.event, refusal.object_type, refusal.object_id, refusal.actor_login) == (
+        "test.refused", "material", "HB-CX-001", "zhouqiang",
+    )  # fmt: skip
+    assert (refusal.reason, refusal.changes) == ("Issue refused: WH-1 too warm; a gap", {"scan": [None, "X"]})
+    report = ledger.verify(db)
+    assert report.intact, report
+
+
+@pytest.mark.clause("SH-7.1.3.a")
+def test_a_refusal_keeps_the_reason_it_is_given_and_writes_what_also_writes(db: Database) -> None:
+    keeper = actor(db, "zhouqiang")
+
+    def also(uow: UnitOfWork) -> None:
+        wms.create_material(uow, NEW_HERB)  # e.g. the anomaly a refused issue raises
+
+    with pytest.raises(_Refused), UnitOfWork(db, keeper) as uow:
+        uow.refuse(_Refused(N_("No")), "test.refused", "material", 7, reason="x" * 3000, also=also)
+    [refusal] = audit_entries(db, event="test.refused")
+    assert (refusal.object_id, refusal.reason) == ("7", "x" * 2000)
+    with db.sessions() as session:
+        assert session.scalar(select(Material.id).where(Material.code == NEW_HERB.code)) is not None

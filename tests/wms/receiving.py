@@ -105,3 +105,22 @@ def counts(db: Database) -> tuple[int, int, int]:
 
 def in_days(days: int) -> date:
     return lots.today() + timedelta(days=days)
+
+
+def scan_refusals(db: Database, receipt_id: int) -> list[tuple[str, str | None]]:
+    """The refused scans recorded on the receipt (``receipt.scan.refused``): (what was scanned, why)."""
+    from helpers import audit_entries
+
+    found = audit_entries(
+        db, event=receipts.SCAN_REFUSED_EVENT, object_type="receipt", object_id=str(receipt_id)
+    )
+    return [(e.changes["scan"][1], e.reason) for e in found]
+
+
+def snapshot(db: Database, receipt_id: int) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """The receipt's and its lot's audited values and the lot's container codes, to show nothing changed."""
+    from pharmatrace.kernel import ledger
+
+    found = receipt(db, receipt_id)
+    return (ledger.record_values(found), ledger.record_values(found.lot),
+            [c.code for c in found.lot.containers])  # fmt: skip

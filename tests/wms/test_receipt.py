@@ -25,6 +25,8 @@ from receiving import (
     lot_of,
     receipt,
     scan,
+    scan_refusals,
+    snapshot,
 )
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -128,7 +130,7 @@ def test_the_supplier_label_expiry_is_used_and_checked_against_the_scan(db: Data
         scan(db, receipt_id, gs1_label(2, expiry=in_days(401).strftime("%y%m%d")))
 
 
-@pytest.mark.clause("TJ-5.2.1.1", "TJ-6.3.2.1")
+@pytest.mark.clause("TJ-5.2.1.1", "TJ-6.3.2.1", "SH-7.1.3.a")
 def test_scans_that_do_not_belong_to_the_receipt_are_refused_and_change_nothing(db: Database) -> None:
     receipt_id = create(db, expected_containers=2)
     code = scan(db, receipt_id, gs1_label(1))
@@ -147,19 +149,80 @@ def test_scans_that_do_not_belong_to_the_receipt_are_refused_and_change_nothing(
         with pytest.raises(error, match=message):
             scan(db, receipt_id, label)
     assert counts(db) == before
+    assert len(scan_refusals(db, receipt_id)) == len(refusals)  # each refusal recorded (SH-7.1.3.a)
     scan(db, receipt_id, "PLAIN-LABEL-2")
     with pytest.raises(Conflict, match="All 2 containers expected are received"):
         scan(db, receipt_id, gs1_label(3))
     assert counts(db)[2] == before[2] + 1
+    assert scan_refusals(db, receipt_id)[-1][1] == (
+        "All 2 containers expected are received; a further container is refused"
+    )
 
 
-@pytest.mark.clause("TJ-5.2.1.1", "TJ-6.3.2.1")
+@pytest.mark.clause("TJ-5.2.1.1", "TJ-6.3.2.1", "SH-7.1.3.a")
 def test_a_gs1_serial_received_in_another_lot_is_a_duplicate(db: Database) -> None:
     first = create(db)
-    scan(db, first, gs1_label(1))
+    code = scan(db, first, gs1_label(1))
     second = create(db)
     with pytest.raises(receipts.ScanRefused, match="scanned before"):
         scan(db, second, gs1_label(1))
+    assert scan_refusals(db, second) == [
+        (f"]d201{GTIN}10{SUPPLIER_LOT}<GS>210001", f"This label was scanned before: container {code}")
+    ]
+    assert scan_refusals(db, first) == []  # recorded on the receipt that refused it
+
+
+@pytest.mark.clause("TJ-5.2.1.1", "SH-7.1.3.a", "TJ-10.1.1.2.b")
+def test_each_refused_scan_is_recorded_once_with_its_reason_and_nothing_else_changes(db: Database) -> None:
+    receipt_id = create(db, expected_containers=2, expiry_date=in_days(400))
+    code = scan(db, receipt_id, gs1_label(1))
+    lot_number = code[:-4]
+    cases = [
+        (gs1_label(1), f"This label was scanned before: container {code}"),
+        (gs1_label(2, batch="DS2611-X99"),
+         f"The label's batch DS2611-X99 is not the supplier lot {SUPPLIER_LOT} of this receipt"),
+        (gs1_label(2, expiry=in_days(401).strftime("%y%m%d")),
+         f"The label's expiry date {in_days(401).isoformat()} is not the lot's expiry date {in_days(400).isoformat()}"),
+        ("]d20106901234567891", "The check digit of (01) 06901234567891 is wrong"),
+        (f"{lot_number}-777", f"Unknown container code {lot_number}-777"),
+        ("abc\x07def", "The scan is not a label this receipt can take"),
+    ]  # fmt: skip
+    before_counts, before = counts(db), snapshot(db, receipt_id)
+    entries_before = len(audit_entries(db))
+    for number, (label, why) in enumerate(cases, start=1):
+        with pytest.raises((receipts.ScanRefused, InvalidElementString)) as refused:
+            scan(db, receipt_id, label, quantity=Decimal("24.5"))
+        assert str(refused.value) == why  # the scanner sees the reason
+        recorded = scan_refusals(db, receipt_id)
+        assert len(recorded) == number  # recorded once
+        assert recorded[-1] == (receipts.shown_scan(label), why)  # what was scanned, why: English msgid form
+        assert counts(db) == before_counts and snapshot(db, receipt_id) == before  # nothing else changed
+        assert len(audit_entries(db)) == entries_before + number  # the refusal is the only entry written
+    [shown] = [s for s, _ in scan_refusals(db, receipt_id) if "abc" in s]
+    assert shown == "abc<0x07>def"
+    last = audit_entries(db, event=receipts.SCAN_REFUSED_EVENT)[-1]
+    assert (last.actor_login, last.changes["quantity"]) == (KEEPER, [None, "24.5"])
+    scan(db, receipt_id, gs1_label(2))  # the receipt goes on
+    with pytest.raises(receipts.ScanRefused, match="All 2 containers"):
+        scan(db, receipt_id, gs1_label(3))
+    assert len(scan_refusals(db, receipt_id)) == len(cases) + 1
+    assert len(receipt(db, receipt_id).lot.containers) == 2
+    assert ledger.verify(db).intact
+
+
+@pytest.mark.clause("TJ-5.2.1.1", "SH-7.1.3.a")
+def test_a_refused_scan_takes_back_what_its_unit_of_work_wrote_before(db: Database) -> None:
+    receipt_id = create(db)
+    before, containers_before = snapshot(db, receipt_id), counts(db)[2]
+    trail_before = len(audit_entries(db))
+    with pytest.raises(receipts.ScanRefused), UnitOfWork(db, principal(db, KEEPER).actor) as uow:
+        receipts.scan(uow, receipt_id, ScanIn(scan=gs1_label(1)))  # accepted, not committed
+        receipts.scan(uow, receipt_id, ScanIn(scan=gs1_label(1)))  # the same label again: refused
+        uow.commit()
+    assert snapshot(db, receipt_id) == before  # the first container is gone with the refused operation
+    assert counts(db)[2] == containers_before
+    assert [e.event for e in audit_entries(db)[trail_before:]] == [receipts.SCAN_REFUSED_EVENT]
+    assert scan(db, receipt_id, gs1_label(1)).endswith("-001")  # the label was never taken
 
 
 @pytest.mark.clause("TJ-5.2.1.1", "SH-7.1.4", "SH-7.1.4.a")

@@ -264,7 +264,9 @@ def seed(db: Database) -> dict[str, int]:
     added["lots"] = seed_lots(db, DEMO_PASSWORD)  # received by scanning, signed (pharmatrace.wms.demo)
     from pharmatrace.wms.stock_demo import seed_stock
 
-    added["locations"] = seed_stock(db)  # stores, stock, readings, an intermediate (pharmatrace.wms.stock_demo)
+    added["locations"] = seed_stock(
+        db
+    )  # stores, stock, readings, an intermediate (pharmatrace.wms.stock_demo)
     with UnitOfWork(db, actor, reason="demo plant seed: a quality anomaly reported to a base") as uow:
         added["origin_feedback"] = seed_feedback(uow)
         uow.commit()

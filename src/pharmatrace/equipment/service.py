@@ -43,7 +43,8 @@ from pharmatrace.equipment.schemas import (
 )
 from pharmatrace.exchange.datasets import DataSet, Item, register, register_source
 from pharmatrace.kernel import clock
-from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, ValidationFailed
+from pharmatrace.kernel.audit import plain_value
+from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, Reasons, ValidationFailed
 from pharmatrace.kernel.numbers import plain_number
 from pharmatrace.kernel.uow import UnitOfWork
 
@@ -85,21 +86,6 @@ def permission_for(kind: str) -> str:
 # --- errors -------------------------------------------------------------------------------------------
 
 
-class _Reasons:
-    """The reasons of a refusal, translated into the reader's language when the message is formatted."""
-
-    def __init__(self, reasons: tuple[Refusal, ...]) -> None:
-        self.reasons = reasons
-
-    def __format__(self, spec: str) -> str:
-        from pharmatrace.web import i18n  # translation lives at the edge; imported when a message is shown
-
-        return "; ".join(i18n.translate(r.message, **r.params) for r in self.reasons)
-
-    def __str__(self) -> str:
-        return format(self)
-
-
 class NotUsable(Conflict):
     """Equipment or a room that may not be used now (TJ-6.1, TJ-6.4.2): every reason is in the message."""
 
@@ -112,7 +98,7 @@ class NotUsable(Conflict):
             else N_("Room {code} ({name}) may not be used: {reasons}")
         )
         super().__init__(
-            message, code=usability.code, name=usability.name, reasons=_Reasons(usability.reasons)
+            message, code=usability.code, name=usability.name, reasons=Reasons(usability.reasons)
         )
         self.usability = usability
 
@@ -127,6 +113,9 @@ class Refusal:
     code: str
     message: str
     params: dict[str, str] = field(default_factory=dict)
+
+    def english(self) -> str:
+        return self.message.format(**self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +298,27 @@ def may_use(
     return Usability(kind, target.id, target.code, target.name, moment, tuple(refusals))
 
 
+USE_REFUSED_EVENT = "equipment.use.refused"
+
+
+def refuse_unless_usable(
+    uow: UnitOfWork, target: Equipment | Room, at: datetime, *, action: str, batch_no: str = ""
+) -> Usability:
+    """:func:`require_usable` for a use that would be written: refused with every reason, recorded on the
+    equipment or room as ``equipment.use.refused`` (TJ-6.1, SH-7.1.3.a), nothing else changed."""
+    usability = may_use(uow.session, target, at)
+    if not usability.usable:
+        uow.refuse(
+            NotUsable(usability), USE_REFUSED_EVENT, usability.object_type, usability.object_id,
+            changes={
+                "action": [None, action], "batch_no": [None, batch_no or None],
+                "at": [None, plain_value(at)], "refusals": [None, [r.code for r in usability.reasons]],
+                "reasons": [None, [r.english() for r in usability.reasons]],
+            },
+        )  # fmt: skip
+    return usability
+
+
 def require_usable(
     session: Session, equipment_or_room: Equipment | Room | str, at: datetime | None = None
 ) -> Usability:
@@ -459,7 +469,7 @@ def set_room_status(uow: UnitOfWork, room_id: int, status: str) -> Room:
     if status == "clean":
         raise Conflict(N_("A room becomes clean only through a cleaning entry in its logbook"))
     if status == "in_use":
-        require_usable(uow.session, room)
+        refuse_unless_usable(uow, room, clock.now(), action="status in_use")
     room.status = status
     uow.session.flush()
     return room
@@ -657,14 +667,16 @@ def record_equipment_entry(
     ``performed_at`` is for importing an existing paper logbook (the demo seed): the API and the pages
     never pass it, so a recorded activity happens at the server's time (ALCOA: contemporaneous).
     """
-    equipment = _live_equipment(uow, equipment_id)
-    if equipment.lifecycle == "scrapped":
+    use = data.kind == "use"
+    # A use is checked for every reason it may not happen (void and scrapped too) and refused on the record.
+    equipment = get_equipment(uow.session, equipment_id) if use else _live_equipment(uow, equipment_id)
+    if equipment.lifecycle == "scrapped" and not use:
         raise Conflict(N_("The equipment is scrapped"))
     now = clock.now()
     performed = _performed(performed_at, now)
     entry = _entry(uow, data, performed, now, equipment_id=equipment.id)
-    if data.kind == "use":
-        require_usable(uow.session, equipment, performed)
+    if use:
+        refuse_unless_usable(uow, equipment, performed, action="use", batch_no=data.batch_no)
         _needs_cleaning(equipment)
     elif data.kind == "cleaning":
         if equipment.cleaning_validity_hours is None:
@@ -717,14 +729,15 @@ def record_room_entry(
 ) -> LogEntry:
     """Append an entry to the room's logbook: use puts it in use, cleaning makes it clean for its
     validity, maintenance leaves it to clean."""
-    room = _live_room(uow, room_id)
+    use = data.kind == "use"
+    room = get_room(uow.session, room_id) if use else _live_room(uow, room_id)
     if data.kind not in ROOM_LOG_KINDS:
         raise ValidationFailed(N_("A room logbook records use, cleaning and maintenance only"))
     now = clock.now()
     performed = _performed(performed_at, now)
     entry = _entry(uow, data, performed, now, room_id=room.id)
-    if data.kind == "use":
-        require_usable(uow.session, room, performed)
+    if use:
+        refuse_unless_usable(uow, room, performed, action="use", batch_no=data.batch_no)
         room.status = "in_use"
     elif data.kind == "cleaning":
         entry.valid_until = performed + timedelta(hours=room.clean_validity_hours)

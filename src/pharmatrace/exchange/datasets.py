@@ -92,7 +92,11 @@ SOURCES: dict[str, Source] = {}
 
 # The modules that register the business areas' mappings; imported by :func:`load_all` so that the
 # export and the catalogue check see every data set, whichever parts of the application are loaded.
-MAPPING_MODULES: tuple[str, ...] = ("pharmatrace.equipment.service", "pharmatrace.wms.datasets", "pharmatrace.wms.stock")
+MAPPING_MODULES: tuple[str, ...] = (
+    "pharmatrace.equipment.service",
+    "pharmatrace.wms.datasets",
+    "pharmatrace.wms.stock",
+)
 
 
 def register(

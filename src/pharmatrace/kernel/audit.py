@@ -103,6 +103,10 @@ SECURITY_EVENTS: dict[str, str] = {
     "esign.key.issued": N_("Signing key issued"),  # TJ-10.2: at creation, first log-in or password reset
     "esign.failure": N_("Wrong password at signing"),  # counts towards the lock-out
     "dataset.export": N_("Data set exported"),  # TJ-B.1.3: an Appendix B data set taken out (exchange)
-    "label.print": N_("Labels printed"),  # TJ-6.3.1: who printed which labels, in which form (pharmatrace.wms)
+    "label.print": N_(
+        "Labels printed"
+    ),  # TJ-6.3.1: who printed which labels, in which form (pharmatrace.wms)
     "stock.issue.refused": N_("Issue to production refused by the storage checks"),  # TJ-6.4.1 (wms.stock)
+    "receipt.scan.refused": N_("Scan at goods receipt refused"),  # TJ-5.2.1.1: foreign or duplicate label
+    "equipment.use.refused": N_("Use of equipment or a room refused"),  # TJ-6.1: e.g. past its validity
 }

@@ -6,7 +6,9 @@ into the reader's language and fill in ``params``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention
@@ -22,6 +24,44 @@ class Msgid(str):
     """
 
     __slots__ = ()
+
+    def translated(self, translate: Callable[..., str]) -> str:
+        return translate(str(self))
+
+
+@runtime_checkable
+class Translatable(Protocol):
+    """A placeholder value the edge renders in the reader's language (a :class:`Msgid`, a list of reasons that
+    are messages of their own); ``str()`` and ``format()`` of it stay English, for logs and the audit trail."""
+
+    def translated(self, translate: Callable[..., str]) -> str: ...
+
+
+class Message(Protocol):
+    """One reason of a refusal: an English msgid and its placeholders."""
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+
+class Reasons(tuple[Message, ...]):
+    """Every reason of a refusal as one placeholder value (``{reasons}``): English when formatted (the
+    exception's text, logs, the audit trail), each reason in the reader's language at the edge."""
+
+    def __new__(cls, reasons: Iterable[Message]) -> Reasons:
+        return super().__new__(cls, tuple(reasons))
+
+    def __format__(self, spec: str) -> str:
+        return "; ".join(r.message.format(**r.params) for r in self)
+
+    def __str__(self) -> str:
+        return format(self)
+
+    def translated(self, translate: Callable[..., str]) -> str:
+        return translate(N_("; ")).join(translate(r.message, **r.params) for r in self)
 
 
 # A Pydantic rule across fields (a schema's model validator) raises
@@ -89,3 +129,17 @@ class KernelBypass(PharmaTraceError):
 
     code = "kernel_bypass"
     http_status = 500
+
+
+def stored_params(params: dict[str, Any]) -> str:
+    """A message's placeholders as JSON text, to keep a message in a row and show it later in the reader's
+    language (:func:`loaded_params`); a :class:`Msgid` stays one."""
+    return json.dumps(
+        {k: {"msgid": str(v)} if isinstance(v, Msgid) else str(v) for k, v in params.items()},
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+def loaded_params(text: str) -> dict[str, Any]:
+    return {k: Msgid(v["msgid"]) if isinstance(v, dict) else v for k, v in json.loads(text or "{}").items()}

@@ -7,9 +7,9 @@ refused, as is a delete of a GMP row, and a modification without a reason (TJ-B.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, event, inspect
 from sqlalchemy.orm import Session, object_session
@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import History
 from pharmatrace.kernel import clock, context, ledger
 from pharmatrace.kernel.audit import REDACTED, Audited, plain_value
 from pharmatrace.kernel.context import Actor
-from pharmatrace.kernel.errors import N_, KernelBypass, ReasonRequired
+from pharmatrace.kernel.errors import N_, KernelBypass, PharmaTraceError, ReasonRequired
 from pharmatrace.storage.engine import Database, mark_unit_of_work, unmark_unit_of_work
 
 _UOW_KEY = "pharmatrace_uow"
@@ -60,6 +60,37 @@ class UnitOfWork:
         witness = ledger.witness_of(self.db)
         for checkpoint in pending:
             witness.append(checkpoint)
+
+    def rollback(self) -> None:
+        """Take back everything this unit of work wrote and has not committed, checkpoints included."""
+        self.session.rollback()
+        self._witness_pending = []
+
+    def refuse(
+        self,
+        error: PharmaTraceError,
+        event_name: str,
+        object_type: str,
+        object_id: str | int,
+        *,
+        changes: dict[str, Any] | None = None,
+        reason: str | None = None,
+        also: Callable[[UnitOfWork], None] | None = None,
+    ) -> NoReturn:
+        """Refuse the operation with a clear reason, recorded, nothing changed; then raise ``error``.
+
+        Whatever this unit of work wrote belongs to the refused operation: it is rolled back first. Then
+        ``also`` may write what the refusal itself owes (an anomaly), the event is recorded on the object
+        with the reason — ``reason`` or the error's message in English (:func:`english`) — and both are
+        committed, so the refusal stays in the trail although the operation left nothing behind.
+        """
+        self.rollback()
+        if also is not None:
+            also(self)
+        why = reason if reason is not None else str(error)  # English: placeholders format untranslated
+        self.record(event_name, object_type, object_id, changes=changes, reason=why[:2000])
+        self.commit()
+        raise error
 
     def append_entries(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         """Write audit entries as ledger leaves in the current transaction."""

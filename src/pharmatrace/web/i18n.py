@@ -16,7 +16,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from pharmatrace.kernel import context
-from pharmatrace.kernel.errors import N_, RULE, Msgid, PharmaTraceError
+from pharmatrace.kernel.errors import N_, RULE, PharmaTraceError, Translatable, loaded_params
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LOCALES: dict[str, str] = {"zh_CN": "简体中文", "en": "English"}
@@ -57,12 +57,20 @@ _ = gettext
 
 
 def translate(message: str, **params: Any) -> str:
-    """The message in the reader's language, its placeholders filled in; placeholders that are msgids
-    (:class:`~pharmatrace.kernel.errors.Msgid`) are translated too."""
+    """The message in the reader's language, its placeholders filled in; placeholders that are messages of
+    their own (:class:`~pharmatrace.kernel.errors.Translatable`: a Msgid, a list of reasons) are translated too."""
     text = gettext(message)
     if not params:
         return text
-    return text.format(**{k: gettext(v) if isinstance(v, Msgid) else v for k, v in params.items()})
+    return text.format(
+        **{k: v.translated(translate) if isinstance(v, Translatable) else v for k, v in params.items()}
+    )
+
+
+def stored_message(message: str, params: str, fallback: str = "") -> str:
+    """A message kept in a row as its msgid and JSON placeholders (``errors.stored_params``), in the reader's
+    language; ``fallback`` (the English text kept beside it) when the row holds no msgid."""
+    return translate(message, **loaded_params(params)) if message else fallback
 
 
 def error_message(error: PharmaTraceError) -> str:

@@ -10,13 +10,16 @@
 3. :func:`complete` needs the count to match (or a short delivery with its reason) and the checks, and is
    signed by the receiver (``receipt.complete``).
 
-Every refusal is a typed error with an English msgid, raised before anything is written.
+Every refusal is a typed error with an English msgid. A scan refused (a label that is not this receipt's,
+unreadable, scanned before, or beyond the expected count) changes nothing and is recorded on the receipt as
+``receipt.scan.refused`` with what was scanned and why (TJ-5.2.1.1, SH-7.1.3.a).
 """
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,6 +35,7 @@ from pharmatrace.wms.schemas import ReceiptComplete, ReceiptCreate, ReceiptPubli
 from pharmatrace.wms.service import require_approved_supplier
 
 ACTION = "receipt.complete"
+SCAN_REFUSED_EVENT = "receipt.scan.refused"
 
 
 class ScanRefused(Conflict):
@@ -111,12 +115,44 @@ def _looks_like_gs1(text: str) -> bool:
 
 
 def scan(uow: UnitOfWork, receipt_id: int, data: ScanIn) -> Container:
-    """Accept one container's label; refused with the reason when it is not this receipt's."""
+    """Accept one container's label; refused with the reason, recorded, when it is not this receipt's."""
     session = uow.session
     receipt = _open_receipt(uow, receipt_id)
     lot = receipt.lot
-    count = len(lot.containers)
-    if count >= receipt.expected_containers:
+    try:
+        key, serial = _label(session, receipt, lot, data)
+    except (ScanRefused, gs1.InvalidElementString) as refused:
+        changes: dict[str, Any] = {"scan": [None, shown_scan(data.scan)]}
+        if data.quantity is not None:
+            changes["quantity"] = [None, str(data.quantity)]
+        if data.damaged:
+            changes["damaged"] = [None, True]
+        uow.refuse(refused, SCAN_REFUSED_EVENT, "receipt", receipt_id, changes=changes)
+    number = len(lot.containers) + 1
+    container = Container(
+        code=codes.container_code(lot.lot_number, number), lot_id=lot.id, number=number,
+        quantity=data.quantity if data.quantity is not None else receipt.quantity_per_container,
+        unit=lot.unit, supplier_scan=key, supplier_serial=serial, damaged=data.damaged,
+        created_at=clock.now(), created_by=uow.actor.login,
+    )  # fmt: skip
+    session.add(container)
+    session.flush()
+    stock.receive(uow, container)  # into the receiving area (TJ-6.4.3.6)
+    session.refresh(lot, ["containers"])
+    return container
+
+
+def shown_scan(text: str) -> str:
+    """What was scanned, as the trail shows it: a GS1 separator as ``<GS>``, other control characters as
+    ``<0x..>``, so the entry is readable and stores on every database."""
+    return "".join(
+        ch if ch.isprintable() else "<GS>" if ch == gs1.GS else f"<0x{ord(ch):02X}>" for ch in text
+    )
+
+
+def _label(session: Session, receipt: Receipt, lot: Lot, data: ScanIn) -> tuple[str, str | None]:
+    """The label's key and GS1 serial when it is this receipt's next container; refused with why if not."""
+    if len(lot.containers) >= receipt.expected_containers:
         raise ScanRefused(
             N_("All {expected} containers expected are received; a further container is refused"),
             expected=receipt.expected_containers,
@@ -159,18 +195,7 @@ def scan(uow: UnitOfWork, receipt_id: int, data: ScanIn) -> Container:
             if session.scalar(select(Lot.id).where(Lot.lot_number == internal_code.group(1))) is not None:
                 raise ScanRefused(N_("Unknown container code {code}"), code=text.upper())
     _refuse_duplicate(session, lot, key, serial)
-    number = count + 1
-    container = Container(
-        code=codes.container_code(lot.lot_number, number), lot_id=lot.id, number=number,
-        quantity=data.quantity if data.quantity is not None else receipt.quantity_per_container,
-        unit=lot.unit, supplier_scan=key, supplier_serial=serial, damaged=data.damaged,
-        created_at=clock.now(), created_by=uow.actor.login,
-    )  # fmt: skip
-    session.add(container)
-    session.flush()
-    stock.receive(uow, container)  # into the receiving area (TJ-6.4.3.6)
-    session.refresh(lot, ["containers"])
-    return container
+    return key, serial
 
 
 def _refuse_duplicate(session: Session, lot: Lot, key: str, serial: str | None) -> None:
