@@ -63,13 +63,15 @@ def test_a_reading_on_the_location_page_and_its_anomaly_closed_on_the_alerts_pag
         alerts = client.get("/wms/alerts")
         anomaly = next(a for a in open_anomalies(db) if a.lot_id is not None and "25.0" in a.detail)
         assert f'data-testid="close-{anomaly.id}"' in alerts.text
+        # the anomaly reads in the reader's language (kept as msgid + placeholders beside its English text)
+        assert "25.0 °C / — % RH，超出" in alerts.text and "outside the range" not in alerts.text
         closed = client.post(f"/wms/anomalies/{anomaly.id}/close", data={"reason": "short excursion; no impact"},
                              follow_redirects=False)  # fmt: skip
         assert closed.status_code == 303
     assert anomaly.id not in {a.id for a in open_anomalies(db)}
 
 
-@pytest.mark.clause("TJ-6.3.3", "TJ-B.2.2.3")
+@pytest.mark.clause("TJ-6.3.3", "TJ-B.2.2.3", "SH-7.1.3.a")
 def test_an_intermediate_is_stored_released_and_charged_on_its_page(db: Database) -> None:
     with TestClient(create_app(db)) as client:
         log_in(client, LOGIN_BY_ROLE["production_operator"])
@@ -99,3 +101,28 @@ def test_an_intermediate_is_stored_released_and_charged_on_its_page(db: Database
         assert charged.status_code == 303, charged.text
         detail = client.get(url)
         assert 'data-testid="intermediate-movements"' in detail.text and "80" in detail.text
+        # its audit trail: created, the refused charge recorded (TJ-6.4.1), released with the reason
+        trail = detail.text.split('data-testid="audit-trail"')[1]
+        assert (
+            "<td>create</td>" in trail and "<td>stock.issue.refused</td>" in trail and "IPC conforms" in trail
+        )
+
+
+@pytest.mark.clause("SH-7.1.3.a", "TJ-10.1.1.2.b", "TJ-6.4.3.6")
+def test_the_location_page_shows_its_audit_trail(db: Database) -> None:
+    with TestClient(create_app(db)) as client:
+        log_in(client, KEEPER)
+        made = client.post("/wms/locations", data={"code": "WH-RM-CL-09", "name": "临时货架", "kind": "bin",
+                                                   "parent": "WH-RM-CL"}, follow_redirects=False)  # fmt: skip
+        assert made.status_code == 303, made.text
+        url = made.headers["location"].split("?")[0]
+        fresh = client.get(url)
+        assert fresh.status_code == 200 and 'data-testid="audit-trail"' in fresh.text
+        trail = fresh.text.split('data-testid="audit-trail"')[1]
+        assert "<td>create</td>" in trail and "WH-RM-CL-09" in trail and "<td>void</td>" not in trail
+        voided = client.post(f"{url}/void", data={"reason": "rack taken down after re-slotting"},
+                             follow_redirects=False)  # fmt: skip
+        assert voided.status_code == 303, voided.text
+        trail = client.get(url).text.split('data-testid="audit-trail"')[1]
+        assert "<td>void</td>" in trail and "rack taken down after re-slotting" in trail
+        assert trail.index("<td>void</td>") < trail.index("<td>create</td>")  # newest first

@@ -44,6 +44,7 @@ def _environment() -> jinja2.Environment:
     env.globals["kind_labels"] = KIND_LABELS
     env.globals["locales"] = i18n.LOCALES
     env.globals["error_message"] = i18n.error_message
+    env.globals["stored_message"] = i18n.stored_message
     return env
 
 

@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 from pharmatrace.exchange.datasets import DataSet, Item, register
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.audit import SECURITY_EVENTS
-from pharmatrace.kernel.errors import N_, AuthenticationFailed, Conflict, NotFound, ValidationFailed
+from pharmatrace.kernel.errors import (
+    N_,
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    Reasons,
+    ValidationFailed,
+    stored_params,
+)
 from pharmatrace.kernel.numbers import plain_number
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.wms import lots
@@ -81,7 +89,7 @@ class StockRefused(Conflict):
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason a lot may not be issued. ``str()`` gives it in the reader's language."""
+    """One reason a lot may not be issued (an English msgid and its placeholders)."""
 
     kind: str  # status | expired | retest_due | location_unfit | temperature_out_of_range | …
     message: str  # msgid
@@ -94,16 +102,6 @@ class Problem:
     def english(self) -> str:
         return self.message.format(**self.params)
 
-    def __str__(self) -> str:
-        from pharmatrace.web import i18n
-
-        return i18n.translate(self.message, **self.params)
-
-
-class _Problems(list[Problem]):
-    def __format__(self, spec: str) -> str:
-        return "；".join(str(p) for p in self)
-
 
 class IssueRefused(Conflict):
     """Issue to production refused by the checks of TJ-6.4.1 and TJ-5.2.1.2; ``problems`` says why."""
@@ -114,7 +112,7 @@ class IssueRefused(Conflict):
         super().__init__(
             N_("{subject} cannot be issued to production: {reasons}"),
             subject=subject,
-            reasons=_Problems(problems),
+            reasons=Reasons(problems),
         )
         self.problems = list(problems)
 
@@ -484,36 +482,37 @@ def refuse_issue(
 ) -> None:  # fmt: skip
     """Record the refusal (an audit event, an anomaly per storage problem not yet open), commit, raise.
 
-    Whatever this unit of work wrote before belongs to the refused operation: it is rolled back first, so the
-    commit records the refusal and nothing else — the stock is as it was.
+    Whatever this unit of work wrote before belongs to the refused operation: :meth:`UnitOfWork.refuse`
+    rolls it back first, so the commit records the refusal and nothing else — the stock is as it was.
     """
-    uow.session.rollback()
-    for problem in problems:
-        if problem.kind in (
-            "location_unfit",
-            "temperature_out_of_range",
-            "temperature_record_gap",
-            "hold_time_exceeded",
-        ):
-            _raise_anomaly(
-                uow, problem, lot_id=lot.id if lot is not None else None,
-                intermediate_id=intermediate.id if intermediate else None, location_id=problem.location_id,
-            )  # fmt: skip
     if lot is not None:
         subject, object_type, object_id = lot.lot_number, "lot", lot.id
     else:
         assert intermediate is not None
         subject, object_type, object_id = intermediate.lot_number, "intermediate_lot", intermediate.id
-    uow.record(
-        ISSUE_REFUSED_EVENT, object_type, object_id,
+    intermediate_id = intermediate.id if intermediate is not None else None
+    lot_id = lot.id if lot is not None else None
+    code = container.code if container is not None else None
+
+    def anomalies(uow: UnitOfWork) -> None:
+        for problem in problems:
+            if problem.kind in (
+                "location_unfit",
+                "temperature_out_of_range",
+                "temperature_record_gap",
+                "hold_time_exceeded",
+            ):
+                _raise_anomaly(uow, problem, lot_id=lot_id, intermediate_id=intermediate_id,
+                               location_id=problem.location_id)  # fmt: skip
+
+    uow.refuse(
+        IssueRefused(subject, problems), ISSUE_REFUSED_EVENT, object_type, object_id,
         changes={
-            "container": [None, container.code if container else None], "batch_no": [None, batch_no],
+            "container": [None, code], "batch_no": [None, batch_no],
             "problems": [None, [p.english() for p in problems]],
         },
-        reason="; ".join(p.english() for p in problems)[:2000],
+        reason="; ".join(p.english() for p in problems), also=anomalies,
     )  # fmt: skip
-    uow.commit()
-    raise IssueRefused(subject, problems)
 
 
 def _raise_anomaly(
@@ -541,7 +540,8 @@ def _raise_anomaly(
     anomaly = StorageAnomaly(
         kind=problem.kind, lot_id=lot_id, intermediate_id=intermediate_id, location_id=location_id,
         reading_id=problem.reading_id, covered_from=problem.covered_from, covered_until=problem.covered_until,
-        detail=problem.english()[:500], status="open", detected_at=clock.now(), detected_by=uow.actor.login,
+        detail=problem.english()[:500], message=problem.message, params=stored_params(problem.params),
+        status="open", detected_at=clock.now(), detected_by=uow.actor.login,
     )  # fmt: skip
     session.add(anomaly)
     session.flush()
@@ -1433,7 +1433,7 @@ def anomaly_public(session: Session, anomaly: StorageAnomaly) -> AnomalyPublic:
         intermediate_lot_number=intermediate.lot_number if intermediate else None,
         location_code=anomaly.location.code if anomaly.location else None, reading_id=anomaly.reading_id,
         covered_from=anomaly.covered_from, covered_until=anomaly.covered_until, detail=anomaly.detail,
-        status=anomaly.status, detected_at=anomaly.detected_at, detected_by=anomaly.detected_by,
+        message=anomaly.message, params=anomaly.params, status=anomaly.status, detected_at=anomaly.detected_at, detected_by=anomaly.detected_by,
         closed_at=anomaly.closed_at, closed_by=anomaly.closed_by, closing_reason=anomaly.closing_reason,
     )  # fmt: skip
 

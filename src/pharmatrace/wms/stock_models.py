@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from pharmatrace.kernel.audit import Audited
@@ -312,7 +312,10 @@ class StorageAnomaly(Audited, Base):
     reading_id: Mapped[int | None] = mapped_column(ForeignKey("temperature_readings.id"), nullable=True)
     covered_from: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     covered_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    detail: Mapped[str] = mapped_column(String(500), nullable=False)
+    detail: Mapped[str] = mapped_column(String(500), nullable=False)  # English, as the trail keeps it
+    # The same as its msgid and placeholders (JSON text), so a page shows it in the reader's language.
+    message: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    params: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
     status: Mapped[str] = mapped_column(String(8), nullable=False)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     detected_by: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -162,7 +162,9 @@ class AnomalyPublic(BaseModel):
     reading_id: int | None
     covered_from: datetime | None
     covered_until: datetime | None
-    detail: str
+    detail: str  # English, as the audit trail keeps it
+    message: str  # the same as msgid …
+    params: str  # … and its placeholders (JSON text)
     status: str
     detected_at: datetime
     detected_by: str

@@ -9,8 +9,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock
+from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.errors import N_
 from pharmatrace.kernel.identity.schemas import ReasonOnly
 from pharmatrace.kernel.identity.service import Principal
@@ -68,6 +71,15 @@ ANOMALY_LABELS = {
     "expired": N_("Expired"),
     "retest_due": N_("Retest due"),
     "hold_time_exceeded": N_("Hold time exceeded"),
+}
+ALERT_LABELS = {
+    "expiring": N_("Expires soon"),
+    "expired": N_("Expired"),
+    "retest_soon": N_("Retest soon"),
+    "retest_due": N_("Retest due"),
+    "hold_time_soon": N_("Hold time ends soon"),
+    "hold_time_passed": N_("Hold time ended"),
+    "record_late": N_("Temperature reading late"),
 }
 assert set(LOCATION_KIND_LABELS) == set(LOCATION_KINDS)
 
@@ -130,6 +142,15 @@ async def location_create(request: Request, db: DbDep, principal: LocationManage
                   done=lambda made: f"/wms/locations/{getattr(made, 'id', '')}?done=1")  # fmt: skip
 
 
+def _trail(session: Session, object_type: str, object_id: int) -> list[Any]:
+    """The record's audit trail, newest first, for the page (SH-7.1.3.a)."""
+    return list(session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.object_type == object_type, AuditEntry.object_id == str(object_id))
+        .order_by(AuditEntry.leaf_index.desc())
+    ))  # fmt: skip
+
+
 def _location_page(
     request: Request, db: DbDep, location_id: int, status_code: int = 200, **values: Any
 ) -> Response:
@@ -144,11 +165,12 @@ def _location_page(
         intermediates = [i for i in stock.list_intermediates(session, in_stock=True)
                          if i.location_id in set(stock.subtree_ids(session, location))]  # fmt: skip
         held = [stock.intermediate_public(session, i) for i in intermediates]
+        trail = _trail(session, "location", location.id)
     values.setdefault("data", {"measured_at": clock.to_beijing(clock.now()).strftime("%Y-%m-%dT%H:%M:%S")})
     return render(request, "wms/location_detail.html", status_code=status_code, location=public, result=result,
                   movements=moved, readings=readings, anomalies=anomalies, intermediates=held,
                   kinds=LOCATION_KIND_LABELS, moves=MOVE_LABELS, anomaly_labels=ANOMALY_LABELS,
-                  statuses=STATUS_LABELS, **values)  # fmt: skip
+                  statuses=STATUS_LABELS, trail=trail, **values)  # fmt: skip
 
 
 @router.get("/locations/{location_id}", response_class=HTMLResponse)
@@ -198,7 +220,7 @@ def _alerts_page(request: Request, db: DbDep, status_code: int = 200, **values: 
             stock.anomaly_public(session, a) for a in stock.list_anomalies(session, status="closed", limit=50)
         ]
     values.setdefault("data", {})
-    return render(request, "wms/alerts.html", status_code=status_code, alerts=found, anomalies=anomalies,
+    return render(request, "wms/alerts.html", status_code=status_code, alerts=found, alert_labels=ALERT_LABELS, anomalies=anomalies,
                   closed=closed, horizon=days, anomaly_labels=ANOMALY_LABELS, **values)  # fmt: skip
 
 
@@ -244,12 +266,13 @@ def _intermediates_page(
                      m.to_location.code if m.to_location else "", m.batch_no, m.reason, m.moved_at,
                      f"{m.moved_by_name} ({m.moved_by})", m.reviewed_by_name or "")
                     for m in stock.intermediate_movements(session, intermediate_id)]  # fmt: skip
+            trail = _trail(session, "intermediate_lot", intermediate_id)
         materials = [(m.code, m.name) for m in service.list_materials(session, kind="intermediate")]
         stores = [
             (loc.code, loc.name) for loc in stock.list_locations(session, active_only=True) if loc.is_workshop
         ]
     values.setdefault("data", {"produced_at": clock.to_beijing(clock.now()).strftime("%Y-%m-%dT%H:%M:%S")})
-    extra: dict[str, Any] = {} if rows is None else {"movements": rows, "item": found[0]}
+    extra: dict[str, Any] = {} if rows is None else {"movements": rows, "item": found[0], "trail": trail}
     return render(request, "wms/intermediates.html", status_code=status_code, items=found,
                   fields=stock.INTERMEDIATE_DATA_SET.items, materials=materials, stores=stores,
                   move_labels=INTERMEDIATE_MOVE_LABELS, **extra, **values)  # fmt: skip

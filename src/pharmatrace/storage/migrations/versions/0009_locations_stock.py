@@ -307,6 +307,8 @@ def upgrade() -> None:
         sa.Column("covered_from", pharmatrace.storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("covered_until", pharmatrace.storage.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("detail", sa.String(length=500), nullable=False),
+        sa.Column("message", sa.String(length=300), nullable=False),
+        sa.Column("params", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=8), nullable=False),
         sa.Column("detected_at", pharmatrace.storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("detected_by", sa.String(length=64), nullable=False),
