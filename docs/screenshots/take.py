@@ -1,0 +1,86 @@
+"""Retake the README's screenshots of the warehouse and origin pages from a freshly seeded demo plant.
+
+    PYTHONPATH=src .venv/bin/python docs/screenshots/take.py
+
+Seeds the demo plant into a throwaway SQLite database, serves it on a free loopback port and photographs the
+pages in Debian's headless Chromium (Chinese UI, 1280 px wide). Writes PNGs next to this file.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from playwright.sync_api import Page, sync_playwright
+from sqlalchemy import select
+
+from pharmatrace.bootstrap import prepare
+from pharmatrace.demo.seed import seed
+from pharmatrace.storage.engine import Database
+from pharmatrace.web.app import create_app
+from pharmatrace.wms.models import Lot, Material
+
+HERE = Path(__file__).resolve().parent
+PASSWORD = "Pharma@2026"
+# (file, log-in, path)
+SHOTS: tuple[tuple[str, str, str], ...] = (
+    ("home.png", "sysadmin", "/"),
+    ("stock.png", "zhouqiang", "/wms/stock"),
+    ("alerts.png", "chenjing", "/wms/alerts"),
+    ("origin.png", "chenjing", "/origin/lots/{sanqi_lot}"),
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _log_in(page: Page, base: str, login: str) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{base}/login")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database.from_url(f"sqlite:///{Path(tmp) / 'demo.sqlite3'}", state_dir=Path(tmp) / "var")
+        prepare(db)
+        seed(db)
+        port = _free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
+        )
+        threading.Thread(target=server.run, daemon=True).start()
+        while not server.started:
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        with db.sessions() as session:
+            sanqi = session.scalars(
+                select(Lot.id).join(Lot.material).where(Material.code == "HB-SQ-001").order_by(Lot.id)
+            ).first()
+        ids = {"sanqi_lot": sanqi}
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+            for name, login, path in SHOTS:
+                _log_in(page, base, login)
+                page.goto(f"{base}{path.format(**ids)}")
+                page.wait_for_load_state("networkidle")
+                page.screenshot(path=str(HERE / name), full_page=True)
+                print(f"{name}: {login} {path}")
+            browser.close()
+        server.should_exit = True
+        db.dispose()
+
+
+if __name__ == "__main__":
+    main()
