@@ -162,9 +162,9 @@ def test_refused_changes_and_voids_change_nothing(db: Database) -> None:
     refusals: list[tuple[type[Exception], str, Any]] = [
         (service.RecordInUse, "The harvest DS-02-H2610 is drawn by the shipment SL-FY-2610-01; it cannot be voided",
          lambda uow: service.void_harvest(uow, harvest_id)),
-        (service.RecordInUse, "675.000 kg of the harvest DS-02-H2610 are shipped already; it cannot be 600.000 kg",
+        (service.RecordInUse, "675 kg of the harvest DS-02-H2610 are shipped already; it cannot be 600 kg",
          lambda uow: service.update_harvest(uow, harvest_id, HarvestUpdate(quantity=Decimal("600"), reason="称重"))),
-        (service.RecordInUse, "its first processing step yielded 2500.000 kg",
+        (service.RecordInUse, "its first processing step yielded 2500 kg",
          lambda uow: service.update_harvest(uow, harvest_id, HarvestUpdate(quantity=Decimal("2400"), reason="称重"))),
         (ValidationFailed, "it was processed on",
          lambda uow: service.update_harvest(uow, harvest_id, HarvestUpdate(harvested_on=ago(1), reason="日期"))),
@@ -175,13 +175,13 @@ def test_refused_changes_and_voids_change_nothing(db: Database) -> None:
         (service.RecordInUse, "“SUP-SL-DS” has the plot DS-01 that is not void",
          lambda uow: service.void_base(uow, base_id)),
         (service.RecordInUse, "is followed by the step on", lambda uow: service.void_processing(uow, first)),
-        (service.RecordInUse, "The next step of the harvest DS-02-H2610 yielded 900.000 kg",
+        (service.RecordInUse, "The next step of the harvest DS-02-H2610 yielded 900 kg",
          lambda uow: service.update_processing(uow, first, ProcessingUpdate(output_quantity=Decimal("800"),
                                                                             reason="称重"))),
-        (service.RecordInUse, "675.000 kg of the harvest DS-02-H2610 are shipped already; this step cannot leave",
+        (service.RecordInUse, "675 kg of the harvest DS-02-H2610 are shipped already; this step cannot leave",
          lambda uow: service.update_processing(uow, last, ProcessingUpdate(output_quantity=Decimal("600"),
                                                                            reason="称重"))),
-        (Conflict, "Processing cannot yield 2600.000 kg",
+        (Conflict, "Processing cannot yield 2600 kg",
          lambda uow: service.update_processing(uow, last, ProcessingUpdate(output_quantity=Decimal("2600"),
                                                                            reason="称重"))),
         (ValidationFailed, "was applied to it on",
@@ -267,7 +267,7 @@ def test_the_api_changes_and_voids_with_a_reason_and_refuses_what_breaks_the_cha
         assert drawn.status_code == 409 and drawn.json()["error"]["code"] == "origin_record_in_use"
         lowered = client.patch(f"/api/v1/origin/harvests/{harvest_id}", headers=manager,
                                json={"quantity": "100", "reason": "称重"})  # fmt: skip
-        assert lowered.status_code == 409 and "shipped already" in lowered.json()["error"]["message"]
+        assert lowered.status_code == 409 and "已发运 675 kg" in lowered.json()["error"]["message"]
         busy = client.post(
             f"/api/v1/origin/plots/{plot_id}/void", headers=manager, json={"reason": "录入错误"}
         )

@@ -89,7 +89,7 @@ def test_the_forms_record_a_harvest_and_refuse_one_inside_the_pre_harvest_interv
         too_much = client.post("/origin/shipments", data=form)  # 480 − 50 − 200 = 230 kg left of SQ-01-H2610
         assert (
             too_much.status_code == 409
-            and "230.000" in too_much.text
+            and "230 kg" in too_much.text
             and 'value="WS-FY-PAGE-01"' in too_much.text
         )
         assert counts(db) == before

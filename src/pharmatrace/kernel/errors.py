@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pharmatrace.kernel.numbers import plain_number
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention
@@ -74,6 +77,8 @@ class PharmaTraceError(Exception):
     http_status: ClassVar[int] = 400
 
     def __init__(self, message: str, /, **params: Any) -> None:
+        # quantities read as people write them: 675, not 675.000 or 6.75E+2
+        params = {k: plain_number(v) if isinstance(v, Decimal) else v for k, v in params.items()}
         super().__init__(message.format(**params) if params else message)
         self.message = message
         self.params = params
