@@ -133,9 +133,7 @@ def test_inputs_are_checked_and_cannot_be_changed_even_with_raw_sql(db: Database
 def test_processing_and_shipments_cannot_yield_or_ship_more_than_was_harvested(db: Database) -> None:
     harvest_id = _id(db, Harvest, "DS-02-H2610")  # 900 kg dried; 75 + 600 kg shipped
     before = counts(db)
-    with pytest.raises(
-        Conflict, match=r"Processing cannot yield 901 kg: the harvest DS-02-H2610 is 900 kg"
-    ):
+    with pytest.raises(Conflict, match=r"Processing cannot yield 901 kg: the harvest DS-02-H2610 is 900 kg"):
         write(db, lambda uow: service.record_processing(uow, harvest_id, ProcessingCreate(
             method="sorting", performed_on=ago(1), output_quantity=Decimal("901"))))  # fmt: skip
     with pytest.raises(Conflict, match=r"675 kg of the harvest DS-02-H2610 are shipped already"):
@@ -155,9 +153,7 @@ def test_processing_and_shipments_cannot_yield_or_ship_more_than_was_harvested(d
         values.update(changes)
         return ShipmentCreate.model_validate(values)
 
-    with pytest.raises(
-        Conflict, match=r"Only 225 kg of the harvest DS-02-H2610 are left to ship, not 226"
-    ):
+    with pytest.raises(Conflict, match=r"Only 225 kg of the harvest DS-02-H2610 are left to ship, not 226"):
         write(db, lambda uow: service.create_shipment(uow, shipment(
             sources=[SourceIn(harvest_code="DS-02-H2610", quantity=Decimal("226"))])))  # fmt: skip
     with pytest.raises(Conflict, match=r"The harvest SQ-01-H2610 is from another base \(SUP-WS-SQ\)"):
