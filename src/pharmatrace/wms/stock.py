@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -694,18 +694,33 @@ def record_problems(
     return problems
 
 
+class _Limits(Protocol):
+    temp_min_c: Decimal | None
+    temp_max_c: Decimal | None
+    humidity_max_pct: Decimal | None
+
+
+def _outside(limits: _Limits, reading: TemperatureReading) -> bool:
+    """Does ``reading`` leave the temperature or humidity limits of a material or a location?"""
+    low, high, humid = limits.temp_min_c, limits.temp_max_c, limits.humidity_max_pct
+    off = (low is not None and reading.temp_c < low) or (high is not None and reading.temp_c > high)
+    too_wet = humid is not None and reading.humidity_pct is not None and reading.humidity_pct > humid
+    return off or too_wet
+
+
+def _reading_params(code: str, reading: TemperatureReading) -> dict[str, Any]:
+    return {"location": code, "temp": reading.temp_c,
+            "humidity": reading.humidity_pct if reading.humidity_pct is not None else "—",
+            "at": clock.format_beijing(reading.measured_at, seconds=False)}  # fmt: skip
+
+
 def _out_of_range(material: Material, reading: TemperatureReading) -> Problem | None:
-    low, high, humid = material.temp_min_c, material.temp_max_c, material.humidity_max_pct
-    bad = (low is not None and reading.temp_c < low) or (high is not None and reading.temp_c > high)
-    wet = humid is not None and reading.humidity_pct is not None and reading.humidity_pct > humid
-    if not (bad or wet):
+    if not _outside(material, reading):
         return None
     return Problem(
         "temperature_out_of_range",
         N_("{location} read {temp} °C / {humidity} % RH at {at}, outside the range of {material}"),
-        {"location": reading.location.code, "temp": reading.temp_c,
-         "humidity": reading.humidity_pct if reading.humidity_pct is not None else "—",
-         "at": clock.format_beijing(reading.measured_at, seconds=False), "material": material.name},
+        {**_reading_params(reading.location.code, reading), "material": material.name},
         location_id=reading.location_id, reading_id=reading.id,
     )  # fmt: skip
 
@@ -766,17 +781,12 @@ def _climate_id(session: Session, location_id: int) -> int | None:
 
 
 def _location_excursion(location: Location, reading: TemperatureReading) -> Problem | None:
-    low, high, humid = location.temp_min_c, location.temp_max_c, location.humidity_max_pct
-    bad = (low is not None and reading.temp_c < low) or (high is not None and reading.temp_c > high)
-    wet = humid is not None and reading.humidity_pct is not None and reading.humidity_pct > humid
-    if not (bad or wet):
+    if not _outside(location, reading):
         return None
     return Problem(
         "temperature_out_of_range",
         N_("{location} read {temp} °C / {humidity} % RH at {at}, outside its limits"),
-        {"location": location.code, "temp": reading.temp_c,
-         "humidity": reading.humidity_pct if reading.humidity_pct is not None else "—",
-         "at": clock.format_beijing(reading.measured_at, seconds=False)},
+        _reading_params(location.code, reading),
         location_id=location.id, reading_id=reading.id,
     )  # fmt: skip
 
