@@ -21,6 +21,7 @@ def log_in(client: TestClient, login: str) -> None:
     client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
 
 
+@pytest.mark.clause("SHD-6.2.2", "SH-6.2.2")  # stock, movements and status managed by labels (scanned codes)
 def test_the_keeper_queries_the_stock_and_moves_a_container_by_scanning(db: Database) -> None:
     code = containers(db, RELEASED)[3]
     with TestClient(create_app(db)) as client:
