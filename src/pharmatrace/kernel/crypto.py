@@ -158,25 +158,47 @@ def passphrase_key(passphrase: str, salt: bytes, iterations: int) -> bytes:
     return hashlib.pbkdf2_hmac("sm3", passphrase.encode(), salt, iterations, 16)
 
 
-def seal(secret: bytes, passphrase: str, *, aad: bytes, iterations: int) -> dict[str, object]:
-    """``secret`` encrypted with SM4-GCM under ``passphrase``; ``aad`` is bound to it, not stored."""
+def sm4_gcm_encrypt(
+    secret: bytes, passphrase: str, *, salt: bytes, nonce: bytes, iterations: int, aad: bytes
+) -> bytes:
+    """``secret`` encrypted with SM4-GCM under the PBKDF2-HMAC-SM3 key of ``passphrase``: ciphertext + 16-byte tag.
+    The one implementation behind the users' signing keys (esign) and the site key (:func:`seal`)."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-    salt, nonce = os.urandom(16), os.urandom(12)
     encryptor = Cipher(
         algorithms.SM4(passphrase_key(passphrase, salt, iterations)), modes.GCM(nonce)
     ).encryptor()
     encryptor.authenticate_additional_data(aad)
-    sealed = encryptor.update(secret) + encryptor.finalize() + encryptor.tag
+    return encryptor.update(secret) + encryptor.finalize() + encryptor.tag
+
+
+def sm4_gcm_decrypt(
+    sealed: bytes, passphrase: str, *, salt: bytes, nonce: bytes, iterations: int, aad: bytes
+) -> bytes:
+    """The secret :func:`sm4_gcm_encrypt` sealed; ValueError for a wrong passphrase, ``aad`` or altered data."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    decryptor = Cipher(
+        algorithms.SM4(passphrase_key(passphrase, salt, iterations)), modes.GCM(nonce, sealed[-16:])
+    ).decryptor()
+    decryptor.authenticate_additional_data(aad)
+    try:
+        return decryptor.update(sealed[:-16]) + decryptor.finalize()
+    except InvalidTag:
+        raise ValueError("wrong passphrase or altered data") from None
+
+
+def seal(secret: bytes, passphrase: str, *, aad: bytes, iterations: int) -> dict[str, object]:
+    """``secret`` encrypted with SM4-GCM under ``passphrase``; ``aad`` is bound to it, not stored."""
+    salt, nonce = os.urandom(16), os.urandom(12)
+    sealed = sm4_gcm_encrypt(secret, passphrase, salt=salt, nonce=nonce, iterations=iterations, aad=aad)
     return {"kdf": "pbkdf2-hmac-sm3", "iterations": iterations, "salt": salt.hex(), "cipher": "sm4-gcm",
             "nonce": nonce.hex(), "sealed": sealed.hex()}  # fmt: skip
 
 
 def unseal(sealed: dict[str, object], passphrase: str, *, aad: bytes) -> bytes:
     """The secret :func:`seal` encrypted; ValueError for a wrong passphrase, ``aad`` or altered data."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     if sealed.get("kdf") != "pbkdf2-hmac-sm3" or sealed.get("cipher") != "sm4-gcm":
         raise ValueError("unknown key protection")
     iterations = sealed["iterations"]
@@ -184,14 +206,7 @@ def unseal(sealed: dict[str, object], passphrase: str, *, aad: bytes) -> bytes:
         raise ValueError("bad iteration count")
     salt, nonce = bytes.fromhex(str(sealed["salt"])), bytes.fromhex(str(sealed["nonce"]))
     body = bytes.fromhex(str(sealed["sealed"]))
-    decryptor = Cipher(
-        algorithms.SM4(passphrase_key(passphrase, salt, iterations)), modes.GCM(nonce, body[-16:])
-    ).decryptor()
-    decryptor.authenticate_additional_data(aad)
-    try:
-        return decryptor.update(body[:-16]) + decryptor.finalize()
-    except InvalidTag:
-        raise ValueError("wrong passphrase or altered data") from None
+    return sm4_gcm_decrypt(body, passphrase, salt=salt, nonce=nonce, iterations=iterations, aad=aad)
 
 
 def fingerprint(public_key: bytes) -> str:

@@ -15,15 +15,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -68,10 +65,6 @@ _SIGNING_WITH_EVENT: ContextVar[str | None] = ContextVar("pharmatrace_esign_with
 # --- keys ------------------------------------------------------------------------------------------
 
 
-def _wrapping_key(password: str, salt: bytes, iterations: int) -> bytes:
-    return hashlib.pbkdf2_hmac("sm3", password.encode(), salt, iterations, 16)
-
-
 def _aad(user_id: int, fingerprint: str) -> bytes:
     return f"pharmatrace-user-key:{user_id}:{fingerprint}".encode()
 
@@ -79,11 +72,8 @@ def _aad(user_id: int, fingerprint: str) -> bytes:
 def _seal(user_id: int, keys: crypto.KeyPair, password: str) -> dict[str, object]:
     salt, nonce, iterations = os.urandom(16), os.urandom(12), get_settings().key_kdf_iterations
     fingerprint = crypto.fingerprint(keys.public_key)
-    encryptor = Cipher(
-        algorithms.SM4(_wrapping_key(password, salt, iterations)), modes.GCM(nonce)
-    ).encryptor()
-    encryptor.authenticate_additional_data(_aad(user_id, fingerprint))
-    sealed = encryptor.update(keys.private_key) + encryptor.finalize() + encryptor.tag
+    sealed = crypto.sm4_gcm_encrypt(keys.private_key, password, salt=salt, nonce=nonce, iterations=iterations,
+                                    aad=_aad(user_id, fingerprint))  # fmt: skip
     return {
         "fingerprint": fingerprint,
         "public_key": keys.public_key,
@@ -95,14 +85,10 @@ def _seal(user_id: int, keys: crypto.KeyPair, password: str) -> dict[str, object
 
 
 def _unseal(key: UserKey, password: str) -> bytes:
-    sealed, tag = key.encrypted_private_key[:-16], key.encrypted_private_key[-16:]
-    decryptor = Cipher(
-        algorithms.SM4(_wrapping_key(password, key.salt, key.iterations)), modes.GCM(key.nonce, tag)
-    ).decryptor()
-    decryptor.authenticate_additional_data(_aad(key.user_id, key.fingerprint))
     try:
-        return decryptor.update(sealed) + decryptor.finalize()
-    except InvalidTag:
+        return crypto.sm4_gcm_decrypt(key.encrypted_private_key, password, salt=key.salt, nonce=key.nonce,
+                                      iterations=key.iterations, aad=_aad(key.user_id, key.fingerprint))  # fmt: skip
+    except ValueError:
         raise AuthenticationFailed(N_("Your signing key cannot be opened with this password")) from None
 
 
