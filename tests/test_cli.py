@@ -27,7 +27,7 @@ def cli(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Cli
 def test_db_upgrade_and_demo_seed_are_idempotent(cli: CliRunner) -> None:
     result = cli.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0010" in result.output
+    assert "revision 0015" in result.output
     result = cli.invoke(app, ["demo", "seed"])
     assert result.exit_code == 0
     assert "0 roles added, 0 users added, 0 materials added" in result.output
@@ -135,7 +135,9 @@ def test_ledger_verify_prove_and_check_proof(cli: CliRunner, db: Database, tmp_p
     path.write_text(proof.output)
     checked = cli.invoke(app, ["ledger", "check-proof", str(path)])
     assert checked.exit_code == 0 and "valid" in checked.output
-    path.write_text(proof.output.replace('"leaf_index": 1', '"leaf_index": 2', 1) + "\n")
+    tampered = json.loads(proof.output)
+    tampered["entries"][0]["leaf_index"] += 1  # the proof no longer leads from this leaf to the signed root
+    path.write_text(json.dumps(tampered) + "\n")
     assert cli.invoke(app, ["ledger", "check-proof", str(path)]).exit_code == 1
     assert cli.invoke(app, ["ledger", "prove", "material:99999"]).exit_code == 2
 

@@ -1,13 +1,18 @@
 """Imports every area's models so that ``metadata`` is complete (Alembic, tests)."""
 
+from pharmatrace.documents import distribution_models as _distribution  # noqa: F401
+from pharmatrace.documents import models as _documents  # noqa: F401
 from pharmatrace.equipment import models as _equipment  # noqa: F401
 from pharmatrace.kernel import audit as _audit  # noqa: F401
 from pharmatrace.kernel import clock_models as _clock  # noqa: F401
 from pharmatrace.kernel import ledger as _ledger  # noqa: F401
 from pharmatrace.kernel.esign import models as _esign  # noqa: F401
 from pharmatrace.kernel.identity import models as _identity  # noqa: F401
+from pharmatrace.mes import recipe_models as _recipes  # noqa: F401
 from pharmatrace.origin import models as _origin  # noqa: F401
 from pharmatrace.storage.base import Base
+from pharmatrace.training import course_models as _courses  # noqa: F401
+from pharmatrace.training import models as _training  # noqa: F401
 from pharmatrace.wms import models as _wms  # noqa: F401
 from pharmatrace.wms import stock_models as _stock  # noqa: F401
 

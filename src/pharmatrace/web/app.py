@@ -169,12 +169,17 @@ API_PREFIX = "/api/v1"
 
 def page_routers() -> list[APIRouter]:
     from pharmatrace.compliance import views as compliance_views
+    from pharmatrace.documents import distribution_views as document_distribution_views
+    from pharmatrace.documents import views as document_views
     from pharmatrace.equipment import views as equipment_views
     from pharmatrace.kernel import clock_views, ledger_views
     from pharmatrace.kernel.audit_trail import views as audit_views
     from pharmatrace.kernel.esign import views as esign_views
     from pharmatrace.kernel.identity import views as identity_views
+    from pharmatrace.mes import recipe_views as mes_recipe_views
     from pharmatrace.origin import views as origin_views
+    from pharmatrace.training import course_views as training_course_views
+    from pharmatrace.training import views as training_views
     from pharmatrace.web import views as shell_views
     from pharmatrace.wms import code_rule_views as wms_code_rule_views
     from pharmatrace.wms import lot_views as wms_lot_views
@@ -194,6 +199,11 @@ def page_routers() -> list[APIRouter]:
         wms_code_rule_views.router,
         origin_views.router,
         equipment_views.router,
+        document_views.router,
+        document_distribution_views.router,
+        training_views.router,
+        training_course_views.router,
+        mes_recipe_views.router,
         compliance_views.router,
     ]
 
@@ -201,13 +211,18 @@ def page_routers() -> list[APIRouter]:
 def api_routers() -> list[APIRouter]:
     """Every area's API router; the permission-matrix test walks these."""
     from pharmatrace.compliance import api as compliance_api
+    from pharmatrace.documents import api as document_api
+    from pharmatrace.documents import distribution_api as document_distribution_api
     from pharmatrace.equipment import api as equipment_api
     from pharmatrace.exchange import api as exchange_api
     from pharmatrace.kernel import clock_api
     from pharmatrace.kernel.audit_trail import api as audit_api
     from pharmatrace.kernel.esign import api as esign_api
     from pharmatrace.kernel.identity import api as identity_api
+    from pharmatrace.mes import recipe_api as mes_recipe_api
     from pharmatrace.origin import api as origin_api
+    from pharmatrace.training import api as training_api
+    from pharmatrace.training import course_api as training_course_api
     from pharmatrace.wms import api as wms_api
     from pharmatrace.wms import stock_api as wms_stock_api
 
@@ -220,6 +235,11 @@ def api_routers() -> list[APIRouter]:
         wms_stock_api.router,
         origin_api.router,
         equipment_api.router,
+        document_api.router,
+        document_distribution_api.router,
+        training_api.router,
+        training_course_api.router,
+        mes_recipe_api.router,
         exchange_api.router,
         compliance_api.router,
     ]

@@ -26,6 +26,9 @@ TEMPLATE_DIRS = [
     PACKAGE / "origin" / "templates",
     PACKAGE / "equipment" / "templates",
     PACKAGE / "compliance" / "templates",
+    PACKAGE / "documents" / "templates",
+    PACKAGE / "training" / "templates",
+    PACKAGE / "mes" / "templates",
 ]
 
 

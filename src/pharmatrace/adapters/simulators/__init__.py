@@ -1,0 +1,1 @@
+"""Device simulators that speak the real protocols on loopback, for tests and the demo."""

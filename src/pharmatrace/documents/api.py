@@ -1,0 +1,5 @@
+"""``/api/v1/documents``."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["documents"])

@@ -1,0 +1,1 @@
+"""Curricula, plans, courses, sessions and assessments (TJ-9.3)."""

@@ -1,0 +1,1 @@
+"""Training needs, tasks, records and the qualifications that gate permissions."""
