@@ -1,7 +1,7 @@
 """curricula, plans, courses, sessions, assessments (TJ-9.3)
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-29
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pharmatrace.storage import guards
 
-revision = "0014"
-down_revision = "0013"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
