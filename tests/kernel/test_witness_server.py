@@ -307,3 +307,33 @@ def test_the_commands_with_a_remote_witness(
         assert "WARNING site_key.unencrypted" in down.output
     finally:
         get_settings.cache_clear()
+
+
+def test_a_refused_checkpoint_is_kept_reported_and_sent_again(db: Database, tmp_path: Path) -> None:
+    """A witness that does not (yet) trust the site key refuses its checkpoints: each is set aside, verify
+    warns until it is resolved, and once the witness is given the key the refused ones are sent again."""
+    stranger = tmp_path / "stranger.pem"
+    stranger.write_text(crypto.public_key_pem(crypto.KeyPair.generate().public_key))
+    site = tmp_path / "site.pem"
+    site.write_text(crypto.public_key_pem(ledger.site_key(db.state_dir).public_key))
+    port, store = free_port(), tmp_path / "witness"
+    with witness_service(store, stranger, port=port) as url:
+        plant = remote(db, url)
+        new_material(plant, "HB-RW-050")
+        made = ledger_jobs.checkpoint(plant)
+        witness = ledger.witness_of(plant)
+        assert isinstance(witness, ledger.RemoteWitness)
+        assert made is not None and witness.pending() == []  # not left pending: refused for a reason
+        refused = witness.refused()
+        assert refused and refused[-1]["checkpoint"]["tree_size"] == made["tree_size"]
+        assert refused[-1]["status"] == 403 and "does not trust" in refused[-1]["detail"]
+        report = ledger.verify(plant)
+        assert "witness.refused" in witness_warnings(report)
+        assert witness.resend_refused() == (0, len(refused))  # the cause is not fixed: refused again
+    with witness_service(store, site, port=port):
+        assert witness.resend_refused() == (len(refused), 0)
+        assert witness.refused() == [] and witness.pending() == []
+        assert [c["tree_size"] for c in witness.read()[0]][-1] == made["tree_size"]
+        report = ledger.verify(plant)
+        assert "witness.refused" not in witness_warnings(report), [str(w) for w in report.warnings]
+    plant.dispose()

@@ -424,6 +424,11 @@ class Witness(Protocol):
         """Checkpoints signed but not yet delivered to the witness (kept locally until it answers)."""
         ...
 
+    def refused(self) -> list[dict[str, Any]]:
+        """Checkpoints the witness refused (``{"checkpoint", "status", "detail", "refused_at"}``), kept to be
+        looked into and sent again (``ledger witness-resend``) once the cause is fixed."""
+        ...
+
 
 @dataclass(frozen=True)
 class FileWitness:
@@ -461,6 +466,9 @@ class FileWitness:
         return entries, None
 
     def pending(self) -> list[dict[str, Any]]:
+        return []
+
+    def refused(self) -> list[dict[str, Any]]:
         return []
 
 
@@ -507,6 +515,9 @@ class DatabaseWitness:
         return entries, None
 
     def pending(self) -> list[dict[str, Any]]:
+        return []
+
+    def refused(self) -> list[dict[str, Any]]:
         return []
 
 
@@ -600,6 +611,30 @@ class RemoteWitness:
         entries, _ = FileWitness(self.spool).read()  # a torn last line was never acknowledged: dropped
         return entries
 
+    @property
+    def refused_file(self) -> Path:
+        return self.spool.with_name("witness-refused.jsonl")
+
+    def refused(self) -> list[dict[str, Any]]:
+        entries, _ = FileWitness(self.refused_file).read()
+        return entries
+
+    def resend_refused(self) -> tuple[int, int]:
+        """Send the refused checkpoints again, in order with what is pending (e.g. after the witness was
+        given the site's public key); ``(delivered, still refused)``."""
+        with self._spooled() as queue:
+            again = [
+                entry["checkpoint"] for entry in self.refused() if isinstance(entry.get("checkpoint"), dict)
+            ]
+            self.refused_file.unlink(missing_ok=True)
+            held = {int(checkpoint["tree_size"]) for checkpoint in queue}
+            queue.extend(checkpoint for checkpoint in again if int(checkpoint["tree_size"]) not in held)
+            queue.sort(key=lambda checkpoint: int(checkpoint["tree_size"]))
+            before = len(queue)
+            self._deliver(queue)
+            still = len(self.refused())
+            return before - len(queue) - still, still
+
     def append(self, checkpoint: Mapping[str, Any]) -> None:
         with self._spooled() as queue:
             queue.append(dict(checkpoint))
@@ -619,15 +654,28 @@ class RemoteWitness:
         try:
             for checkpoint in queue:
                 status, body = self._request("POST", "/checkpoints", checkpoint)
-                if status not in (200, 201):  # refused for good (not newer, bad signature): keep no retry
-                    detail = body.get("detail") if isinstance(body, dict) else body
-                    log.error(
-                        "witness %s refused checkpoint %s: %s", self.url, checkpoint.get("tree_size"), detail
-                    )
+                if status not in (
+                    200,
+                    201,
+                ):  # refused (not newer, unknown key): kept aside, not retried blindly
+                    self._set_aside(checkpoint, status, body)
                 delivered += 1
         except WitnessUnavailable as error:
             log.warning("%s; %d checkpoint(s) kept pending in %s", error, len(queue) - delivered, self.spool)
         del queue[:delivered]
+
+    def _set_aside(self, checkpoint: Mapping[str, Any], status: int, body: Any) -> None:
+        """A refusal is an alarm, not a lost checkpoint: ``ledger verify`` reports it until it is resent."""
+        detail = body.get("detail") or body.get("message") if isinstance(body, dict) else body
+        log.error("witness %s refused checkpoint %s: %s", self.url, checkpoint.get("tree_size"), detail)
+        FileWitness(self.refused_file).append(
+            {
+                "checkpoint": dict(checkpoint),
+                "status": status,
+                "detail": str(detail),
+                "refused_at": plain_value(clock.now()),
+            }
+        )
 
 
 @lru_cache(maxsize=8)
@@ -1603,6 +1651,17 @@ def verify(db: Database, *, workers: int | None = None, range_leaves: int = RANG
             )
 
     _witness_behind(report, witness, checkpoints, witnessed, read_at)
+    if refused := witness.refused():
+        first = refused[0]
+        report.warnings.append(
+            Problem(
+                "witness.refused",
+                witness.location,
+                f"the witness refused {len(refused)} checkpoint(s), the first at size "
+                f"{first.get('checkpoint', {}).get('tree_size')}: HTTP {first.get('status')} {first.get('detail')}; "
+                "fix the cause, then `pharmatrace ledger witness-resend`",
+            )
+        )
     if (key_warning := site_key_warning(db.state_dir)) is not None:
         report.warnings.append(key_warning)
     report.rows_checked = _verify_rows(db, latest, problems)

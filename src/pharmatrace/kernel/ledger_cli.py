@@ -97,6 +97,20 @@ def checkpoint_command() -> None:
         )
 
 
+@ledger_app.command("witness-resend")
+def witness_resend_command() -> None:
+    """Send the checkpoints a remote witness refused again (after fixing the cause, e.g. its trusted key)."""
+    from pharmatrace.cli_support import database
+
+    witness = ledger.witness_of(database())
+    if not isinstance(witness, ledger.RemoteWitness):
+        typer.echo(f"the witness {witness.location} never refuses checkpoints: nothing to resend")
+        return
+    delivered, still = witness.resend_refused()
+    typer.echo(f"{delivered} checkpoint(s) taken by {witness.location}; {still} refused again")
+    raise typer.Exit(code=1 if still else 0)
+
+
 @ledger_app.command("prove")
 def prove_command(
     target: Annotated[str, typer.Argument(help="TYPE:ID, e.g. material:3")],

@@ -34,5 +34,6 @@ def ledger_page(request: Request, db: DbDep, _: AuditView, verify: int = 0) -> R
     report = ledger.verify(db) if verify else None
     return render(request, "ledger/status.html", head=head, checkpoints=checkpoints, witnessed=len(witnessed),
                   torn=torn, report=report, witness_path=witness.location, pending=len(witness.pending()),
+                  refused=len(witness.refused()),
                   key_warning=ledger.site_key_warning(db.state_dir),
                   key_exists=ledger.site_key_path(db.state_dir).exists())  # fmt: skip
