@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from pharmatrace.adapters.scale_cli import scale_app
 from pharmatrace.cli_support import database, fail
 from pharmatrace.compliance.cli import compliance_app
 from pharmatrace.config import get_settings
@@ -44,6 +45,7 @@ app.add_typer(compliance_app, name="compliance")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(wms_app, name="wms")
 app.add_typer(origin_app, name="origin")
+app.add_typer(scale_app, name="scale")
 
 
 def _cli_actor() -> Actor:
