@@ -125,6 +125,13 @@ class SegregationOfDuties(NotPermitted):
     code = "segregation_of_duties"
 
 
+class QualificationRequired(NotPermitted):
+    """The user holds the permission but is not trained on the current version of the SOP it needs
+    (TJ-10.1.2.2.d: training gates permissions)."""
+
+    code = "qualification_required"
+
+
 class PasswordChangeRequired(NotPermitted):
     code = "password_change_required"
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.context import Actor
@@ -25,6 +25,7 @@ from pharmatrace.kernel.errors import (
     Conflict,
     NotFound,
     NotPermitted,
+    QualificationRequired,
     SegregationOfDuties,
     ValidationFailed,
 )
@@ -62,6 +63,11 @@ LOCKED = N_(
 
 # --- principals and permission checks -------------------------------------------------------------
 
+# TJ-10.1.2.2.d: training gates permissions. An area registers ``check(session, user_id)`` returning
+# permission → the training missing for it ("SOP-WH-001 v2"); the kernel imports no area (training registers
+# itself at import, pharmatrace.training.gates).
+QUALIFICATION_CHECKS: list[Callable[[Session, int], dict[str, str]]] = []
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -77,6 +83,7 @@ class Principal:
     session_id: int | None = None
     locale: str = "zh_CN"
     extra: dict[str, str] = field(default_factory=dict)
+    unqualified: dict[str, str] = field(default_factory=dict)  # permission → missing training (TJ-10.1.2.2.d)
 
     @property
     def actor(self) -> Actor:
@@ -106,6 +113,12 @@ class Principal:
             raise SegregationOfDuties(N_("Business users cannot administer the system"))
         if code not in self.permissions:
             raise NotPermitted(N_("You do not have the permission “{permission}”"), permission=code)
+        if code in self.unqualified:
+            raise QualificationRequired(
+                N_("“{permission}” needs training on {training}, which you have not completed"),
+                permission=code,
+                training=self.unqualified[code],
+            )
 
 
 def principal_of(
@@ -115,15 +128,24 @@ def principal_of(
     expired = False
     if policy is not None:
         expired = clock.now() - user.password_changed_at > timedelta(days=policy.expiry_days)
+    held = frozenset(code for role in roles for code in role.permission_codes)
+    unqualified: dict[str, str] = {}
+    session = object_session(user)
+    if session is not None and "business" in {role.kind for role in roles}:
+        for check in QUALIFICATION_CHECKS:
+            for code, missing in check(session, user.id).items():
+                if code in held:
+                    unqualified[code] = f"{unqualified[code]}, {missing}" if code in unqualified else missing
     return Principal(
         user_id=user.id,
         login=user.login,
         full_name=user.full_name,
-        permissions=frozenset(code for role in roles for code in role.permission_codes),
+        permissions=held,
         role_kinds=frozenset(role.kind for role in roles),
         role_codes=frozenset(role.code for role in roles),
         must_change_password=user.must_change_password or expired,
         session_id=session_id,
+        unqualified=unqualified,
     )
 
 
