@@ -19,6 +19,7 @@ from pharmatrace.adapters.scale import Weight
 from pharmatrace.equipment.models import Equipment
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import ValidationFailed
+from pharmatrace.kernel.numbers import round_gbt8170
 from pharmatrace.mes.weighing_check import (
     Reading,
     ScaleFacts,
@@ -26,7 +27,6 @@ from pharmatrace.mes.weighing_check import (
     WeighingRefused,
     check_scale_for_target,
     check_weighing,
-    round_gbt8170,
 )
 from pharmatrace.storage.engine import Database
 

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from pharmatrace.adapters.scale import Weight
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_, Reasons, ValidationFailed
-from pharmatrace.kernel.numbers import plain_number
+from pharmatrace.kernel.numbers import plain_number, round_gbt8170
 
 UNITS: dict[str, Decimal] = {"mg": Decimal("0.001"), "g": Decimal(1), "kg": Decimal(1000)}  # in grams
 WEIGHING_CLASSES = ("balance", "scale")  # the equipment classes that weigh (equipment/models.py)
@@ -46,13 +46,6 @@ DEFAULT_MIN_WEIGHT_IN_D = 20  # OIML R 76 class II: Min = 20 e
 PERCENT_PLACES = 2  # a deviation in % is shown with two decimals
 
 ToleranceKind = Literal["absolute", "percent"]
-
-
-def round_gbt8170(value: Decimal, quantum: Decimal) -> Decimal:
-    """Round once to ``quantum`` (e.g. ``Decimal("0.01")``) by GB/T 8170-2008: below 5 drop, above 5
-    raise, exactly 5 to the even digit (四舍六入五成双). Negative values round their absolute value, which
-    round-half-even does by symmetry: ``-0.0365`` → ``-0.036``."""
-    return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
 
 
 def convert(value: Decimal, unit: str, to: str) -> Decimal:
@@ -384,7 +377,7 @@ def check_weighing(scale: ScaleFacts, reading: Reading, target: Target, at: date
              "target": _n(target.quantity), "deviation": _signed(deviation)},
         ))  # fmt: skip
     shown = round_gbt8170(deviation, _quantum(scale.readability, scale.unit, target.unit))
-    shown_percent = round_gbt8170(percent, Decimal(1).scaleb(-PERCENT_PLACES))
+    shown_percent = round_gbt8170(percent, PERCENT_PLACES)
     return WeighingCheck(
         scale.code, at, calibration, tuple(reasons),
         net=net, deviation=deviation, deviation_percent=percent, lower=target.lower, upper=target.upper,
