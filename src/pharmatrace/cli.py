@@ -12,6 +12,7 @@ from pharmatrace.adapters.scale_cli import scale_app
 from pharmatrace.cli_support import database, fail
 from pharmatrace.compliance.cli import compliance_app
 from pharmatrace.config import get_settings
+from pharmatrace.documents.cli import documents_app
 from pharmatrace.exchange.cli import datasets_app
 from pharmatrace.kernel.audit_trail.cli import audit_app
 from pharmatrace.kernel.clock_cli import clock_app
@@ -23,6 +24,7 @@ from pharmatrace.kernel.identity.schemas import UserCreate
 from pharmatrace.kernel.ledger_cli import ledger_app
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.kernel.witness_server import witness_app
+from pharmatrace.mes.recipe_cli import recipes_app
 from pharmatrace.origin.cli import origin_app
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms.cli import wms_app
@@ -45,6 +47,8 @@ app.add_typer(compliance_app, name="compliance")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(wms_app, name="wms")
 app.add_typer(origin_app, name="origin")
+app.add_typer(documents_app, name="documents")
+app.add_typer(recipes_app, name="recipes")
 app.add_typer(scale_app, name="scale")
 
 

@@ -252,8 +252,11 @@ def test_signing_through_the_api(db: Database) -> None:
 
     with TestClient(create_app(db)) as client:
         actions = client.get("/api/v1/esign/actions", headers=token(client, "zhangwei")).json()
-        assert {a["code"] for a in actions} == {"material.approve", "material.review", "receipt.complete",
-                                                "lot.release", "lot.reject"}  # fmt: skip
+        assert {a["code"] for a in actions} == {
+            "material.approve", "material.review", "receipt.complete", "lot.release", "lot.reject",
+            "document.review", "document.approve", "document.periodic_review", "document.withdraw",
+            "document.acknowledge", "recipe.review", "recipe.approve", "training.self_study", "training.practical",
+        }  # fmt: skip
         qa = token(client, "chenjing")
         body = {
             "object_type": "material",

@@ -254,6 +254,15 @@ def seed(db: Database) -> dict[str, int]:
     with UnitOfWork(db, actor, reason="demo plant seed: rooms and equipment with their logbooks") as uow:
         added.update(seed_equipment(uow))  # the lyophilized-injection line (pharmatrace.equipment.demo)
         uow.commit()
+    from pharmatrace.documents.demo import seed_documents
+
+    added["documents"] = seed_documents(db, DEMO_PASSWORD)  # SOPs, MPR, spec (pharmatrace.documents.demo)
+    from pharmatrace.documents.distribution import seed_distribution
+
+    added["read_tasks"] = seed_distribution(db, DEMO_PASSWORD)  # read tasks, acknowledgements, copies
+    from pharmatrace.training.course_demo import seed_courses
+
+    added["training_courses"] = seed_courses(db)  # courses, curricula, plan (training.course_demo)
     from pharmatrace.origin.demo import seed_feedback, seed_origin
 
     with UnitOfWork(db, actor, reason="demo plant seed: planting bases, plots, harvests, shipments") as uow:
@@ -269,6 +278,14 @@ def seed(db: Database) -> dict[str, int]:
     )  # stores, stock, readings, an intermediate (pharmatrace.wms.stock_demo)
     with UnitOfWork(db, actor, reason="demo plant seed: a quality anomaly reported to a base") as uow:
         added["origin_feedback"] = seed_feedback(uow)
+        uow.commit()
+    from pharmatrace.mes.recipe_demo import seed_recipes
+
+    added["master_recipes"] = seed_recipes(db, DEMO_PASSWORD)  # imported, reviewed, approved (TJ-6.4.3.1)
+    from pharmatrace.training.demo import seed_training
+
+    with UnitOfWork(db, actor, reason="demo plant seed: training needs, records and gates") as uow:
+        added.update(seed_training(uow))  # after documents and courses (pharmatrace.training.demo)
         uow.commit()
     from pharmatrace.kernel.ledger_jobs import checkpoint
 

@@ -109,4 +109,6 @@ SECURITY_EVENTS: dict[str, str] = {
     "stock.issue.refused": N_("Issue to production refused by the storage checks"),  # TJ-6.4.1 (wms.stock)
     "receipt.scan.refused": N_("Scan at goods receipt refused"),  # TJ-5.2.1.1: foreign or duplicate label
     "equipment.use.refused": N_("Use of equipment or a room refused"),  # TJ-6.1: e.g. past its validity
+    "document.print": N_("Controlled document printed"),  # TJ-9.2: every printed copy (pharmatrace.documents)
+    "document.print.refused": N_("Print of a controlled document refused"),  # TJ-9.2: e.g. superseded
 }

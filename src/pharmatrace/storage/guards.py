@@ -206,6 +206,10 @@ APPEND_ONLY_TABLES = (
     "stock_movements",
     "temperature_readings",
     "intermediate_movements",
+    "document_decisions",
+    "training_assessment_attempts",
+    "training_records",
+    "master_recipe_decisions",
 )
 # Association rows whose revocation is a delete (audited by the unit of work).
 DELETABLE_TABLES = ("role_permissions", "user_roles")

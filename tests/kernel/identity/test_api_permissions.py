@@ -41,6 +41,17 @@ ALLOWED: dict[str, set[str]] = {
     "wms.location.manage": {"warehouse_keeper"},
     "wms.anomaly.close": {"qa_reviewer", "qa_release"},  # QA assesses storage anomalies
     "mes.batch.execute": {"production_operator"},  # intermediates: stock-in, moves, charging
+    # master recipes (TJ-6.4.3.1): production reads them, the supervisor authors, QA reviews and approves
+    "mes.batch.view": {
+        "production_operator",
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "inspector",
+    },
+    "mes.recipe.author": {"production_supervisor"},
+    "mes.batch.review": {"qa_reviewer", "qa_release"},  # the review signature of a master recipe version
+    "mes.recipe.approve": {"qa_reviewer"},
     "lims.sample.manage": {"qc_analyst"},  # sampling puts a lot under test
     "qms.supplier.manage": {"qa_reviewer"},
     "equipment.view": {
@@ -65,8 +76,57 @@ ALLOWED: dict[str, set[str]] = {
     # supplier QA and the keeper record the base's data, and correct or void it with a reason (PATCH, …/void)
     "origin.manage": {"qa_reviewer", "warehouse_keeper"},
     "origin.feedback": {"qa_reviewer", "qa_release", "qc_analyst"},  # quality anomalies go back to the base
+    # controlled documents (SH-6.3.3, TJ-9.2): everyone in the plant reads, supervisors and the document
+    # controller author, QA reviews, the qualified person and the document controller approve and withdraw
+    "documents.view": {
+        "production_operator",
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "qc_analyst",
+        "qc_reviewer",
+        "warehouse_keeper",
+        "equipment_engineer",
+        "document_controller",
+        "training_coordinator",
+        "inspector",
+    },
+    "documents.author": {"production_supervisor", "document_controller"},
+    "documents.review": {"qa_reviewer"},
+    "documents.control": {"qa_release", "document_controller"},
+    "documents.print": {"document_controller"},  # controlled and reference copies (TJ-9.2)
     "equipment.logbook.record": {"production_operator", "production_supervisor", "equipment_engineer"},
     "exchange.export": {"qa_reviewer", "qa_release", "inspector"},  # Appendix B data sets (TJ-B.1.3)
+    # training (TJ-9.3): everyone in the plant but the administrator sees training and takes assessments;
+    # the coordinator manages courses, curricula, plans and sessions; trainers sign practical assessments
+    "training.view": {
+        "production_operator",
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "qc_analyst",
+        "qc_reviewer",
+        "warehouse_keeper",
+        "equipment_engineer",
+        "document_controller",
+        "training_coordinator",
+        "inspector",
+    },
+    # taking training writes records (self-study, assessment papers, access requests): not for read-only roles
+    "training.take": {
+        "production_operator",
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "qc_analyst",
+        "qc_reviewer",
+        "warehouse_keeper",
+        "equipment_engineer",
+        "document_controller",
+        "training_coordinator",
+    },
+    "training.manage": {"training_coordinator"},
+    "training.assess": {"production_supervisor", "training_coordinator"},
 }
 # Signing is open to every user at the route: the signature policy decides per step (tests/kernel/test_esign.py).
 OPEN_TO_ANY_USER = {"/me", "/me/password", "/auth/logout", "/esign/actions", "/esign/signatures"}

@@ -23,6 +23,7 @@ MEANINGS: dict[str, str] = {
     "approved": N_("Approved"),
     "released": N_("Released"),
     "rejected": N_("Rejected"),
+    "acknowledged": N_("Read and understood"),  # TJ-9.2: a distributed document read (pharmatrace.documents)
 }
 
 
@@ -79,6 +80,78 @@ ACTIONS: tuple[SignableAction, ...] = (
         "lot",
         N_("Reject a material lot (QA)"),
         (Step("rejected", "wms.material.approve"),),
+        with_event=True,
+    ),
+    # TJ-9.2: the recipient of a distributed document acknowledges it, signed with the acknowledgement
+    # (pharmatrace.documents.distribution); only their own task, so never offered on the generic panel.
+    SignableAction(
+        "document.acknowledge",
+        "document_read_task",
+        N_("Acknowledge a controlled document as read and understood"),
+        (Step("acknowledged", "documents.view"),),
+        with_event=True,
+    ),
+    # TJ-6.4.3.1 master recipes (pharmatrace.mes.recipes): signed on the decision row, which names the
+    # body's SM3 hash; reviewer and approver are two people other than the author (checked by the service).
+    SignableAction(
+        "recipe.review",
+        "recipe_decision",
+        N_("Review a master recipe version"),
+        (Step("reviewed", "mes.batch.review"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "recipe.approve",
+        "recipe_decision",
+        N_("Approve a master recipe version (QA)"),
+        (Step("approved", "mes.recipe.approve"),),
+        with_event=True,
+    ),
+    # TJ-9.3, TJ-10.2: the trainee confirms the self-study of a document version (pharmatrace.training).
+    SignableAction(
+        "training.self_study",
+        "training_record",
+        N_("Confirm self-study of a document version (read and understood)"),
+        (Step("performed", "training.take"),),
+        with_event=True,
+    ),
+    # TJ-9.3, TJ-10.2: the trainer signs the result of a practical assessment as it is recorded; the trainer
+    # is never the trainee (pharmatrace.training.assessments).
+    SignableAction(
+        "training.practical",
+        "training_assessment_attempt",
+        N_("Sign the result of a practical training assessment (trainer)"),
+        (Step("verified", "training.assess"),),
+        with_event=True,
+    ),
+    # Controlled documents (pharmatrace.documents.service, SH-6.3.3, TJ-9.2): each decision record is
+    # signed together with the decision; it carries the SM3 hash of the content it was given on.
+    SignableAction(
+        "document.review",
+        "document_decision",
+        N_("Review a controlled document version (QA)"),
+        (Step("reviewed", "documents.review"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "document.approve",
+        "document_decision",
+        N_("Approve a controlled document version"),
+        (Step("approved", "documents.control"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "document.periodic_review",
+        "document_decision",
+        N_("Periodic review of a controlled document"),
+        (Step("reviewed", "documents.review"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "document.withdraw",
+        "document_decision",
+        N_("Withdraw a controlled document"),
+        (Step("approved", "documents.control"),),
         with_event=True,
     ),
 )

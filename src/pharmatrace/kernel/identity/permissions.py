@@ -116,6 +116,7 @@ CATALOGUE: tuple[Permission, ...] = (
     _p("documents.control", "business", N_("Approve, issue and withdraw documents")),
     _p("documents.print", "business", N_("Print controlled copies of documents")),
     _p("training.view", "read", N_("View training records and the training matrix")),
+    _p("training.take", "business", N_("Take training: self-study, assessments, access requests")),
     _p("training.manage", "business", N_("Manage curricula and training records")),
     _p("training.assess", "business", N_("Assess trainees and sign practical assessments (trainer)")),
     # serialization, monitoring

@@ -56,6 +56,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "Production operator",
         "business",
         (
+            "training.take",
             "mes.batch.view",
             "mes.batch.execute",
             "training.view",
@@ -73,6 +74,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "Production supervisor",
         "business",
         (
+            "training.take",
             *READ_ALL,
             "mes.batch.supervise",
             "mes.recipe.author",
@@ -89,6 +91,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "QA reviewer",
         "business",
         (
+            "training.take",
             *READ_ALL,
             "audit.trail.view",
             "exchange.export",
@@ -114,6 +117,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "Qualified person (QA release)",
         "business",
         (
+            "training.take",
             *READ_ALL,
             "audit.trail.view",
             "exchange.export",
@@ -133,6 +137,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "QC analyst",
         "business",
         (
+            "training.take",
             "lims.view",
             "lims.sample.manage",
             "lims.result.enter",
@@ -151,6 +156,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "QC reviewer",
         "business",
         (
+            "training.take",
             "lims.view",
             "lims.result.review",
             "training.view",
@@ -167,6 +173,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "Warehouse keeper",
         "business",
         (
+            "training.take",
             "wms.material.view",
             "wms.material.manage",
             "wms.lot.receive",
@@ -188,6 +195,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "Equipment engineer",
         "business",
         (
+            "training.take",
             "equipment.view",
             "equipment.manage",
             "equipment.logbook.record",
@@ -203,14 +211,21 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
         "文件管理员",
         "Document controller",
         "business",
-        ("documents.view", "documents.author", "documents.control", "documents.print", "training.view"),
+        (
+            "training.take",
+            "documents.view",
+            "documents.author",
+            "documents.control",
+            "documents.print",
+            "training.view",
+        ),
     ),
     StandardRole(
         "training_coordinator",
         "培训管理员",
         "Training coordinator",
         "business",
-        ("documents.view", "training.view", "training.manage", "training.assess"),
+        ("training.take", "documents.view", "training.view", "training.manage", "training.assess"),
     ),
     StandardRole(
         "inspector",
