@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pharmatrace.kernel.audit import Audited
@@ -253,3 +253,55 @@ class LogEntry(Audited, Base):
     batch_no: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     reference: Mapped[str] = mapped_column(String(128), nullable=False, default="")
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+SOP_PURPOSES = ("operation", "cleaning", "maintenance", "calibration")  # 操作、清洁、维护保养、校准
+
+
+class EquipmentSop(Audited, Base):
+    """A controlled document a piece of equipment or a room is worked by (设备/房间的标准操作规程; TJ-6.1).
+
+    It names the document by number, never a version: the pages show whichever version is effective now,
+    so a new version reaches the floor the moment it becomes effective. Voided, never deleted.
+    """
+
+    __tablename__ = "equipment_sops"
+    __audit_type__ = "equipment_sop"
+    __audit_label__ = N_("SOP of equipment or a room")
+    __table_args__ = (
+        CheckConstraint(_in("purpose", SOP_PURPOSES), name="purpose"),
+        CheckConstraint(
+            "(equipment_id IS NOT NULL AND room_id IS NULL) OR (equipment_id IS NULL AND room_id IS NOT NULL)",
+            name="one_target",
+        ),
+        Index("ix_equipment_sops_equipment_id", "equipment_id"),
+        Index("ix_equipment_sops_room_id", "room_id"),
+        # One live link per target, purpose and document.
+        Index(
+            "uq_equipment_sops_equipment_link",
+            "equipment_id",
+            "purpose",
+            "document_number",
+            unique=True,
+            sqlite_where=text("voided_at IS NULL AND equipment_id IS NOT NULL"),
+            postgresql_where=text("voided_at IS NULL AND equipment_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_equipment_sops_room_link",
+            "room_id",
+            "purpose",
+            "document_number",
+            unique=True,
+            sqlite_where=text("voided_at IS NULL AND room_id IS NOT NULL"),
+            postgresql_where=text("voided_at IS NULL AND room_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id"), nullable=True)
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"), nullable=True)
+    purpose: Mapped[str] = mapped_column(String(16), nullable=False)
+    document_number: Mapped[str] = mapped_column(ForeignKey("documents.number"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

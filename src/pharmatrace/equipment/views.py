@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from pharmatrace.equipment import service
+from pharmatrace.equipment import service, sops
 from pharmatrace.equipment.models import (
     CALIBRATION_STATUSES,
     CLEANING_STATUSES,
@@ -26,6 +26,7 @@ from pharmatrace.equipment.models import (
     ROOM_STATUSES,
     STERILISATION_STATUSES,
     Equipment,
+    EquipmentSop,
     Room,
 )
 from pharmatrace.equipment.schemas import (
@@ -39,7 +40,7 @@ from pharmatrace.equipment.schemas import (
     RoomUpdate,
 )
 from pharmatrace.kernel.audit import AuditEntry
-from pharmatrace.kernel.errors import N_, PharmaTraceError
+from pharmatrace.kernel.errors import N_, NotFound, PharmaTraceError
 from pharmatrace.kernel.identity.schemas import ReasonOnly
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -252,12 +253,15 @@ async def room_create(request: Request, db: DbDep, principal: EquipmentManage) -
 
 
 def _trail(session: Session, object_type: str, object_id: int, entry_ids: list[int]) -> list[AuditEntry]:
-    """The record's own trail and that of its logbook entries, newest first."""
+    """The record's own trail and that of its logbook entries and SOP links, newest first."""
+    target = EquipmentSop.equipment_id if object_type == "equipment" else EquipmentSop.room_id
+    sop_ids = [str(i) for i in session.scalars(select(EquipmentSop.id).where(target == object_id))]
     return list(session.scalars(
         select(AuditEntry)
         .where(or_(
             (AuditEntry.object_type == object_type) & (AuditEntry.object_id == str(object_id)),
             (AuditEntry.object_type == "equipment_log_entry") & AuditEntry.object_id.in_([str(i) for i in entry_ids]),
+            (AuditEntry.object_type == "equipment_sop") & AuditEntry.object_id.in_(sop_ids),
         ))
         .order_by(AuditEntry.leaf_index.desc())
     ))  # fmt: skip
@@ -277,10 +281,12 @@ def _room_detail(
         esign = panel(session, principal, "room", str(room_id))
         public = service.room_public(session, room)
         logbook = [service.log_entry_public(e) for e in entries]
+        room_sops = sops.sops_public(session, room_id=room_id)
     reasons = [i18n.translate(r.message, **r.params) for r in usability.reasons]
     return _render(request, "equipment/room_detail.html", status_code, room=public, logbook=logbook,
                    reasons=reasons, equipment=equipment, trail=trail, esign=esign,
-                   room_kinds=ROOM_LOG_KINDS, **values)  # fmt: skip
+                   room_kinds=ROOM_LOG_KINDS, sops=room_sops, sop_base=f"/equipment/rooms/{room_id}",
+                   sop_purposes=sops.PURPOSE_LABELS, **values)  # fmt: skip
 
 
 @router.get("/rooms/{room_id}", response_class=HTMLResponse)
@@ -355,8 +361,10 @@ def _equipment_detail(
         logbook = [service.log_entry_public(e) for e in entries]
         rooms = [(r.code, r.name) for r in service.list_rooms(session)]
         next_states = service.TRANSITIONS.get(equipment.lifecycle, ())
+        equipment_sops = sops.sops_public(session, equipment_id=equipment_id)
     return _render(request, "equipment/detail.html", status_code, equipment=public, status=status,
                    logbook=logbook, trail=trail, esign=esign, rooms=rooms, next_states=next_states,
+                   sops=equipment_sops, sop_base=f"/equipment/{equipment_id}", sop_purposes=sops.PURPOSE_LABELS,
                    **values)  # fmt: skip
 
 
@@ -446,3 +454,54 @@ async def equipment_void(
     return await _equipment_write(request, db, principal, equipment_id, ReasonOnly, await form_data(request),
                                   lambda uow, _: service.void_equipment(uow, equipment_id),
                                   lambda body: body.reason)  # fmt: skip
+
+
+# --- SOPs in place (TJ-6.1) ---------------------------------------------------------------------------
+
+
+@router.post("/rooms/{room_id}/sops", response_class=HTMLResponse)
+async def room_sop_link(request: Request, db: DbDep, principal: EquipmentManage, room_id: int) -> Response:
+    """Name a room's SOP (cleaning, operation, ...): an existing, not withdrawn document (TJ-6.1)."""
+    return await _room_write(request, db, principal, room_id, sops.SopLinkCreate, _filled(await form_data(request)),
+                             lambda uow, body: sops.link_sop(uow, body, room_id=room_id),
+                             lambda body: None)  # fmt: skip
+
+
+@router.post("/rooms/{room_id}/sops/{link_id}/void", response_class=HTMLResponse)
+async def room_sop_void(
+    request: Request, db: DbDep, principal: EquipmentManage, room_id: int, link_id: int
+) -> Response:
+    return await _room_write(request, db, principal, room_id, ReasonOnly, await form_data(request),
+                             lambda uow, _: sops.void_link(uow, _own_link(uow, link_id, room_id=room_id)),
+                             lambda body: body.reason)  # fmt: skip
+
+
+@router.post("/{equipment_id}/sops", response_class=HTMLResponse)
+async def equipment_sop_link(
+    request: Request, db: DbDep, principal: EquipmentManage, equipment_id: int
+) -> Response:
+    """Name an SOP of the equipment (operation, cleaning, maintenance, calibration; TJ-6.1)."""
+    return await _equipment_write(request, db, principal, equipment_id, sops.SopLinkCreate,
+                                  _filled(await form_data(request)),
+                                  lambda uow, body: sops.link_sop(uow, body, equipment_id=equipment_id),
+                                  lambda body: None)  # fmt: skip
+
+
+@router.post("/{equipment_id}/sops/{link_id}/void", response_class=HTMLResponse)
+async def equipment_sop_void(
+    request: Request, db: DbDep, principal: EquipmentManage, equipment_id: int, link_id: int
+) -> Response:
+    return await _equipment_write(request, db, principal, equipment_id, ReasonOnly, await form_data(request),
+                                  lambda uow, _: sops.void_link(uow, _own_link(uow, link_id,
+                                                                               equipment_id=equipment_id)),
+                                  lambda body: body.reason)  # fmt: skip
+
+
+def _own_link(
+    uow: UnitOfWork, link_id: int, *, equipment_id: int | None = None, room_id: int | None = None
+) -> int:
+    """The link must belong to the record of the page it is voided from."""
+    link = sops.get_link(uow.session, link_id)
+    if link.equipment_id != equipment_id or link.room_id != room_id:
+        raise NotFound(N_("No SOP link with id {id}"), id=link_id)
+    return link.id

@@ -24,6 +24,8 @@ from pharmatrace.training.schemas import (
     RecordPublic,
     RequirementCreate,
     RequirementPublic,
+    RetrainingCreate,
+    RetrainingPublic,
     SelfStudy,
     TaskPublic,
     VoidRequest,
@@ -164,6 +166,42 @@ def void_requirement(
         row = service.void_requirement(uow, principal, requirement_id, body.reason)
         uow.commit()
         return service.requirement_public(row, gates.effective_versions(uow.session, [row.document_number]))
+
+
+# --- retraining ordered by a deviation or CAPA (issue 6 item 5) ------------------------------------
+
+
+@router.get("/retraining", response_model=list[RetrainingPublic])
+def list_retraining(
+    db: DbDep, _: TrainingManage, login: str = "", document: str = ""
+) -> list[RetrainingPublic]:
+    """Retraining orders, newest first, with whether each person has passed again since."""
+    user_id = _user_id(db, login) if login.strip() else None
+    with db.sessions() as session:
+        orders = service.retraining_orders(session, user_id=user_id, number=document)
+        return [service.retraining_public(session, o) for o in orders]
+
+
+@router.post("/retraining", response_model=list[RetrainingPublic], status_code=201)
+def order_retraining(body: RetrainingCreate, db: DbDep, principal: TrainingManage) -> list[RetrainingPublic]:
+    """Order retraining on the current effective version of a document: the people named are lapsed on it
+    (refused by the gate) until they pass again (SH-6.3.4, TJ-10.1.2.2.d)."""
+    user_ids = [_user_id(db, login) for login in body.logins]
+    with uow_for(db, principal, reason=f"{body.source}: {body.reason}") as uow:
+        orders = service.require_retraining(uow, user_ids=user_ids, document_number=body.document_number,
+                                            reason=body.reason, source=body.source)  # fmt: skip
+        uow.commit()
+        return [service.retraining_public(uow.session, o) for o in orders]
+
+
+@router.post("/retraining/{order_id}/void", response_model=RetrainingPublic)
+def void_retraining(
+    order_id: int, body: VoidRequest, db: DbDep, principal: TrainingManage
+) -> RetrainingPublic:
+    with uow_for(db, principal, reason=body.reason) as uow:
+        order = service.void_retraining(uow, order_id)
+        uow.commit()
+        return service.retraining_public(uow.session, order)
 
 
 # --- access requests (TJ-10.1.2.2.d) ---------------------------------------------------------------

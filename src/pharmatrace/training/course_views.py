@@ -82,13 +82,13 @@ METHOD_LABELS = {
     "performance_review": N_("Performance and deviation review"),
 }
 RESULT_LABELS = {
-    "effective": N_("Effective"),
+    "effective": N_("Training effective"),
     "partially_effective": N_("Partly effective"),
     "not_effective": N_("Not effective"),
 }
 STATUS_LABELS = {
     "trained": N_("Trained"),
-    "due": N_("Due"),
+    "due": N_("Training due"),
     "overdue": N_("Overdue"),
     "lapsed": N_("Lapsed"),
     "not_needed": N_("Not needed"),

@@ -880,6 +880,31 @@ def status_of(
     return MatrixCell(course_id=course.id, status="overdue" if late else "due")
 
 
+def _retrained(session: Session, records: list[Any]) -> list[Any]:
+    """Leave out the records completed before a live retraining order on their version (a deviation or CAPA
+    ordered retraining: the earlier training no longer counts; ``training.service.require_retraining``)."""
+    from pharmatrace.training.models import RetrainingOrder
+
+    if not records:
+        return records
+    ordered = {
+        (user_id, version_id): since
+        for user_id, version_id, since in session.execute(
+            select(
+                RetrainingOrder.user_id,
+                RetrainingOrder.document_version_id,
+                func.max(RetrainingOrder.created_at),
+            )
+            .where(RetrainingOrder.voided_at.is_(None))
+            .group_by(RetrainingOrder.user_id, RetrainingOrder.document_version_id)
+        )
+    }
+    return [
+        r for r in records
+        if (since := ordered.get((r.user_id, r.document_version_id))) is None or r.completed_at >= since
+    ]  # fmt: skip
+
+
 def matrix(session: Session, *, department: str = "", role: str = "") -> Matrix:
     """People × courses of the live curricula, each cell coloured by status (TJ-9.3)."""
     courses, in_curricula, needs = _required_courses(session)
@@ -888,7 +913,7 @@ def matrix(session: Session, *, department: str = "", role: str = "") -> Matrix:
     if department:
         query = query.where(User.department == department)
     users = [u for u in session.scalars(query) if not role or role in roles.get(u.id, [])]
-    records = _passing_records(session, [u.id for u in users]) if users else []
+    records = _retrained(session, _passing_records(session, [u.id for u in users]) if users else [])
     versions = _versions_by_id(session, (r.document_version_id for r in records))
     current: dict[int, _Version | None] = {}
     for course in courses:

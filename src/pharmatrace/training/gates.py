@@ -20,21 +20,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.documents.models import Document, DocumentVersion
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_, QualificationRequired
 from pharmatrace.kernel.identity import service as identity
-from pharmatrace.training.models import QualificationRequirement, TrainingRecord
+from pharmatrace.training.models import QualificationRequirement, RetrainingOrder, TrainingRecord
 
-STATUSES = ("qualified", "grace", "lapsed", "expired", "untrained", "not_enforced")
+STATUSES = ("qualified", "grace", "lapsed", "expired", "retraining", "untrained", "not_enforced")
 STATUS_LABELS = {
     "qualified": N_("Qualified"),
     "grace": N_("Qualified on the previous version (grace period)"),
     "lapsed": N_("Lapsed: the grace period for the new version is over"),
     "expired": N_("Lapsed: the training record has expired"),
+    "retraining": N_("Lapsed: retraining ordered, not yet passed"),
     "untrained": N_("Not trained"),
     "not_enforced": N_("No effective version: not enforced"),
 }
@@ -128,26 +129,48 @@ def _effective_of(rows: Iterable[tuple[str, int, int, datetime | None, int]]) ->
     return found
 
 
-def _records(session: Session, user_id: int, version_ids: Iterable[int]) -> dict[int, list[TrainingRecord]]:
+class _Held(dict[int, list[TrainingRecord]]):
+    """A user's passing records by version id; ``retraining`` holds the versions with a retraining order
+    not yet passed (records completed before the order are left out)."""
+
+    retraining: frozenset[int] = frozenset()
+
+
+def _records(session: Session, user_id: int, version_ids: Iterable[int]) -> _Held:
+    """The user's passing records on ``version_ids`` (one query); a record completed before a live retraining
+    order on its version no longer counts (issue 6 item 5: a deviation or CAPA orders retraining)."""
     ids = sorted(set(version_ids))
+    found = _Held()
     if not ids:
-        return {}
-    found: dict[int, list[TrainingRecord]] = defaultdict(list)
-    for record in session.scalars(
-        select(TrainingRecord).where(
+        return found
+    ordered = (
+        select(func.max(RetrainingOrder.created_at))
+        .where(
+            RetrainingOrder.user_id == TrainingRecord.user_id,
+            RetrainingOrder.document_version_id == TrainingRecord.document_version_id,
+            RetrainingOrder.voided_at.is_(None),
+        )
+        .correlate(TrainingRecord)
+        .scalar_subquery()
+    )
+    retraining: set[int] = set()
+    for record, since in session.execute(
+        select(TrainingRecord, ordered).where(
             TrainingRecord.user_id == user_id,
             TrainingRecord.passed.is_(True),
             TrainingRecord.document_version_id.in_(ids),
         )
     ):
         assert record.document_version_id is not None
-        found[record.document_version_id].append(record)
+        if since is None or record.completed_at >= since:
+            found.setdefault(record.document_version_id, []).append(record)
+        else:
+            retraining.add(record.document_version_id)
+    found.retraining = frozenset(v for v in retraining if v not in found)
     return found
 
 
-def _standing(
-    effective: Effective | None, number: str, records: dict[int, list[TrainingRecord]], moment: datetime
-) -> Qualification:
+def _standing(effective: Effective | None, number: str, records: _Held, moment: datetime) -> Qualification:
     if effective is None:
         return Qualification(number, None, None, "not_enforced")
     today = _today(moment)
@@ -170,6 +193,8 @@ def _standing(
     current_ok, current_expired, until = valid(effective.version_id)
     if current_ok:
         return made("qualified", valid_until=until)
+    if effective.version_id in records.retraining:  # ordered: no grace on an older version either
+        return made("retraining")
     previous_ok, previous_expired, previous_until = valid(effective.previous_id)
     if previous_ok and moment < effective.grace_until:
         return made("grace", effective.grace_until, previous_until)

@@ -185,3 +185,34 @@ class QualificationRequirement(Audited, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(64), nullable=False)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RetrainingOrder(Audited, Base):
+    """Retraining ordered on a document's current effective version (再培训), e.g. by a deviation or CAPA.
+
+    From ``created_at`` the person's earlier records on that version no longer qualify them: they are lapsed
+    on the document until a passing record completed after the order exists (derived in
+    :mod:`pharmatrace.training.gates`, never stored as a status). Voided with a reason, never deleted.
+    """
+
+    __tablename__ = "training_retraining_orders"
+    __audit_type__ = "training_retraining_order"
+    __audit_label__ = N_("Retraining order")
+    __table_args__ = (
+        CheckConstraint("length(reason) >= 5", name="reason"),
+        CheckConstraint("length(source) >= 2", name="source"),
+        CheckConstraint("due_at >= created_at", name="due"),
+        Index("ix_training_retraining_orders_user_version", "user_id", "document_version_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    document_version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"), nullable=False)
+    document_number: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+    source: Mapped[str] = mapped_column(String(64), nullable=False)  # e.g. DEV-2026-012, CAPA-2026-003
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -177,3 +177,31 @@ class AccessRequestPublic(BaseModel):
     decided_by: str | None
     decision_note: str
     missing_training: list[str]
+
+
+# --- retraining ordered by a deviation or CAPA (issue 6 item 5) -------------------------------------
+
+
+class RetrainingCreate(Strict):
+    """Order retraining of these people on a document's current effective version."""
+
+    logins: Annotated[list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]],
+                      Field(min_length=1, max_length=200)]  # fmt: skip
+    document_number: DocumentNumber
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=500)]
+    source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
+
+
+class RetrainingPublic(BaseModel):
+    id: int
+    login: str
+    document_number: str
+    version: int
+    document_version_id: int
+    reason: str
+    source: str
+    due_at: datetime
+    created_at: datetime
+    created_by: str
+    passed: bool  # a passing record completed after the order exists
+    voided_at: datetime | None

@@ -33,6 +33,7 @@ from pharmatrace.training.course_models import TrainingCourse
 from pharmatrace.training.models import (
     METHODS,
     QualificationRequirement,
+    RetrainingOrder,
     TrainingNeed,
     TrainingRecord,
     TrainingTask,
@@ -46,6 +47,7 @@ from pharmatrace.training.schemas import (
     RecordPublic,
     RequirementCreate,
     RequirementPublic,
+    RetrainingPublic,
     SelfStudy,
     TaskPublic,
 )
@@ -805,4 +807,100 @@ def access_request_public(session: Session, row: access_requests.AccessRequest) 
         justification=row.justification, status=row.status, requested_at=row.requested_at,
         requested_by=row.requested_by, decided_at=row.decided_at, decided_by=row.decided_by,
         decision_note=row.decision_note, missing_training=missing,
+    )  # fmt: skip
+
+
+# --- retraining (issue 6 item 5: deviations and CAPA) ----------------------------------------------
+
+
+def require_retraining(
+    uow: UnitOfWork, *, user_ids: Iterable[int], document_number: str, reason: str, source: str
+) -> list[RetrainingOrder]:
+    """Order retraining of ``user_ids`` on the current effective version of ``document_number`` — for the
+    QMS when a deviation or CAPA finds a training cause (SH-6.3.4, TJ-9.3, TJ-10.1.2.2.d).
+
+    Each person gets a retraining order, due now. From that moment their earlier records on the version no
+    longer qualify them: the gate (:func:`pharmatrace.training.gates.require_trained`, and the permissions
+    that need the document) refuses them as lapsed until they pass the training again — by self-study,
+    assessment or a record entered by the coordinator, completed after the order. Nothing is written if any
+    person is unknown or inactive, the document has no effective version, or the reason or source is empty.
+    """
+    from pharmatrace.documents.service import require_effective
+
+    session = uow.session
+    ids = list(dict.fromkeys(user_ids))
+    if not ids:
+        raise ValidationFailed(N_("Name at least one person to retrain"))
+    if len(reason.strip()) < 5:
+        raise ValidationFailed(N_("A retraining order needs a reason of at least 5 characters"))
+    if len(source.strip()) < 2:
+        raise ValidationFailed(N_("A retraining order names its source, e.g. the deviation or CAPA number"))
+    version = require_effective(session, document_number)
+    users = []
+    for user_id in ids:
+        user = identity.get_user(session, user_id)
+        if not user.active:
+            raise Conflict(N_("The account “{login}” is not active"), login=user.login)
+        users.append(user)
+    now = clock.now()
+    orders = []
+    for user in users:
+        order = RetrainingOrder(
+            user_id=user.id,
+            document_version_id=version.id,
+            document_number=version.document.number,
+            version=version.version,
+            reason=reason.strip(),
+            source=source.strip(),
+            due_at=now,
+            created_at=now,
+            created_by=uow.actor.login,
+        )
+        session.add(order)
+        orders.append(order)
+    session.flush()
+    return orders
+
+
+def void_retraining(uow: UnitOfWork, order_id: int) -> RetrainingOrder:
+    """Withdraw a retraining order (ordered in error); the unit of work carries the reason."""
+    order = uow.session.get(RetrainingOrder, order_id)
+    if order is None:
+        raise NotFound(N_("No retraining order with ID {id}"), id=order_id)
+    if order.voided_at is not None:
+        raise Conflict(N_("The retraining order is void already"))
+    order.voided_at = clock.now()
+    uow.session.flush()
+    return order
+
+
+def retraining_orders(
+    session: Session, *, user_id: int | None = None, number: str = ""
+) -> list[RetrainingOrder]:
+    query = select(RetrainingOrder).order_by(RetrainingOrder.created_at.desc(), RetrainingOrder.id.desc())
+    if user_id is not None:
+        query = query.where(RetrainingOrder.user_id == user_id)
+    if number:
+        query = query.where(RetrainingOrder.document_number == number.strip().upper())
+    return list(session.scalars(query))
+
+
+def retraining_public(session: Session, order: RetrainingOrder) -> RetrainingPublic:
+    passed = session.scalar(
+        select(TrainingRecord.id)
+        .where(
+            TrainingRecord.user_id == order.user_id,
+            TrainingRecord.document_version_id == order.document_version_id,
+            TrainingRecord.passed.is_(True),
+            TrainingRecord.completed_at >= order.created_at,
+        )
+        .limit(1)
+    )
+    user = session.get(User, order.user_id)
+    assert user is not None
+    return RetrainingPublic(
+        id=order.id, login=user.login, document_number=order.document_number, version=order.version,
+        document_version_id=order.document_version_id,
+        reason=order.reason, source=order.source, due_at=order.due_at, created_at=order.created_at,
+        created_by=order.created_by, passed=passed is not None, voided_at=order.voided_at,
     )  # fmt: skip

@@ -87,13 +87,28 @@ def _mine_page(
                 )
             )
         }
-        # self-study is offered where the document's course (if any) has no assessment
-        self_study = {
-            vid: service.assessed_course(session, v.document.number) is None for vid, v in versions.items()
-        }
+        # self-study is offered where the document's course (if any) has no assessment; else the course
+        assessed = {vid: service.assessed_course(session, v.document.number) for vid, v in versions.items()}
+        self_study = {vid: course is None for vid, course in assessed.items()}
+        course_of = {vid: course.id for vid, course in assessed.items() if course is not None}
         gaps = dict(principal.unqualified)
+        # retraining ordered by a deviation or CAPA and not passed yet, with the way to pass it
+        retraining = [
+            r
+            for r in (
+                service.retraining_public(session, o)
+                for o in service.retraining_orders(session, user_id=user.id)
+            )
+            if r.voided_at is None and not r.passed
+        ]
+        for r in retraining:
+            course = service.assessed_course(session, r.document_number)
+            self_study.setdefault(r.document_version_id, course is None)
+            if course is not None:
+                course_of.setdefault(r.document_version_id, course.id)
     return _render(request, "training/mine.html", status_code, tasks=tasks, records=records, standing=standing,
-                   self_study=self_study, gaps=gaps, user=user, **values)  # fmt: skip
+                   self_study=self_study, course_of=course_of, gaps=gaps, user=user, retraining=retraining,
+                   **values)  # fmt: skip
 
 
 @router.get("/mine", response_class=HTMLResponse)
