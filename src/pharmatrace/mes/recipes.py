@@ -612,9 +612,13 @@ def withdraw(uow: UnitOfWork, principal: Principal, version_id: int) -> MasterRe
 def scaled_bom(version: MasterRecipeVersion, batch_size: Decimal) -> ScaledBom:
     """The bill of materials for ``batch_size`` (in the recipe's batch unit): each theoretical quantity ×
     batch_size / recipe batch size, and its tolerance band, rounded per GB/T 8170 at the line's places."""
+    return scale_body(body_of(version), batch_size, recipe_code=version.recipe.code, version=version.version)
+
+
+def scale_body(body: RecipeBody, batch_size: Decimal, *, recipe_code: str, version: int) -> ScaledBom:
+    """:func:`scaled_bom` over a body (a control recipe's frozen copy, TJ-6.4.3.1)."""
     if batch_size <= 0:
         raise ValidationFailed(N_("The batch size must be greater than zero"))
-    body = body_of(version)
     factor = Decimal(batch_size) / body.batch_size
     items = []
     for item in body.bom:
@@ -627,7 +631,7 @@ def scaled_bom(version: MasterRecipeVersion, batch_size: Decimal) -> ScaledBom:
                 high=round_gbt8170(exact + band, item.decimals), tolerance_pct=item.tolerance_pct,
             )
         )  # fmt: skip
-    return ScaledBom(recipe_code=version.recipe.code, version=version.version, batch_size=batch_size,
+    return ScaledBom(recipe_code=recipe_code, version=version, batch_size=batch_size,
                      batch_unit=body.batch_unit, items=items)  # fmt: skip
 
 
