@@ -256,6 +256,8 @@ def test_signing_through_the_api(db: Database) -> None:
             "material.approve", "material.review", "receipt.complete", "lot.release", "lot.reject",
             "document.review", "document.approve", "document.periodic_review", "document.withdraw",
             "document.acknowledge", "recipe.review", "recipe.approve", "training.self_study", "training.practical",
+            "batch.release", "batch.step.perform", "batch.step.verify", "batch.step.supervise", "batch.step.qa",
+            "batch.step.correct", "batch.step.correct_supervised", "batch.exception.decide",
         }  # fmt: skip
         qa = token(client, "chenjing")
         body = {

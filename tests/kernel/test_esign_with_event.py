@@ -38,6 +38,8 @@ def test_the_registry_declares_which_actions_are_signed_with_their_event() -> No
         "receipt.complete", "lot.release", "lot.reject",
         "document.review", "document.approve", "document.periodic_review", "document.withdraw",
         "document.acknowledge", "recipe.review", "recipe.approve", "training.self_study", "training.practical",
+        "batch.release", "batch.step.perform", "batch.step.verify", "batch.step.supervise", "batch.step.qa",
+        "batch.step.correct", "batch.step.correct_supervised", "batch.exception.decide",
     }  # fmt: skip
     assert not BY_CODE["material.approve"].with_event
 

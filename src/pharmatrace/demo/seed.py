@@ -263,6 +263,11 @@ def seed(db: Database) -> dict[str, int]:
     from pharmatrace.training.course_demo import seed_courses
 
     added["training_courses"] = seed_courses(db)  # courses, curricula, plan (training.course_demo)
+    from pharmatrace.equipment.sops import seed_sops
+
+    with UnitOfWork(db, actor, reason="demo plant seed: the SOPs of the equipment and rooms") as uow:
+        added["equipment_sops"] = seed_sops(uow)  # after the documents (pharmatrace.equipment.sops, TJ-6.1)
+        uow.commit()
     from pharmatrace.origin.demo import seed_feedback, seed_origin
 
     with UnitOfWork(db, actor, reason="demo plant seed: planting bases, plots, harvests, shipments") as uow:
@@ -287,6 +292,12 @@ def seed(db: Database) -> dict[str, int]:
     with UnitOfWork(db, actor, reason="demo plant seed: training needs, records and gates") as uow:
         added.update(seed_training(uow))  # after documents and courses (pharmatrace.training.demo)
         uow.commit()
+    from pharmatrace.mes.execution_demo import seed_batches
+
+    added["batch_orders"] = seed_batches(db, DEMO_PASSWORD)  # a released batch in progress (TJ-6.4)
+    from pharmatrace.mes.dispensing import seed_scale_endpoints
+
+    added["scale_endpoints"] = seed_scale_endpoints(db)  # the balances' MT-SICS addresses (TJ-6.3.2.2)
     from pharmatrace.kernel.ledger_jobs import checkpoint
 
     checkpoint(db)  # the seeded plant starts fully covered by a signed, witnessed checkpoint

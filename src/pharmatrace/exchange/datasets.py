@@ -96,6 +96,7 @@ MAPPING_MODULES: tuple[str, ...] = (
     "pharmatrace.equipment.service",
     "pharmatrace.wms.datasets",
     "pharmatrace.wms.stock",
+    "pharmatrace.mes.datasets",
 )
 
 

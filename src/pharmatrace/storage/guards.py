@@ -210,6 +210,12 @@ APPEND_ONLY_TABLES = (
     "training_assessment_attempts",
     "training_records",
     "master_recipe_decisions",
+    "control_recipes",
+    "batch_signoffs",
+    "step_corrections",
+    "weighing_records",
+    "material_identifications",
+    "material_charges",
 )
 # Association rows whose revocation is a delete (audited by the unit of work).
 DELETABLE_TABLES = ("role_permissions", "user_roles")

@@ -8,6 +8,8 @@ from pharmatrace.kernel import clock_models as _clock  # noqa: F401
 from pharmatrace.kernel import ledger as _ledger  # noqa: F401
 from pharmatrace.kernel.esign import models as _esign  # noqa: F401
 from pharmatrace.kernel.identity import models as _identity  # noqa: F401
+from pharmatrace.mes import dispensing_models as _dispensing  # noqa: F401
+from pharmatrace.mes import execution_models as _execution  # noqa: F401
 from pharmatrace.mes import recipe_models as _recipes  # noqa: F401
 from pharmatrace.origin import models as _origin  # noqa: F401
 from pharmatrace.storage.base import Base

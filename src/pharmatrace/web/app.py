@@ -176,6 +176,8 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.kernel.audit_trail import views as audit_views
     from pharmatrace.kernel.esign import views as esign_views
     from pharmatrace.kernel.identity import views as identity_views
+    from pharmatrace.mes import dispensing_views as mes_dispensing_views
+    from pharmatrace.mes import execution_views as mes_execution_views
     from pharmatrace.mes import recipe_views as mes_recipe_views
     from pharmatrace.origin import views as origin_views
     from pharmatrace.training import course_views as training_course_views
@@ -204,6 +206,8 @@ def page_routers() -> list[APIRouter]:
         training_views.router,
         training_course_views.router,
         mes_recipe_views.router,
+        mes_execution_views.router,
+        mes_dispensing_views.router,
         compliance_views.router,
     ]
 
@@ -219,6 +223,8 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.kernel.audit_trail import api as audit_api
     from pharmatrace.kernel.esign import api as esign_api
     from pharmatrace.kernel.identity import api as identity_api
+    from pharmatrace.mes import dispensing_api as mes_dispensing_api
+    from pharmatrace.mes import execution_api as mes_execution_api
     from pharmatrace.mes import recipe_api as mes_recipe_api
     from pharmatrace.origin import api as origin_api
     from pharmatrace.training import api as training_api
@@ -240,6 +246,8 @@ def api_routers() -> list[APIRouter]:
         training_api.router,
         training_course_api.router,
         mes_recipe_api.router,
+        mes_execution_api.router,
+        mes_dispensing_api.router,
         exchange_api.router,
         compliance_api.router,
     ]

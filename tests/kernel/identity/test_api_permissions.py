@@ -50,6 +50,7 @@ ALLOWED: dict[str, set[str]] = {
         "inspector",
     },
     "mes.recipe.author": {"production_supervisor"},
+    "mes.batch.supervise": {"production_supervisor"},  # plans, releases, verifies, decides exceptions
     "mes.batch.review": {"qa_reviewer", "qa_release"},  # the review signature of a master recipe version
     "mes.recipe.approve": {"qa_reviewer"},
     "lims.sample.manage": {"qc_analyst"},  # sampling puts a lot under test

@@ -154,6 +154,65 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("approved", "documents.control"),),
         with_event=True,
     ),
+    # TJ-6.4.3.3.c/d, TJ-6.4.3.2 batch execution (pharmatrace.mes.execution): each signature is given on its
+    # own batch_signoffs row, which names the SM3 of what it covers (control recipe, step record, decision);
+    # the second signature of a step is a different person (checked by the engine).
+    SignableAction(
+        "batch.release",
+        "batch_signoff",
+        N_("Release a batch order to the floor (supervisor)"),
+        (Step("approved", "mes.batch.supervise"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "batch.step.perform",
+        "batch_signoff",
+        N_("Sign a batch step as its performer"),
+        (Step("performed", "mes.batch.execute"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "batch.step.verify",
+        "batch_signoff",
+        N_("Verify a batch step (second person)"),
+        (Step("verified", "mes.batch.supervise"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "batch.step.supervise",
+        "batch_signoff",
+        N_("Sign a batch step as supervisor"),
+        (Step("approved", "mes.batch.supervise"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "batch.step.qa",
+        "batch_signoff",
+        N_("Sign a batch step as QA on the floor"),
+        (Step("verified", "mes.batch.review"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "batch.step.correct",
+        "batch_signoff",
+        N_("Re-sign a corrected batch record value (performer)"),
+        (Step("performed", "mes.batch.execute"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "batch.step.correct_supervised",
+        "batch_signoff",
+        N_("Re-sign a corrected batch record value (supervisor)"),
+        (Step("approved", "mes.batch.supervise"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "batch.exception.decide",
+        "batch_signoff",
+        N_("Decide on a batch exception (supervisor)"),
+        (Step("approved", "mes.batch.supervise"),),
+        with_event=True,
+    ),
 )
 BY_CODE: dict[str, SignableAction] = {action.code: action for action in ACTIONS}
 
