@@ -231,7 +231,11 @@ def test_a_read_only_inspector_sees_training_but_takes_none(db: Database) -> Non
         asked = client.post(
             "/api/v1/training/access-requests",
             headers=inspector,
-            json={"login": "inspector", "role_code": "production_operator", "justification": "想参加冻干岗位操作"},
+            json={
+                "login": "inspector",
+                "role_code": "production_operator",
+                "justification": "想参加冻干岗位操作",
+            },
         )
         assert asked.status_code == 403, asked.text
         assert count_rows(db, Assessment) == before

@@ -111,7 +111,8 @@ SECURITY_EVENTS: dict[str, str] = {
     "equipment.use.refused": N_("Use of equipment or a room refused"),  # TJ-6.1: e.g. past its validity
     "document.print": N_("Controlled document printed"),  # TJ-9.2: every printed copy (pharmatrace.documents)
     "document.print.refused": N_("Print of a controlled document refused"),  # TJ-9.2: e.g. superseded
-    "mes.weighing.refused": N_("Weighing refused by the scale or tolerance checks"),  # TJ-6.3.2.2.a (mes.dispensing)
+    # TJ-6.3.2.2.a (mes.dispensing)
+    "mes.weighing.refused": N_("Weighing refused by the scale or tolerance checks"),
     "mes.material.refused": N_("Material refused at identification, weighing or charging"),  # TJ-6.4.3.3.e
     "mes.step.refused": N_("Batch step refused"),  # TJ-6.4.3.3: e.g. untrained operator, skipped step
 }

@@ -10,7 +10,9 @@ from pharmatrace.kernel.esign import models as _esign  # noqa: F401
 from pharmatrace.kernel.identity import models as _identity  # noqa: F401
 from pharmatrace.mes import dispensing_models as _dispensing  # noqa: F401
 from pharmatrace.mes import execution_models as _execution  # noqa: F401
+from pharmatrace.mes import packaging_models as _packaging  # noqa: F401
 from pharmatrace.mes import recipe_models as _recipes  # noqa: F401
+from pharmatrace.mes import review_models as _review  # noqa: F401
 from pharmatrace.origin import models as _origin  # noqa: F401
 from pharmatrace.storage.base import Base
 from pharmatrace.training import course_models as _courses  # noqa: F401

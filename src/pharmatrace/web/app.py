@@ -178,7 +178,9 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.kernel.identity import views as identity_views
     from pharmatrace.mes import dispensing_views as mes_dispensing_views
     from pharmatrace.mes import execution_views as mes_execution_views
+    from pharmatrace.mes import packaging_views as mes_packaging_views
     from pharmatrace.mes import recipe_views as mes_recipe_views
+    from pharmatrace.mes import review_views as mes_review_views
     from pharmatrace.origin import views as origin_views
     from pharmatrace.training import course_views as training_course_views
     from pharmatrace.training import views as training_views
@@ -208,6 +210,8 @@ def page_routers() -> list[APIRouter]:
         mes_recipe_views.router,
         mes_execution_views.router,
         mes_dispensing_views.router,
+        mes_packaging_views.router,
+        mes_review_views.router,
         compliance_views.router,
     ]
 
@@ -225,7 +229,9 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.kernel.identity import api as identity_api
     from pharmatrace.mes import dispensing_api as mes_dispensing_api
     from pharmatrace.mes import execution_api as mes_execution_api
+    from pharmatrace.mes import packaging_api as mes_packaging_api
     from pharmatrace.mes import recipe_api as mes_recipe_api
+    from pharmatrace.mes import review_api as mes_review_api
     from pharmatrace.origin import api as origin_api
     from pharmatrace.training import api as training_api
     from pharmatrace.training import course_api as training_course_api
@@ -248,6 +254,8 @@ def api_routers() -> list[APIRouter]:
         mes_recipe_api.router,
         mes_execution_api.router,
         mes_dispensing_api.router,
+        mes_packaging_api.router,
+        mes_review_api.router,
         exchange_api.router,
         compliance_api.router,
     ]

@@ -36,7 +36,7 @@ AREAS: tuple[Area, ...] = (
     Area("wms", N_("Materials & warehouse"), True, "/wms/materials", "wms.material.view"),
     Area("origin", N_("Herbal-material origin"), True, "/origin", "origin.view"),
     Area("equipment", N_("Equipment & rooms"), True, "/equipment", "equipment.view"),
-    Area("mes", N_("Production & batch records"), True, "/mes/recipes", "mes.batch.view"),
+    Area("mes", N_("Production & batch records"), True, "/mes/batches", "mes.batch.view"),
     Area("lims", N_("Laboratory (LIMS)"), False, "/areas/lims"),
     Area("qms", N_("Quality (QMS)"), False, "/areas/qms"),
     Area("trace", N_("Serialization & trace"), False, "/areas/trace"),

@@ -1,0 +1,1 @@
+"""QA batch review by exception (TJ-6.4.7)."""
