@@ -15,7 +15,7 @@ export PHARMATRACE_VAR ?= $(abspath $(VAR))
 demo: setup fonts
 	$(BIN)/pharmatrace db upgrade
 	$(BIN)/pharmatrace demo seed
-	$(BIN)/pharmatrace serve --host $(HOST) --port $(PORT)
+	$(BIN)/pharmatrace serve --host $(HOST) --port $(PORT) --demo-scales
 
 ## make test: set everything up, run ruff, mypy --strict and the whole pytest suite (SQLite + PostgreSQL),
 ## then write the validation report (var/compliance/report/index.html)

@@ -61,15 +61,27 @@ def _cli_actor() -> Actor:
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    demo_scales: Annotated[
+        bool, typer.Option("--demo-scales", help="also simulate the demo plant's balances over MT-SICS")
+    ] = False,
 ) -> None:
     """Serve the web app and the API."""
+    import contextlib
+
     import uvicorn
 
     from pharmatrace.web.app import create_app
 
-    app_ = create_app(database(), clock_monitor=get_settings().clock_monitor)
-    typer.echo(f"PharmaTrace is serving on http://{host}:{port}  (API: http://{host}:{port}/api/v1/docs)")
-    uvicorn.run(app_, host=host, port=port, log_level="info")
+    db = database()
+    app_ = create_app(db, clock_monitor=get_settings().clock_monitor)
+    with contextlib.ExitStack() as stack:
+        if demo_scales:
+            from pharmatrace.adapters.simulators.demo import demo_balances
+
+            for balance in stack.enter_context(demo_balances(db)):
+                typer.echo(f"simulated balance {balance} (MT-SICS; change the load with XLOAD <value>)")
+        typer.echo(f"PharmaTrace is serving on http://{host}:{port}  (API: http://{host}:{port}/api/v1/docs)")
+        uvicorn.run(app_, host=host, port=port, log_level="info")
 
 
 @db_app.command("upgrade")
