@@ -177,10 +177,11 @@ def test_the_whole_demo_recipe_runs_through_the_api(
     db: Database, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every step of the demo recipe; the dispensing steps' own evidence (scans, weighings, charges) is
-    the dispensing area's and skipped here through its ``missing_evidence``."""
-    from pharmatrace.mes import dispensing
+    the dispensing and packaging areas' and skipped here through their ``missing_evidence``."""
+    from pharmatrace.mes import dispensing, packaging
 
     monkeypatch.setattr(dispensing, "missing_evidence", lambda session, order, step_code: [])
+    monkeypatch.setattr(packaging, "missing_evidence", lambda session, order, step_code: [])
     order_no = _order(db)
     op, sup, qa = (token(client, login) for login in ("zhangwei", "lina", "chenjing"))
     base = f"/api/v1/mes/batches/{order_no}/steps"

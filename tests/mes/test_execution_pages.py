@@ -143,3 +143,20 @@ def test_a_recorded_value_out_of_limits_is_decided_on_the_exception_page(
     assert not _alert(decided.text) and 'data-testid="decision-form"' not in decided.text
     with db.sessions() as session:
         assert execution.get_exception(session, exception_id).status == "no_deviation"
+
+
+@pytest.mark.clause("TJ-10.1.2.2.d", "TJ-6.1")
+def test_the_step_page_tells_the_lapsed_operator_why_before_he_starts(
+    db: Database, client: TestClient
+) -> None:
+    """liuyang's qualification on SOP-PR-007 lapsed (v2, no grace): the lyophilization step says so and links
+    to his training; zhangwei, trained on v2, sees no such warning."""
+    order = _demo_order(db)
+    _log_in(client, "liuyang")
+    page = client.get(f"/mes/batches/{order.order_no}/steps/LYO-CPP1")
+    assert page.status_code == 200
+    warning = re.search(r'data-testid="untrained">(.*?)</div>', page.text, re.S)
+    assert warning is not None and "SOP-PR-007" in warning.group(1) and "/training/mine" in warning.group(1)
+    client.post("/logout")
+    _log_in(client, "zhangwei")
+    assert 'data-testid="untrained"' not in client.get(f"/mes/batches/{order.order_no}/steps/LYO-CPP1").text

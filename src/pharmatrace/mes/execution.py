@@ -829,6 +829,16 @@ def _dispensing(ctx: Context) -> None:
                               missing="; ".join(missing))  # fmt: skip
 
 
+def _packaging(ctx: Context) -> None:
+    """Packaging and visual inspection steps are evidenced by the packaging record (TJ-6.4.6)."""
+    from pharmatrace.mes import packaging
+
+    missing = packaging.missing_evidence(ctx.session, ctx.order, ctx.row.step_code)
+    if missing:
+        raise EvidenceMissing(N_("Step {step} lacks its packaging records: {missing}"), step=ctx.row.step_code,
+                              missing="; ".join(missing))  # fmt: skip
+
+
 def _evidence(uow: UnitOfWork, ctx: Context, data: StepComplete) -> Outcome:
     out = Outcome()
     kind = ctx.step.type
@@ -852,6 +862,7 @@ def _evidence(uow: UnitOfWork, ctx: Context, data: StepComplete) -> Outcome:
         _line_clearance(ctx, data, out)
     elif kind in DISPENSING_TYPES:
         _dispensing(ctx)
+    _packaging(ctx)
     if data.note:
         out.record["note"] = data.note
     return out

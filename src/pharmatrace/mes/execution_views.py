@@ -238,6 +238,12 @@ def step_page(request: Request, db: DbDep, principal: BatchView, order_no: str, 
         exceptions = [e for e in execution.exceptions_of(session, order) if e.step_code == row.step_code]
         corrections = [c for c, code in execution.corrections_of(session, order) if code == row.step_code]
         second = execution.SECOND_ACTIONS.get(step.signoff)
+        untrained = None  # TJ-10.1.2.2.d: say before the operator tries, not only when the start is refused
+        if step.sop and principal.can("mes.batch.execute"):
+            from pharmatrace.training import gates
+
+            if missing := gates.missing_training(session, principal.user_id, [step.sop]):
+                untrained = i18n.error_message(gates.refusal(missing))
         return _render(
             request, "mes/step.html", order=execution.order_public(session, order),
             row=row, step=step, operation=operation, unit_code=unit_code, record=json.loads(row.record),
@@ -245,7 +251,7 @@ def step_page(request: Request, db: DbDep, principal: BatchView, order_no: str, 
             exceptions=[execution.exception_public(session, e, order.batch_no) for e in exceptions],
             corrections=corrections, signatures=_signatures(session, order, row.step_code),
             second=second, trail=_trail(session, order, [row]), ask_login=first_signature_pending(session, principal),
-            dispensing=step.type in DISPENSING, step_code=row.step_code,
+            dispensing=step.type in DISPENSING, step_code=row.step_code, untrained=untrained,
         )  # fmt: skip
 
 
