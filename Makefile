@@ -73,6 +73,7 @@ validation-report:
 bench: setup
 	PYTHONPATH=. $(BIN)/python -m bench
 	PYTHONPATH=. $(BIN)/python -m bench.stock
+	PYTHONPATH=. $(BIN)/python -m bench.ebr
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .mypy_cache .ruff_cache .pytest_cache

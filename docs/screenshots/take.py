@@ -1,4 +1,4 @@
-"""Retake the README's screenshots of the warehouse and origin pages from a freshly seeded demo plant.
+"""Retake the README's screenshots of the business areas from a freshly seeded demo plant.
 
     PYTHONPATH=src .venv/bin/python docs/screenshots/take.py
 
@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from pharmatrace.bootstrap import prepare
 from pharmatrace.demo.seed import seed
+from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 from pharmatrace.wms.models import Lot, Material
@@ -32,6 +33,12 @@ SHOTS: tuple[tuple[str, str, str], ...] = (
     ("stock.png", "zhouqiang", "/wms/stock"),
     ("alerts.png", "chenjing", "/wms/alerts"),
     ("origin.png", "chenjing", "/origin/lots/{sanqi_lot}"),
+    ("documents.png", "zhengxue", "/documents"),
+    ("floor.png", "zhangwei", "/documents/floor/SOP-PR-007"),
+    ("training-mine.png", "liuyang", "/training/mine"),
+    ("training-matrix.png", "huangmei", "/training/matrix"),
+    ("recipe.png", "lina", "/mes/recipes/MR-DH-001"),
+    ("batch.png", "zhangwei", "/mes/batches/{order}"),
 )
 
 
@@ -67,7 +74,8 @@ def main() -> None:
             sanqi = session.scalars(
                 select(Lot.id).join(Lot.material).where(Material.code == "HB-SQ-001").order_by(Lot.id)
             ).first()
-        ids = {"sanqi_lot": sanqi}
+            order = session.scalars(select(BatchOrder.order_no).order_by(BatchOrder.id)).first()
+        ids = {"sanqi_lot": sanqi, "order": order}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")

@@ -258,6 +258,7 @@ def test_signing_through_the_api(db: Database) -> None:
             "document.acknowledge", "recipe.review", "recipe.approve", "training.self_study", "training.practical",
             "batch.release", "batch.step.perform", "batch.step.verify", "batch.step.supervise", "batch.step.qa",
             "batch.step.correct", "batch.step.correct_supervised", "batch.exception.decide",
+            "batch.review", "packaging.line_check.perform", "packaging.line_check.verify",
         }  # fmt: skip
         qa = token(client, "chenjing")
         body = {

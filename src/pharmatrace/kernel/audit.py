@@ -114,5 +114,8 @@ SECURITY_EVENTS: dict[str, str] = {
     # TJ-6.3.2.2.a (mes.dispensing)
     "mes.weighing.refused": N_("Weighing refused by the scale or tolerance checks"),
     "mes.material.refused": N_("Material refused at identification, weighing or charging"),  # TJ-6.4.3.3.e
+    "mes.packaging.refused": N_("Packaging check refused (artwork, printing data, line check)"),  # TJ-6.4.6
     "mes.step.refused": N_("Batch step refused"),  # TJ-6.4.3.3: e.g. untrained operator, skipped step
+    "mes.review.refused": N_("QA review of a batch record refused"),  # TJ-6.4.7: open exception, participant
+    "ebr.export": N_("Electronic batch record viewed as a document or exported"),  # TJ-6.4.3.5
 }

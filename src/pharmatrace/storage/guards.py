@@ -216,6 +216,12 @@ APPEND_ONLY_TABLES = (
     "weighing_records",
     "material_identifications",
     "material_charges",
+    "packaging_material_checks",
+    "packaging_specimens",
+    "packaging_print_checks",
+    "packaging_visual_inspections",
+    "packaging_reconciliations",
+    "packaging_balances",
 )
 # Association rows whose revocation is a delete (audited by the unit of work).
 DELETABLE_TABLES = ("role_permissions", "user_roles")

@@ -213,6 +213,31 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("approved", "mes.batch.supervise"),),
         with_event=True,
     ),
+    # TJ-6.4.6 (pharmatrace.mes.packaging): the pre-packaging line check, signed by its performer and verified
+    # by another person on its packaging_line_checks row.
+    SignableAction(
+        "packaging.line_check.perform",
+        "packaging_line_check",
+        N_("Sign a pre-packaging line check as its performer"),
+        (Step("performed", "mes.batch.execute"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "packaging.line_check.verify",
+        "packaging_line_check",
+        N_("Verify a pre-packaging line check (second person)"),
+        (Step("verified", "mes.batch.execute"),),
+        with_event=True,
+    ),
+    # TJ-6.4.7 (pharmatrace.mes.review): QA signs the review of a batch record on its batch_reviews row, which
+    # names the SM3 of the reviewed record; the reviewer took no part in the batch (checked by the service).
+    SignableAction(
+        "batch.review",
+        "batch_review",
+        N_("Review a batch record and hand the batch to release (QA)"),
+        (Step("reviewed", "mes.batch.review"),),
+        with_event=True,
+    ),
 )
 BY_CODE: dict[str, SignableAction] = {action.code: action for action in ACTIONS}
 
