@@ -44,6 +44,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "backend" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.storage)
+    # The browser tests last: Playwright's sync API keeps an event loop running in the main thread until
+    # the session ends, and tests that talk to a device with asyncio.run() cannot run after it.
+    items[:] = sorted(items, key=lambda item: "/e2e/" in str(item.path))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -17,6 +17,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,6 +82,14 @@ class Recorder:
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected += len(items)
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """Each report carries its test's clauses: with ``-n`` (pytest-xdist) the process that records the
+        run did not collect the tests itself and learns them from the reports."""
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        report.user_properties.append(("clauses", self.clauses.get(item.nodeid, ())))
+
     # --- outcomes -----------------------------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -92,11 +101,19 @@ class Recorder:
         if previous and report.when == "teardown" and outcome == "passed":
             outcome = previous.outcome  # a clean teardown keeps the call's outcome
         message = _first_line(report) if report.failed else previous.message if previous else None
+        carried: tuple[str, ...] = next(
+            (
+                tuple(str(c) for c in v)
+                for k, v in report.user_properties
+                if k == "clauses" and isinstance(v, (list, tuple))
+            ),
+            (),
+        )
         self.outcomes[report.nodeid] = results.TestResult(
             nodeid=report.nodeid,
             outcome=outcome,
             duration=round(duration, 4),
-            clauses=self.clauses.get(report.nodeid, ()),
+            clauses=self.clauses.get(report.nodeid) or carried,
             message=message,
         )
 
@@ -108,7 +125,10 @@ class Recorder:
             self.config.getoption(name, default=None)
             for name in ("keyword", "markexpr", "lf", "ignore", "ignore_glob", "deselect")
         )
-        unfinished = len(self.outcomes) < len(self.clauses)  # -x, --maxfail, an interrupted run
+        collected = len(self.clauses) or getattr(
+            session, "testscollected", 0
+        )  # the workers collected, with -n
+        unfinished = len(self.outcomes) < collected  # -x, --maxfail, an interrupted run
         explicit_paths = self.config.args_source is pytest.Config.ArgsSource.ARGS
         run = results.TestRun(
             started=self.started,

@@ -7,7 +7,7 @@ from typing import Any
 from pharmatrace.compliance.catalogue import Kind
 from pharmatrace.compliance.matrix import SOFTWARE_STATUSES, Matrix, Status
 from pharmatrace.compliance.qualification import Installation
-from pharmatrace.kernel.pdf import page_sized_rows, pdf_font
+from pharmatrace.kernel.pdf import page_sized_rows, report_pdf
 
 GREY = (95, 107, 122)
 HEADING_FILL = (230, 236, 242)
@@ -19,39 +19,19 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 
 
 def render_pdf(context: dict[str, Any]) -> bytes:
-    from fpdf import FPDF
     from fpdf.fonts import FontFace
 
     matrix: Matrix = context["matrix"]
     iq: Installation = context["iq"]
     labels = context["labels"]
     run = context["run"]
-    font_path, face = pdf_font()
     title = "PharmaTrace 计算机化系统验证报告 Computerized-system validation report"
     generated = f"生成时间 Generated {context['generated']}（北京时间 Beijing time）"
 
-    class Report(FPDF):
-        def header(self) -> None:
-            self.set_font("cjk", size=7)
-            self.set_text_color(*GREY)
-            self.cell(0, 4, title, align="L")
-            self.ln(6)
-            self.set_text_color(0, 0, 0)
-
-        def footer(self) -> None:
-            self.set_y(-12)
-            self.set_font("cjk", size=7)
-            self.set_text_color(*GREY)
-            self.cell(0, 6, generated, align="L")
-            self.set_x(self.l_margin)
-            self.cell(0, 6, f"第 {self.page_no()} 页 / 共 {{nb}} 页", align="R")
-
-    pdf = Report(orientation="P", unit="mm", format="A4")
-    pdf.set_margins(12, 12, 12)
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_font("cjk", fname=str(font_path), collection_font_number=face)
-    pdf.set_title(title)
-    pdf.set_creator("PharmaTrace")
+    pdf = report_pdf(
+        header=title, footer=generated, title=title, page_label="第 {page} 页 / 共 {pages} 页",
+        orientation="P", margin=12, size=7,
+    )  # fmt: skip
     heading_style = FontFace(emphasis="", fill_color=HEADING_FILL)
 
     def heading(text: str, size: float = 13) -> None:

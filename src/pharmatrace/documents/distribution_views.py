@@ -9,8 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from pharmatrace.documents import distribution as service
 from pharmatrace.documents.distribution_models import DocumentDistribution, DocumentReadTask
@@ -23,7 +22,7 @@ from pharmatrace.documents.distribution_schemas import (
     DistributionResult,
 )
 from pharmatrace.kernel import context
-from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
@@ -60,20 +59,6 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
 
 def _saved(done: int) -> str | None:
     return i18n.gettext(N_("Saved")) if done else None
-
-
-def _trail(session: Session, records: list[tuple[str, list[int]]]) -> list[AuditEntry]:
-    """The trail of several records (a version's distributions, tasks and copies), newest first."""
-    conditions = [
-        (AuditEntry.object_type == kind) & AuditEntry.object_id.in_([str(i) for i in ids])
-        for kind, ids in records
-        if ids
-    ]
-    if not conditions:
-        return []
-    return list(
-        session.scalars(select(AuditEntry).where(or_(*conditions)).order_by(AuditEntry.leaf_index.desc()))
-    )
 
 
 # --- my documents to read -----------------------------------------------------------------------------------
@@ -134,7 +119,7 @@ def _version_page(
             session.scalars(select(DocumentReadTask.id).where(DocumentReadTask.version_id == version_id))
         )
         copy_ids = [c.id for c in copies]
-        trail = _trail(session, [("document_distribution", distribution_ids), ("document_read_task", task_ids),
+        trail = trail_of(session, [("document_distribution", distribution_ids), ("document_read_task", task_ids),
                                  ("document_copy", copy_ids), ("document_version", [version_id])])  # fmt: skip
         trail = [e for e in trail if e.object_type != "document_version" or e.event.startswith("document.")]
     return _render(request, "documents/distribution.html", status_code, status=status, copies=copies,
@@ -230,7 +215,7 @@ def _copy_page(
         copy = service.get_copy(session, copy_id)
         version = service.get_version(session, copy.version_id)
         public = service.copy_public(copy, version, service.state_of(version))
-        trail = _trail(session, [("document_copy", [copy_id])])
+        trail = trail_of(session, [("document_copy", [copy_id])])
     return _render(request, "documents/print_copy.html", status_code, copy=public, trail=trail,
                    **values)  # fmt: skip
 

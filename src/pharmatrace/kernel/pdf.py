@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 
 FONT_ENV = "PHARMATRACE_PDF_FONT"
+GREY = (95, 107, 122)  # running header and footer
 # Chinese fonts the PDF can embed, by Debian package (then other distributions), with the face number in
 # the collection: Noto Sans CJK's face 2 is Simplified Chinese. ``PHARMATRACE_PDF_FONT=path[#face]`` wins.
 KNOWN_FONTS: tuple[tuple[str, int], ...] = (
@@ -73,3 +74,55 @@ def page_sized_rows(
             row[0] = f"{cells[0]}…"
         rows.append(row)
     return rows
+
+
+def report_pdf(
+    *,
+    header: str,
+    footer: str,
+    title: str,
+    page_label: str = "{page} / {pages}",
+    author: str | None = None,
+    orientation: Literal["P", "L"] = "L",
+    margin: float = 10,
+    size: float = 8,
+    pdfa: bool = False,
+) -> Any:
+    """An A4 report with the Chinese font embedded as ``cjk``: a grey running ``header``, and on every page's
+    foot the ``footer`` (who printed it, when) and ``page_label`` ("page x of y"). The caller adds pages.
+
+    ``pdfa``: fpdf2's PDF/A-2B mode (fonts embedded, sRGB output intent, XMP metadata) for archived records.
+    """
+    from fpdf import FPDF
+
+    font_path, face = pdf_font()
+
+    class Report(FPDF):
+        def header(self) -> None:
+            self.set_font("cjk", size=size)
+            self.set_text_color(*GREY)
+            self.cell(0, size * 0.625, header, align="L")
+            self.ln(size * 0.875)
+            self.set_text_color(0, 0, 0)
+
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font("cjk", size=size)
+            self.set_text_color(*GREY)
+            self.cell(0, 6, footer, align="L")
+            self.set_x(self.l_margin)
+            self.cell(0, 6, page_label.format(page=self.page_no(), pages="{nb}"), align="R")
+
+    pdf = (
+        Report(orientation=orientation, unit="mm", format="A4", enforce_compliance="PDFA_2B")
+        if pdfa
+        else Report(orientation=orientation, unit="mm", format="A4")
+    )
+    pdf.set_margins(margin, margin, margin)
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_font("cjk", fname=str(font_path), collection_font_number=face)
+    pdf.set_title(title)
+    pdf.set_creator("PharmaTrace")
+    if author:
+        pdf.set_author(author)
+    return pdf

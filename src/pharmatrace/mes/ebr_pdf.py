@@ -14,7 +14,7 @@ from typing import cast
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_
 from pharmatrace.kernel.identity.service import Principal
-from pharmatrace.kernel.pdf import page_sized_rows, pdf_font
+from pharmatrace.kernel.pdf import page_sized_rows, report_pdf
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import ebr, execution
 from pharmatrace.mes.ebr import SIGNATURE_STATES, BatchRecord, SignatureLine, Translate, meaning_label
@@ -53,40 +53,17 @@ def item_text(item: ReviewItemPublic, translate: Translate) -> str:
 
 def render_pdf(record: BatchRecord, *, printed_by: str, printed_at: datetime, translate: Translate) -> bytes:
     """The complete batch record; every page carries the batch number and "page x of y"."""
-    from fpdf import FPDF
 
-    font_path, face = pdf_font()
     title = f"{translate(N_('Batch record'))} {record.batch_no} · {record.product_name}"
     printed = translate(N_("Printed by {name} at {time} (Beijing time)")).format(
         name=printed_by, time=clock.format_beijing(printed_at)
     )
-    page_label = translate(N_("Page {page} of {pages}"))
-
-    class Document(FPDF):
-        def header(self) -> None:
-            self.set_font("cjk", size=8)
-            self.set_text_color(95, 107, 122)
-            self.cell(0, 5, f"{translate(N_('PharmaTrace'))} · {title}", align="L")
-            self.ln(7)
-            self.set_text_color(0, 0, 0)
-
-        def footer(self) -> None:
-            self.set_y(-12)
-            self.set_font("cjk", size=8)
-            self.set_text_color(95, 107, 122)
-            self.cell(0, 6, printed, align="L")
-            self.set_x(self.l_margin)
-            self.cell(0, 6, page_label.format(page=self.page_no(), pages="{nb}"), align="R")
-
-    pdf = Document(orientation="L", unit="mm", format="A4", enforce_compliance="PDFA_2B")
-    pdf.set_margins(10, 10, 10)
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_font("cjk", fname=str(font_path), collection_font_number=face)
-    pdf.set_title(title)
-    pdf.set_author(printed_by)
+    pdf = report_pdf(
+        header=f"{translate(N_('PharmaTrace'))} · {title}", footer=printed, title=title,
+        page_label=translate(N_("Page {page} of {pages}")), author=printed_by, pdfa=True,
+    )  # fmt: skip
     pdf.set_subject(translate(N_("Electronic batch record")))
     pdf.set_keywords(f"{record.batch_no} {record.order_no} {record.product_code}")
-    pdf.set_creator("PharmaTrace")
     pdf.set_creation_date(printed_at)
     pdf.set_lang("zh-CN")
     pdf.add_page()

@@ -427,8 +427,10 @@ def inspect(
                         else (record.reject_alert_pct, "alert"))  # fmt: skip
         execution.record_exception(
             uow, order, row.step_code, "limit_excursion",
-            N_("Visual inspection rejected {rate} % of {inspected} units, above the {which} limit of {limit} %"),
-            {"rate": str(rate), "inspected": data.inspected, "which": which, "limit": str(limit)},
+            N_("Visual inspection rejected {rate} % of {inspected} units, above the alert limit of {limit} %")
+            if which == "alert"
+            else N_("Visual inspection rejected {rate} % of {inspected} units, above the action limit of {limit} %"),
+            {"rate": str(rate), "inspected": data.inspected, "limit": str(limit)},
             json.dumps(counts, sort_keys=True),
         )  # fmt: skip
     return inspection

@@ -10,10 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.errors import N_
 from pharmatrace.kernel.identity.schemas import ReasonOnly
 from pharmatrace.kernel.identity.service import Principal
@@ -105,20 +104,6 @@ def _filled(data: dict[str, Any]) -> dict[str, Any]:
 
 def _scanned(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable()).strip().upper()
-
-
-def _trail(session: Session, records: list[tuple[str, list[int]]]) -> list[AuditEntry]:
-    """The trail of several records (a plot and its crops, inputs, harvests…), newest first."""
-    conditions = [
-        (AuditEntry.object_type == kind) & AuditEntry.object_id.in_([str(i) for i in ids])
-        for kind, ids in records
-        if ids
-    ]
-    if not conditions:
-        return []
-    return list(
-        session.scalars(select(AuditEntry).where(or_(*conditions)).order_by(AuditEntry.leaf_index.desc()))
-    )
 
 
 def _write(
@@ -220,7 +205,7 @@ def _base_page(
             service.shipment_public(session, s) for s in service.list_shipments(session, base_id=base_id)
         ]
         feedback = [service.feedback_public(f) for f in service.list_feedback(session, base_id=base_id)]
-        trail = _trail(session, [("planting_base", [base_id]), ("supplier", [base.supplier_id])])
+        trail = trail_of(session, [("planting_base", [base_id]), ("supplier", [base.supplier_id])])
         esign = panel(session, principal, "planting_base", str(base_id))
     return _render(request, "origin/base_detail.html", status_code, base=public, plots=plots,
                    shipments=shipments, feedback=feedback, trail=trail, esign=esign, **values)  # fmt: skip
@@ -268,7 +253,7 @@ def _plot_page(
         detail = service.plot_detail(session, plot)
         crop_ids = [c.id for c in detail.crops]
         harvest_ids = [h.id for c in detail.crops for h in c.harvests]
-        trail = _trail(session, [
+        trail = trail_of(session, [
             ("plot", [plot_id]), ("crop", crop_ids), ("harvest", harvest_ids),
             ("cultivation_input", [i.id for c in detail.crops for i in c.inputs]),
             ("processing_step", list(session.scalars(
@@ -500,7 +485,7 @@ def _shipment_page(
         public = service.shipment_public(session, shipment)
         lot_rows = [(lot.id, lot.lot_number, lot.supplier_lot, lot.status, lot.quantity, lot.unit)
                     for lot in service.lots_of_shipment(session, shipment_id)]  # fmt: skip
-        trail = _trail(session, [("origin_shipment", [shipment_id]),
+        trail = trail_of(session, [("origin_shipment", [shipment_id]),
                                  ("origin_shipment_source", [s.id for s in shipment.sources])])  # fmt: skip
         esign = panel(session, principal, "origin_shipment", str(shipment_id))
     return _render(request, "origin/shipment_detail.html", status_code, shipment=public, lot_rows=lot_rows,

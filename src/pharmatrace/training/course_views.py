@@ -12,10 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.errors import N_, NotFound, PharmaTraceError
 from pharmatrace.kernel.identity.models import Role, User
 from pharmatrace.kernel.identity.schemas import ReasonOnly
@@ -121,19 +121,6 @@ def _filled(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value not in ("", [])}
 
 
-def _trail(session: Session, records: list[tuple[str, list[int]]]) -> list[AuditEntry]:
-    conditions = [
-        (AuditEntry.object_type == kind) & AuditEntry.object_id.in_([str(i) for i in ids])
-        for kind, ids in records
-        if ids
-    ]
-    if not conditions:
-        return []
-    return list(
-        session.scalars(select(AuditEntry).where(or_(*conditions)).order_by(AuditEntry.leaf_index.desc()))
-    )
-
-
 def _write(
     db: DbDep, principal: Principal, schema: type[BaseModel], data: dict[str, Any],
     write: Callable[[UnitOfWork, Any], object], rerender: Callable[..., Response],
@@ -203,7 +190,7 @@ def _course_page(
         mine = [assessments.paper(session, a) for a in assessments.list_assessments(
             session, trainee_user_id=None if manage else principal.user_id, course_id=course_id)]  # fmt: skip
         question_ids = list(session.scalars(select(Question.id).where(Question.course_id == course_id)))
-        trail = _trail(session, [("training_course", [course_id]), ("training_question", question_ids)])
+        trail = trail_of(session, [("training_course", [course_id]), ("training_question", question_ids)])
         version = courses.current_version(session, course.document_number) if course.document_number else None
         esign = panel(session, principal, "training_course", str(course_id))
         people = _people(session) if principal.can("training.assess") else []
@@ -333,7 +320,7 @@ def _assessment_page(
         attempt_id = session.scalar(
             select(AssessmentAttempt.id).where(AssessmentAttempt.assessment_id == assessment_id)
         )
-        trail = _trail(session, [("training_assessment", [assessment_id]),
+        trail = trail_of(session, [("training_assessment", [assessment_id]),
                                  ("training_assessment_attempt", [attempt_id] if attempt_id else [])])  # fmt: skip
         esign = panel(session, principal, "training_assessment_attempt", str(attempt_id or 0))
     mine = paper.trainee_login == principal.login
@@ -423,7 +410,7 @@ def _curriculum_page(
         )
         assigned = list(session.scalars(
             select(CurriculumAssignment.id).where(CurriculumAssignment.curriculum_id == curriculum_id)))  # fmt: skip
-        trail = _trail(session, [("training_curriculum", [curriculum_id]), ("training_curriculum_course", links),
+        trail = trail_of(session, [("training_curriculum", [curriculum_id]), ("training_curriculum_course", links),
                                  ("training_curriculum_assignment", assigned)])  # fmt: skip
         esign = panel(session, principal, "training_curriculum", str(curriculum_id))
     return _render(request, "training/curriculum_detail.html", status_code, curriculum=public, course_options=options,
@@ -513,7 +500,7 @@ def _plan_page(
         plan = courses.plan_public(session, courses.get_plan(session, plan_id))
         options = [(c.code, c.title) for c in courses.list_courses(session, active=True)]
         items = list(session.scalars(select(PlanItem.id).where(PlanItem.plan_id == plan_id)))
-        trail = _trail(session, [("training_plan", [plan_id]), ("training_plan_item", items)])
+        trail = trail_of(session, [("training_plan", [plan_id]), ("training_plan_item", items)])
         esign = panel(session, principal, "training_plan", str(plan_id))
     moves = courses.PLAN_MOVES[plan.status]
     return _render(request, "training/plan_detail.html", status_code, plan=plan, course_options=options, trail=trail,
@@ -586,7 +573,7 @@ def _session_page(
         evaluations = [courses.effectiveness_public(session, e)
                        for e in courses.list_effectiveness(session, session_id=session_id)]  # fmt: skip
         lines = list(session.scalars(select(Attendance.id).where(Attendance.session_id == session_id)))
-        trail = _trail(session, [("training_session", [session_id]), ("training_attendance", lines)])
+        trail = trail_of(session, [("training_session", [session_id]), ("training_attendance", lines)])
         esign = panel(session, principal, "training_session", str(session_id))
         people = _people(session)
     return _render(request, "training/session_detail.html", status_code, session=public, evaluations=evaluations,

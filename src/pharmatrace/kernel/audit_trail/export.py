@@ -20,7 +20,7 @@ from pharmatrace.kernel.audit_trail import service
 from pharmatrace.kernel.audit_trail.service import TrailFilter
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.errors import N_, ValidationFailed
-from pharmatrace.kernel.pdf import page_sized_rows, pdf_font
+from pharmatrace.kernel.pdf import page_sized_rows, report_pdf
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 
@@ -163,39 +163,16 @@ def render_pdf(
     signatures: list[Any] | None = None,
 ) -> bytes:
     """A printable report: title, filter, who printed it and when, "page x of y", and the entries."""
-    from fpdf import FPDF
     from fpdf.fonts import FontFace
 
-    font_path, face = pdf_font()
     title = translate(N_("Audit trail report"))
     printed = translate(N_("Printed by {name} at {time} (Beijing time)")).format(
         name=operator_name(printed_by), time=clock.format_beijing(printed_at)
     )
-    page_label = translate(N_("Page {page} of {pages}"))
-
-    class Report(FPDF):
-        def header(self) -> None:
-            self.set_font("cjk", size=8)
-            self.set_text_color(95, 107, 122)
-            self.cell(0, 5, f"{translate(N_('PharmaTrace'))} · {title}", align="L")
-            self.ln(7)
-            self.set_text_color(0, 0, 0)
-
-        def footer(self) -> None:
-            self.set_y(-12)
-            self.set_font("cjk", size=8)
-            self.set_text_color(95, 107, 122)
-            self.cell(0, 6, printed, align="L")
-            self.set_x(self.l_margin)
-            self.cell(0, 6, page_label.format(page=self.page_no(), pages="{nb}"), align="R")
-
-    pdf = Report(orientation="L", unit="mm", format="A4")
-    pdf.set_margins(10, 10, 10)
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_font("cjk", fname=str(font_path), collection_font_number=face)
-    pdf.set_title(title)
-    pdf.set_author(operator_name(printed_by))
-    pdf.set_creator("PharmaTrace")
+    pdf = report_pdf(
+        header=f"{translate(N_('PharmaTrace'))} · {title}", footer=printed, title=title,
+        page_label=translate(N_("Page {page} of {pages}")), author=operator_name(printed_by),
+    )  # fmt: skip
     pdf.add_page()
     pdf.set_font("cjk", size=16)
     pdf.cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -399,3 +399,18 @@ def record_label(object_type: str) -> str:
         if record.object_type == object_type:
             return record.label
     return object_type
+
+
+def trail_of(session: Session, records: Iterable[tuple[str, Iterable[int | str]]]) -> list[AuditEntry]:
+    """The trail of several records at once (a plot and its harvests, a version and its copies…), newest
+    first: ``records`` pairs an object type with the IDs of that type."""
+    conditions = [
+        (AuditEntry.object_type == kind) & AuditEntry.object_id.in_([str(i) for i in ids])
+        for kind, ids in ((kind, list(ids)) for kind, ids in records)
+        if ids
+    ]
+    if not conditions:
+        return []
+    return list(
+        session.scalars(select(AuditEntry).where(or_(*conditions)).order_by(AuditEntry.leaf_index.desc()))
+    )
