@@ -31,7 +31,7 @@ from pharmatrace.training.models import QualificationRequirement, RetrainingOrde
 
 STATUSES = ("qualified", "grace", "lapsed", "expired", "retraining", "untrained", "not_enforced")
 STATUS_LABELS = {
-    "qualified": N_("Qualified"),
+    "qualified": N_("Qualified (trained on the current version)"),
     "grace": N_("Qualified on the previous version (grace period)"),
     "lapsed": N_("Lapsed: the grace period for the new version is over"),
     "expired": N_("Lapsed: the training record has expired"),
