@@ -176,6 +176,9 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.kernel.audit_trail import views as audit_views
     from pharmatrace.kernel.esign import views as esign_views
     from pharmatrace.kernel.identity import views as identity_views
+    from pharmatrace.lims import reagent_views as lims_reagent_views
+    from pharmatrace.lims import sample_views as lims_sample_views
+    from pharmatrace.lims import specs_views as lims_specs_views
     from pharmatrace.mes import dispensing_views as mes_dispensing_views
     from pharmatrace.mes import execution_views as mes_execution_views
     from pharmatrace.mes import packaging_views as mes_packaging_views
@@ -212,6 +215,9 @@ def page_routers() -> list[APIRouter]:
         mes_dispensing_views.router,
         mes_packaging_views.router,
         mes_review_views.router,
+        lims_specs_views.router,
+        lims_sample_views.router,
+        lims_reagent_views.router,
         compliance_views.router,
     ]
 
@@ -227,6 +233,9 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.kernel.audit_trail import api as audit_api
     from pharmatrace.kernel.esign import api as esign_api
     from pharmatrace.kernel.identity import api as identity_api
+    from pharmatrace.lims import reagent_api as lims_reagent_api
+    from pharmatrace.lims import sample_api as lims_sample_api
+    from pharmatrace.lims import specs_api as lims_specs_api
     from pharmatrace.mes import dispensing_api as mes_dispensing_api
     from pharmatrace.mes import execution_api as mes_execution_api
     from pharmatrace.mes import packaging_api as mes_packaging_api
@@ -256,6 +265,9 @@ def api_routers() -> list[APIRouter]:
         mes_dispensing_api.router,
         mes_packaging_api.router,
         mes_review_api.router,
+        lims_specs_api.router,
+        lims_sample_api.router,
+        lims_reagent_api.router,
         exchange_api.router,
         compliance_api.router,
     ]

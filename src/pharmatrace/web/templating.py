@@ -29,6 +29,7 @@ TEMPLATE_DIRS = [
     PACKAGE / "documents" / "templates",
     PACKAGE / "training" / "templates",
     PACKAGE / "mes" / "templates",
+    PACKAGE / "lims" / "templates",
 ]
 
 

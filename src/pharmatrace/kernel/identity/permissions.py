@@ -37,7 +37,7 @@ AREAS: tuple[Area, ...] = (
     Area("origin", N_("Herbal-material origin"), True, "/origin", "origin.view"),
     Area("equipment", N_("Equipment & rooms"), True, "/equipment", "equipment.view"),
     Area("mes", N_("Production & batch records"), True, "/mes/batches", "mes.batch.view"),
-    Area("lims", N_("Laboratory (LIMS)"), False, "/areas/lims"),
+    Area("lims", N_("Laboratory (LIMS)"), True, "/lims/samples", "lims.view"),
     Area("qms", N_("Quality (QMS)"), False, "/areas/qms"),
     Area("trace", N_("Serialization & trace"), False, "/areas/trace"),
     Area("monitoring", N_("Integrated monitoring"), False, "/areas/monitoring"),
@@ -101,7 +101,9 @@ CATALOGUE: tuple[Permission, ...] = (
     _p("lims.sample.manage", "business", N_("Sample and receive samples")),
     _p("lims.result.enter", "business", N_("Enter test results")),
     _p("lims.result.review", "business", N_("Review test results")),
+    _p("lims.spec.author", "business", N_("Author specifications")),
     _p("lims.spec.approve", "business", N_("Approve specifications")),
+    _p("lims.reagent.manage", "business", N_("Receive, prepare and issue reagents, standards and solutions")),
     # quality
     _p("qms.view", "read", N_("View quality records")),
     _p("qms.deviation.raise", "business", N_("Raise deviations")),

@@ -1,0 +1,7 @@
+"""LIMS sample api (skeleton; filled by its owner)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

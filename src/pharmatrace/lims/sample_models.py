@@ -1,0 +1,3 @@
+"""LIMS models: sample (skeleton; filled by its owner)."""
+
+from __future__ import annotations

@@ -1,0 +1,30 @@
+"""LIMS reagents, reference standards and solutions (TJ-7.6, TJ-B.2.4.2)
+
+Revision ID: 0023
+Revises: 0022
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import pharmatrace.storage.base
+from pharmatrace.storage import guards
+
+revision = "0023"
+down_revision = "0022"
+branch_labels = None
+depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+WHEN = pharmatrace.storage.base.UTCDateTime(timezone=True)
+
+
+def upgrade() -> None:
+    guards.grant_app_role()
+
+
+def downgrade() -> None:
+    pass
