@@ -281,6 +281,13 @@ def seed(db: Database) -> dict[str, int]:
     added["locations"] = seed_stock(
         db
     )  # stores, stock, readings, an intermediate (pharmatrace.wms.stock_demo)
+    from pharmatrace.lims.reagent_demo import seed_reagents
+    from pharmatrace.lims.sample_demo import seed_samples
+    from pharmatrace.lims.specs_demo import seed_specifications
+
+    added["lims_specifications"] = seed_specifications(db, DEMO_PASSWORD)  # herbs, excipients, product
+    added["lims_reagents"] = seed_reagents(db, DEMO_PASSWORD)  # reagents, standards, solutions, instruments
+    added["lims_samples"] = seed_samples(db, DEMO_PASSWORD)  # plans, samples, retained samples
     with UnitOfWork(db, actor, reason="demo plant seed: a quality anomaly reported to a base") as uow:
         added["origin_feedback"] = seed_feedback(uow)
         uow.commit()
