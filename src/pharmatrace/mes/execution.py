@@ -19,6 +19,11 @@ checked before each transition, SENAITE style:
 * The second signature (verifier, supervisor, QA on the floor) is a different person (TJ-6.4.3.3.c, d).
 * A correction keeps old and new values with the reason, is re-signed and raises a ``correction`` exception
   (TJ-10.1.4); a supervisor decides each exception: no deviation, or a deviation (TJ-6.4.4).
+* Late entries (补录, TJ-10.1.3.1, TJ-6.4.3.3.i): values may carry the time they were observed (``observed_at``,
+  e.g. copied from a paper backup after an outage); the server still stamps the recording. Recorded more than
+  the recipe's ``late_entry_minutes`` after the observation needs a reason and raises a ``late_entry``
+  exception showing both times. A second signature given more than the recipe's ``late_signature_minutes``
+  after the step was completed raises one too, naming the sign-off and how late it was.
 """
 
 from __future__ import annotations
@@ -91,6 +96,8 @@ CORRECT_SUPERVISED_ACTION = "batch.step.correct_supervised"
 DECIDE_ACTION = "batch.exception.decide"
 DISPENSING_TYPES = ("weighing", "material_identification", "charging")
 VALUE_TYPES = ("data_entry", "cpp")
+# The step types whose values an operator observes and may record later with their observation time.
+OBSERVABLE_TYPES = ("data_entry", "cpp", "ipc", "yield")
 
 ORDER_STATUS_LABELS = {
     "planned": N_("Planned"),
@@ -868,6 +875,48 @@ def _evidence(uow: UnitOfWork, ctx: Context, data: StepComplete) -> Outcome:
     return out
 
 
+def _observation(ctx: Context, data: StepComplete, moment: datetime, out: Outcome) -> None:
+    """TJ-10.1.3.1: the time the values were observed, when the operator gives it (kept in the record beside the
+    server's recording time). Not in the future, not before the step started; recorded more than the recipe's
+    ``late_entry_minutes`` after it is a late entry (补录): the reason is required and a ``late_entry``
+    exception shows both times (TJ-6.4.3.3.i)."""
+    observed = data.observed_at
+    if observed is None:
+        return
+    code = ctx.row.step_code
+    if ctx.step.type not in OBSERVABLE_TYPES:
+        raise ValidationFailed(N_("Step {step} records no observed values: an observation time cannot be given"),
+                               step=code)  # fmt: skip
+    shown = clock.format_beijing(observed)
+    if observed > moment:
+        raise ValidationFailed(N_("Step {step}: the observation time {observed} is in the future"), step=code,
+                               observed=shown)  # fmt: skip
+    started = ctx.row.started_at
+    assert started is not None
+    if observed < started:
+        raise ValidationFailed(N_("Step {step}: the observation time {observed} is before the step was started "
+                                  "({started})"), step=code, observed=shown, started=clock.format_beijing(started))  # fmt: skip
+    out.record["observed_at"] = shown
+    late = moment - observed
+    limit = ctx.plan.body.late_entry_minutes
+    if late <= timedelta(minutes=limit):
+        return
+    minutes = int(late.total_seconds() // 60)
+    if len(data.late_reason) < 2:
+        raise CommentRequired(N_("Step {step}: the values observed at {observed} are recorded {minutes} min later, "
+                                 "more than the {limit} min allowed; give the reason for the late entry"),
+                              step=code, observed=shown, minutes=minutes, limit=limit)  # fmt: skip
+    out.record["late_reason"] = data.late_reason
+    out.exceptions.append((
+        "late_entry",
+        N_("Step {step}: values observed at {observed} were recorded at {recorded}, {minutes} min later (late "
+           "entry: over {limit} min)"),
+        {"step": code, "observed": shown, "recorded": clock.format_beijing(moment), "minutes": minutes,
+         "limit": limit},
+        data.late_reason,
+    ))  # fmt: skip
+
+
 def _record_text(record: dict[str, Any]) -> tuple[str, str]:
     text = ledger.canonical_text(record)
     return text, crypto.sm3(text.encode()).hex()
@@ -900,10 +949,11 @@ def complete(
         raise EvidenceMissing(N_("Step {step} is signed by its performer: enter your password"),
                               step=ctx.row.step_code)  # fmt: skip
     out = _evidence(uow, ctx, data)
+    moment = clock.now()
+    _observation(ctx, data, moment, out)
     if signoff != "none":
         esign.authenticate_signer(uow.db, principal, data.password, data.login)
     uow.reason = uow.reason or "batch step completed"
-    moment = clock.now()
     row = ctx.row
     text, digest = _record_text(out.record)
     row.record = text
@@ -953,10 +1003,32 @@ def sign_step(
     row.verified_at = clock.now()
     row.verified_by = principal.login
     session.flush()
-    _sign(uow, principal, order, role, action, row.record_sm3 or "", password, login, step_code=row.step_code,
-          comment=comment)  # fmt: skip
+    given = _sign(uow, principal, order, role, action, row.record_sm3 or "", password, login,
+                  step_code=row.step_code, comment=comment)  # fmt: skip
+    _late_signature(uow, ctx, given)
     _advance(session, order, ctx.plan)
     return row
+
+
+def _late_signature(uow: UnitOfWork, ctx: Context, signoff: BatchSignoff) -> None:
+    """TJ-10.1.3.1, TJ-6.4.3.3.i: a second signature given more than the recipe's ``late_signature_minutes``
+    after the step was completed raises a ``late_entry`` exception naming the sign-off and how late it was (the
+    signature stands; the supervisor judges the contemporaneity of the check)."""
+    completed = ctx.row.completed_at
+    assert completed is not None
+    late = signoff.signed_at - completed
+    limit = ctx.plan.body.late_signature_minutes
+    if late <= timedelta(minutes=limit):
+        return
+    record_exception(
+        uow, ctx.order, ctx.row.step_code, "late_entry",
+        N_("The second signature of step {step} ({role}) was given {minutes} min after the step was completed "
+           "(late signature: over {limit} min)"),
+        {"step": ctx.row.step_code, "role": Msgid(SIGNOFF_ROLE_LABELS[signoff.role]),
+         "minutes": int(late.total_seconds() // 60), "limit": limit, "completed": clock.format_beijing(completed),
+         "signed": clock.format_beijing(signoff.signed_at), "signoff": signoff.id, "by": signoff.signed_by},
+        evidence=signoff.comment,
+    )  # fmt: skip
 
 
 # --- corrections and exception decisions ---------------------------------------------------------------

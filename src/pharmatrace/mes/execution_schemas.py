@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from pharmatrace.kernel.errors import N_, RULE
@@ -63,6 +63,10 @@ class StepComplete(Strict):
     * yield: ``values`` ``actual`` and ``theoretical``;
     * pre-use check, line clearance: ``checks`` (one result per item of the recipe, in order), ``equipment``
       (the codes of the units used, for a pre-use check).
+
+    ``observed_at`` (data entry, CPP, IPC, yield; optional): when the values were actually observed or read, e.g.
+    copied from a paper backup after an outage. The server still stamps the recording time; recorded more than
+    the recipe's window after the observation is a late entry (补录, TJ-10.1.3.1), which needs ``late_reason``.
     """
 
     acknowledged: bool = False
@@ -74,6 +78,8 @@ class StepComplete(Strict):
     checks: Annotated[list[CheckResult], Field(max_length=50)] = Field(default_factory=list)
     equipment: Annotated[list[UpperCode], Field(max_length=10)] = Field(default_factory=list)
     note: Comment = ""
+    observed_at: AwareDatetime | None = None
+    late_reason: Comment = ""
     password: Annotated[str, Field(max_length=256)] = ""
     login: Login | None = None
 

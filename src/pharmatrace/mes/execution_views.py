@@ -28,7 +28,7 @@ from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.mes import execution, formulas, recipes
+from pharmatrace.mes import execution, formulas, packaging, recipes
 from pharmatrace.mes.execution_models import ORDER_STATUSES, BatchOrder, StepExecution
 from pharmatrace.mes.execution_schemas import (
     CorrectionCreate,
@@ -252,6 +252,8 @@ def step_page(request: Request, db: DbDep, principal: BatchView, order_no: str, 
             corrections=corrections, signatures=_signatures(session, order, row.step_code),
             second=second, trail=_trail(session, order, [row]), ask_login=first_signature_pending(session, principal),
             dispensing=step.type in DISPENSING, step_code=row.step_code, untrained=untrained,
+            packaging_step=row.step_code in packaging.packaging_steps(plan.body),
+            observable=step.type in execution.OBSERVABLE_TYPES, late_entry_minutes=plan.body.late_entry_minutes,
         )  # fmt: skip
 
 
@@ -277,7 +279,8 @@ async def step_start(db: DbDep, principal: BatchExecute, order_no: str, step_cod
 
 
 def _completion(data: dict[str, Any]) -> StepComplete:
-    """The step form's fields (``value__code``, ``comment__code``, ``result__code``, ``check__n``) as input."""
+    """The step form's fields (``value__code``, ``comment__code``, ``result__code``, ``check__n``, the optional
+    ``observed_at`` in Beijing time and ``late_reason``) as input."""
     values = {
         k.removeprefix("value__"): v.strip() for k, v in data.items() if k.startswith("value__") and v.strip()
     }
@@ -287,9 +290,13 @@ def _completion(data: dict[str, Any]) -> StepComplete:
     results = {k.removeprefix("result__"): v for k, v in data.items() if k.startswith("result__") and v}
     checks = [data[k] for k in sorted((k for k in data if k.startswith("check__")), key=lambda k: int(k[7:]))]
     equipment = [c.strip() for c in str(data.get("equipment", "")).replace("，", ",").split(",") if c.strip()]
+    observed = str(data.get("observed_at", "")).strip()
+    if observed and len(observed) <= 19:  # <input type="datetime-local"> is Beijing time (TJ-10.1.3.1)
+        observed += "+08:00"
     return StepComplete.model_validate({
         "acknowledged": data.get("acknowledged") == "on", "values": values, "comments": comments,
         "results": results, "checks": checks, "equipment": equipment, "note": data.get("note", ""),
+        "observed_at": observed or None, "late_reason": data.get("late_reason", ""),
         "password": data.get("password", ""), "login": data.get("login") or None,
     })  # fmt: skip
 

@@ -21,10 +21,12 @@ in progress (:func:`pharmatrace.mes.execution.require_step_in_progress`):
   material, the reconciliation (used + destroyed + returned against issued, and used against finished units ×
   pieces per unit) within the record's limits; out of limits raises an exception (TJ-6.3.2.3).
 
-Which steps are packaging steps: the steps of the unit procedures in :data:`PACKAGING_UNITS` (the recipe has no
-packaging flag yet). The packaging unit's ``yield`` step cannot be completed before the record is complete, and
-a visual-inspection ``data_entry`` step not before an inspection is recorded (:func:`missing_evidence`, called
-by the execution engine at completion).
+Which steps are packaging steps: the steps of the unit procedures whose ``stage`` in the recipe is
+``inspection`` (灯检) or ``packaging`` (包装), :data:`PACKAGING_STAGES`; a recipe written before the stage existed
+reads as ``production`` throughout. The packaging stage's ``yield`` step cannot be completed before the record is
+complete, and an inspection stage's ``data_entry`` step not before an inspection is recorded
+(:func:`missing_evidence`, called by the execution engine at completion; the recipe check makes sure a declared
+stage has that step).
 """
 
 from __future__ import annotations
@@ -84,13 +86,13 @@ from pharmatrace.mes.packaging_schemas import (
     VisualInspectionCreate,
     VisualInspectionPublic,
 )
+from pharmatrace.mes.recipe_schemas import RecipeBody
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms.lots import add_months
 from pharmatrace.wms.models import Material
 
-PACKAGING_UNITS = ("UP-VI", "UP-PKG")  # 灯检, 包装 — the unit procedures whose steps are packaging steps
-PACKAGING_UNIT = "UP-PKG"
-INSPECTION_UNIT = "UP-VI"
+# 灯检, 包装 — the recipe stages whose steps are packaging steps (TJ-6.4.6)
+PACKAGING_STAGES = ("inspection", "packaging")
 ARTWORK_TYPES = ("drawing", "specification")  # 图纸, 质量标准: what a printed material's artwork may be
 PACKAGING_MATERIAL_KINDS = ("primary_packaging", "secondary_packaging")
 REFUSED_EVENT = "mes.packaging.refused"
@@ -144,14 +146,25 @@ def require_record(session: Session, order: BatchOrder) -> PackagingRecord:
     return record
 
 
-def unit_of(session: Session, order: BatchOrder, step_code: str) -> str:
-    plan = execution.plan_of(execution.control_body(session, order))
-    found = plan.steps.get(step_code.strip().upper())
-    return "" if found is None else found[0]
+def stages_of(body: RecipeBody) -> dict[str, str]:
+    """Each step's stage (``production``, ``inspection``, ``packaging``): its unit procedure's, TJ-6.4.6."""
+    return {
+        step.code: unit.stage for unit in body.unit_procedures for op in unit.operations for step in op.steps
+    }
+
+
+def packaging_steps(body: RecipeBody) -> set[str]:
+    """The codes of the recipe's packaging and visual inspection steps."""
+    return {code for code, stage in stages_of(body).items() if stage in PACKAGING_STAGES}
+
+
+def stage_of(session: Session, order: BatchOrder, step_code: str) -> str:
+    """The stage of one step of the batch's control recipe ("" when the recipe has no such step)."""
+    return stages_of(execution.control_body(session, order)).get(step_code.strip().upper(), "")
 
 
 def is_packaging_step(session: Session, order: BatchOrder, step_code: str) -> bool:
-    return unit_of(session, order, step_code) in PACKAGING_UNITS
+    return stage_of(session, order, step_code) in PACKAGING_STAGES
 
 
 def _packaging_step(
@@ -597,16 +610,20 @@ def missing(session: Session, record: PackagingRecord | None) -> list[str]:
 def missing_evidence(session: Session, order: BatchOrder, step_code: str) -> list[str]:
     """What a packaging step lacks before it may be completed (called by the execution engine): the packaging
     unit's ``yield`` step needs the whole record; a visual-inspection ``data_entry`` step an inspection."""
-    plan = execution.plan_of(execution.control_body(session, order))
+    body = execution.control_body(session, order)
+    plan = execution.plan_of(body)
     found = plan.steps.get(step_code)
     if found is None:
         return []
-    unit, _operation, step = found
+    step = found[2]
+    stage = stages_of(body)[step_code]
+    if stage not in PACKAGING_STAGES:
+        return []
     record = record_of(session, order)
-    if unit == PACKAGING_UNIT and step.type == "yield":
+    if stage == "packaging" and step.type == "yield":
         return missing(session, record)
     if (
-        unit == INSPECTION_UNIT
+        stage == "inspection"
         and step.type == "data_entry"
         and (record is None or not _inspections(session, record))
     ):

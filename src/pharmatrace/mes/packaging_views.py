@@ -139,7 +139,7 @@ def _page(
                 .where(StepExecution.batch_order_id == order.id)
                 .order_by(StepExecution.seq)
             )
-            if row.step_code in plan.steps and plan.steps[row.step_code][0] in packaging.PACKAGING_UNITS
+            if row.step_code in packaging.packaging_steps(plan.body)
         ]
         step_code = step.strip().upper()
         active = next((r for r in steps if r.step_code == step_code and r.state == "in_progress"), None)

@@ -41,6 +41,15 @@ StepType = Literal[
     "charging", "cpp", "ipc", "yield", "line_clearance",
 ]  # fmt: skip
 SignOff = Literal["none", "operator", "operator_verifier", "supervisor", "qa"]
+STAGES = (
+    "production",  # 生产
+    "inspection",  # 灯检（目检）
+    "packaging",  # 包装
+)
+Stage = Literal["production", "inspection", "packaging"]
+# Late entries and late signatures (TJ-10.1.3.1): the windows a recipe allows, by default.
+LATE_ENTRY_MINUTES = 30
+LATE_SIGNATURE_MINUTES = 8 * 60
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Instruction = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -52,6 +61,7 @@ Value = Annotated[Decimal, Field(max_digits=14, decimal_places=6, allow_inf_nan=
 Minutes = Annotated[int, Field(ge=0, le=60 * 24 * 60)]
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6, allow_inf_nan=False)]
 Percent = Annotated[Decimal, Field(ge=0, le=200, max_digits=6, decimal_places=2)]
+Window = Annotated[int, Field(ge=1, le=7 * 24 * 60)]  # minutes
 
 
 class Parameter(Strict):
@@ -126,10 +136,13 @@ class Operation(Strict):
 
 
 class UnitProcedure(Strict):
-    """A unit procedure (单元操作/工序): extraction, concentration, compounding …"""
+    """A unit procedure (单元操作/工序): extraction, concentration, compounding … ``stage`` says what its steps
+    are: ``production`` (the default), ``inspection`` (visual inspection, 灯检) or ``packaging`` (包装); the steps
+    of the last two carry the packaging record (TJ-6.4.6, :mod:`pharmatrace.mes.packaging`)."""
 
     code: UpperCode
     name: Name
+    stage: Stage = "production"
     operations: Annotated[list[Operation], Field(min_length=1, max_length=50)]
 
 
@@ -156,6 +169,10 @@ class RecipeBody(Strict):
     mpr_number: UpperCode  # the master production record it implements (工艺规程), e.g. MPR-DH-001
     unit_procedures: Annotated[list[UnitProcedure], Field(min_length=1, max_length=50)]
     bom: Annotated[list[BomItem], Field(max_length=200)] = Field(default_factory=list)
+    # TJ-10.1.3.1: a value recorded more than this after it was observed is a late entry (补录); a second
+    # signature given more than this after its step was completed is a late signature.
+    late_entry_minutes: Window = LATE_ENTRY_MINUTES
+    late_signature_minutes: Window = LATE_SIGNATURE_MINUTES
 
 
 ChangeSummary = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]

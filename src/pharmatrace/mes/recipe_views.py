@@ -26,7 +26,7 @@ from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import recipes
 from pharmatrace.mes.recipe_demo import load_file
 from pharmatrace.mes.recipe_models import RECIPE_STATUSES, MasterRecipeVersion
-from pharmatrace.mes.recipe_schemas import SIGNOFFS, STEP_TYPES, RecipeBody
+from pharmatrace.mes.recipe_schemas import SIGNOFFS, STAGES, STEP_TYPES, RecipeBody
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
 from pharmatrace.web.forms import form_data
@@ -65,10 +65,16 @@ DECISION_LABELS = {
     "approved": N_("Approved"),
     "returned": N_("Returned to draft"),
 }
+STAGE_LABELS = {
+    "production": N_("Production"),
+    "inspection": N_("Visual inspection"),
+    "packaging": N_("Packaging"),
+}
 assert set(STEP_LABELS) == set(STEP_TYPES)
 assert set(SIGNOFF_LABELS) == set(SIGNOFFS)
+assert set(STAGE_LABELS) == set(STAGES)
 LABELS = {"status": recipes.STATUS_LABELS, "steps": STEP_LABELS, "signoffs": SIGNOFF_LABELS,
-          "decisions": DECISION_LABELS, "meanings": MEANINGS}  # fmt: skip
+          "decisions": DECISION_LABELS, "meanings": MEANINGS, "stages": STAGE_LABELS}  # fmt: skip
 MAX_FILE = 1_000_000  # bytes of an import file
 
 

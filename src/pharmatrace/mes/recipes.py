@@ -48,6 +48,7 @@ from pharmatrace.mes.recipe_schemas import (
     ScaledBom,
     ScaledItem,
     Step,
+    UnitProcedure,
     VersionDetail,
     VersionDiff,
     VersionPublic,
@@ -87,10 +88,25 @@ class DutiesNotSegregated(NotPermitted):
 # --- the body ------------------------------------------------------------------------------------------
 
 
+# Fields added to the body after versions were approved (ADR 0014: optional fields only). At their default
+# they are left out of the canonical text, so a body written before them keeps its text and its SM3.
+LATER_HEADER_FIELDS = ("late_entry_minutes", "late_signature_minutes")
+LATER_UNIT_FIELDS = ("stage",)
+
+
 def canonical_body(body: RecipeBody) -> str:
     """The body as canonical JSON text (sorted keys, no spaces, Decimals as strings): what is stored, hashed,
-    signed through the decisions, and copied into a control recipe."""
-    return ledger.canonical_text(body.model_dump(mode="json"))
+    signed through the decisions, and copied into a control recipe. Later optional fields at their default
+    are left out (:data:`LATER_HEADER_FIELDS`, :data:`LATER_UNIT_FIELDS`)."""
+    data = body.model_dump(mode="json")
+    for name in LATER_HEADER_FIELDS:
+        if getattr(body, name) == RecipeBody.model_fields[name].default:
+            del data[name]
+    for unit, dumped in zip(body.unit_procedures, data["unit_procedures"], strict=True):
+        for name in LATER_UNIT_FIELDS:
+            if getattr(unit, name) == UnitProcedure.model_fields[name].default:
+                del dumped[name]
+    return ledger.canonical_text(data)
 
 
 def body_hash(text: str) -> str:
@@ -241,6 +257,19 @@ def _check_step(step: Step, operation: Operation, bom_materials: set[str], prede
                        "signoff")  # fmt: skip
 
 
+def _check_stages(body: RecipeBody) -> None:
+    """TJ-6.4.6: the packaging record is complete before the packaging stage's yield step completes, and a
+    visual inspection is counted before the inspection stage's data entry step does (see
+    :func:`pharmatrace.mes.packaging.missing_evidence`): a stage declared without that step would never be
+    held to its record."""
+    needs = {"inspection": "data_entry", "packaging": "yield"}
+    for stage, kind in needs.items():
+        units = [u for u in body.unit_procedures if u.stage == stage]
+        if units and not any(s.type == kind for u in units for o in u.operations for s in o.steps):
+            raise _invalid(N_("{where}, {field}: a {stage} stage needs a {kind} step, which completes only with "
+                              "the packaging record"), units[0].code, "stage", stage=stage, kind=kind)  # fmt: skip
+
+
 def check_structure(body: RecipeBody) -> None:
     """The rules across fields that need no database (raises :class:`RecipeInvalid`)."""
     seen: set[str] = set()
@@ -285,6 +314,7 @@ def check_structure(body: RecipeBody) -> None:
     bom_materials = {item.material_code for item in body.bom}
     for operation, step in steps_of(body):
         _check_step(step, operation, bom_materials, steps[step.code])
+    _check_stages(body)
     for _unit in body.unit_procedures:
         for operation in _unit.operations:
             for klass in operation.equipment_classes:
@@ -656,6 +686,20 @@ def diff(old: MasterRecipeVersion, new: MasterRecipeVersion) -> VersionDiff:
     for field in ("product_name", "batch_size", "batch_unit", "mpr_number"):
         if a.get(field) != b.get(field):
             changes.append(Change(where="header", field=field, old=a.get(field), new=b.get(field)))
+    for field in LATER_HEADER_FIELDS:  # a body without them has their defaults
+        default = RecipeBody.model_fields[field].default
+        if a.get(field, default) != b.get(field, default):
+            changes.append(
+                Change(where="header", field=field, old=a.get(field, default), new=b.get(field, default))
+            )
+    old_units = {u["code"]: u for u in a["unit_procedures"]}
+    for unit in b["unit_procedures"]:
+        before = old_units.get(unit["code"])
+        for field in LATER_UNIT_FIELDS:
+            default = UnitProcedure.model_fields[field].default
+            if before is not None and before.get(field, default) != unit.get(field, default):
+                changes.append(Change(where=unit["code"], field=field, old=before.get(field, default),
+                                      new=unit.get(field, default)))  # fmt: skip
 
     def operations(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
         return {o["code"]: o for u in body["unit_procedures"] for o in u["operations"]}

@@ -9,7 +9,10 @@ The review list gathers, across batches, everything a reviewer must see and noth
   ``mes.weighing.refused``, ``mes.step.refused``): nothing entered the record, the refusal is the evidence;
 * every **late signature**: a second signature (verifier, supervisor, QA on the floor) given more than
   :data:`LATE_SIGNATURE_MINUTES` (60) minutes after its step was completed — the signature is valid, but the
-  contemporaneity of the check (TJ-10.1.3) is for QA to judge.
+  contemporaneity of the check (TJ-10.1.3) is for QA to judge. Past the recipe's own window
+  (``late_signature_minutes``, 8 h by default) the engine raises a ``late_entry`` exception on the step, which
+  needs a decision (:func:`pharmatrace.mes.execution.sign_step`); that signature is then listed once, as the
+  exception. Late entries of values (补录, TJ-10.1.3.1) are ``late_entry`` exceptions too.
 
 Only exceptions recorded on the step need a decision: a batch is refused the review while one is ``open``.
 Refusals and late signatures are shown with the status ``recorded`` (information; their explanation is the
@@ -222,9 +225,17 @@ def _late_signature_items(
         .where(BatchSignoff.batch_order_id.in_(ids), BatchSignoff.role.in_(SECOND_ROLES))
     ).all()  # fmt: skip
     late = timedelta(minutes=LATE_SIGNATURE_MINUTES)
+    raised = {  # sign-offs the engine raised a late_entry exception on: listed as that exception
+        str(loaded_params(params).get("signoff", ""))
+        for params in session.scalars(
+            select(BatchException.params).where(
+                BatchException.batch_order_id.in_(ids), BatchException.kind == "late_entry"
+            )
+        )
+    }
     out = []
     for signoff, completed_at in rows:
-        if completed_at is None or signoff.signed_at - completed_at <= late:
+        if completed_at is None or signoff.signed_at - completed_at <= late or str(signoff.id) in raised:
             continue
         o = facts[signoff.batch_order_id]
         minutes = int((signoff.signed_at - completed_at).total_seconds() // 60)
