@@ -43,7 +43,7 @@ def _environment() -> jinja2.Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["beijing"] = clock.format_beijing
     env.filters["plain"] = plain_number
-    env.globals["version"] = __version__
+    env.globals["app_version"] = __version__
     env.globals["areas"] = AREAS
     env.globals["kind_labels"] = KIND_LABELS
     env.globals["locales"] = i18n.LOCALES
