@@ -259,6 +259,10 @@ def test_signing_through_the_api(db: Database) -> None:
             "batch.release", "batch.step.perform", "batch.step.verify", "batch.step.supervise", "batch.step.qa",
             "batch.step.correct", "batch.step.correct_supervised", "batch.exception.decide",
             "batch.review", "packaging.line_check.perform", "packaging.line_check.verify",
+            "lims.spec.approve",
+            "lims.standardization.perform", "lims.standardization.verify",
+            "lims.result.review", "lims.result.return",
+            "lims.stability.approve",
         }  # fmt: skip
         qa = token(client, "chenjing")
         body = {

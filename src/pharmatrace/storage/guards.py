@@ -222,6 +222,10 @@ APPEND_ONLY_TABLES = (
     "packaging_visual_inspections",
     "packaging_reconciliations",
     "packaging_balances",
+    "lims_reagent_log",
+    "lims_solution_components",
+    "lims_standardizations",
+    "lims_spec_decisions",
 )
 # Association rows whose revocation is a delete (audited by the unit of work).
 DELETABLE_TABLES = ("role_permissions", "user_roles")

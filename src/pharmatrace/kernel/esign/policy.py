@@ -238,6 +238,57 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("reviewed", "mes.batch.review"),),
         with_event=True,
     ),
+    # TJ-7.2 (pharmatrace.lims.specs): a specification version is approved on its lims_spec_decisions row, which
+    # names the SM3 of the version's content; the approver did not write the version (checked by the service).
+    SignableAction(
+        "lims.spec.approve",
+        "lims_spec_decision",
+        N_("Approve a specification version (QA)"),
+        (Step("approved", "lims.spec.approve"),),
+        with_event=True,
+    ),
+    # TJ-7.6 (pharmatrace.lims.reagents): a volumetric solution is standardized by one analyst (初标) and
+    # re-standardized by a second person (复标), each round signed on its lims_standardizations row; the
+    # second person is never the first (checked by the service).
+    SignableAction(
+        "lims.standardization.perform",
+        "lims_standardization",
+        N_("Sign the standardization of a volumetric solution"),
+        (Step("performed", "lims.reagent.manage"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "lims.standardization.verify",
+        "lims_standardization",
+        N_("Verify the standardization of a volumetric solution (second person)"),
+        (Step("verified", "lims.result.review"),),
+        with_event=True,
+    ),
+    # TJ-7.4 (pharmatrace.lims.results): the second person approves or returns a result version, signed on
+    # its lims_result_reviews row, which names the version's SM3; never the test's analyst (the service checks).
+    SignableAction(
+        "lims.result.review",
+        "lims_result_review",
+        N_("Review and approve a test result (second person)"),
+        (Step("reviewed", "lims.result.review"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "lims.result.return",
+        "lims_result_review",
+        N_("Return a test result to the analyst (second person)"),
+        (Step("rejected", "lims.result.review"),),
+        with_event=True,
+    ),
+    # SH-6.2.3 (pharmatrace.lims.stability): a stability protocol is approved on its lims_stability_approvals row,
+    # which names the SM3 of the protocol; the approver did not write it (checked by the service).
+    SignableAction(
+        "lims.stability.approve",
+        "lims_stability_approval",
+        N_("Approve a stability study protocol (QA)"),
+        (Step("approved", "lims.spec.approve"),),
+        with_event=True,
+    ),
 )
 BY_CODE: dict[str, SignableAction] = {action.code: action for action in ACTIONS}
 
