@@ -176,5 +176,5 @@ def test_rooms_through_the_api(client: TestClient) -> None:
     void = client.post(f"{API}/rooms/{room}/void", headers=engineer, json={"reason": "房间改造为库房"})
     assert void.status_code == 200 and void.json()["voided_at"]
     scales = client.get(f"{API}/scales", headers=engineer).json()
-    assert {s["code"] for s in scales} == {"BAL-01", "BAL-02", "SC-01"}
+    assert {s["code"] for s in scales} == {"BAL-01", "BAL-02", "SC-01", "BAL-QC-01"}  # + the QC laboratory's
     assert next(s for s in scales if s["code"] == "BAL-02")["data_set"]["CJZT"] == "已过期"

@@ -53,7 +53,7 @@ def test_the_register_shows_usability_and_a_scanned_code_opens_its_record(db: Da
         listing = supervisor.get("/equipment")
         for code in ("FD-01", "FL-01", "TK-01", "BAL-02", "VW-01"):
             assert f'data-code="{code}"' in listing.text
-        assert listing.text.count('data-usable="no"') == 3  # TK-01, BAL-02, VW-01
+        assert listing.text.count('data-usable="no"') == 4  # TK-01, BAL-02, VW-01, UV-01 (QC laboratory)
         assert "The cleaning expired at" in listing.text
         scanned = supervisor.get("/equipment", params={"q": "fd-01\r"}, follow_redirects=False)
         assert (
@@ -62,11 +62,11 @@ def test_the_register_shows_usability_and_a_scanned_code_opens_its_record(db: Da
         room = supervisor.get("/equipment", params={"q": "RM-LYO"}, follow_redirects=False)
         assert room.headers["location"] == f"/equipment/rooms/{id_of(db, 'RM-LYO')}"
         balances = supervisor.get("/equipment", params={"q": "天平"})
-        assert balances.text.count("data-code=") == 2
+        assert balances.text.count("data-code=") == 3  # BAL-01, BAL-02, BAL-QC-01
         scales = supervisor.get("/equipment/scales")
-        assert scales.text.count("data-code=") == 3 and "0.0001 g" in scales.text
+        assert scales.text.count("data-code=") == 4 and "0.0001 g" in scales.text
         rooms = supervisor.get("/equipment/rooms")
-        assert rooms.text.count("data-code=") == 7
+        assert rooms.text.count("data-code=") == 8  # 7 of the line + the QC laboratory's 理化室
 
 
 @pytest.mark.clause("TJ-B.2.1", "SH-6.3.2.1.a", "SH-7.1.3.d")
