@@ -97,6 +97,8 @@ MAPPING_MODULES: tuple[str, ...] = (
     "pharmatrace.wms.datasets",
     "pharmatrace.wms.stock",
     "pharmatrace.mes.datasets",
+    "pharmatrace.lims.sample_datasets",
+    "pharmatrace.lims.reagent_datasets",
 )
 
 

@@ -226,6 +226,10 @@ APPEND_ONLY_TABLES = (
     "lims_solution_components",
     "lims_standardizations",
     "lims_spec_decisions",
+    "lims_sampling_records",
+    "lims_sampled_containers",
+    "lims_samples",
+    "lims_sample_events",
 )
 # Association rows whose revocation is a delete (audited by the unit of work).
 DELETABLE_TABLES = ("role_permissions", "user_roles")
