@@ -230,6 +230,9 @@ APPEND_ONLY_TABLES = (
     "lims_sampled_containers",
     "lims_samples",
     "lims_sample_events",
+    "lims_stability_approvals",
+    "lims_stability_placements",
+    "lims_stability_pulls",
 )
 # Association rows whose revocation is a delete (audited by the unit of work).
 DELETABLE_TABLES = ("role_permissions", "user_roles")
