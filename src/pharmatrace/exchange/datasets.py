@@ -99,6 +99,7 @@ MAPPING_MODULES: tuple[str, ...] = (
     "pharmatrace.mes.datasets",
     "pharmatrace.lims.sample_datasets",
     "pharmatrace.lims.reagent_datasets",
+    "pharmatrace.lims.result_datasets",
 )
 
 

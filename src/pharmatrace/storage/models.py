@@ -9,8 +9,10 @@ from pharmatrace.kernel import ledger as _ledger  # noqa: F401
 from pharmatrace.kernel.esign import models as _esign  # noqa: F401
 from pharmatrace.kernel.identity import models as _identity  # noqa: F401
 from pharmatrace.lims import reagent_models as _lims_reagents  # noqa: F401
+from pharmatrace.lims import result_models as _lims_results  # noqa: F401
 from pharmatrace.lims import sample_models as _lims_samples  # noqa: F401
 from pharmatrace.lims import specs_models as _lims_specs  # noqa: F401
+from pharmatrace.lims import stability_models as _lims_stability  # noqa: F401
 from pharmatrace.mes import dispensing_models as _dispensing  # noqa: F401
 from pharmatrace.mes import execution_models as _execution  # noqa: F401
 from pharmatrace.mes import packaging_models as _packaging  # noqa: F401

@@ -177,8 +177,10 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.kernel.esign import views as esign_views
     from pharmatrace.kernel.identity import views as identity_views
     from pharmatrace.lims import reagent_views as lims_reagent_views
+    from pharmatrace.lims import result_views as lims_result_views
     from pharmatrace.lims import sample_views as lims_sample_views
     from pharmatrace.lims import specs_views as lims_specs_views
+    from pharmatrace.lims import stability_views as lims_stability_views
     from pharmatrace.mes import dispensing_views as mes_dispensing_views
     from pharmatrace.mes import execution_views as mes_execution_views
     from pharmatrace.mes import packaging_views as mes_packaging_views
@@ -218,6 +220,8 @@ def page_routers() -> list[APIRouter]:
         lims_specs_views.router,
         lims_sample_views.router,
         lims_reagent_views.router,
+        lims_result_views.router,
+        lims_stability_views.router,
         compliance_views.router,
     ]
 
@@ -234,8 +238,10 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.kernel.esign import api as esign_api
     from pharmatrace.kernel.identity import api as identity_api
     from pharmatrace.lims import reagent_api as lims_reagent_api
+    from pharmatrace.lims import result_api as lims_result_api
     from pharmatrace.lims import sample_api as lims_sample_api
     from pharmatrace.lims import specs_api as lims_specs_api
+    from pharmatrace.lims import stability_api as lims_stability_api
     from pharmatrace.mes import dispensing_api as mes_dispensing_api
     from pharmatrace.mes import execution_api as mes_execution_api
     from pharmatrace.mes import packaging_api as mes_packaging_api
@@ -268,6 +274,8 @@ def api_routers() -> list[APIRouter]:
         lims_specs_api.router,
         lims_sample_api.router,
         lims_reagent_api.router,
+        lims_result_api.router,
+        lims_stability_api.router,
         exchange_api.router,
         compliance_api.router,
     ]

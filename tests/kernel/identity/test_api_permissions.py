@@ -54,6 +54,25 @@ ALLOWED: dict[str, set[str]] = {
     "mes.batch.review": {"qa_reviewer", "qa_release"},  # the review signature of a master recipe version
     "mes.recipe.approve": {"qa_reviewer"},
     "lims.sample.manage": {"qc_analyst"},  # sampling puts a lot under test
+    # specifications (TJ-7.2): the laboratory, QA, production's supervisor and the inspector read them; the QC
+    # reviewer authors them, the qualified person approves them (signed)
+    "lims.view": {
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "qc_analyst",
+        "qc_reviewer",
+        "inspector",
+    },
+    "lims.spec.author": {"qc_reviewer"},
+    "lims.spec.approve": {"qa_release"},
+    # reagents, standards and solutions (TJ-7.6): the QC analyst receives, prepares, issues and standardizes;
+    # the re-standardization of a volumetric solution is a QC reviewer's (second person, signed)
+    "lims.reagent.manage": {"qc_analyst"},
+    "lims.result.review": {"qc_reviewer"},
+    # test orders and results (TJ-7.3, TJ-7.4): the QC analyst orders, enters, attaches instrument files; the QC
+    # reviewer reviews (signed, never their own)
+    "lims.result.enter": {"qc_analyst"},
     "qms.supplier.manage": {"qa_reviewer"},
     "equipment.view": {
         "production_operator",

@@ -1,0 +1,112 @@
+"""Demo plant: the test order of the sampled demo lot, its results and their review, one OOS (TJ-7.3, TJ-7.4, TJ-7.7).
+
+The demo's sampled lot is the 三七 lot under test (:mod:`pharmatrace.lims.sample_demo`). QC analyst 王芳
+(``wangfang``) orders its test sample against the release specification QS-HB-SQ-001, takes part of it for
+testing, and enters the results on the calibrated balance and HPLC with usable reagents. QC reviewer 孙丽
+(``sunli``) reviews and signs them. 水分 comes out at 14.6 % against “≤ 14.0 %”: the result is flagged OOS, locked,
+and a phase I laboratory investigation is opened. The assay waits in the analyst's worklist (the HPLC run is
+still going). Everything goes through the service; idempotent (nothing is added once an order exists).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from pharmatrace.kernel.identity import service as identity
+from pharmatrace.kernel.identity.service import Principal
+from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.lims import results, samples
+from pharmatrace.lims.reagent_models import Reagent
+from pharmatrace.lims.result_models import TestOrder
+from pharmatrace.lims.result_schemas import ResultEntry, ReviewDecision, TestOrderCreate
+from pharmatrace.lims.sample_models import Sample
+from pharmatrace.lims.sample_schemas import SampleIssue
+from pharmatrace.storage.engine import Database
+from pharmatrace.wms.models import Lot
+
+ANALYST, REVIEWER = "wangfang", "sunli"
+SANQI = "SQ20261025"  # the supplier lot of the demo's 三七 (pharmatrace.wms.demo), sampled by the sample demo
+BALANCE, HPLC = "BAL-QC-01", "HPLC-01"
+
+# item → (the result as entered, instrument, reagents by name, whether the reviewer approves it now)
+DEMO_RESULTS: dict[str, tuple[dict[str, Any], str | None, tuple[str, ...], bool]] = {
+    "性状": (
+        {"text": "主根呈类圆锥形，表面灰褐色，体重质坚实，断面灰绿色；气微，味苦回甜，符合规定"},
+        None,
+        (),
+        True,
+    ),
+    "鉴别": ({"answer": "conforms"}, None, ("甲醇",), True),
+    "水分": ({"value": Decimal("14.6")}, BALANCE, (), False),  # above ≤ 14.0 %: OOS, phase I
+    "总灰分": ({"value": Decimal("4.2")}, BALANCE, (), True),
+    "醇溶性浸出物": ({"value": Decimal("23.5")}, BALANCE, ("甲醇",), True),
+}
+
+
+def _principal(db: Database, login: str) -> Principal:
+    with db.sessions() as session:
+        user = identity.find_user(session, login)
+        assert user is not None, login
+        return identity.principal_of(user)
+
+
+def _reagent_codes(db: Database, names: tuple[str, ...]) -> list[str]:
+    with db.sessions() as session:
+        found = []
+        for name in names:
+            code = session.scalars(
+                select(Reagent.code).where(Reagent.name == name).order_by(Reagent.code)
+            ).first()
+            if code is not None:
+                found.append(code)
+        return found
+
+
+def seed_results(db: Database, password: str) -> int:
+    """Add what is missing; idempotent. Returns how many records were added."""
+    with db.sessions() as session:
+        if session.scalar(select(func.count()).select_from(TestOrder)):
+            return 0
+        lot = session.scalar(select(Lot).where(Lot.supplier_lot == SANQI))
+        sample = (
+            session.scalar(select(Sample).where(Sample.lot_id == lot.id, Sample.kind == "test"))
+            if lot is not None
+            else None
+        )
+        if sample is None:
+            return 0
+        sample_code = sample.code
+    analyst, reviewer = _principal(db, ANALYST), _principal(db, REVIEWER)
+    with UnitOfWork(db, analyst.actor, reason="demo plant seed: release test of the 三七 lot") as uow:
+        order = results.create_order(uow, analyst, TestOrderCreate(
+            sample_code=sample_code, source="receipt", analyst=ANALYST, note="来料放行检验",
+        ))  # fmt: skip
+        samples.issue(
+            uow, analyst, sample_code, SampleIssue(quantity=Decimal("0.2"), note=f"检验 {order.code}")
+        )
+        tests = {t.item_name: t.id for t in order.tests}
+        uow.commit()
+    added = 1
+    to_review = []
+    for item, (given, instrument, reagent_names, approve) in DEMO_RESULTS.items():
+        entry = ResultEntry.model_validate(
+            {**given, "instrument_code": instrument, "reagent_codes": _reagent_codes(db, reagent_names)}
+        )
+        with UnitOfWork(db, analyst.actor) as uow:
+            result = results.enter_result(uow, analyst, tests[item], entry)
+            uow.commit()
+            added += 1
+            if approve:
+                to_review.append((item, result.id))
+    for item, result_id in to_review:
+        judged = "pass" if item == "性状" else None
+        with UnitOfWork(db, reviewer.actor) as uow:
+            results.review(uow, reviewer, result_id, ReviewDecision(
+                decision="approved", judgement=judged, comment="复核无误", password=password, login=REVIEWER,
+            ))  # fmt: skip
+            uow.commit()
+            added += 1
+    return added
