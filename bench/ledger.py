@@ -152,3 +152,7 @@ def run() -> None:
             f"time, {touched / proofs:.1f} subtrees per proof (log2 n = {size.bit_length()})"
         )
         db.dispose()
+
+
+if __name__ == "__main__":  # PYTHONPATH=. .venv/bin/python -m bench.ledger
+    run()
