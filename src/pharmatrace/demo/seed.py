@@ -288,6 +288,12 @@ def seed(db: Database) -> dict[str, int]:
     added["lims_specifications"] = seed_specifications(db, DEMO_PASSWORD)  # herbs, excipients, product
     added["lims_reagents"] = seed_reagents(db, DEMO_PASSWORD)  # reagents, standards, solutions, instruments
     added["lims_samples"] = seed_samples(db, DEMO_PASSWORD)  # plans, samples, retained samples
+    from pharmatrace.lims.result_demo import seed_results
+
+    added["lims_results"] = seed_results(db, DEMO_PASSWORD)  # test orders, results, one OOS
+    from pharmatrace.lims.stability_demo import seed_stability
+
+    added["lims_stability"] = seed_stability(db, DEMO_PASSWORD)  # a stability study of the product
     with UnitOfWork(db, actor, reason="demo plant seed: a quality anomaly reported to a base") as uow:
         added["origin_feedback"] = seed_feedback(uow)
         uow.commit()
