@@ -13,7 +13,6 @@ export PHARMATRACE_VAR ?= $(abspath $(VAR))
 
 ## make demo: set everything up, migrate and seed the SQLite demo plant, serve http://127.0.0.1:8000
 demo: setup fonts
-	$(BIN)/pharmatrace db upgrade
 	$(BIN)/pharmatrace demo seed
 	$(BIN)/pharmatrace serve --host $(HOST) --port $(PORT) --demo-scales
 

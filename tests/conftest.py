@@ -27,7 +27,6 @@ import pytest
 from sqlalchemy import text
 
 from databases import PG_ADMIN_URL, pg_admin, pg_url
-from pharmatrace.bootstrap import prepare
 from pharmatrace.demo.seed import seed
 from pharmatrace.storage.engine import Database
 
@@ -65,8 +64,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The seeded plant: ``plant.sqlite3`` plus its state directory ``var/`` (site key, witness)."""
     path = tmp_path_factory.mktemp("template") / "plant.sqlite3"
     db = Database.from_url(f"sqlite:///{path}", state_dir=path.parent / "var")
-    prepare(db)
-    seed(db)
+    seed(db)  # migrates the new database itself, under the seed clock with the plant's history (ADR 0015)
     db.dispose()  # the last connection closing checkpoints the WAL into the file
     return path
 
@@ -90,8 +88,7 @@ def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
     state = tmp_path_factory.mktemp("pg-template") / "var"
     db = Database.from_url(pg_url(name), state_dir=state)
-    prepare(db)
-    seed(db)
+    seed(db)  # migrates the new database itself, under the seed clock with the plant's history (ADR 0015)
     db.dispose()
     PG_TEMPLATE_STATE[name] = state
     yield name

@@ -18,7 +18,6 @@ import uvicorn
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import select
 
-from pharmatrace.bootstrap import prepare
 from pharmatrace.demo.seed import seed
 from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.storage.engine import Database
@@ -62,8 +61,7 @@ def _log_in(page: Page, base: str, login: str) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database.from_url(f"sqlite:///{Path(tmp) / 'demo.sqlite3'}", state_dir=Path(tmp) / "var")
-        prepare(db)
-        seed(db)
+        seed(db)  # migrates the new database itself (ADR 0015)
         port = _free_port()
         server = uvicorn.Server(
             uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
@@ -76,7 +74,9 @@ def main() -> None:
             sanqi = session.scalars(
                 select(Lot.id).join(Lot.material).where(Material.code == "HB-SQ-001").order_by(Lot.id)
             ).first()
-            order = session.scalars(select(BatchOrder.order_no).order_by(BatchOrder.id)).first()
+            order = session.scalars(  # the visitor's batch in progress (the completed one is reviewed)
+                select(BatchOrder.order_no).where(BatchOrder.status == "in_progress").order_by(BatchOrder.id)
+            ).first()
         ids = {"sanqi_lot": sanqi, "order": order}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium")

@@ -181,9 +181,10 @@ def user_list() -> None:
 @demo_app.command("seed")
 def demo_seed() -> None:
     """Build the demo plant (idempotent)."""
+    from pharmatrace.bootstrap import open_database
     from pharmatrace.demo.seed import DEMO_PASSWORD, DEMO_USERS, seed
 
-    added = seed(database())
+    added = seed(open_database())  # a new plant is migrated by the seed, dated with its history (ADR 0015)
     typer.echo("demo plant: " + ", ".join(f"{n} {what} added" for what, n in added.items()))
     typer.echo(f"demo log-ins (password {DEMO_PASSWORD}):")
     for user in DEMO_USERS:

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from helpers import principal
 from pharmatrace.adapters.simulators.mtsics import MtSicsSimulator, SimulatedScale
@@ -25,8 +26,9 @@ from pharmatrace.kernel import clock
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import dispensing, execution
 from pharmatrace.mes.dispensing_schemas import ScaleEndpointCreate
-from pharmatrace.mes.execution_models import StepExecution
+from pharmatrace.mes.execution_models import BatchOrder, StepExecution
 from pharmatrace.mes.execution_schemas import OrderCreate
+from pharmatrace.mes.packaging_models import PackagingRecord
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms import lots, stock
 from pharmatrace.wms.models import Container, Lot
@@ -165,3 +167,28 @@ def balance(db: Database, spec: SimulatedScale = BAL_02, code: str = "BAL-02") -
     with simulator.running_in_thread() as running:
         register(db, running.port, code)
         yield running
+
+
+def count_new(db: Database, model: type[Any]) -> int:
+    """Rows of ``model`` (a batch order's or a packaging record's) other than those of the demo's completed,
+    reviewed batch (pharmatrace.mes.history_demo): what the test itself made."""
+    demo = select(BatchOrder.id).where(BatchOrder.status == "reviewed")
+    owner = model.batch_order_id if hasattr(model, "batch_order_id") else model.record_id
+    if not hasattr(model, "batch_order_id"):
+        demo = select(PackagingRecord.id).where(PackagingRecord.batch_order_id.in_(demo))
+    with db.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(owner.not_in(demo))) or 0)
+
+
+def new_scale(db: Database, code: str = "SC-02") -> str:
+    """A calibrated floor scale without an MT-SICS address (the demo's SC-01 has one: mes.history_demo)."""
+    from pharmatrace.equipment.schemas import EquipmentCreate
+
+    with UnitOfWork(db, principal(db, "wuhao").actor, reason="new floor scale (test)") as uow:
+        scale = equipment_service.create_equipment(uow, EquipmentCreate(
+            code=code, name="电子台秤 60 kg", equipment_class="scale", room_code="RM-WEIGH", capacity=Decimal(60),
+            readability=Decimal("0.005"), weight_unit="kg", calibration_interval_days=180))  # fmt: skip
+        equipment_service.record_equipment_entry(uow, scale.id, LogEntryCreate(
+            kind="calibration", description="计量检定合格", result="pass"))  # fmt: skip
+        uow.commit()
+    return code

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from dispensing_plant import containers, lot_number, new_order, release_lot, run_step
+from dispensing_plant import containers, count_new, lot_number, new_order, new_scale, release_lot, run_step
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from helpers import audit_entries, count_rows, principal, token
+from helpers import audit_entries, principal, token
 from pharmatrace.codes import gs1
 from pharmatrace.mes import dispensing, execution
 from pharmatrace.mes.dispensing_models import MaterialIdentification, ScaleEndpoint
@@ -53,7 +53,7 @@ def test_a_container_of_a_lot_not_released_is_refused_and_recorded(db: Database,
     entry = audit_entries(db, event="mes.material.refused")[-1]
     assert entry.object_type == "batch_order" and entry.changes["action"][1] == "identification"
     assert any("is not released by QA (status: under_test)" in p for p in entry.changes["problems"][1])
-    assert count_rows(db, MaterialIdentification) == 0
+    assert count_new(db, MaterialIdentification) == 0
     assert _missing(db, batch_no, "CMP-ID") == ["No container of EXC-MAN-01 is identified"]
 
 
@@ -77,7 +77,7 @@ def test_a_wrong_material_a_foreign_code_and_a_label_of_another_lot_are_refused(
     assert "not the material of this step (EXC-MAN-01)" in problems[0][0]
     assert "is not a container label of this plant" in problems[1][0]
     assert "The label shows lot FAKE123" in problems[2][0]
-    assert count_rows(db, MaterialIdentification) == 0
+    assert count_new(db, MaterialIdentification) == 0
 
 
 @pytest.mark.clause("TJ-6.4.3.3.e")
@@ -103,14 +103,14 @@ def test_the_right_container_is_identified_by_its_gs1_label_and_completes_the_ev
 
 @pytest.mark.clause("TJ-6.3.2.2.a", "TJ-6.1")
 def test_scale_interfaces_are_managed_by_the_equipment_engineer(db: Database, client: TestClient) -> None:
-    body = {"equipment": "SC-01", "host": "10.0.8.21", "port": 4305}
+    body = {"equipment": new_scale(db), "host": "10.0.8.21", "port": 4305}
     assert client.post("/api/v1/mes/scales", json=body, headers=token(client, "zhangwei")).status_code == 403
     engineer = token(client, "wuhao")
     tank = client.post("/api/v1/mes/scales", json={**body, "equipment": "TK-01"}, headers=engineer)
     assert tank.status_code == 422  # not a weighing instrument
     created = client.post("/api/v1/mes/scales", json=body, headers=engineer)
     assert created.status_code == 201, created.text
-    assert created.json()["equipment_code"] == "SC-01" and created.json()["calibration"] == "calibrated"
+    assert created.json()["equipment_code"] == "SC-02" and created.json()["calibration"] == "calibrated"
     assert client.post("/api/v1/mes/scales", json=body, headers=engineer).status_code == 409
     endpoint_id = created.json()["id"]
     no_reason = client.patch(f"/api/v1/mes/scales/{endpoint_id}", json={"host": "10.0.8.22", "port": 4305},
@@ -124,7 +124,7 @@ def test_scale_interfaces_are_managed_by_the_equipment_engineer(db: Database, cl
         entry.event == "update" and entry.reason == "称量间网络改造" and entry.changes["port"] == [4305, 4306]
     )
     listed = client.get("/api/v1/mes/scales", headers=token(client, "zhangwei")).json()
-    assert ("SC-01", "10.0.8.22") in [(e["equipment_code"], e["host"]) for e in listed]
+    assert ("SC-02", "10.0.8.22") in [(e["equipment_code"], e["host"]) for e in listed]
     with db.sessions() as session:
         created_by = session.scalar(select(ScaleEndpoint.created_by).where(ScaleEndpoint.id == endpoint_id))
         assert created_by == principal(db, "wuhao").login

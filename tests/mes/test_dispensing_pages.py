@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from dispensing_plant import balance, calibrate, containers, new_order, release_lot, run_step
+from dispensing_plant import balance, calibrate, containers, new_order, new_scale, release_lot, run_step
 from fastapi.testclient import TestClient
 
 from helpers import audit_entries
@@ -99,12 +99,13 @@ def test_the_engineer_registers_a_scale_interface_on_its_page(db: Database) -> N
         assert 'data-testid="scale-form"' not in client.get("/mes/scales").text
         log_in(client, "wuhao")
         assert 'data-testid="scale-form"' in client.get("/mes/scales").text
-        saved = client.post("/mes/scales", data={"equipment": "SC-01", "host": "10.0.8.21", "port": "4305"},
+        scale = new_scale(db)  # the demo's SC-01 has its address already
+        saved = client.post("/mes/scales", data={"equipment": scale, "host": "10.0.8.21", "port": "4305"},
                             follow_redirects=False)  # fmt: skip
         assert saved.status_code == 303
         page = client.get(saved.headers["location"]).text
         assert "10.0.8.21:4305" in page
-        refused = client.post("/mes/scales", data={"equipment": "SC-01", "host": "10.0.8.21", "port": "4305"})
+        refused = client.post("/mes/scales", data={"equipment": scale, "host": "10.0.8.21", "port": "4305"})
         assert refused.status_code == 409
 
 

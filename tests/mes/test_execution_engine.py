@@ -491,7 +491,8 @@ def test_a_correction_keeps_old_and_new_needs_a_reason_and_an_authorized_person(
                           CorrectionCreate(field="weight", new_value=Decimal("10.3"), reason="抄写错误", password=PW,
                                            login="liuyang"))  # fmt: skip
     with db.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(StepCorrection)) == 0
+        mine = select(func.count()).select_from(StepCorrection).join(StepExecution).join(BatchOrder)
+        assert session.scalar(mine.where(BatchOrder.order_no == order_no)) == 0
     done = client.post(
         url, headers=token(client, OPERATOR), json={**body, "reason": "读数抄写错误，天平打印条为 10.3"}
     )
@@ -525,15 +526,17 @@ def test_the_supervisor_decides_each_exception_no_deviation_or_a_deviation(
     missing = client.post(url, headers=sup, json={"decision": "deviation", "comment": "需调查", "password": PW,
                                                   "login": SUPERVISOR})  # fmt: skip
     assert missing.status_code == 422  # a deviation needs the immediate actions
+    source = f"batch_exception:{exception.id}"
     with db.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Deviation)) == 0
+        raised = select(func.count()).select_from(Deviation).where(Deviation.source == source)
+        assert session.scalar(raised) == 0
     decided = client.post(url, headers=sup, json={
         "decision": "deviation", "comment": "称量超出行动限，启动偏差调查", "immediate_actions": "隔离物料，暂停本工序",
         "password": PW, "login": SUPERVISOR})  # fmt: skip
     assert decided.status_code == 200, decided.text
     assert decided.json()["status"] == "deviation" and decided.json()["deviation_number"].startswith("DEV-")
     with db.sessions() as session:
-        deviation = session.scalar(select(Deviation))
+        deviation = session.scalar(select(Deviation).where(Deviation.source == source))
         assert deviation is not None and deviation.status == "open" and deviation.recorded_by == SUPERVISOR
         order = execution.get_order(session, order_no)
         assert (

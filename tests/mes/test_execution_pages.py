@@ -32,7 +32,11 @@ def _log_in(client: TestClient, login: str) -> None:
 
 def _demo_order(db: Database) -> BatchOrder:
     with db.sessions() as session:
-        order = session.scalar(select(BatchOrder).where(BatchOrder.recipe_code == "MR-DH-001"))
+        order = session.scalar(  # the visitor's batch in progress (the demo's completed batch is reviewed)
+            select(BatchOrder).where(
+                BatchOrder.recipe_code == "MR-DH-001", BatchOrder.status == "in_progress"
+            )
+        )
         assert order is not None
         session.expunge(order)
         return order

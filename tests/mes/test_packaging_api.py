@@ -14,12 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from dispensing_plant import new_order, run_step
+from dispensing_plant import count_new, new_order, run_step
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from helpers import actor, audit_entries, behind_the_apps_back, count_rows, principal, token
+from helpers import actor, audit_entries, behind_the_apps_back, principal, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.documents import service as documents
 from pharmatrace.documents.schemas import ApproveDecision, DocumentCreate, ReviewDecision, VersionCreate
@@ -261,7 +261,7 @@ def test_a_printed_material_of_a_superseded_artwork_version_is_refused_and_recor
     record = open_record(client, batch)
     refused = carton(client, batch, art, version=1)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "packaging_refused"
-    assert count_rows(db, PrintedMaterialCheck) == 0
+    assert count_new(db, PrintedMaterialCheck) == 0
     events = audit_entries(db, event="mes.packaging.refused", object_id=str(record["id"]))
     assert len(events) == 1 and "effective version is 2" in (events[0].reason or "")
     not_artwork = carton(client, batch, INSTRUCTION, version=1)  # an SOP is no artwork
@@ -284,7 +284,7 @@ def test_a_wrong_printed_batch_or_expiry_is_refused_and_recorded(
                 "printed_expiry": printed_expiry.isoformat()}  # fmt: skip
         response = client.post(url(batch, "/print-checks"), json=body, headers=operator)
         assert response.status_code == 409 and response.json()["error"]["code"] == "packaging_refused"
-    assert count_rows(db, PrintDataCheck) == 0
+    assert count_new(db, PrintDataCheck) == 0
     assert len(audit_entries(db, event="mes.packaging.refused", object_id=str(record["id"]))) == 2
     # the database holds the rule too
     with UnitOfWork(db, actor(db, "zhangwei")) as uow, pytest.raises(IntegrityError):
@@ -305,7 +305,7 @@ def test_visual_inspection_totals_that_do_not_add_up_are_refused_by_the_service_
     bad = {"step": "VI-DE", "inspected": 1000, "good": 990, "particles": 5, "cracks": 4}  # 999 ≠ 1000
     response = client.post(url(batch, "/inspections"), json=bad, headers=token(client, "zhangwei"))
     assert response.status_code == 422 and response.json()["error"]["code"] == "validation_failed"
-    assert count_rows(db, VisualInspection) == 0
+    assert count_new(db, VisualInspection) == 0
     with UnitOfWork(db, actor(db, "zhangwei")) as uow, pytest.raises(IntegrityError):
         uow.session.add(VisualInspection(
             record_id=record["id"], step_code="VI-DE", inspected=1000, good=990, rejected=9, particles=5, glass=0,
@@ -381,13 +381,15 @@ def test_the_verifier_of_the_line_check_must_be_another_person(
     assert same.status_code == 403 and same.json()["error"]["code"] == "segregation_of_duties"
     assert len(audit_entries(db, event="mes.packaging.refused", object_id=str(record["id"]))) == 1
     with db.sessions() as session:
-        check = session.scalar(select(PackagingLineCheck))
+        check = session.scalar(select(PackagingLineCheck).where(PackagingLineCheck.record_id == record["id"]))
         assert check is not None and check.verified_by is None
     with (
         UnitOfWork(db, actor(db, "zhangwei"), reason="test: forging the verifier") as uow,
         pytest.raises(IntegrityError),
     ):
-        row = uow.session.scalar(select(PackagingLineCheck))
+        row = uow.session.scalar(
+            select(PackagingLineCheck).where(PackagingLineCheck.record_id == record["id"])
+        )
         assert row is not None
         row.verified_by, row.verified_at = "zhangwei", clock.now()
         uow.session.flush()
@@ -400,7 +402,7 @@ def test_the_verifier_of_the_line_check_must_be_another_person(
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "packaging_refused"
     events = audit_entries(db, event="mes.packaging.refused")
     assert "The line is not clear for packaging: 无上批包装材料和标签" in (events[-1].reason or "")
-    assert count_rows(db, PackagingLineCheck) == 1
+    assert count_new(db, PackagingLineCheck) == 1
 
 
 @pytest.mark.clause("TJ-6.4.6")
@@ -447,7 +449,7 @@ def test_bad_input_is_refused_and_nothing_changes(
         ).status_code
         == 403
     )
-    assert count_rows(db, PackagingRecord) == 0
+    assert count_new(db, PackagingRecord) == 0
     assert client.get(url(batch), headers=operator).status_code == 404
     give_shelf_life_none(db)
     assert client.post(url(batch), json=dict(OPEN, bulk_batch_no=batch), headers=operator).status_code == 422
@@ -455,8 +457,7 @@ def test_bad_input_is_refused_and_nothing_changes(
     open_record(client, batch)
     again = client.post(url(batch), json=dict(OPEN, bulk_batch_no=batch), headers=operator)
     assert again.status_code == 409
-    with db.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(BatchException)) == 0
+    assert count_new(db, BatchException) == 0
 
 
 def give_shelf_life_none(db: Database) -> None:
@@ -486,4 +487,4 @@ def test_packaging_evidence_is_never_changed_or_deleted_even_with_raw_sql(
             conn.execute(text(statement))
     with pytest.raises(DBAPIError, match="never deleted"), behind_the_apps_back(db) as conn:
         conn.execute(text("DELETE FROM packaging_records"))
-    assert count_rows(db, VisualInspection) == 1 and count_rows(db, PackagingRecord) == 1
+    assert count_new(db, VisualInspection) == 1 and count_new(db, PackagingRecord) == 1

@@ -239,7 +239,8 @@ def test_the_review_lists_exactly_the_exceptions_of_each_kind_and_nothing_else(
     # filters: kind, status, product, dates
     with db.sessions() as session:
         only = review.review_items(session, ReviewFilter(kind="time_limit"))
-        assert [(i.order_no, i.kind) for i in only] == [(noisy, "time_limit")]
+        tests_own = [(i.order_no, i.kind) for i in only if i.order_no not in demo_orders]
+        assert tests_own == [(noisy, "time_limit")]
         assert {i.kind for i in review.review_items(session, ReviewFilter(status="recorded", batch=noisy))} == {
             "refused_step", "late_signature"}  # fmt: skip
         assert (
@@ -315,10 +316,9 @@ def test_the_review_is_refused_while_an_exception_has_no_decision_then_accepted_
     assert done.json()["reviewed_by"] == REVIEWER and done.json()["exceptions_total"] == 6
     assert status_of(db, order_no) == "reviewed"
     with db.sessions() as session:
-        row = session.scalar(select(BatchReview))
-        assert row is not None and row.covers_sm3 == review.review_digest(
-            session, execution.get_order(session, order_no)
-        )
+        order = execution.get_order(session, order_no)
+        row = session.scalar(select(BatchReview).where(BatchReview.batch_order_id == order.id))
+        assert row is not None and row.covers_sm3 == review.review_digest(session, order)
         [signature] = esign.manifestations(session, "batch_review", str(row.id))
         assert (signature.meaning, signature.signer_login, signature.status) == (
             "reviewed",
@@ -347,7 +347,8 @@ def test_the_review_is_refused_to_a_person_who_performed_or_signed_a_step(db: Da
             uow, operator, execution.get_order(uow.session, order_no), password=PW, login=OPERATOR
         )
     with db.sessions() as session:
-        assert session.scalar(select(BatchReview)) is None
+        order = execution.get_order(session, order_no)
+        assert session.scalar(select(BatchReview).where(BatchReview.batch_order_id == order.id)) is None
     assert status_of(db, order_no) == "completed"
     qp = principal(db, REVIEWER)
     with UnitOfWork(db, qp.actor) as uow:

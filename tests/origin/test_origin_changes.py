@@ -4,6 +4,7 @@ and the refusals that keep the chain from plot to shipment consistent (TJ-5.1, T
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -111,14 +112,19 @@ def test_each_change_is_recorded_with_its_old_and_new_values_and_the_reason(db: 
     }  # fmt: skip
 
     crop_id = _id(db, Crop, "SQ-03-2025")
+    with db.sessions() as session:  # planted 330 days before the demo plant's set-up (ADR 0015)
+        crop = session.get(Crop, crop_id)
+        assert crop is not None
+        planted = crop.planted_on
+    earlier = planted - timedelta(days=5)
     write(db, lambda uow: service.update_crop(uow, crop_id, CropUpdate(
-        seed_source="文山州三七种苗繁育中心（二年生种苗）", planted_on=ago(335), reason="种苗来源记录有误")),
+        seed_source="文山州三七种苗繁育中心（二年生种苗）", planted_on=earlier, reason="种苗来源记录有误")),
         reason="种苗来源记录有误")  # fmt: skip
     entry = last_entry(db, "crop", crop_id)
     assert entry.reason == "种苗来源记录有误"
     assert entry.changes == {
         "seed_source": ["文山州三七种苗繁育中心（一年生种苗）", "文山州三七种苗繁育中心（二年生种苗）"],
-        "planted_on": [ago(330).isoformat(), ago(335).isoformat()],
+        "planted_on": [planted.isoformat(), earlier.isoformat()],
     }
 
     harvest_id = _id(db, Harvest, "DS-02-H2610")

@@ -7,13 +7,15 @@ appears in the audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from pharmatrace.equipment.demo import seed_equipment
+from pharmatrace.kernel import clock
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.models import User
@@ -165,6 +167,7 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
         kind="finished_good",
         unit="支",
         storage_condition="遮光，密闭，不超过 20 °C",
+        shelf_life_months=24,  # the expiry printed at packaging (TJ-6.4.6)
     ),
 )
 
@@ -184,6 +187,14 @@ DEMO_SUPPLIERS: tuple[SupplierCreate, ...] = (
                    address="山东省淄博市", contact="销售部 0533-4180000"),
     SupplierCreate(code="SUP-JN-STP", name="江南医用胶塞有限公司", kind="manufacturer",
                    address="江苏省江阴市", contact="客服 0510-8600000"),
+    SupplierCreate(code="SUP-BZ-YP", name="亳州华济中药饮片有限公司", kind="manufacturer",
+                   address="安徽省亳州市谯城区", contact="质量部 0558-5510000"),
+    SupplierCreate(code="SUP-SD-STP", name="山东永瑞医用胶塞有限公司", kind="manufacturer",
+                   address="山东省淄博市", contact="销售部 0533-3160000"),
+    SupplierCreate(code="SUP-HB-CAP", name="河北华强药用包装有限公司", kind="manufacturer",
+                   address="河北省沧州市", contact="客服 0317-5280000"),
+    SupplierCreate(code="SUP-SH-PRT", name="上海美印包装印刷有限公司", kind="manufacturer",
+                   address="上海市松江区", contact="质量部 021-57780000"),
 )  # fmt: skip
 DEMO_APPROVALS: tuple[ApprovalDecision, ...] = (
     ApprovalDecision(supplier_code="SUP-SL-DS", material_code="HB-DS-001", status="approved",
@@ -198,6 +209,17 @@ DEMO_APPROVALS: tuple[ApprovalDecision, ...] = (
                      valid_until=date(2027, 12, 31), reason="质量审计合格"),
     ApprovalDecision(supplier_code="SUP-JN-STP", material_code="PP-STOP-20", status="suspended",
                      reason="胶塞可见异物投诉，暂停采购，待现场审计"),
+    # the suppliers of the completed batch's materials (pharmatrace.mes.history_demo)
+    ApprovalDecision(supplier_code="SUP-BZ-YP", material_code="DP-DS-001", status="approved",
+                     valid_until=date(2027, 8, 31), reason="饮片生产企业现场审计合格（2026-08）"),
+    ApprovalDecision(supplier_code="SUP-BZ-YP", material_code="HB-HH-001", status="approved",
+                     valid_until=date(2027, 8, 31), reason="红花（新疆产）来源与质量审计合格"),
+    ApprovalDecision(supplier_code="SUP-SD-STP", material_code="PP-STOP-20", status="approved",
+                     valid_until=date(2027, 10, 31), reason="胶塞第二供应商，质量审计合格"),
+    ApprovalDecision(supplier_code="SUP-HB-CAP", material_code="SP-CAP-20", status="approved",
+                     valid_until=date(2027, 9, 30), reason="质量审计合格，盖面印字按 DWG-PK-002"),
+    ApprovalDecision(supplier_code="SUP-SH-PRT", material_code="SP-BOX-10", status="approved",
+                     valid_until=date(2027, 9, 30), reason="印刷包装材料供应商审计合格，按 DWG-PK-001 印刷"),
 )  # fmt: skip
 
 
@@ -218,13 +240,52 @@ def _seed_suppliers(db: Database, actor: Actor) -> int:
 
 
 def seed(db: Database) -> dict[str, int]:
-    """Install the standard roles, demo users and materials that are missing. Returns what was added."""
+    """Build the demo plant, or add what is missing; returns what was added (ADR 0015).
+
+    On a new database the plant's set-up runs under the seed clock at day −14 (Beijing working hours), then
+    the completed batch over the following days (:mod:`pharmatrace.mes.history_demo`); the seed then returns
+    to the real time for what the demo shows as "now" (stock and its readings, read tasks, the batch in
+    progress) and the final checkpoint, so the times along the ledger stay in order. A database with an
+    audit trail already keeps it: what is missing is added at the real time, without the history.
+    """
+    from pharmatrace.bootstrap import prepare
+    from pharmatrace.mes.history_demo import seed_history, set_up_time
+
+    added: dict[str, int] = {}
+    actor = Actor.system("demo-seed")
+    if _is_new(db):
+        with clock.seeded(set_up_time()) as seed_clock:
+            prepare(db)  # the schema and the standard roles, at the set-up time too
+            _set_up(db, actor, added)
+            added.update(seed_history(db, DEMO_PASSWORD, seed_clock))
+    else:
+        prepare(db)
+        _set_up(db, actor, added)
+        added.update(seed_history(db, DEMO_PASSWORD, None))
+    _today(db, actor, added)
+    return added
+
+
+def _is_new(db: Database) -> bool:
+    """No audit trail yet (not even the standard roles): the set-up and the history can be dated back."""
+    from sqlalchemy import inspect
+
+    from pharmatrace.kernel.audit import AuditEntry
+
+    if not inspect(db.engine).has_table(AuditEntry.__tablename__):
+        return True
+    with db.sessions() as session:
+        return session.scalar(select(AuditEntry.id).limit(1)) is None
+
+
+def _set_up(db: Database, actor: Actor, added: dict[str, int]) -> None:
+    """The plant as it was set up: people, materials, suppliers, equipment, documents, lots, recipe, training."""
     from pharmatrace.bootstrap import install_standard_roles
 
-    added = {"roles": install_standard_roles(db), "users": 0, "materials": 0}
-    actor = Actor.system("demo-seed")
+    added["roles"] = install_standard_roles(db)
     with UnitOfWork(db, actor, reason="demo plant seed: demo accounts start ready to use") as uow:
         logins = set(uow.session.scalars(select(User.login)))
+        added["users"] = 0
         for demo in DEMO_USERS:
             if demo.login in logins:
                 continue
@@ -245,6 +306,7 @@ def seed(db: Database) -> dict[str, int]:
         uow.commit()
     with UnitOfWork(db, actor, reason="demo plant seed") as uow:
         codes = set(uow.session.scalars(select(Material.code)))
+        added["materials"] = 0
         for material in DEMO_MATERIALS:
             if material.code not in codes:
                 wms.create_material(uow, material)
@@ -256,7 +318,34 @@ def seed(db: Database) -> dict[str, int]:
         uow.commit()
     from pharmatrace.documents.demo import seed_documents
 
-    added["documents"] = seed_documents(db, DEMO_PASSWORD)  # SOPs, MPR, spec (pharmatrace.documents.demo)
+    added["documents"] = seed_documents(db, DEMO_PASSWORD)  # SOPs, MPR, spec, artwork (documents.demo)
+    from pharmatrace.origin.demo import seed_origin
+
+    with UnitOfWork(db, actor, reason="demo plant seed: planting bases, plots, harvests, shipments") as uow:
+        added.update(seed_origin(uow))  # where the herbs come from (pharmatrace.origin.demo, TJ-5.1)
+        uow.commit()
+    from pharmatrace.wms.demo import seed_lots
+
+    added["lots"] = seed_lots(db, DEMO_PASSWORD)  # received by scanning, signed (pharmatrace.wms.demo)
+    from pharmatrace.wms.stock_demo import seed_locations
+
+    added["locations"] = seed_locations(db)  # the stores (pharmatrace.wms.stock_demo)
+    from pharmatrace.mes.dispensing import seed_scale_endpoints
+
+    added["scale_endpoints"] = seed_scale_endpoints(db)  # the balances' MT-SICS addresses (TJ-6.3.2.2)
+    from pharmatrace.mes.recipe_demo import seed_recipes
+
+    added["master_recipes"] = seed_recipes(db, DEMO_PASSWORD)  # imported, reviewed, approved (TJ-6.4.3.1)
+    from pharmatrace.training.demo import seed_training
+
+    with UnitOfWork(db, actor, reason="demo plant seed: training needs, records and gates") as uow:
+        added.update(seed_training(uow))  # after documents (pharmatrace.training.demo)
+        uow.commit()
+
+
+def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
+    """What the demo shows as "now", at the real time: read tasks, courses, stock, samples, the line's recent
+    logbooks, the batch in progress and the final checkpoint."""
     from pharmatrace.documents.distribution import seed_distribution
 
     added["read_tasks"] = seed_distribution(db, DEMO_PASSWORD)  # read tasks, acknowledgements, copies
@@ -268,19 +357,9 @@ def seed(db: Database) -> dict[str, int]:
     with UnitOfWork(db, actor, reason="demo plant seed: the SOPs of the equipment and rooms") as uow:
         added["equipment_sops"] = seed_sops(uow)  # after the documents (pharmatrace.equipment.sops, TJ-6.1)
         uow.commit()
-    from pharmatrace.origin.demo import seed_feedback, seed_origin
-
-    with UnitOfWork(db, actor, reason="demo plant seed: planting bases, plots, harvests, shipments") as uow:
-        added.update(seed_origin(uow))  # where the herbs come from (pharmatrace.origin.demo, TJ-5.1)
-        uow.commit()
-    from pharmatrace.wms.demo import seed_lots
-
-    added["lots"] = seed_lots(db, DEMO_PASSWORD)  # received by scanning, signed (pharmatrace.wms.demo)
     from pharmatrace.wms.stock_demo import seed_stock
 
-    added["locations"] = seed_stock(
-        db
-    )  # stores, stock, readings, an intermediate (pharmatrace.wms.stock_demo)
+    added["locations"] += seed_stock(db)  # stock, readings, an intermediate (pharmatrace.wms.stock_demo)
     from pharmatrace.lims.reagent_demo import seed_reagents
     from pharmatrace.lims.sample_demo import seed_samples
     from pharmatrace.lims.specs_demo import seed_specifications
@@ -294,24 +373,59 @@ def seed(db: Database) -> dict[str, int]:
     from pharmatrace.lims.stability_demo import seed_stability
 
     added["lims_stability"] = seed_stability(db, DEMO_PASSWORD)  # a stability study of the product
+    from pharmatrace.origin.demo import seed_feedback
+
     with UnitOfWork(db, actor, reason="demo plant seed: a quality anomaly reported to a base") as uow:
         added["origin_feedback"] = seed_feedback(uow)
         uow.commit()
-    from pharmatrace.mes.recipe_demo import seed_recipes
-
-    added["master_recipes"] = seed_recipes(db, DEMO_PASSWORD)  # imported, reviewed, approved (TJ-6.4.3.1)
-    from pharmatrace.training.demo import seed_training
-
-    with UnitOfWork(db, actor, reason="demo plant seed: training needs, records and gates") as uow:
-        added.update(seed_training(uow))  # after documents and courses (pharmatrace.training.demo)
-        uow.commit()
+    if added.get("completed_batches"):  # the line's logbooks since the completed batch, up to today
+        added["logbook_entries"] = _recent_logbooks(db, actor)
     from pharmatrace.mes.execution_demo import seed_batches
 
     added["batch_orders"] = seed_batches(db, DEMO_PASSWORD)  # a released batch in progress (TJ-6.4)
-    from pharmatrace.mes.dispensing import seed_scale_endpoints
-
-    added["scale_endpoints"] = seed_scale_endpoints(db)  # the balances' MT-SICS addresses (TJ-6.3.2.2)
     from pharmatrace.kernel.ledger_jobs import checkpoint
 
     checkpoint(db)  # the seeded plant starts fully covered by a signed, witnessed checkpoint
+
+
+def _recent_logbooks(db: Database, actor: Actor) -> int:
+    """The equipment demo's logbook entries that still hold now, recorded again relative to today.
+
+    The line was set up at day −14 with its logbooks "imported from paper" relative to that moment
+    (pharmatrace.equipment.demo), and the completed batch cleaned and used it since. What the demo shows now —
+    most of the line clean and valid, 轧盖间 in use; TK-01 and 外包间 past their cleaning, VW-01 under
+    maintenance, BAL-02 past its calibration, as they were — takes again the cleanings, sterilisations and uses
+    whose validity still runs now, relative to the real time (TJ-6.1).
+    """
+    from pharmatrace.equipment import service as equipment_service
+    from pharmatrace.equipment.demo import DEMO_EQUIPMENT, ROOM_HISTORY, Event
+    from pharmatrace.equipment.schemas import LogEntryCreate
+
+    added = 0
+    with UnitOfWork(db, actor, reason="demo plant seed: the line's logbooks of the last days") as uow:
+        now = clock.now()
+
+        def holding(
+            events: tuple[Event, ...], validity: dict[str, int | None]
+        ) -> Iterator[tuple[LogEntryCreate, datetime]]:
+            for event in events:
+                hours = validity.get(event.kind)
+                if event.kind == "use" or (hours is not None and event.hours_ago < hours):
+                    entry = LogEntryCreate(kind=event.kind, description=event.description,
+                                           reference=event.reference, batch_no=event.batch_no)  # fmt: skip
+                    yield entry, now - timedelta(hours=event.hours_ago)
+
+        for room_code, events in ROOM_HISTORY.items():
+            room = equipment_service.room_by_code(uow.session, room_code)
+            for entry, performed_at in holding(events, {"cleaning": room.clean_validity_hours}):
+                equipment_service.record_room_entry(uow, room.id, entry, performed_at=performed_at)
+                added += 1
+        for demo in DEMO_EQUIPMENT:
+            validity = {"cleaning": demo.data.cleaning_validity_hours,
+                        "sterilisation": demo.data.sterilisation_validity_hours}  # fmt: skip
+            found = equipment_service.find_by_code(uow.session, demo.data.code)
+            for entry, performed_at in holding(demo.history, validity):
+                equipment_service.record_equipment_entry(uow, found.id, entry, performed_at=performed_at)
+                added += 1
+        uow.commit()
     return added

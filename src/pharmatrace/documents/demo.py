@@ -1,5 +1,7 @@
 """Demo controlled documents (SH-6.3.3, TJ-9.2): the SOPs, the master production record and the
-specification of 注射用丹红冻干粉, and the cleaning and equipment SOPs the equipment demo refers to.
+specification of 注射用丹红冻干粉, the cleaning and equipment SOPs the equipment demo refers to, and the artwork
+(印刷图稿, drawings) of its printed packaging materials, against which packaging verifies what it prints on
+(TJ-6.4.6).
 
 Each is authored, submitted, reviewed by QA (陈静, signed "reviewed") and approved by the qualified person
 (赵敏, signed "approved") through the service, so the demo obeys the same rules as real work. Two documents
@@ -327,12 +329,48 @@ DOCUMENTS: tuple[DemoDocument, ...] = (
         "质量标准 成品 含量 无菌",
         "zhengxue",
     ),
+    # The artwork of the printed packaging materials (TJ-6.4.6): packaging checks the version printed on.
+    DemoDocument(
+        "DWG-PK-001",
+        f"{PRODUCT} 小盒（10支装）印刷图稿",
+        "drawing",
+        "PK",
+        f"规定{PRODUCT}小盒（SP-BOX-10）的版面、文字、颜色与可变数据打印区，供印刷与包装核对。",
+        (
+            "正面：品名“注射用丹红冻干粉”、规格 200 mg/支、10 支/盒、批准文号、企业名称与标识",
+            "侧面：【贮藏】遮光，密闭，不超过 20 °C；【有效期】24 个月",
+            "底面可变数据打印区：产品批号、生产日期、有效期至（YYYY-MM-DD），喷码位置 40 × 15 mm",
+            "药品追溯码打印区：右侧面，Data Matrix，18 × 18 mm",
+            "印刷色：PANTONE 1807 C（红）、PANTONE 7545 C（灰）；白卡纸 350 g/m²",
+        ),
+        "小盒 印刷图稿 包装 批号 有效期",
+        "zhengxue",
+    ),
+    DemoDocument(
+        "DWG-PK-002",
+        "20 mm 铝塑组合盖 盖面印字图稿",
+        "drawing",
+        "PK",
+        "规定 20 mm 铝塑组合盖（SP-CAP-20）塑料盖面的颜色与印字，供来料验收与轧盖岗位核对。",
+        (
+            "塑料盖面颜色：红色（PANTONE 1807 C）",
+            "盖面印字：白色“丹红”及企业标识，字高 4 mm，居中",
+            "铝盖：本色，无印字",
+        ),
+        "铝塑组合盖 印字 图稿",
+        "zhengxue",
+    ),
 )
 
 
 def body(demo: DemoDocument) -> str:
-    """A short but real SOP body: purpose, scope, responsibilities, procedure."""
+    """A short but real SOP body: purpose, scope, responsibilities, procedure (an artwork: what is printed)."""
     steps = "\n".join(f"{n}. {step}" for n, step in enumerate(demo.steps, start=1))
+    if demo.doc_type == "drawing":
+        return (
+            f"# {demo.title}\n\n## 1 用途\n\n{demo.purpose}\n\n## 2 版面与印刷内容\n\n{steps}\n\n"
+            "## 3 核对\n\n印刷厂按本图稿的现行版本印刷；来料验收与包装岗位核对所用包装材料的图稿版本号。\n"
+        )
     return (
         f"# {demo.title}\n\n## 1 目的\n\n{demo.purpose}\n\n## 2 范围\n\n适用于{PRODUCT}生产及相关区域。\n\n"
         "## 3 职责\n\n- 操作人员：按本规程操作并如实记录。\n- 班组长/主管：监督执行，复核记录。\n"
@@ -378,6 +416,7 @@ def seed_documents(db: Database, password: str) -> int:
                 number=demo.number, title=demo.title, doc_type=demo.doc_type,
                 department=demo.department, gmp=True, keywords=demo.keywords, markdown=body(demo),
                 change_summary="首次发布", change_control_ref="", training_grace_days=14,
+                training_required=demo.doc_type != "drawing",  # an artwork is checked against, not trained on
             ))  # fmt: skip
             uow.commit()
         _submit(db, author, demo.number)

@@ -34,9 +34,13 @@ def _principal(db: Database, login: str) -> Principal:
 
 
 def seed_batches(db: Database, password: str) -> int:
-    """The demo batch unless an order exists already; returns how many orders were added."""
+    """The demo batch in progress unless an order is on the floor already (the completed batch of
+    :mod:`pharmatrace.mes.history_demo` is not); returns how many orders were added."""
     with db.sessions() as session:
-        if session.scalar(select(BatchOrder.id).limit(1)) is not None:
+        on_the_floor = select(BatchOrder.id).where(
+            BatchOrder.status.in_(("planned", "released", "in_progress"))
+        )
+        if session.scalar(on_the_floor.limit(1)) is not None:
             return 0
     supervisor, operator, qa = (_principal(db, login) for login in (SUPERVISOR, OPERATOR, QA))
     today = clock.to_beijing(clock.now()).date()

@@ -16,7 +16,7 @@ from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms import stock
 from pharmatrace.wms.models import Lot
-from pharmatrace.wms.stock_models import Location, TemperatureReading
+from pharmatrace.wms.stock_models import IntermediateLot, Location, StockMovement, TemperatureReading
 from pharmatrace.wms.stock_schemas import IntermediateCreate, LocationCreate, MovementCreate, ReadingCreate
 
 D = Decimal
@@ -90,16 +90,29 @@ def _slots(now: datetime, days: int) -> list[datetime]:
     return moments
 
 
-def seed_stock(db: Database) -> int:
-    """Set up the demo stores and stock unless locations exist already; returns how many locations were added."""
+def seed_locations(db: Database) -> int:
+    """The demo stores that are missing (the plant's set-up); returns how many were added."""
     with db.sessions() as session:
-        if session.scalar(select(func.count()).select_from(Location)):
+        existing = set(session.scalars(select(Location.code)))
+    keeper = _login(db, "zhouqiang")
+    with UnitOfWork(db, keeper.actor, reason="demo plant seed: storage locations") as uow:
+        missing = [location for location in DEMO_LOCATIONS if location.code not in existing]
+        for location in missing:
+            stock.create_location(uow, location)
+        uow.commit()
+    return len(missing)
+
+
+def seed_stock(db: Database) -> int:
+    """Set up the demo stock unless its intermediate exists already; returns how many locations were added.
+    Lots put away before (the demo seed's history, mes.history_demo) stay where they are."""
+    with db.sessions() as session:
+        if session.scalar(select(func.count()).select_from(IntermediateLot)):
             return 0
+    added = seed_locations(db)
     keeper, qa, operator = (_login(db, login) for login in ("zhouqiang", "zhaomin", "zhangwei"))
     now = clock.now()
     with UnitOfWork(db, keeper.actor, reason="demo plant seed: storage locations and their records") as uow:
-        for location in DEMO_LOCATIONS:
-            stock.create_location(uow, location)
         # A week of the keeper's twice-daily readings, all within limits (written at once: nothing to check).
         for index, moment in enumerate(_slots(now, 7)):
             for code, climate in CLIMATES.items():
@@ -111,8 +124,11 @@ def seed_stock(db: Database) -> int:
                 ))  # fmt: skip
         uow.commit()
     with db.sessions() as session:
+        placed = select(StockMovement.lot_id)
         demo_lots = list(
-            session.scalars(select(Lot).where(Lot.voided_at.is_(None)).order_by(Lot.id)).unique()
+            session.scalars(
+                select(Lot).where(Lot.voided_at.is_(None), Lot.id.not_in(placed)).order_by(Lot.id)
+            ).unique()
         )
         found = {lot.supplier_lot: [c.code for c in lot.containers] for lot in demo_lots}
         places = {  # a lot of another area's demo waits in quarantine (or with the rejected goods)
@@ -154,4 +170,4 @@ def seed_stock(db: Database) -> int:
     with UnitOfWork(db, qa.actor, reason="in-process control results conform (demo)") as uow:
         stock.decide_intermediate(uow, item_id, "release")
         uow.commit()
-    return len(DEMO_LOCATIONS)
+    return added
