@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from helpers import audit_entries
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.mes.dispensing_models import MaterialIdentification
+from pharmatrace.mes.execution_models import BatchOrder
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -109,8 +110,12 @@ def step_row(page: Page, code: str) -> Locator:
 
 
 def identifications(plant: Plant) -> int:
+    """The containers identified on this test's batch (the demo's completed batch has its own)."""
     with plant.db.sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(MaterialIdentification)) or 0)
+        order = session.scalar(select(BatchOrder).where(BatchOrder.order_no == plant.order_no))
+        assert order is not None
+        counted = select(func.count()).select_from(MaterialIdentification)
+        return int(session.scalar(counted.where(MaterialIdentification.batch_order_id == order.id)) or 0)
 
 
 # --- the batch ---------------------------------------------------------------------------------------------
