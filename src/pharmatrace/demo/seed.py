@@ -373,6 +373,14 @@ def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
     from pharmatrace.lims.stability_demo import seed_stability
 
     added["lims_stability"] = seed_stability(db, DEMO_PASSWORD)  # a stability study of the product
+    from pharmatrace.qms.change_demo import seed_changes
+    from pharmatrace.qms.deviation_demo import seed_deviations
+
+    added["qms_deviations"] = seed_deviations(db, DEMO_PASSWORD)  # deviations under investigation, closed
+    from pharmatrace.qms.capa_demo import seed_capas
+
+    added["qms_capas"] = seed_capas(db, DEMO_PASSWORD)  # CAPA from the deviations and the OOS
+    added["qms_changes"] = seed_changes(db, DEMO_PASSWORD)  # change controls in their stages
     from pharmatrace.origin.demo import seed_feedback
 
     with UnitOfWork(db, actor, reason="demo plant seed: a quality anomaly reported to a base") as uow:

@@ -19,6 +19,9 @@ from pharmatrace.mes import packaging_models as _packaging  # noqa: F401
 from pharmatrace.mes import recipe_models as _recipes  # noqa: F401
 from pharmatrace.mes import review_models as _review  # noqa: F401
 from pharmatrace.origin import models as _origin  # noqa: F401
+from pharmatrace.qms import capa_models as _qms_capa  # noqa: F401
+from pharmatrace.qms import change_models as _qms_change  # noqa: F401
+from pharmatrace.qms import deviation_models as _qms_deviations  # noqa: F401
 from pharmatrace.storage.base import Base
 from pharmatrace.training import course_models as _courses  # noqa: F401
 from pharmatrace.training import models as _training  # noqa: F401

@@ -187,6 +187,9 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.mes import recipe_views as mes_recipe_views
     from pharmatrace.mes import review_views as mes_review_views
     from pharmatrace.origin import views as origin_views
+    from pharmatrace.qms import capa_views as qms_capa_views
+    from pharmatrace.qms import change_views as qms_change_views
+    from pharmatrace.qms import deviation_views as qms_deviation_views
     from pharmatrace.training import course_views as training_course_views
     from pharmatrace.training import views as training_views
     from pharmatrace.web import views as shell_views
@@ -222,6 +225,9 @@ def page_routers() -> list[APIRouter]:
         lims_reagent_views.router,
         lims_result_views.router,
         lims_stability_views.router,
+        qms_deviation_views.router,
+        qms_capa_views.router,
+        qms_change_views.router,
         compliance_views.router,
     ]
 
@@ -248,6 +254,9 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.mes import recipe_api as mes_recipe_api
     from pharmatrace.mes import review_api as mes_review_api
     from pharmatrace.origin import api as origin_api
+    from pharmatrace.qms import capa_api as qms_capa_api
+    from pharmatrace.qms import change_api as qms_change_api
+    from pharmatrace.qms import deviation_api as qms_deviation_api
     from pharmatrace.training import api as training_api
     from pharmatrace.training import course_api as training_course_api
     from pharmatrace.wms import api as wms_api
@@ -276,6 +285,9 @@ def api_routers() -> list[APIRouter]:
         lims_reagent_api.router,
         lims_result_api.router,
         lims_stability_api.router,
+        qms_deviation_api.router,
+        qms_capa_api.router,
+        qms_change_api.router,
         exchange_api.router,
         compliance_api.router,
     ]

@@ -30,6 +30,7 @@ TEMPLATE_DIRS = [
     PACKAGE / "training" / "templates",
     PACKAGE / "mes" / "templates",
     PACKAGE / "lims" / "templates",
+    PACKAGE / "qms" / "templates",
 ]
 
 

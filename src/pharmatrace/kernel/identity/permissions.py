@@ -38,7 +38,7 @@ AREAS: tuple[Area, ...] = (
     Area("equipment", N_("Equipment & rooms"), True, "/equipment", "equipment.view"),
     Area("mes", N_("Production & batch records"), True, "/mes/batches", "mes.batch.view"),
     Area("lims", N_("Laboratory (LIMS)"), True, "/lims/samples", "lims.view"),
-    Area("qms", N_("Quality (QMS)"), False, "/areas/qms"),
+    Area("qms", N_("Quality (QMS)"), True, "/qms/deviations", "qms.view"),
     Area("trace", N_("Serialization & trace"), False, "/areas/trace"),
     Area("monitoring", N_("Integrated monitoring"), False, "/areas/monitoring"),
     Area("documents", N_("Documents"), True, "/documents", "documents.view"),
