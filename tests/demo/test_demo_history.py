@@ -136,7 +136,9 @@ def test_every_exception_is_explained_and_decided_by_the_supervisor(db: Database
         deviation = session.get(Deviation, late.deviation_id)
         assert deviation is not None and deviation.source == f"batch_exception:{late.id}"
         assert deviation.affected_batches == order.batch_no and "密封圈" in deviation.immediate_actions
-        assert deviation.recorded_by == SUPERVISOR and deviation.status == "open"
+        assert deviation.recorded_by == SUPERVISOR
+        # … and the QMS carried it to closure at today's QA (pharmatrace.qms.deviation_demo)
+        assert deviation.status == "closed" and deviation.closed_by not in (None, SUPERVISOR)
         # the manual weighing: reason, a photo of the display kept by its SM3, the supervisor's approval
         [manual] = dispensing.list_weighings(session, order_id=order.id, source="manual")
         assert (

@@ -262,7 +262,11 @@ def test_signing_through_the_api(db: Database) -> None:
             "lims.spec.approve",
             "lims.standardization.perform", "lims.standardization.verify",
             "lims.result.review", "lims.result.return",
-            "lims.stability.approve",
+            "lims.stability.approve", "lims.certificate.sign",
+            "qms.deviation.close",
+            "qms.capa.approve", "qms.capa.effectiveness",
+            "qms.change.approve.qa", "qms.change.approve.production", "qms.change.approve.qc",
+            "qms.change.approve.system_owner", "qms.change.close",
         }  # fmt: skip
         qa = token(client, "chenjing")
         body = {

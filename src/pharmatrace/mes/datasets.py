@@ -130,7 +130,7 @@ from pharmatrace.kernel.identity.models import User
 from pharmatrace.kernel.numbers import plain_number
 from pharmatrace.mes import execution
 from pharmatrace.mes.dispensing_models import WeighingRecord
-from pharmatrace.mes.execution_models import BatchOrder, Deviation, StepExecution
+from pharmatrace.mes.execution_models import BatchOrder, StepExecution
 from pharmatrace.mes.packaging_models import (
     DEFECTS,
     MaterialReconciliation,
@@ -142,6 +142,7 @@ from pharmatrace.mes.packaging_models import (
 )
 from pharmatrace.mes.recipe_schemas import Step, UnitProcedure
 from pharmatrace.mes.review_models import BatchReview
+from pharmatrace.qms.deviation_models import Deviation  # owned by the QMS (TJ-6.4.4)
 from pharmatrace.wms.models import Material
 
 PERMISSION = "mes.batch.view"

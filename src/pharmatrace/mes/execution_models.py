@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from pharmatrace.kernel.audit import Audited
 from pharmatrace.kernel.errors import N_
+from pharmatrace.qms.deviation_models import Deviation  # owned by the QMS (TJ-6.4.4)
 from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
 
 ORDER_STATUSES = (
@@ -200,28 +201,6 @@ class BatchSignoff(Audited, Base):
     signed_by: Mapped[str] = mapped_column(String(64), nullable=False)
     signed_by_name: Mapped[str] = mapped_column(String(128), nullable=False)
     comment: Mapped[str] = mapped_column(String(500), nullable=False, default="")
-
-
-class Deviation(Audited, Base):
-    """The minimal deviation record of the seam (:mod:`pharmatrace.mes.deviation_seam`), TJ-6.4.4."""
-
-    __tablename__ = "deviations"
-    __audit_type__ = "deviation"
-    __audit_label__ = N_("Deviation")
-    __table_args__ = (CheckConstraint("status IN ('open')", name="status"),)
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    number: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
-    description: Mapped[str] = mapped_column(String(2000), nullable=False)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    immediate_actions: Mapped[str] = mapped_column(String(2000), nullable=False)
-    affected_batches: Mapped[str] = mapped_column(String(500), nullable=False)
-    affected_products: Mapped[str] = mapped_column(String(500), nullable=False)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    recorded_by: Mapped[str] = mapped_column(String(64), nullable=False)
-    reviewer: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
-    source: Mapped[str] = mapped_column(String(64), nullable=False)  # e.g. batch_exception:12
 
 
 class BatchException(Audited, Base):

@@ -56,12 +56,12 @@ from pharmatrace.mes.execution_models import (
     BatchException,
     BatchOrder,
     BatchSignoff,
-    Deviation,
     StepCorrection,
     StepExecution,
 )
 from pharmatrace.mes.review_models import BatchReview
 from pharmatrace.mes.review_schemas import ReviewFilter, ReviewItemPublic, ReviewPublic
+from pharmatrace.qms.deviation_models import Deviation  # owned by the QMS (TJ-6.4.4)
 
 REVIEW = "mes.batch.review"
 REVIEW_ACTION = "batch.review"

@@ -8,6 +8,7 @@ from pharmatrace.kernel import clock_models as _clock  # noqa: F401
 from pharmatrace.kernel import ledger as _ledger  # noqa: F401
 from pharmatrace.kernel.esign import models as _esign  # noqa: F401
 from pharmatrace.kernel.identity import models as _identity  # noqa: F401
+from pharmatrace.lims import certificate_models as _lims_certificates  # noqa: F401
 from pharmatrace.lims import reagent_models as _lims_reagents  # noqa: F401
 from pharmatrace.lims import result_models as _lims_results  # noqa: F401
 from pharmatrace.lims import sample_models as _lims_samples  # noqa: F401

@@ -176,6 +176,8 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.kernel.audit_trail import views as audit_views
     from pharmatrace.kernel.esign import views as esign_views
     from pharmatrace.kernel.identity import views as identity_views
+    from pharmatrace.lims import certificate_views as lims_certificate_views
+    from pharmatrace.lims import oos_views as lims_oos_views
     from pharmatrace.lims import reagent_views as lims_reagent_views
     from pharmatrace.lims import result_views as lims_result_views
     from pharmatrace.lims import sample_views as lims_sample_views
@@ -225,6 +227,8 @@ def page_routers() -> list[APIRouter]:
         lims_reagent_views.router,
         lims_result_views.router,
         lims_stability_views.router,
+        lims_certificate_views.router,
+        lims_oos_views.router,
         qms_deviation_views.router,
         qms_capa_views.router,
         qms_change_views.router,
@@ -243,6 +247,7 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.kernel.audit_trail import api as audit_api
     from pharmatrace.kernel.esign import api as esign_api
     from pharmatrace.kernel.identity import api as identity_api
+    from pharmatrace.lims import certificate_api as lims_certificate_api
     from pharmatrace.lims import reagent_api as lims_reagent_api
     from pharmatrace.lims import result_api as lims_result_api
     from pharmatrace.lims import sample_api as lims_sample_api
@@ -285,6 +290,7 @@ def api_routers() -> list[APIRouter]:
         lims_reagent_api.router,
         lims_result_api.router,
         lims_stability_api.router,
+        lims_certificate_api.router,
         qms_deviation_api.router,
         qms_capa_api.router,
         qms_change_api.router,

@@ -74,6 +74,24 @@ ALLOWED: dict[str, set[str]] = {
     # reviewer reviews (signed, never their own)
     "lims.result.enter": {"qc_analyst"},
     "qms.supplier.manage": {"qa_reviewer"},
+    # deviations (TJ-6.4.4): whoever meets one on the floor, in the laboratory or the store raises it; quality
+    # records are read by supervisors, QA, the QC reviewer and the inspector; QA classifies, assesses and closes
+    "qms.view": {"production_supervisor", "qa_reviewer", "qa_release", "qc_reviewer", "inspector"},
+    "qms.deviation.raise": {
+        "production_operator",
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "qc_analyst",
+        "qc_reviewer",
+        "warehouse_keeper",
+        "equipment_engineer",
+    },
+    "qms.deviation.approve": {"qa_reviewer", "qa_release"},
+    # change control (TJ-10.3): the production supervisor and the qualified person propose; QA (the QA reviewer)
+    # plans, implements, verifies and closes; approvals check the function's permission in the service
+    "qms.change.propose": {"production_supervisor", "qa_release"},
+    "qms.change.manage": {"qa_reviewer"},
     "equipment.view": {
         "production_operator",
         "production_supervisor",

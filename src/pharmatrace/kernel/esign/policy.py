@@ -289,6 +289,78 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("approved", "lims.spec.approve"),),
         with_event=True,
     ),
+    # TJ-6.4.4 (pharmatrace.qms.deviations): QA closes a deviation on its deviation_closures row, which names the
+    # SM3 of the deviation's content; never whoever recorded it (the service and the database check).
+    SignableAction(
+        "qms.deviation.close",
+        "deviation_closure",
+        N_("Close a deviation (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
+    # TJ-10.3 (pharmatrace.qms.changes): each approver function of a change request signs its approval on a
+    # qms_change_decisions row, which names the SM3 of the change as submitted; QA signs the closure after the
+    # verification of effectiveness. Never the proposer, one function per person (checked by the service).
+    SignableAction(
+        "qms.change.approve.qa",
+        "qms_change_decision",
+        N_("Approve a change request (QA)"),
+        (Step("approved", "qms.change.manage"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "qms.change.approve.production",
+        "qms_change_decision",
+        N_("Approve a change request (production head)"),
+        (Step("approved", "mes.batch.supervise"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "qms.change.approve.qc",
+        "qms_change_decision",
+        N_("Approve a change request (QC head)"),
+        (Step("approved", "lims.result.review"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "qms.change.approve.system_owner",
+        "qms_change_decision",
+        N_("Approve a change to a computerized system (system owner)"),
+        (Step("approved", "qms.change.system_owner"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "qms.change.close",
+        "qms_change_decision",
+        N_("Close a change after the verification of effectiveness (QA)"),
+        (Step("approved", "qms.change.manage"),),
+        with_event=True,
+    ),
+    # TJ-7.1, TJ-9.1 (pharmatrace.lims.certificates): a QC reviewer signs a certificate of analysis on its
+    # lims_certificate_signoffs row, which names the SM3 of the frozen content; never an analyst of a result on it.
+    SignableAction(
+        "lims.certificate.sign",
+        "lims_certificate_signoff",
+        N_("Sign a certificate of analysis (QC reviewer)"),
+        (Step("approved", "lims.result.review"),),
+        with_event=True,
+    ),
+    # SH-6.2.4, TJ-9.4 (pharmatrace.qms.capa): QA approves a CAPA plan and signs each effectiveness verdict on
+    # its qms_capa_decisions row, which names the SM3 of the CAPA content; never the originator (the service).
+    SignableAction(
+        "qms.capa.approve",
+        "qms_capa_decision",
+        N_("Approve a CAPA plan (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "qms.capa.effectiveness",
+        "qms_capa_decision",
+        N_("Sign the effectiveness verdict of a CAPA (QA)"),
+        (Step("verified", "qms.deviation.approve"),),
+        with_event=True,
+    ),
 )
 BY_CODE: dict[str, SignableAction] = {action.code: action for action in ACTIONS}
 

@@ -109,6 +109,8 @@ CATALOGUE: tuple[Permission, ...] = (
     _p("qms.deviation.raise", "business", N_("Raise deviations")),
     _p("qms.deviation.approve", "business", N_("Assess and close deviations and CAPA")),
     _p("qms.change.manage", "business", N_("Manage change control")),
+    _p("qms.change.propose", "business", N_("Propose changes (change control)")),
+    _p("qms.change.system_owner", "business", N_("Approve changes to computerized systems (system owner)")),
     _p("qms.release.decide", "business", N_("Release or reject batches (Qualified Person)")),
     _p("qms.supplier.manage", "business", N_("Maintain suppliers and the approved-supplier list")),
     # documents and training

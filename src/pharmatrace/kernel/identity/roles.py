@@ -81,6 +81,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "documents.author",
             "training.assess",
             "qms.deviation.raise",
+            "qms.change.propose",
             "equipment.logbook.record",
             "monitoring.alarm.acknowledge",
         ),
@@ -122,6 +123,10 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "audit.trail.view",
             "exchange.export",
             "qms.release.decide",
+            "qms.deviation.raise",  # and raises them, and completes the CAPA actions she owns
+            "qms.deviation.approve",  # the qualified person closes deviations by signature (TJ-6.4.4)
+            "qms.change.propose",
+            "qms.change.system_owner",
             "documents.control",
             "mes.batch.review",
             "lims.spec.approve",
@@ -161,6 +166,7 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "lims.view",
             "lims.result.review",
             "lims.spec.author",
+            "qms.view",
             "training.view",
             "wms.material.view",
             "documents.view",
