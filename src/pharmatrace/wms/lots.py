@@ -8,6 +8,7 @@ event           from                              to                           w
 =============== ================================= ============================ =========================
 start_testing   quarantine 待验                    under_test 检验中             QC (``lims.sample.manage``)
 release         under_test                        released 已放行               QA, signed ``lot.release``
+                                                  (on a signed conforming CoA, lims.certificates)
 reject          quarantine, under_test, on_hold   rejected 不放行               QA, signed ``lot.reject``
 hold            quarantine, under_test, released  on_hold 暂停使用              QA
 release_hold    on_hold                           the status it was held from  QA
@@ -89,6 +90,9 @@ def _signed(
         _receipt_completed(uow.session, lot)
         if lot.expiry_date is not None and lot.expiry_date <= today():
             raise Conflict(N_("The lot expired on {date}; it cannot be released"), date=lot.expiry_date)
+        from pharmatrace.lims.certificates import require_release_certificate
+
+        require_release_certificate(uow.session, lot)  # TJ-5.2.1.4: released on a signed conforming CoA
     lot.apply(event)  # refuses a decision the status does not allow, before any password is checked
     check_signer(uow, principal, action, password, login)
     uow.session.flush()
