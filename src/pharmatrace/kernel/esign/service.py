@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -60,6 +61,25 @@ class SignedWithItsEvent(SignatureRefused):
 
 # The with-event action being signed by :func:`sign_with_event` in this context (None: none).
 _SIGNING_WITH_EVENT: ContextVar[str | None] = ContextVar("pharmatrace_esign_with_event", default=None)
+# The password a signer proved a moment ago through authenticate_signer, for the signature that follows in the
+# same context: the slow password hash is verified once per signature, not twice. One use only, and bound to the
+# user, their current password hash and a keyed digest of the password (never the password itself).
+_PROVEN: ContextVar[tuple[int, str, bytes] | None] = ContextVar("pharmatrace_esign_proven", default=None)
+_PROOF_KEY = os.urandom(32)
+
+
+def _proof(user: User, password: str) -> tuple[int, str, bytes]:
+    return user.id, user.password_hash, hmac.new(_PROOF_KEY, password.encode(), "sm3").digest()
+
+
+def _password_ok(user: User, password: str) -> bool:
+    proven = _PROVEN.get()
+    _PROVEN.set(None)
+    if proven is not None:
+        user_id, password_hash, digest = _proof(user, password)
+        if (user_id, password_hash) == proven[:2] and hmac.compare_digest(digest, proven[2]):
+            return True
+    return verify_password(user.password_hash, password)
 
 
 # --- keys ------------------------------------------------------------------------------------------
@@ -177,7 +197,7 @@ def _reauthenticate(uow: UnitOfWork, principal: Principal, login: str | None, pa
                 "This account is locked after repeated failed log-ins. Ask the system administrator to unlock it."
             )
         )
-    if not verify_password(user.password_hash, password):
+    if not _password_ok(user, password):
         user.failed_logins += 1
         uow.record("esign.failure", "user", user.id, reason="wrong password at signing")
         if user.failed_logins >= password_policy(session).lockout_threshold:
@@ -201,7 +221,8 @@ def authenticate_signer(db: Database, principal: Principal, password: str, login
     (the signature itself, given later, marks the session's first signature).
     """
     with UnitOfWork(db, principal.actor) as check:
-        _reauthenticate(check, principal, login, password)
+        user = _reauthenticate(check, principal, login, password)
+        _PROVEN.set(_proof(user, password))  # the signature that follows needs not hash the password again
 
 
 def sign_with_event(
