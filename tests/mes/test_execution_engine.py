@@ -28,12 +28,12 @@ from pharmatrace.mes.execution_models import (
     BatchException,
     BatchOrder,
     BatchSignoff,
-    Deviation,
     StepCorrection,
     StepExecution,
 )
 from pharmatrace.mes.execution_schemas import CorrectionCreate, OrderCreate, StepComplete
 from pharmatrace.mes.recipe_schemas import RecipeBody
+from pharmatrace.qms.deviation_models import Deviation
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 

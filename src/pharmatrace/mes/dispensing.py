@@ -937,7 +937,29 @@ def missing_evidence(session: Session, order: BatchOrder, step_code: str) -> lis
             missing.append(N_("No charge of {material} is recorded").format(material=need.material_code))
         elif (reason := _band(need, done)) is not None:
             missing.append(reason)
+    if (
+        step.type in ("weighing", "charging")
+        and (reason := _lots_short(session, order, body, step)) is not None
+    ):
+        missing.append(reason)
     return missing
+
+
+def _lots_short(session: Session, order: BatchOrder, body: RecipeBody, step: Step) -> str | None:
+    """TJ-6.4.1: fewer different lots of the BOM line's material used on the step than the recipe asks for
+    (``min_lots``, the number of herb lots the product category needs); None when enough or not asked."""
+    item = next((i for i in body.bom if i.step == step.code), None)
+    if item is None or item.min_lots is None:
+        return None
+    model = WeighingRecord if step.type == "weighing" else MaterialCharge
+    used = sorted(set(session.scalars(
+        select(model.lot_number).where(model.batch_order_id == order.id, model.step_code == step.code)
+    )))  # fmt: skip
+    if len(used) >= item.min_lots:
+        return None
+    return N_("{material}: lots used {count} ({lots}); the product needs at least {needed}").format(
+        count=len(used), material=item.material_code, lots=", ".join(used) or "—", needed=item.min_lots
+    )
 
 
 # --- public forms -------------------------------------------------------------------------------------
@@ -1036,6 +1058,10 @@ def step_evidence(session: Session, order_ref: str | int, step_code: str) -> Ste
 # The balances of the weighing room answer on loopback in the demo: ``pharmatrace scale simulate --port
 # 4305 --capacity 220 --readability 0.0001`` and ``… --port 4306 --capacity 6200 --readability 0.01``.
 DEMO_ENDPOINTS = (("BAL-01", "127.0.0.1", 4305), ("BAL-02", "127.0.0.1", 4306))
+# The 150 kg floor scale (``… --port 4307 --capacity 150 --readability 0.01 --unit kg``): its address is
+# registered by the demo history (mes.history_demo, after its data interface was serviced), not at set-up;
+# ``serve --demo-scales`` simulates it with the balances.
+DEMO_FLOOR_SCALE = ("SC-01", "127.0.0.1", 4307)
 
 
 def seed_scale_endpoints(db: Database, login: str = "wuhao") -> int:

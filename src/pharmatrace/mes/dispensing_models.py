@@ -63,7 +63,12 @@ class WeighingRecord(Audited, Base):
     __audit_label__ = N_("Weighing record")
     __table_args__ = (
         CheckConstraint("source IN ('scale', 'manual')", name="source"),
-        CheckConstraint("net > 0 AND tare >= 0 AND gross = tare + net", name="weights"),
+        # gross = tare + net, exactly: in millionths of the unit (weights keep six decimals, WEIGHT), as SQLite
+        # compares NUMERIC as binary floats (14.8513 + 200.05 ≠ 214.9013 there); migration 0030.
+        CheckConstraint(
+            "net > 0 AND tare >= 0 AND round(gross * 1000000) = round(tare * 1000000) + round(net * 1000000)",
+            name="weights",
+        ),
         CheckConstraint("quantity > 0 AND target > 0 AND tolerance >= 0", name="quantities"),
         CheckConstraint(
             "quantity >= target - tolerance AND quantity <= target + tolerance", name="tolerance"

@@ -211,6 +211,10 @@ def _step_records(session: Session, order: BatchOrder, signatures: dict[int, lis
                 low, high = step.yield_limits.low_pct, step.yield_limits.high_pct
                 limits = f"{plain_number(low)} ~ {plain_number(high)}"
             shown = item.get("shown") or item.get("value")
+            if item.get("tag"):  # TJ-6.4.3.3.f: a CPP bound to a historian tag, captured or entered by hand
+                captured = (f"{item.get('min')} ~ {item.get('max')}, n={item.get('count')}"
+                            if item.get("source") == "historian" else "manual")  # fmt: skip
+                shown = f"{shown} [{item['tag']}: {captured}]"
             values.append(ValueLine(
                 code, name, _text(shown if shown is not None else ""),
                 str(item.get("unit") or (parameter.unit if parameter else "")), limits,

@@ -4,6 +4,12 @@ The document is produced under fpdf2's PDF/A-2B compliance mode (``enforce_compl
 embedded, an sRGB output intent is included and the XMP metadata stream (``pdfaid:part=2``,
 ``conformance=B``, title, author, creation date) is written with the document information dictionary.
 It has not been run through an external validator (veraPDF); see the module's tests for what is checked.
+
+Reading the text back: Noto Sans CJK has CFF outlines, so fpdf2 embeds a CIDFontType0 subset that keeps the
+font's own CIDs and writes the code → CID map as an embedded CMap in the Type0 font's ``/Encoding`` (valid PDF;
+the ``/ToUnicode`` map is complete). PDFium, Acrobat and pdf.js read it; pypdf (7.1) does not parse an embedded
+encoding CMap and reads one byte per code, so once a subset holds more than 256 glyphs its letters come out as
+other glyphs. Tests read the text with PDFium (``pypdfium2``); see docs/guide/mes-batch-record.md.
 """
 
 from __future__ import annotations

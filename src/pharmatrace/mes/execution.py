@@ -56,7 +56,7 @@ from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.numbers import plain_number, round_gbt8170
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.mes import batch_numbers, formulas, recipes
+from pharmatrace.mes import batch_numbers, formulas, historian_seam, recipes
 from pharmatrace.mes.execution_models import (
     BatchException,
     BatchOrder,
@@ -603,21 +603,74 @@ class Outcome:
     exceptions: list[tuple[str, str, dict[str, Any], str]] = field(default_factory=list)
 
 
-def _values_record(ctx: Context, data: StepComplete, parameters: list[Parameter], out: Outcome) -> None:
+def _worst(parameter: Parameter, low: Decimal, high: Decimal) -> str:
+    """The flag of a captured range: the worse of its lowest and its highest value."""
+    flags = {_flag(parameter, low), _flag(parameter, high)}
+    return next(flag for flag in ("action", "alert", "ok") if flag in flags)
+
+
+def _captured(ctx: Context, parameter: Parameter, end: datetime) -> historian_seam.Captured | None:
+    """A bound CPP's values over the step's window from the registered historian, or None (manual entry)."""
+    if ctx.step.type != "cpp" or parameter.tag is None:
+        return None
+    assert ctx.row.started_at is not None
+    return historian_seam.capture(parameter.tag, ctx.row.started_at, end)
+
+
+def _values_record(
+    ctx: Context, data: StepComplete, parameters: list[Parameter], out: Outcome, end: datetime
+) -> None:
+    """Data entry and CPP values, judged against their limits. TJ-6.4.3.3.f: a CPP bound to a historian tag
+    takes its values from the historian over the step's window when one is registered and has them
+    (``source`` ``historian``: min, max, mean and count recorded, the range judged); otherwise the operator
+    enters it (``source`` ``manual``) and the binding is kept in the record."""
     values: dict[str, Any] = {}
+    sources: set[str] = set()
     for parameter in parameters:
+        captured = _captured(ctx, parameter, end)
+        comment = data.comments.get(parameter.code, "")
+        if captured is not None:
+            if parameter.code in data.values:
+                raise ValidationFailed(N_("Step {step}: {name} is captured from {tag}; it is not entered by hand"),
+                                       step=ctx.row.step_code, name=parameter.name, tag=parameter.tag)  # fmt: skip
+            flag = _worst(parameter, captured.low, captured.high)
+            low, high = plain_number(captured.low), plain_number(captured.high)
+            mean = plain_number(round_gbt8170(captured.mean, 6))
+            if flag == "action" and len(comment) < 2:
+                raise CommentRequired(N_("Step {step}: {name} captured from {tag} ranged {low} ~ {high} {unit}, out "
+                                         "of its action limits; a comment is required"), step=ctx.row.step_code,
+                                      name=parameter.name, tag=parameter.tag, low=low, high=high,
+                                      unit=parameter.unit)  # fmt: skip
+            values[parameter.code] = {
+                "value": mean, "unit": parameter.unit, "flag": flag, "comment": comment, "source": "historian",
+                "tag": parameter.tag, "min": low, "max": high, "mean": mean, "count": captured.count,
+                "rejected": captured.rejected,
+            }  # fmt: skip
+            sources.add("historian")
+            if flag == "action":
+                out.exceptions.append((
+                    "limit_excursion",
+                    N_("{name} captured from {tag} ranged {low} ~ {high} {unit} ({count} values), out of its "
+                       "action limits ({limits})"),
+                    {"name": parameter.name, "tag": parameter.tag, "low": low, "high": high, "unit": parameter.unit,
+                     "count": captured.count, "limits": _limits_text(parameter)},
+                    comment,
+                ))  # fmt: skip
+            continue
         if parameter.code not in data.values:
             raise EvidenceMissing(N_("Step {step}: enter {name} ({code})"), step=ctx.row.step_code,
                                   name=parameter.name, code=parameter.code)  # fmt: skip
         value = data.values[parameter.code]
         flag = _flag(parameter, value)
-        comment = data.comments.get(parameter.code, "")
         if flag == "action" and len(comment) < 2:
             raise CommentRequired(N_("Step {step}: {name} = {value} {unit} is out of its action limits; a comment is "
                                      "required"), step=ctx.row.step_code, name=parameter.name, value=value,
                                   unit=parameter.unit)  # fmt: skip
         values[parameter.code] = {"value": plain_number(value), "unit": parameter.unit, "flag": flag,
                                   "comment": comment}  # fmt: skip
+        if parameter.tag is not None and ctx.step.type == "cpp":  # the binding kept: entered by hand for now
+            values[parameter.code].update(source="manual", tag=parameter.tag)
+        sources.add("manual")
         if flag == "action":
             out.exceptions.append((
                 "limit_excursion",
@@ -628,7 +681,11 @@ def _values_record(ctx: Context, data: StepComplete, parameters: list[Parameter]
             ))  # fmt: skip
     out.record["values"] = values
     if ctx.step.type == "cpp":
-        out.record["source"] = "manual"  # seam: values captured from the historian (monitoring issue)
+        out.record["source"] = next(iter(sources)) if len(sources) == 1 else "mixed"
+        if "historian" in sources:
+            assert ctx.row.started_at is not None
+            out.record["captured"] = {"from": clock.format_beijing(ctx.row.started_at),
+                                      "to": clock.format_beijing(end)}  # fmt: skip
 
 
 def _earlier_values(ctx: Context) -> dict[str, Decimal]:
@@ -846,7 +903,7 @@ def _packaging(ctx: Context) -> None:
                               missing="; ".join(missing))  # fmt: skip
 
 
-def _evidence(uow: UnitOfWork, ctx: Context, data: StepComplete) -> Outcome:
+def _evidence(uow: UnitOfWork, ctx: Context, data: StepComplete, moment: datetime) -> Outcome:
     out = Outcome()
     kind = ctx.step.type
     if kind == "instruction":
@@ -856,7 +913,7 @@ def _evidence(uow: UnitOfWork, ctx: Context, data: StepComplete) -> Outcome:
             )
         out.record["acknowledged"] = True
     elif kind in VALUE_TYPES:
-        _values_record(ctx, data, ctx.step.parameters, out)
+        _values_record(ctx, data, ctx.step.parameters, out, moment)
     elif kind == "calculation":
         _calculation(ctx, data, out)
     elif kind == "ipc":
@@ -948,8 +1005,8 @@ def complete(
     if signoff != "none" and not data.password:
         raise EvidenceMissing(N_("Step {step} is signed by its performer: enter your password"),
                               step=ctx.row.step_code)  # fmt: skip
-    out = _evidence(uow, ctx, data)
     moment = clock.now()
+    out = _evidence(uow, ctx, data, moment)
     _observation(ctx, data, moment, out)
     if signoff != "none":
         esign.authenticate_signer(uow.db, principal, data.password, data.login)

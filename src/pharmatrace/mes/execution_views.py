@@ -28,7 +28,7 @@ from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.mes import execution, formulas, packaging, recipes
+from pharmatrace.mes import execution, formulas, historian_seam, packaging, recipes
 from pharmatrace.mes.execution_models import ORDER_STATUSES, BatchOrder, StepExecution
 from pharmatrace.mes.execution_schemas import (
     CorrectionCreate,
@@ -254,6 +254,7 @@ def step_page(request: Request, db: DbDep, principal: BatchView, order_no: str, 
             dispensing=step.type in DISPENSING, step_code=row.step_code, untrained=untrained,
             packaging_step=row.step_code in packaging.packaging_steps(plan.body),
             observable=step.type in execution.OBSERVABLE_TYPES, late_entry_minutes=plan.body.late_entry_minutes,
+            historian=historian_seam.registered(),
         )  # fmt: skip
 
 

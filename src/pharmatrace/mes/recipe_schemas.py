@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from pharmatrace.kernel.identity.schemas import Name, Password, Reason, Strict, UpperCode
+from pharmatrace.mes.historian_seam import TAG_PATTERN
 
 STEP_TYPES = (
     "instruction",  # 操作指令
@@ -62,11 +63,13 @@ Minutes = Annotated[int, Field(ge=0, le=60 * 24 * 60)]
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6, allow_inf_nan=False)]
 Percent = Annotated[Decimal, Field(ge=0, le=200, max_digits=6, decimal_places=2)]
 Window = Annotated[int, Field(ge=1, le=7 * 24 * 60)]  # minutes
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, pattern=TAG_PATTERN)]
 
 
 class Parameter(Strict):
     """A process parameter with its unit and limits, ordered action low ≤ alert low ≤ target ≤ alert high ≤
-    action high (those given). A CPP needs a target and at least one action limit."""
+    action high (those given). A CPP needs a target and at least one action limit. ``tag``: a CPP's historian
+    tag on its operation's equipment, ``"FD-01.shelf_temperature"`` (:mod:`pharmatrace.mes.historian_seam`)."""
 
     code: ParamCode
     name: Name
@@ -76,6 +79,7 @@ class Parameter(Strict):
     alert_high: Value | None = None
     action_low: Value | None = None
     action_high: Value | None = None
+    tag: Tag | None = None
 
 
 class Control(Strict):
@@ -148,7 +152,9 @@ class UnitProcedure(Strict):
 
 class BomItem(Strict):
     """One line of the bill of materials: the theoretical quantity for the recipe's batch size, its
-    tolerance, and the step that charges it. ``decimals``: the places a scaled quantity is rounded to."""
+    tolerance, and the step that charges it. ``decimals``: the places a scaled quantity is rounded to.
+    ``min_lots``: how many different lots of the material the batch is made from at least (TJ-6.4.1: the number
+    of herb lots a product category needs, 投产中药材批号数量); the step completes only with that many."""
 
     material_code: UpperCode
     quantity: Quantity
@@ -156,6 +162,7 @@ class BomItem(Strict):
     tolerance_pct: Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)] = Decimal("0")
     step: UpperCode
     decimals: Annotated[int, Field(ge=0, le=6)] = 3
+    min_lots: Annotated[int, Field(ge=1, le=20)] | None = None
 
 
 class RecipeBody(Strict):

@@ -2,7 +2,8 @@
 
 * A body is checked whole before it is stored (:func:`check_body`): unique codes, predecessors that exist
   and form no cycle, ordered limits, what each step type needs, BOM lines that point at a weighing or
-  charging step and at materials that exist and are not void, rooms and equipment classes that exist.
+  charging step and at materials that exist and are not void, rooms and equipment classes that exist, CPP
+  tags bound to equipment in service of one of the operation's classes (:mod:`pharmatrace.mes.historian_seam`).
   A refusal names the step (or operation, or BOM line) and the field, and changes nothing.
 * Only a draft is edited (the body replaced as a whole, with a reason). Submitted, it is reviewed and then
   approved, each with an electronic signature on a decision row that names the body's SM3 hash, by two
@@ -25,13 +26,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pharmatrace.equipment.models import EQUIPMENT_CLASSES, Room
+from pharmatrace.equipment.models import EQUIPMENT_CLASSES, Equipment, Room
 from pharmatrace.kernel import clock, crypto, ledger
 from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.numbers import round_gbt8170
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.mes import historian_seam
 from pharmatrace.mes.recipe_models import (
     OPEN_STATUSES,
     MasterRecipe,
@@ -39,6 +41,7 @@ from pharmatrace.mes.recipe_models import (
     RecipeDecision,
 )
 from pharmatrace.mes.recipe_schemas import (
+    BomItem,
     Change,
     DecisionPublic,
     Operation,
@@ -92,12 +95,15 @@ class DutiesNotSegregated(NotPermitted):
 # they are left out of the canonical text, so a body written before them keeps its text and its SM3.
 LATER_HEADER_FIELDS = ("late_entry_minutes", "late_signature_minutes")
 LATER_UNIT_FIELDS = ("stage",)
+LATER_PARAMETER_FIELDS = ("tag",)
+LATER_BOM_FIELDS = ("min_lots",)
 
 
 def canonical_body(body: RecipeBody) -> str:
     """The body as canonical JSON text (sorted keys, no spaces, Decimals as strings): what is stored, hashed,
     signed through the decisions, and copied into a control recipe. Later optional fields at their default
-    are left out (:data:`LATER_HEADER_FIELDS`, :data:`LATER_UNIT_FIELDS`)."""
+    are left out (:data:`LATER_HEADER_FIELDS`, :data:`LATER_UNIT_FIELDS`, :data:`LATER_PARAMETER_FIELDS`,
+    :data:`LATER_BOM_FIELDS`)."""
     data = body.model_dump(mode="json")
     for name in LATER_HEADER_FIELDS:
         if getattr(body, name) == RecipeBody.model_fields[name].default:
@@ -106,6 +112,18 @@ def canonical_body(body: RecipeBody) -> str:
         for name in LATER_UNIT_FIELDS:
             if getattr(unit, name) == UnitProcedure.model_fields[name].default:
                 del dumped[name]
+        for operation, dumped_operation in zip(unit.operations, dumped["operations"], strict=True):
+            for step, dumped_step in zip(operation.steps, dumped_operation["steps"], strict=True):
+                for parameter, dumped_parameter in zip(
+                    step.parameters, dumped_step["parameters"], strict=True
+                ):
+                    for name in LATER_PARAMETER_FIELDS:
+                        if getattr(parameter, name) == Parameter.model_fields[name].default:
+                            del dumped_parameter[name]
+    for item, dumped_item in zip(body.bom, data["bom"], strict=True):
+        for name in LATER_BOM_FIELDS:
+            if getattr(item, name) == BomItem.model_fields[name].default:
+                del dumped_item[name]
     return ledger.canonical_text(data)
 
 
@@ -241,6 +259,14 @@ def _check_step(step: Step, operation: Operation, bom_materials: set[str], prede
             if parameter.target is None or (parameter.action_low is None and parameter.action_high is None):
                 raise _invalid(N_("{where}, {field}: a critical parameter needs a target and action limits"),
                                where, f"parameters.{parameter.code}")  # fmt: skip
+    tagged = [p for p in step.parameters if p.tag is not None]
+    if tagged and kind != "cpp":
+        raise _invalid(N_("{where}, {field}: only a critical process parameter is bound to a historian tag"),
+                       where, f"parameters.{tagged[0].code}.tag")  # fmt: skip
+    for parameter in tagged:
+        if not operation.equipment_classes:
+            raise _invalid(N_("{where}, {field}: the tag {tag} needs equipment in the step's operation"),
+                           where, f"parameters.{parameter.code}.tag", tag=parameter.tag)  # fmt: skip
     if kind == "ipc" and not step.controls:
         raise _invalid(N_("{where}, {field}: an IPC step needs its in-process controls"), where, "controls")
     if kind == "yield" and step.yield_limits is None:
@@ -342,6 +368,38 @@ def check_body(session: Session, body: RecipeBody) -> None:
             if operation.room and operation.room not in known:
                 raise _invalid(N_("{where}, {field}: there is no room {code}"), operation.code, "room",
                                code=operation.room)  # fmt: skip
+    _check_tags(session, body)
+
+
+def _check_tags(session: Session, body: RecipeBody) -> None:
+    """TJ-6.4.3.3.f: a CPP's tag names equipment that exists, is not retired or scrapped, and is of one of its
+    operation's equipment classes, so its values are captured from the equipment the step runs on."""
+    tagged = [
+        (operation, step, parameter)
+        for operation, step in steps_of(body)
+        for parameter in step.parameters
+        if parameter.tag is not None
+    ]
+    codes = {historian_seam.equipment_of(p.tag) for _o, _s, p in tagged if p.tag}
+    found = session.execute(
+        select(Equipment.code, Equipment.equipment_class).where(
+            Equipment.code.in_(codes), Equipment.lifecycle.not_in(("retired", "scrapped"))
+        )
+    )
+    classes = {row.code: row.equipment_class for row in found}
+    for operation, step, parameter in tagged:
+        assert parameter.tag is not None
+        where, field = step.code, f"parameters.{parameter.code}.tag"
+        code = historian_seam.equipment_of(parameter.tag)
+        if code not in classes:
+            raise _invalid(N_("{where}, {field}: there is no usable equipment {code} for the tag {tag}"), where,
+                           field, code=code, tag=parameter.tag)  # fmt: skip
+        if classes[code] not in operation.equipment_classes:
+            raise _invalid(
+                N_("{where}, {field}: the tag {tag} is on {code} ({klass}), not on the equipment of operation "
+                   "{operation} ({classes})"), where, field, tag=parameter.tag, code=code, klass=classes[code],
+                operation=operation.code, classes=", ".join(operation.equipment_classes),
+            )  # fmt: skip
 
 
 # --- finding -------------------------------------------------------------------------------------------
