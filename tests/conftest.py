@@ -24,7 +24,7 @@ os.environ.setdefault("PHARMATRACE_ARGON2_PARALLELISM", "1")
 os.environ.setdefault("PHARMATRACE_KEY_KDF_ITERATIONS", "1000")
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from databases import PG_ADMIN_URL, pg_admin, pg_url
 from pharmatrace.demo.seed import seed
@@ -37,6 +37,15 @@ PG_TEMPLATE_STATE: dict[str, Path] = {}
 # --- markers --------------------------------------------------------------------------------------
 # Clause markers (SH-…, TJ-…) are checked against docs/requirements and recorded for the compliance
 # matrix by pharmatrace.compliance.pytest_plugin (loaded from pyproject's addopts).
+
+
+@pytest.hookimpl(tryfirst=True)  # before the fixture's own params are applied
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Page and permission-gate tests (``pages``) render and gate what the services return, and the services
+    are tested on both databases: they run on SQLite only (ADR 0003, addendum of 2026-11-29)."""
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("pages"):
+        # as a parametrize mark, which takes precedence over the fixture's own params
+        metafunc.definition.add_marker(pytest.mark.parametrize("backend", ["sqlite"], indirect=True))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -88,8 +97,18 @@ def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
     state = tmp_path_factory.mktemp("pg-template") / "var"
     db = Database.from_url(pg_url(name), state_dir=state)
-    seed(db)  # migrates the new database itself, under the seed clock with the plant's history (ADR 0015)
+    try:
+        seed(db)  # migrates the new database itself, under the seed clock with the plant's history (ADR 0015)
+    except BaseException:
+        db.dispose()
+        with admin.connect() as conn:  # a half-built template is of no use to anyone
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        raise
     db.dispose()
+    compact = create_engine(pg_url(name), isolation_level="AUTOCOMMIT")
+    with compact.connect() as conn:
+        conn.execute(text("VACUUM FULL"))  # the catalogues the migrations churned: a smaller copy per test
+    compact.dispose()
     PG_TEMPLATE_STATE[name] = state
     yield name
     with admin.connect() as conn:

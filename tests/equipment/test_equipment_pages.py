@@ -16,6 +16,8 @@ from pharmatrace.equipment.models import Equipment, Room
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 
 @contextmanager
 def logged_in(db: Database, login: str, lang: str = "en") -> Iterator[TestClient]:

@@ -24,6 +24,8 @@ from pharmatrace.web.app import create_app
 from pharmatrace.wms import service as wms
 from pharmatrace.wms.schemas import MaterialCreate
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 SEEDED_MATERIALS = 12  # the demo seed's materials (pharmatrace.demo.seed.DEMO_MATERIALS)
 
 

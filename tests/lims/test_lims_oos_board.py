@@ -11,6 +11,8 @@ from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 
 @pytest.mark.clause("TJ-7.7", "TJ-B.2.4.3")
 def test_the_oos_board_shows_the_open_case_with_analyst_instrument_and_calibration(db: Database) -> None:

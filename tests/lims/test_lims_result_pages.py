@@ -28,6 +28,8 @@ from pharmatrace.lims import instrument_files
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 ITEM = "含量测定（丹酚酸B）"
 
 

@@ -24,6 +24,8 @@ from pharmatrace.lims.sample_schemas import SampleReceive, SampleStore
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 SANQI = "SQ20261025"  # the demo's 三七, sampled by the demo seed (every package: a precious herb)
 D = Decimal
 

@@ -13,6 +13,8 @@ from pharmatrace.lims import samples
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 
 def _client(db: Database, login: str) -> TestClient:
     client = TestClient(create_app(db))

@@ -19,6 +19,8 @@ from pharmatrace.lims.stability_schemas import EstimatePublic, LinePublic, Trend
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 
 @pytest.fixture
 def client(db: Database) -> Iterator[TestClient]:

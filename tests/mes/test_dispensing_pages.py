@@ -14,6 +14,8 @@ from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 
 def log_in(client: TestClient, login: str) -> None:
     client.post("/login", data={"login": login, "password": DEMO_PASSWORD})

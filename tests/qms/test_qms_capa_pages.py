@@ -18,6 +18,8 @@ from pharmatrace.qms.capa_models import Capa, CapaDecision
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 

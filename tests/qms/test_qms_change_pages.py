@@ -19,6 +19,8 @@ from pharmatrace.qms.change_models import ChangeRequest
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 
 @pytest.fixture
 def client(db: Database) -> Iterator[TestClient]:

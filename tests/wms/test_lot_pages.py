@@ -13,6 +13,8 @@ from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 FORM = {"supplier_code": "SUP-LZ-GLS", "material_code": "PP-VIAL-10", "delivery_note": "LZ-DN-88",
         "supplier_lot": "GL261120", "manufacture_date": "2026-11-02", "expiry_date": "", "expected_containers": "2",
         "quantity_per_container": "4800", "remarks": ""}  # fmt: skip

@@ -14,7 +14,7 @@ from pharmatrace.kernel import clock
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
-pytestmark = pytest.mark.clause("TJ-6.4.3.6")
+pytestmark = [pytest.mark.clause("TJ-6.4.3.6"), pytest.mark.pages]
 
 
 def log_in(client: TestClient, login: str) -> None:

@@ -16,6 +16,8 @@ from pharmatrace.kernel.identity import service as identity
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 
 @pytest.fixture
 def admin(db: Database) -> Iterator[TestClient]:

@@ -14,6 +14,8 @@ from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import API_PREFIX, api_routers, create_app
 from pharmatrace.web.deps import Requires
 
+pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
+
 # Who may pass each permission, written out from the plant's role design, not derived from the code.
 ALLOWED: dict[str, set[str]] = {
     "admin.users.view": {"system_admin", "inspector"},
