@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -58,13 +58,7 @@ def _trail(session: Session, certificate: Certificate) -> list[AuditEntry]:
         ("lims_certificate_signoff", [s.id for s in certificate.signoffs]),
         ("lims_lot_decision", [d.id for d in certificate.decisions]),
     ]
-    found: list[AuditEntry] = []
-    for object_type, ids in pairs:
-        if ids:
-            found += session.scalars(select(AuditEntry).where(
-                AuditEntry.object_type == object_type, AuditEntry.object_id.in_([str(i) for i in ids])
-            ))  # fmt: skip
-    return sorted(found, key=lambda e: e.leaf_index, reverse=True)
+    return trail_of(session, pairs)
 
 
 @router.get("/certificates", response_class=HTMLResponse)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from pharmatrace.kernel import clock
-from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
@@ -80,20 +80,7 @@ def _saved(done: int) -> str | None:
     return i18n.gettext(N_("Saved")) if done else None
 
 
-def _trail(session: Session, pairs: list[tuple[str, list[int]]]) -> list[AuditEntry]:
-    """The audit entries of these objects (type, ids), newest first."""
-    found: list[AuditEntry] = []
-    for object_type, ids in pairs:
-        if ids:
-            found += session.scalars(
-                select(AuditEntry).where(
-                    AuditEntry.object_type == object_type, AuditEntry.object_id.in_([str(i) for i in ids])
-                )
-            )
-    return sorted(found, key=lambda e: e.leaf_index, reverse=True)
-
-
-def _test_trail(session: Session, test: LabTest) -> list[tuple[str, list[int]]]:
+def _testtrail_of(session: Session, test: LabTest) -> list[tuple[str, list[int]]]:
     found = list(test.results)
     return [
         ("lims_test", [test.id]),
@@ -168,8 +155,8 @@ def _order_page(request: Request, db: DbDep, code: str, status_code: int = 200, 
         tests = [results.test_detail(session, t) for t in order.tests]
         pairs: list[tuple[str, list[int]]] = [("lims_test_order", [order.id])]
         for test in order.tests:
-            pairs += _test_trail(session, test)
-        trail = _trail(session, pairs)
+            pairs += _testtrail_of(session, test)
+        trail = trail_of(session, pairs)
     return _render(request, "lims/result_order.html", status_code, order=detail, cases=cases, tests=tests,
                    trail=trail, **values)  # fmt: skip
 
@@ -213,7 +200,7 @@ def _test_page(request: Request, db: DbDep, principal: Principal, test_id: int, 
             [(u.login, u.full_name) for u in _analysts(session)] if principal.can(results.ENTER) else []
         )
         case = results.open_case(test)
-        trail = _trail(session, _test_trail(session, test))
+        trail = trail_of(session, _testtrail_of(session, test))
         ask_login = first_signature_pending(session, principal)
     return _render(request, "lims/result_test.html", status_code, test=detail, item=item, order=order,
                    intact=intact, findings=findings, instruments=lab, in_use=in_use, analysts=analysts,

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -90,19 +90,6 @@ def _saved(done: int) -> str | None:
     return i18n.gettext(N_("Saved")) if done else None
 
 
-def _trail(session: Session, pairs: list[tuple[str, list[int]]]) -> list[AuditEntry]:
-    """The audit entries of these objects (type, ids), newest first."""
-    found: list[AuditEntry] = []
-    for object_type, ids in pairs:
-        if ids:
-            found += session.scalars(
-                select(AuditEntry).where(
-                    AuditEntry.object_type == object_type, AuditEntry.object_id.in_([str(i) for i in ids])
-                )
-            )
-    return sorted(found, key=lambda e: e.leaf_index, reverse=True)
-
-
 # --- the landing page: scan box and samples by state -------------------------------------------------------
 
 
@@ -136,7 +123,7 @@ def _sample_page(
         sample = samples.sample_by_code(session, code)
         public = samples.sample_public(session, sample)
         offered = samples.offered_events(principal, sample)
-        trail = _trail(session, [("lims_sample", [sample.id]), ("lims_sample_event", [e.id for e in sample.events]),
+        trail = trail_of(session, [("lims_sample", [sample.id]), ("lims_sample_event", [e.id for e in sample.events]),
                                  ("lims_sampling_record", [sample.sampling_record_id])])  # fmt: skip
         record_id = sample.sampling_record_id
     return _render(request, "lims/sample_detail.html", status_code, sample=public, offered=offered, trail=trail,
@@ -261,7 +248,7 @@ def record_page(request: Request, db: DbDep, principal: LimsView, record_id: int
         made = samples.samples_public(session, samples.samples_of_record(session, record.id))
         container_ids = list(session.scalars(
             select(SampledContainer.id).where(SampledContainer.sampling_record_id == record.id)))  # fmt: skip
-        trail = _trail(
+        trail = trail_of(
             session, [("lims_sampling_record", [record.id]), ("lims_sampled_container", container_ids)]
         )
     return _render(
@@ -328,7 +315,7 @@ def _plan_page(
 ) -> Response:  # fmt: skip
     with db.sessions() as session:
         plan = samples.plan_public(session, samples.get_plan(session, plan_id))
-        trail = _trail(session, [("lims_sampling_plan", [plan_id])])
+        trail = trail_of(session, [("lims_sampling_plan", [plan_id])])
     return _render(request, "lims/sample_plan.html", status_code, plan=plan, trail=trail, **values)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
@@ -107,15 +108,7 @@ def _trail(session: Session, study: StabilityStudy) -> list[AuditEntry]:
         ("lims_stability_placement", [p.id for p in study.placements]),
         ("lims_stability_pull", [p.id for p in study.pulls]),
     ]
-    found: list[AuditEntry] = []
-    for object_type, ids in pairs:
-        if ids:
-            found += session.scalars(
-                select(AuditEntry).where(
-                    AuditEntry.object_type == object_type, AuditEntry.object_id.in_([str(i) for i in ids])
-                )
-            )
-    return sorted(found, key=lambda e: e.leaf_index, reverse=True)
+    return trail_of(session, pairs)
 
 
 # --- the dashboard ----------------------------------------------------------------------------------------

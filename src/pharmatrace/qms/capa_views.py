@@ -9,11 +9,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.errors import N_, PharmaTraceError, ValidationFailed
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
@@ -146,15 +146,7 @@ def _trail(session: Session, capa: Capa) -> list[AuditEntry]:
         ("qms_capa_action", [a.id for a in capa.actions]),
         ("qms_capa_decision", [d.id for d in capa.decisions]),
     ]
-    found: list[AuditEntry] = []
-    for object_type, ids in pairs:
-        if ids:
-            found += session.scalars(
-                select(AuditEntry).where(
-                    AuditEntry.object_type == object_type, AuditEntry.object_id.in_([str(i) for i in ids])
-                )
-            )
-    return sorted(found, key=lambda e: e.leaf_index, reverse=True)
+    return trail_of(session, pairs)
 
 
 def _page(request: Request, db: DbDep, principal: Principal, number: str, status_code: int = 200,

@@ -10,10 +10,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
@@ -92,15 +92,7 @@ def _trail(session: Session, change: ChangeRequest) -> list[AuditEntry]:
         ("qms_change_decision", [d.id for d in change.decisions]),
         ("qms_change_task", [t.id for t in change.tasks]),
     ]
-    found: list[AuditEntry] = []
-    for object_type, ids in pairs:
-        if ids:
-            found += session.scalars(
-                select(AuditEntry).where(
-                    AuditEntry.object_type == object_type, AuditEntry.object_id.in_([str(i) for i in ids])
-                )
-            )
-    return sorted(found, key=lambda e: e.leaf_index, reverse=True)
+    return trail_of(session, pairs)
 
 
 # --- the dashboard and list ---------------------------------------------------------------------------------
