@@ -42,10 +42,16 @@ PG_TEMPLATE_STATE: dict[str, Path] = {}
 @pytest.hookimpl(tryfirst=True)  # before the fixture's own params are applied
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Page and permission-gate tests (``pages``) render and gate what the services return, and the services
-    are tested on both databases: they run on SQLite only (ADR 0003, addendum of 2026-11-29)."""
-    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("pages"):
-        # as a parametrize mark, which takes precedence over the fixture's own params
-        metafunc.definition.add_marker(pytest.mark.parametrize("backend", ["sqlite"], indirect=True))
+    are tested on both databases: they run on SQLite only. Long scenarios (``scenario``: a whole batch, a
+    whole season) chain steps each tested on both, and the demo seed runs a whole batch on SQLite in every
+    run: they run on PostgreSQL, the production database, only (ADR 0003, addendum of 2026-11-29)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    for marker, only in (("pages", "sqlite"), ("scenario", "postgresql")):
+        if metafunc.definition.get_closest_marker(marker):
+            # as a parametrize mark, which takes precedence over the fixture's own params
+            metafunc.definition.add_marker(pytest.mark.parametrize("backend", [only], indirect=True))
+            return
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

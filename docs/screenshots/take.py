@@ -1,6 +1,8 @@
 """Retake the README's screenshots of the business areas from a freshly seeded demo plant.
 
-    PYTHONPATH=src .venv/bin/python docs/screenshots/take.py
+    PYTHONPATH=src .venv/bin/python docs/screenshots/take.py [NAME.png ...]
+
+With names, only those are retaken.
 
 Seeds the demo plant into a throwaway SQLite database, serves it on a free loopback port and photographs the
 pages in Debian's headless Chromium (Chinese UI, 1280 px wide). Writes PNGs next to this file.
@@ -9,6 +11,7 @@ pages in Debian's headless Chromium (Chinese UI, 1280 px wide). Writes PNGs next
 from __future__ import annotations
 
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -20,6 +23,7 @@ from sqlalchemy import select
 
 from pharmatrace.demo.seed import seed
 from pharmatrace.mes.execution_models import BatchOrder
+from pharmatrace.qms.deviation_models import Deviation
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 from pharmatrace.wms.models import Lot, Material
@@ -38,9 +42,16 @@ SHOTS: tuple[tuple[str, str, str], ...] = (
     ("training-matrix.png", "huangmei", "/training/matrix"),
     ("recipe.png", "lina", "/mes/recipes/MR-DH-001"),
     ("batch.png", "zhangwei", "/mes/batches/{order}"),
+    ("deviation.png", "chenjing", "/qms/deviations/{deviation}"),
+    ("capa.png", "chenjing", "/qms/capa"),
+    ("changes.png", "zhaomin", "/qms/changes"),
 )
 
-TOP_ONLY = {"recipe.png", "batch.png"}  # long pages (the audit trail below): the first screen only
+TOP_ONLY = {
+    "recipe.png",
+    "batch.png",
+    "deviation.png",
+}  # long pages (the audit trail below): the first screen only
 
 
 def _free_port() -> int:
@@ -77,11 +88,15 @@ def main() -> None:
             order = session.scalars(  # the visitor's batch in progress (the completed one is reviewed)
                 select(BatchOrder.order_no).where(BatchOrder.status == "in_progress").order_by(BatchOrder.id)
             ).first()
-        ids = {"sanqi_lot": sanqi, "order": order}
+            deviation = session.scalars(  # the completed batch's deviation, carried to its signed closure
+                select(Deviation.number).where(Deviation.status == "closed").order_by(Deviation.id)
+            ).first()
+        ids = {"sanqi_lot": sanqi, "order": order, "deviation": deviation}
+        wanted = set(sys.argv[1:]) or {name for name, _, _ in SHOTS}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-            for name, login, path in SHOTS:
+            for name, login, path in (shot for shot in SHOTS if shot[0] in wanted):
                 _log_in(page, base, login)
                 page.goto(f"{base}{path.format(**ids)}")
                 page.wait_for_load_state("networkidle")

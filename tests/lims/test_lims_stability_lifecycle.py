@@ -458,6 +458,7 @@ def _enter_and_review(db: Database, order_code: str, item: str, value: str) -> N
         uow.commit()
 
 
+@pytest.mark.scenario
 @pytest.mark.clause("SH-6.2.3", "TJ-7.4")
 def test_the_trend_reads_reviewed_results_and_estimates_the_shelf_life(db: Database) -> None:
     start = stability.today() - timedelta(days=200)

@@ -222,6 +222,7 @@ def test_manual_weighing_needs_reason_photo_and_a_supervisor_and_raises_an_excep
         assert exception.status == "open" and record["code"] in exception.evidence
 
 
+@pytest.mark.pages
 @pytest.mark.clause("TJ-6.3.2.2.b", "TJ-6.3.2.2.c", "TJ-6.3.1")
 def test_the_weighing_label_carries_batch_material_lot_net_weight_and_weigher(
     db: Database, client: TestClient, batch: str
@@ -289,6 +290,7 @@ def test_charging_takes_the_weighed_portion_by_its_label_once(
     assert client.get(_url(batch, "CMP-C", "evidence"), headers=weigher).json()["missing"] == []
 
 
+@pytest.mark.pages
 @pytest.mark.clause("TJ-6.3.2.2.a")
 def test_a_scale_that_does_not_answer_leaves_nothing_behind(
     db: Database, client: TestClient, batch: str
@@ -340,6 +342,7 @@ def test_charging_from_a_container_issues_it_and_never_more_than_the_bom(
     assert any("not the material of this step" in p for p in problems)
 
 
+@pytest.mark.pages
 @pytest.mark.clause("TJ-6.3.2.2.a")
 def test_a_weight_that_never_settles_is_no_result(
     db: Database, client: TestClient, batch: str, monkeypatch: pytest.MonkeyPatch

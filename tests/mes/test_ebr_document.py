@@ -51,6 +51,7 @@ def _text(pdf: bytes) -> str:
         document.close()
 
 
+@pytest.mark.scenario
 @pytest.mark.clause("TJ-6.4.3.5", "TJ-B.2.3", "TJ-10.1.4", "SH-7.1.4", "SH-7.1.3")
 def test_the_pdf_holds_the_values_signatures_corrections_and_exceptions_and_its_export_is_audited(
     db: Database, client: TestClient, monkeypatch: pytest.MonkeyPatch

@@ -160,6 +160,7 @@ def client(db: Database) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.mark.scenario
 @pytest.mark.clause(
     "TJ-6.4.3.2", "TJ-6.4.3.3", "TJ-6.4.3.3.c", "TJ-6.4.3.3.d", "TJ-6.4.5", "TJ-B.2.3.3", "TJ-6.4.3.1"
 )

@@ -172,6 +172,7 @@ def test_the_demo_plant_has_a_released_batch_in_progress(db: Database) -> None:
         assert rows["LYO-PU"].state == "waiting"
 
 
+@pytest.mark.scenario
 @pytest.mark.clause(
     "TJ-6.4.3.3", "TJ-6.4.3.3.b", "TJ-6.4.3.3.c", "TJ-6.4.3.3.f", "TJ-6.4.3.3.g", "TJ-6.4.3.3.h"
 )

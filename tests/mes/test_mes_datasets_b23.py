@@ -243,6 +243,7 @@ def test_the_four_production_data_sets_have_the_short_names_of_tables_b6_to_b9_a
     assert {i.short: i.type for i in registered["TJ-B.2.3.4"].items}["SYSL"] == "浮点型"
 
 
+@pytest.mark.scenario
 @pytest.mark.clause("TJ-B.2.3.1", "TJ-B.2.3.2", "TJ-B.2.3.3", "TJ-B.1.5", "TJ-10.1.3.1")
 def test_a_batch_gives_its_production_record_deviation_and_line_clearance_through_the_api(
     db: Database, client: TestClient, monkeypatch: pytest.MonkeyPatch
@@ -305,6 +306,7 @@ def test_a_batch_gives_its_production_record_deviation_and_line_clearance_throug
     assert recorded == ["TJ-B.2.3.1", "TJ-B.2.3.2", "TJ-B.2.3.3"]
 
 
+@pytest.mark.scenario
 @pytest.mark.clause("TJ-B.2.3.4", "TJ-B.2.3.1", "TJ-6.4.6", "TJ-B.1.5")
 def test_a_packaged_batch_gives_one_packaging_record_per_printed_material_and_its_inspection_process(
     db: Database, client: TestClient

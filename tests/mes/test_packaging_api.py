@@ -143,6 +143,7 @@ CHECKS = [{"item": "无上批包装材料和标签", "result": "pass"}, {"item":
           {"item": "清场合格证在有效期内", "result": "pass"}]  # fmt: skip
 
 
+@pytest.mark.scenario
 @pytest.mark.clause("TJ-6.4.6", "TJ-B.2.3.4", "TJ-6.3.2.3")
 def test_the_whole_packaging_record_through_the_api(
     db: Database, client: TestClient, line: dict[str, Any]

@@ -253,6 +253,7 @@ def test_the_review_lists_exactly_the_exceptions_of_each_kind_and_nothing_else(
         )
 
 
+@pytest.mark.pages
 @pytest.mark.clause("TJ-6.4.7", "TJ-6.4.4")
 def test_the_review_page_opens_on_the_exceptions_for_qa_only(
     db: Database, client: TestClient, monkeypatch: pytest.MonkeyPatch

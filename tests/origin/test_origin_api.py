@@ -11,6 +11,7 @@ from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
 
+@pytest.mark.scenario
 @pytest.mark.clause("TJ-5.1", "SH-7.1.2")
 def test_the_api_records_a_season_from_plot_to_shipment_and_a_receipt_traces_back(db: Database) -> None:
     with TestClient(create_app(db)) as client:
