@@ -93,6 +93,14 @@ class StepRecord:
     values: list[ValueLine] = field(default_factory=list)
     facts: list[tuple[str, str]] = field(default_factory=list)  # other evidence: name → text
     signatures: list[SignatureLine] = field(default_factory=list)
+    clearance_phase: str = ""  # a line clearance: "before" or "after" production (TJ-6.4.5, TJ-B.2.3.3)
+
+
+# How a line clearance's phase is shown in the record (清场前 / 清场后).
+CLEARANCE_PHASE_LABELS = {
+    "before": N_("Line clearance before production"),
+    "after": N_("Line clearance after production"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +240,7 @@ def _step_records(session: Session, order: BatchOrder, signatures: dict[int, lis
             started=_t(row.started_at), completed=_t(row.completed_at), performed_by=row.performed_by or "",
             verified_by=row.verified_by or "", record_sm3=row.record_sm3 or "", values=values, facts=facts,
             signatures=by_step.get(row.step_code, []),
+            clearance_phase=step.phase if step.type == "line_clearance" else "",
         ))  # fmt: skip
     return out
 

@@ -23,7 +23,14 @@ from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.pdf import page_sized_rows, report_pdf
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import ebr, execution
-from pharmatrace.mes.ebr import SIGNATURE_STATES, BatchRecord, SignatureLine, Translate, meaning_label
+from pharmatrace.mes.ebr import (
+    CLEARANCE_PHASE_LABELS,
+    SIGNATURE_STATES,
+    BatchRecord,
+    SignatureLine,
+    Translate,
+    meaning_label,
+)
 from pharmatrace.mes.recipe_views import STEP_LABELS
 from pharmatrace.mes.review import KIND_LABELS, STATUS_LABELS
 from pharmatrace.mes.review_schemas import ReviewItemPublic
@@ -150,8 +157,11 @@ def render_pdf(record: BatchRecord, *, printed_by: str, printed_at: datetime, tr
     for step in record.steps:
         pdf.set_font("cjk", size=10)
         pdf.ln(1.5)
+        phase = (
+            f" · {translate(CLEARANCE_PHASE_LABELS[step.clearance_phase])}" if step.clearance_phase else ""
+        )
         pdf.multi_cell(0, 5.5, f"{step.seq}. {step.code} {step.name} · {translate(STEP_LABELS.get(step.type, step.type))}"
-                       f" · {translate(execution.STEP_STATE_LABELS.get(step.state, step.state))}",
+                       f"{phase} · {translate(execution.STEP_STATE_LABELS.get(step.state, step.state))}",
                        new_x="LMARGIN", new_y="NEXT")  # fmt: skip
         line(f"{translate(N_('Unit procedure'))}: {step.unit} · {translate(N_('Operation'))}: {step.operation} · "
              f"{translate(N_('Room'))}: {step.room or '—'} · {translate(N_('Equipment'))}: {step.equipment_classes or '—'}"

@@ -833,6 +833,44 @@ def _room_occupied(ctx: Context) -> str | None:
     return None
 
 
+def _after_clearance_missing(ctx: Context) -> tuple[str, str] | None:
+    """TJ-6.4.5: another batch on the floor used this operation's room and its line clearance after production
+    there is not done (performed and verified): the room is not cleared for this batch. Gives (batch number,
+    step). A recipe without an ``after`` clearance in the room asks for none."""
+    room = ctx.operation.room
+    if room is None:
+        return None
+    others = ctx.session.scalars(
+        select(BatchOrder)
+        .where(BatchOrder.status == "in_progress", BatchOrder.id != ctx.order.id)
+        .order_by(BatchOrder.id)
+    )
+    for other in others:
+        plan = _plan(ctx.session, other)
+        in_room = [code for code, (_unit, operation, _step) in plan.steps.items() if operation.room == room]
+        after = [
+            c
+            for c in in_room
+            if plan.steps[c][2].type == "line_clearance" and plan.steps[c][2].phase == "after"
+        ]
+        if not after:
+            continue
+        rows = _steps(ctx.session, other)
+        used = any(rows[c].state in ("in_progress", "signing", "done") for c in in_room if c in rows)
+        missing = [c for c in after if c in rows and rows[c].state != "done"]
+        if used and missing:
+            return other.batch_no, missing[0]
+    return None
+
+
+def _require_room_cleared(ctx: Context) -> None:
+    missing = _after_clearance_missing(ctx)
+    if missing is not None:
+        raise StepRefused(N_("Room {room} is not cleared: the line clearance after production of batch {batch} "
+                             "(step {clearance}) is not done and verified"), room=ctx.operation.room or "",
+                          batch=missing[0], clearance=missing[1])  # fmt: skip
+
+
 def _pre_use(uow: UnitOfWork, ctx: Context, data: StepComplete, out: Outcome) -> None:
     """TJ-6.4.1/6.4.2: the checklist, the equipment of the operation's classes and its room usable now, and the
     previous batch out of the room (its line clearance done)."""
@@ -867,17 +905,22 @@ def _pre_use(uow: UnitOfWork, ctx: Context, data: StepComplete, out: Outcome) ->
     if occupied is not None:
         raise StepRefused(N_("Room {room} is still in use by batch {batch}: its line clearance is not done"),
                           room=ctx.operation.room or "", batch=occupied)  # fmt: skip
+    _require_room_cleared(ctx)
     out.record["equipment"] = used
     out.record["room"] = ctx.operation.room
 
 
 def _line_clearance(ctx: Context, data: StepComplete, out: Outcome) -> None:
     """TJ-6.4.5, TJ-B.2.3.3: room, product, batch, step, date, the checklist with results; the performer's and
-    the verifier's signatures are the step's sign-offs."""
+    the verifier's signatures are the step's sign-offs. Its phase: ``before`` production (the room must be
+    cleared of every other batch: their clearances ``after`` production in it done) or ``after`` it."""
     out.record["checks"] = _checklist(ctx, data)
+    if ctx.step.phase == "before":
+        _require_room_cleared(ctx)
     out.record["clearance"] = {"room": ctx.operation.room or "", "product": ctx.order.product_name,
                                "product_code": ctx.order.product_code, "batch_no": ctx.order.batch_no,
-                               "step": ctx.row.step_code, "date": clock.format_beijing(clock.now())}  # fmt: skip
+                               "step": ctx.row.step_code, "date": clock.format_beijing(clock.now()),
+                               "phase": ctx.step.phase}  # fmt: skip
 
 
 def _dispensing(ctx: Context) -> None:

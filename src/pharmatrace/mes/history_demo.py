@@ -696,6 +696,11 @@ class History:
         self.at(3, 15, 10)
         self.start(FILLER, "FIL-CPP")
         self.start(FILLER, "FIL-IPC")
+        self.at(3, 15, 15)  # the compounding room cleared of this batch (TJ-6.4.5, after production)
+        self.start(OPERATOR, "SF-ALC")
+        self.at(3, 15, 35)
+        self.complete(OPERATOR, "SF-ALC", checks=["pass"] * 4)
+        self.verify(SUPERVISOR, "SF-ALC", "配液间清场合格，已挂“已清场”状态标识")
         self.at(3, 15, 40)
         self.complete(FILLER, "FIL-IPC", values={"fill_weight": "2.01"})
         self.at(3, 18, 0)  # while filling: the freeze dryer cleaned and sterilised for the loading
@@ -713,6 +718,11 @@ class History:
         self.start(OPERATOR, "LYO-PU")
         self.at(3, 20, 20)
         self.complete(OPERATOR, "LYO-PU", checks=["pass"] * 3, equipment=["FD-01"])
+        self.at(3, 20, 25)  # the filling room cleared of this batch while the dryer is loaded
+        self.start(FILLER, "FIL-ALC")
+        self.at(3, 20, 50)
+        self.complete(FILLER, "FIL-ALC", checks=["pass"] * 4)
+        self.verify(SUPERVISOR, "FIL-ALC", "A 级区清场合格，灌装部件已拆卸送清洗")
         self.at(
             3, 21, 36
         )  # the door seal alarmed while loading: 75 min after the check, over its 60 min hold
@@ -838,6 +848,11 @@ class History:
                       note="成品 986 盒；QC 检验及留样 19 支；灯检剔除 73 支")  # fmt: skip
         self.at(5, 19, 5)
         self.verify(FLOOR_QA, "PKG-Y", "成品收率 98.6 %，小盒物料平衡 100 %")
+        self.at(5, 19, 10)  # the packaging line cleared of this batch: the batch completes with it
+        self.start(FILLER, "PKG-ALC")
+        self.at(5, 19, 30)
+        self.complete(FILLER, "PKG-ALC", checks=["pass"] * 4)
+        self.verify(SUPERVISOR, "PKG-ALC", "包装线清场合格，剩余小盒已退库")
 
     def _batch_no(self) -> str:
         with self.db.sessions() as session:

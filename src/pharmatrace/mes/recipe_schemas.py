@@ -48,6 +48,11 @@ STAGES = (
     "packaging",  # 包装
 )
 Stage = Literal["production", "inspection", "packaging"]
+CLEARANCE_PHASES = (
+    "before",  # 生产前清场确认
+    "after",  # 生产结束清场
+)
+ClearancePhase = Literal["before", "after"]
 # Late entries and late signatures (TJ-10.1.3.1): the windows a recipe allows, by default.
 LATE_ENTRY_MINUTES = 30
 LATE_SIGNATURE_MINUTES = 8 * 60
@@ -125,6 +130,8 @@ class Step(Strict):
     max_hold_minutes: Minutes | None = None  # after the end of its predecessor(s)
     signoff: SignOff = "operator"
     predecessors: Annotated[list[UpperCode], Field(max_length=20)] | None = None
+    # TJ-6.4.5: a line clearance before production (the default) or after it (the room cleared of this batch).
+    phase: ClearancePhase = "before"
 
 
 class Operation(Strict):

@@ -95,6 +95,7 @@ class DutiesNotSegregated(NotPermitted):
 # they are left out of the canonical text, so a body written before them keeps its text and its SM3.
 LATER_HEADER_FIELDS = ("late_entry_minutes", "late_signature_minutes")
 LATER_UNIT_FIELDS = ("stage",)
+LATER_STEP_FIELDS = ("phase",)
 LATER_PARAMETER_FIELDS = ("tag",)
 LATER_BOM_FIELDS = ("min_lots",)
 
@@ -102,8 +103,8 @@ LATER_BOM_FIELDS = ("min_lots",)
 def canonical_body(body: RecipeBody) -> str:
     """The body as canonical JSON text (sorted keys, no spaces, Decimals as strings): what is stored, hashed,
     signed through the decisions, and copied into a control recipe. Later optional fields at their default
-    are left out (:data:`LATER_HEADER_FIELDS`, :data:`LATER_UNIT_FIELDS`, :data:`LATER_PARAMETER_FIELDS`,
-    :data:`LATER_BOM_FIELDS`)."""
+    are left out (:data:`LATER_HEADER_FIELDS`, :data:`LATER_UNIT_FIELDS`, :data:`LATER_STEP_FIELDS`,
+    :data:`LATER_PARAMETER_FIELDS`, :data:`LATER_BOM_FIELDS`)."""
     data = body.model_dump(mode="json")
     for name in LATER_HEADER_FIELDS:
         if getattr(body, name) == RecipeBody.model_fields[name].default:
@@ -114,6 +115,9 @@ def canonical_body(body: RecipeBody) -> str:
                 del dumped[name]
         for operation, dumped_operation in zip(unit.operations, dumped["operations"], strict=True):
             for step, dumped_step in zip(operation.steps, dumped_operation["steps"], strict=True):
+                for name in LATER_STEP_FIELDS:
+                    if getattr(step, name) == Step.model_fields[name].default:
+                        del dumped_step[name]
                 for parameter, dumped_parameter in zip(
                     step.parameters, dumped_step["parameters"], strict=True
                 ):
@@ -281,6 +285,12 @@ def _check_step(step: Step, operation: Operation, bom_materials: set[str], prede
     if kind == "line_clearance" and step.signoff in ("none", "operator"):
         raise _invalid(N_("{where}, {field}: a line clearance is verified by a second person"), where,
                        "signoff")  # fmt: skip
+    if step.phase != "before" and kind != "line_clearance":
+        raise _invalid(N_("{where}, {field}: only a line clearance has a phase (before or after production)"),
+                       where, "phase")  # fmt: skip
+    if step.phase == "after" and operation.room is None:
+        raise _invalid(N_("{where}, {field}: a line clearance after production needs the room of its operation"),
+                       where, "phase")  # fmt: skip
 
 
 def _check_stages(body: RecipeBody) -> None:

@@ -43,7 +43,7 @@ RecordReader = Annotated[Principal, Depends(Requires("audit.trail.view"))]
 LABELS = {
     "kinds": review.KIND_LABELS, "status": review.STATUS_LABELS, "order_status": execution.ORDER_STATUS_LABELS,
     "states": execution.STEP_STATE_LABELS, "steps": STEP_LABELS, "roles": execution.SIGNOFF_ROLE_LABELS,
-    "meanings": MEANINGS, "signature_states": SIGNATURE_STATES,
+    "meanings": MEANINGS, "signature_states": SIGNATURE_STATES, "phases": ebr.CLEARANCE_PHASE_LABELS,
 }  # fmt: skip
 
 
