@@ -267,6 +267,7 @@ def test_signing_through_the_api(db: Database) -> None:
             "qms.capa.approve", "qms.capa.effectiveness",
             "qms.change.approve.qa", "qms.change.approve.production", "qms.change.approve.qc",
             "qms.change.approve.system_owner", "qms.change.close",
+            "lims.oos.close", "qms.batch.release", "qms.batch.reject",
         }  # fmt: skip
         qa = token(client, "chenjing")
         body = {

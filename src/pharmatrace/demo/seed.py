@@ -391,6 +391,12 @@ def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
     from pharmatrace.mes.execution_demo import seed_batches
 
     added["batch_orders"] = seed_batches(db, DEMO_PASSWORD)  # a released batch in progress (TJ-6.4)
+    from pharmatrace.qms.release_demo import seed_release
+
+    added["batch_releases"] = seed_release(db, DEMO_PASSWORD)  # the completed batch's release (TJ-9.1)
+    from pharmatrace.monitoring.demo import seed_monitoring
+
+    added["monitoring"] = seed_monitoring(db)  # sources, tags, a history of values (SH-8.4.3)
     from pharmatrace.kernel.ledger_jobs import checkpoint
 
     checkpoint(db)  # the seeded plant starts fully covered by a signed, witnessed checkpoint

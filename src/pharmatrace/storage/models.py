@@ -9,6 +9,7 @@ from pharmatrace.kernel import ledger as _ledger  # noqa: F401
 from pharmatrace.kernel.esign import models as _esign  # noqa: F401
 from pharmatrace.kernel.identity import models as _identity  # noqa: F401
 from pharmatrace.lims import certificate_models as _lims_certificates  # noqa: F401
+from pharmatrace.lims import oos_models as _lims_oos  # noqa: F401
 from pharmatrace.lims import reagent_models as _lims_reagents  # noqa: F401
 from pharmatrace.lims import result_models as _lims_results  # noqa: F401
 from pharmatrace.lims import sample_models as _lims_samples  # noqa: F401
@@ -19,10 +20,12 @@ from pharmatrace.mes import execution_models as _execution  # noqa: F401
 from pharmatrace.mes import packaging_models as _packaging  # noqa: F401
 from pharmatrace.mes import recipe_models as _recipes  # noqa: F401
 from pharmatrace.mes import review_models as _review  # noqa: F401
+from pharmatrace.monitoring import models as _monitoring  # noqa: F401
 from pharmatrace.origin import models as _origin  # noqa: F401
 from pharmatrace.qms import capa_models as _qms_capa  # noqa: F401
 from pharmatrace.qms import change_models as _qms_change  # noqa: F401
 from pharmatrace.qms import deviation_models as _qms_deviations  # noqa: F401
+from pharmatrace.qms import release_models as _qms_release  # noqa: F401
 from pharmatrace.storage.base import Base
 from pharmatrace.training import course_models as _courses  # noqa: F401
 from pharmatrace.training import models as _training  # noqa: F401

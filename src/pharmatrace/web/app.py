@@ -188,10 +188,12 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.mes import packaging_views as mes_packaging_views
     from pharmatrace.mes import recipe_views as mes_recipe_views
     from pharmatrace.mes import review_views as mes_review_views
+    from pharmatrace.monitoring import views as monitoring_views
     from pharmatrace.origin import views as origin_views
     from pharmatrace.qms import capa_views as qms_capa_views
     from pharmatrace.qms import change_views as qms_change_views
     from pharmatrace.qms import deviation_views as qms_deviation_views
+    from pharmatrace.qms import release_views as qms_release_views
     from pharmatrace.training import course_views as training_course_views
     from pharmatrace.training import views as training_views
     from pharmatrace.web import views as shell_views
@@ -232,6 +234,8 @@ def page_routers() -> list[APIRouter]:
         qms_deviation_views.router,
         qms_capa_views.router,
         qms_change_views.router,
+        qms_release_views.router,
+        monitoring_views.router,
         compliance_views.router,
     ]
 
@@ -248,6 +252,7 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.kernel.esign import api as esign_api
     from pharmatrace.kernel.identity import api as identity_api
     from pharmatrace.lims import certificate_api as lims_certificate_api
+    from pharmatrace.lims import oos_api as lims_oos_api
     from pharmatrace.lims import reagent_api as lims_reagent_api
     from pharmatrace.lims import result_api as lims_result_api
     from pharmatrace.lims import sample_api as lims_sample_api
@@ -258,10 +263,12 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.mes import packaging_api as mes_packaging_api
     from pharmatrace.mes import recipe_api as mes_recipe_api
     from pharmatrace.mes import review_api as mes_review_api
+    from pharmatrace.monitoring import api as monitoring_api
     from pharmatrace.origin import api as origin_api
     from pharmatrace.qms import capa_api as qms_capa_api
     from pharmatrace.qms import change_api as qms_change_api
     from pharmatrace.qms import deviation_api as qms_deviation_api
+    from pharmatrace.qms import release_api as qms_release_api
     from pharmatrace.training import api as training_api
     from pharmatrace.training import course_api as training_course_api
     from pharmatrace.wms import api as wms_api
@@ -291,9 +298,12 @@ def api_routers() -> list[APIRouter]:
         lims_result_api.router,
         lims_stability_api.router,
         lims_certificate_api.router,
+        lims_oos_api.router,
         qms_deviation_api.router,
         qms_capa_api.router,
         qms_change_api.router,
+        qms_release_api.router,
+        monitoring_api.router,
         exchange_api.router,
         compliance_api.router,
     ]

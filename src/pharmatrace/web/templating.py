@@ -31,6 +31,7 @@ TEMPLATE_DIRS = [
     PACKAGE / "mes" / "templates",
     PACKAGE / "lims" / "templates",
     PACKAGE / "qms" / "templates",
+    PACKAGE / "monitoring" / "templates",
 ]
 
 

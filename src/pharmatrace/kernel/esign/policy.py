@@ -361,6 +361,31 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("verified", "qms.deviation.approve"),),
         with_event=True,
     ),
+    # TJ-7.7, TJ-B.2.4.3 (pharmatrace.lims.oos): QA closes an OOS investigation on its lims_oos_closures row, which
+    # names the SM3 of the investigation's content; never the analyst of the result under investigation.
+    SignableAction(
+        "lims.oos.close",
+        "lims_oos_closure",
+        N_("Close an OOS investigation (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
+    # TJ-6.3.4, TJ-6.4.7, TJ-9.1 (pharmatrace.qms.release): the qualified person signs the release or the rejection
+    # of a batch on its qms_release_decisions row, which names the SM3 of the checklist and summary it decided on.
+    SignableAction(
+        "qms.batch.release",
+        "qms_release_decision",
+        N_("Release a batch (Qualified Person)"),
+        (Step("released", "qms.release.decide"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "qms.batch.reject",
+        "qms_release_decision",
+        N_("Reject a batch (Qualified Person)"),
+        (Step("rejected", "qms.release.decide"),),
+        with_event=True,
+    ),
 )
 BY_CODE: dict[str, SignableAction] = {action.code: action for action in ACTIONS}
 

@@ -1,0 +1,1 @@
+"""Integrated monitoring: data sources, tags, acquisition adapters, the historian, alarms (issue 11)."""
