@@ -92,6 +92,6 @@ def test_worklists_and_oos_cases_show_the_demo_lot(client: TestClient) -> None:
     cases = client.get("/api/v1/lims/oos-cases", headers=reviewer, params={"status": "open"}).json()
     assert [t["item_name"][:4] for t in mine["mine"]] == ["含量测定"]
     assert [t["item_name"] for t in queue.json()] == ["水分"] and queue.json()[0]["state"] == "oos"
-    assert [(c["item_name"], c["phase"], c["status"], c["result"]) for c in cases] == [("水分", "I", "open",
+    assert [(c["item_name"], c["phase"], c["status"], c["result"]) for c in cases] == [("水分", "II", "open",
                                                                                      "14.6 %")]  # fmt: skip
     assert client.get("/api/v1/lims/review-queue", headers=analyst).status_code == 403

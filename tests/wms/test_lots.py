@@ -19,20 +19,37 @@ from pharmatrace.kernel import clock, ledger
 from pharmatrace.kernel.errors import AuthenticationFailed, Conflict, NotPermitted
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.lims import certificates, specs
+from pharmatrace.lims.certificate_models import Certificate, CertificateSignoff
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 from pharmatrace.wms import labels, lots
 from pharmatrace.wms.models import LOT_EVENTS, LOT_TRANSITIONS, Lot, LotStatusRefused
 
 
-@pytest.fixture(autouse=True)
-def _certificate_gate_proven_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests prove the lot's events and signatures. The 丹参 lots they receive fall under an effective
-    release specification, whose certificate-of-analysis gate (TJ-5.2.1.4) is proven with real certificates in
-    tests/lims/test_lims_certificate_service.py; here it is left out."""
-    from pharmatrace.lims import certificates
-
-    monkeypatch.setattr(certificates, "require_release_certificate", lambda _session, _lot: None)
+def certified(db: Database, lot_id: int) -> None:
+    """A signed, conforming certificate of analysis for the lot against each effective release specification of
+    its material: the CoA gate of the release (TJ-5.2.1.4) then passes, honestly. A narrow setup of the two rows
+    the gate reads (certificate and QC signoff); issuing from approved results and signing are proven through the
+    service in tests/lims/test_lims_certificate_service.py."""
+    reviewer = principal(db, LOGIN_BY_ROLE["qc_reviewer"])
+    with UnitOfWork(db, reviewer.actor, reason="检验报告书（测试准备）") as uow:
+        lot = lots.get_lot(uow.session, lot_id)
+        for n, version in enumerate(specs.effective_specs(uow.session, lot.material.code, "release"), 1):
+            content = {"lot": lot.lot_number, "spec": version.specification.code, "conclusion": "conforms"}
+            made = Certificate(
+                code=f"COA-T{lot_id}-{n}", lot_id=lot.id, lot_number=lot.lot_number, material_code=lot.material.code,
+                material_name=lot.material.name, spec_version_id=version.id, spec_code=version.specification.code,
+                spec_version=version.version, spec_sm3=version.content_sm3, conclusion="conforms",
+                content=ledger.canonical_text(content), content_sm3=certificates.content_hash(content),
+                issued_at=clock.now(), issued_by=QC, issued_by_name="王芳",
+            )  # fmt: skip
+            uow.session.add(made)
+            uow.session.flush()
+            uow.session.add(CertificateSignoff(certificate_id=made.id, content_sm3=made.content_sm3,
+                                               signed_at=clock.now(), signed_by=reviewer.login,
+                                               signed_by_name=reviewer.full_name, comment=""))  # fmt: skip
+        uow.commit()
 
 
 def event(db: Database, login: str, lot_id: int, name: str, reason: str = "按 SOP 操作") -> None:
@@ -74,6 +91,10 @@ def test_qc_samples_and_qa_releases_with_a_signature(db: Database) -> None:
         event(db, QC, lot_id, "release")  # QC may sample, not release
     event(db, QC, lot_id, "start_testing", "QC 取样 S2611-0042")
     assert status(db, lot_id) == "under_test"
+    with pytest.raises(certificates.ReleaseRefused, match="only on a signed certificate of analysis"):
+        event(db, QA, lot_id, "release", "无检验报告书")  # TJ-5.2.1.4: the CoA gate
+    assert status(db, lot_id) == "under_test"
+    certified(db, lot_id)
     event(db, QA, lot_id, "release", "检验报告 QC-2611-042 合格")
     assert status(db, lot_id) == "released"
     with db.sessions() as session:
@@ -93,6 +114,7 @@ def test_qc_samples_and_qa_releases_with_a_signature(db: Database) -> None:
 def test_a_wrong_password_releases_nothing(db: Database) -> None:
     _, lot_id = received(db)
     event(db, QC, lot_id, "start_testing")
+    certified(db, lot_id)
     qa = principal(db, QA)
     with UnitOfWork(db, qa.actor, reason="合格") as uow, pytest.raises(AuthenticationFailed):
         lots.release(uow, qa, lot_id, "Wrong#2026", QA)
@@ -112,6 +134,7 @@ def test_sampling_waits_for_the_receipt_and_holds_return_where_they_came_from(db
         event(db, QC, open_lot, "start_testing")
     _, lot_id = received(db, supplier_lot="DS2611-T02")
     event(db, QC, lot_id, "start_testing")
+    certified(db, lot_id)
     event(db, QA, lot_id, "release")
     event(db, QA, lot_id, "hold", "偏差 DEV-2611-03 调查中")
     assert status(db, lot_id) == "on_hold"
@@ -236,6 +259,7 @@ def test_the_api_receives_scans_completes_prints_and_qa_releases(db: Database) -
         assert [x["id"] for x in found] == [lot_id]
         sampled = client.post(f"/api/v1/lots/{lot_id}/start-testing", headers=qc, json={"reason": "取样"})
         assert sampled.json()["status"] == "under_test"
+        certified(db, lot_id)
         qa = token(client, QA)
         refused = client.post(f"/api/v1/lots/{lot_id}/release", headers=qa,
                               json={"reason": "合格", "password": "Wrong#2026", "login": QA})  # fmt: skip
@@ -244,6 +268,9 @@ def test_the_api_receives_scans_completes_prints_and_qa_releases(db: Database) -
                                json={"reason": "合格", "password": DEMO_PASSWORD, "login": QA})  # fmt: skip
         assert released.status_code == 200, released.text
         assert released.json()["status"] == "released"
+        client.post("/login", data={"login": QA, "password": DEMO_PASSWORD})
+        page = client.get(f"/wms/lots/{lot_id}").text  # the lot page links its certificates (TJ-7.1)
+        assert 'data-testid="lot-certificates"' in page and f"COA-T{lot_id}-1" in page
         assert (
             client.get(f"/api/v1/lots/{lot_id}", headers=keeper).json()["container_list"][0]["code"] == code
         )

@@ -1,19 +1,38 @@
-"""Page: the OOS board (超标结果看板, ``/lims/oos``; TJ-7.7, TJ-B.2.4.3). Every out-of-specification case with what
-it is linked to — lot, sample, order, item, limit and result, the analyst, the instrument and its calibration at
-the time of the test, the method SOP, the reagents used and their expiry — and its phase and status. Read-only: the
-investigation itself is on the test's page (retests within the case)."""
+"""Pages: the OOS board (超标结果看板, ``/lims/oos``) and one investigation (``/lims/oos/{code}``; TJ-7.7,
+TJ-B.2.4.3, TJ-10.1.3.4).
+
+The board lists every out-of-specification case with what it is linked to — lot, sample, order, item, limit and
+result, the analyst, the instrument and its calibration at the time of the test, the method SOP, the reagents used
+and their expiry — and its phase and status; each case links to its investigation page. The investigation page
+shows the same context and the room environment during the test, every recorded step with who and when, the
+linked deviation and CAPA, what still blocks the closure, and the form of each step open to the reader now
+(:data:`pharmatrace.lims.oos.TRANSITIONS`).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
-from pharmatrace.kernel.errors import N_
+from pharmatrace.kernel.audit import AuditEntry
+from pharmatrace.kernel.errors import N_, PharmaTraceError
+from pharmatrace.kernel.esign.policy import MEANINGS
+from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
-from pharmatrace.lims import results
+from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.lims import oos, results
+from pharmatrace.lims.oos_models import OosClosure, OosStep
+from pharmatrace.lims.oos_schemas import CHECKS, ConclusionCreate, DeviationRaise, PhaseOne, PhaseTwo
+from pharmatrace.lims.result_models import OosCase
+from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
+from pharmatrace.web.forms import form_data, validate
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/lims", include_in_schema=False)
@@ -22,6 +41,9 @@ LimsView = Annotated[Principal, Depends(Requires("lims.view"))]
 
 STATUS_LABELS = {"open": N_("Open"), "closed": N_("Closed")}
 PHASE_LABELS = {"I": N_("Phase I (laboratory)"), "II": N_("Phase II (full investigation)")}
+LABELS = {"status": STATUS_LABELS, "phases": PHASE_LABELS, "stages": oos.STAGE_LABELS, "checks": oos.CHECK_LABELS,
+          "answers": oos.ANSWER_LABELS, "conclusions": oos.CONCLUSION_LABELS, "steps": oos.STEP_LABELS,
+          "meanings": MEANINGS}  # fmt: skip
 
 
 @router.get("/oos", response_class=HTMLResponse)
@@ -32,6 +54,111 @@ def board(request: Request, db: DbDep, _: LimsView, status: str = "open") -> Res
         rows = []
         for case in results.list_oos(session, status=status):
             result = results.get_result(session, case.result_id)
-            rows.append((results.oos_public(session, case), results.result_public(session, result)))
-    return render(request, "lims/oos.html", rows=rows, status=status,
-                  labels={"status": STATUS_LABELS, "phases": PHASE_LABELS})  # fmt: skip
+            rows.append((results.oos_public(session, case), results.result_public(session, result),
+                         oos.stage_of(session, case)))  # fmt: skip
+    return render(request, "lims/oos.html", rows=rows, status=status, labels=LABELS)
+
+
+def _trail(session: Session, case: OosCase) -> list[AuditEntry]:
+    steps = [str(i) for i in session.scalars(select(OosStep.id).where(OosStep.case_id == case.id))]
+    closures = [str(i) for i in session.scalars(select(OosClosure.id).where(OosClosure.case_id == case.id))]
+    conditions = [(AuditEntry.object_type == "lims_oos_case") & (AuditEntry.object_id == str(case.id))]
+    if steps:
+        conditions.append((AuditEntry.object_type == "lims_oos_step") & AuditEntry.object_id.in_(steps))
+    if closures:
+        conditions.append((AuditEntry.object_type == "lims_oos_closure") & AuditEntry.object_id.in_(closures))
+    return list(
+        session.scalars(select(AuditEntry).where(or_(*conditions)).order_by(AuditEntry.leaf_index.desc()))
+    )
+
+
+def _page(request: Request, db: DbDep, principal: Principal, code: str, status_code: int = 200,
+          **values: Any) -> Response:  # fmt: skip
+    with db.sessions() as session:
+        case = oos.get_case(session, code)
+        detail = oos.investigation_detail(session, case)
+        blockers = [i18n.translate(b.message, **b.params) for b in detail.blockers]
+        analysts = oos.analysts_of(session, case)
+        trail = _trail(session, case)
+        ask_login = first_signature_pending(session, principal)
+    values.setdefault("data", {})
+    values.setdefault("form", "")
+    values.setdefault("done", request.query_params.get("done"))
+    values["error"] = values.get("error") or request.query_params.get("error")
+    return render(request, "lims/oos_detail.html", status_code=status_code, d=detail, blockers=blockers,
+                  analyst_of_result=principal.login in analysts, trail=trail, ask_login=ask_login,
+                  may={name: principal.can(t.permission) and detail.stage in t.sources
+                       for name, t in oos.TRANSITIONS.items()},
+                  checks=CHECKS, labels=LABELS, **values)  # fmt: skip
+
+
+@router.get("/oos/{code}", response_class=HTMLResponse)
+def investigation_page(request: Request, db: DbDep, principal: LimsView, code: str) -> Response:
+    return _page(request, db, principal, code)
+
+
+def _write(request: Request, db: DbDep, principal: Principal, code: str, form: str, data: dict[str, Any],
+           write: Callable[[UnitOfWork], object], errors: dict[str, str] | None = None) -> Response:  # fmt: skip
+    """Write through the unit of work and go back to the page; a refusal re-renders it with the form's input and
+    the message (nothing was written)."""
+    if errors:
+        return _page(request, db, principal, code, 422, data=data, field_errors=errors, form=form,
+                     error=next(iter(errors.values())))  # fmt: skip
+    try:
+        with UnitOfWork(db, principal.actor) as uow:
+            write(uow)
+            uow.commit()
+    except PharmaTraceError as error:
+        return _page(request, db, principal, code, error.http_status, data=data, form=form,
+                     error=i18n.error_message(error))  # fmt: skip
+    done = quote(i18n.gettext(N_("Saved")))
+    return RedirectResponse(f"/lims/oos/{quote(code.strip().upper())}?done={done}", status_code=303)
+
+
+@router.post("/oos/{code}/phase1", response_class=HTMLResponse)
+async def phase1(request: Request, db: DbDep, principal: LimsView, code: str) -> Response:
+    data = await form_data(request)
+    values: dict[str, Any] = {
+        name: {"answer": data.get(f"{name}_answer", ""), "note": data.get(f"{name}_note", "")}
+        for name in CHECKS
+    }
+    values.update(assignable_cause=data.get("assignable_cause") == "on", summary=data.get("summary", ""),
+                  invalidation_reason=data.get("invalidation_reason", ""))  # fmt: skip
+    body, errors = validate(PhaseOne, values)
+    return _write(request, db, principal, code, "phase1", data,
+                  lambda uow: oos.record_phase1(uow, principal, code, body) if body else None, errors)  # fmt: skip
+
+
+@router.post("/oos/{code}/deviation", response_class=HTMLResponse)
+async def deviation(request: Request, db: DbDep, principal: LimsView, code: str) -> Response:
+    data = await form_data(request)
+    body, errors = validate(DeviationRaise, {"immediate_actions": data.get("immediate_actions", "")})
+    return _write(request, db, principal, code, "deviation", data,
+                  lambda uow: oos.raise_deviation(uow, principal, code, body) if body else None, errors)  # fmt: skip
+
+
+@router.post("/oos/{code}/phase2", response_class=HTMLResponse)
+async def phase2(request: Request, db: DbDep, principal: LimsView, code: str) -> Response:
+    data = await form_data(request)
+    body, errors = validate(
+        PhaseTwo, {k: data.get(k, "") for k in ("manufacturing", "other_batches", "root_cause")}
+    )
+    return _write(request, db, principal, code, "phase2", data,
+                  lambda uow: oos.record_phase2(uow, principal, code, body) if body else None, errors)  # fmt: skip
+
+
+@router.post("/oos/{code}/conclusion", response_class=HTMLResponse)
+async def conclusion(request: Request, db: DbDep, principal: LimsView, code: str) -> Response:
+    data = await form_data(request)
+    body, errors = validate(ConclusionCreate,
+                            {k: data.get(k, "") for k in ("conclusion", "summary", "no_capa_rationale")})  # fmt: skip
+    return _write(request, db, principal, code, "conclusion", data,
+                  lambda uow: oos.record_conclusion(uow, principal, code, body) if body else None, errors)  # fmt: skip
+
+
+@router.post("/oos/{code}/close", response_class=HTMLResponse)
+async def close(request: Request, db: DbDep, principal: LimsView, code: str) -> Response:
+    data = await form_data(request)
+    return _write(request, db, principal, code, "close", {}, lambda uow: oos.close(
+        uow, principal, code, password=str(data.get("password", "")), login=data.get("login") or None,
+        comment=str(data.get("comment", ""))[:500]))  # fmt: skip

@@ -5,7 +5,10 @@ The demo's sampled lot is the 三七 lot under test (:mod:`pharmatrace.lims.samp
 testing, and enters the results on the calibrated balance and HPLC with usable reagents. QC reviewer 孙丽
 (``sunli``) reviews and signs them. 水分 comes out at 14.6 % against “≤ 14.0 %”: the result is flagged OOS, locked,
 and a phase I laboratory investigation is opened. The assay waits in the analyst's worklist (the HPLC run is
-still going). Everything goes through the service; idempotent (nothing is added once an order exists).
+still going). 孙丽 records phase I (:mod:`pharmatrace.lims.oos`): every assignable-cause check answered, no
+laboratory error found, so the case goes to phase II; its deviation is the one the deviation demo raises from the
+case (:mod:`pharmatrace.qms.deviation_demo`, source ``lims:<case>``), linked by that source, never duplicated.
+Everything goes through the services; idempotent (nothing is added once an order exists, or a phase I recorded).
 """
 
 from __future__ import annotations
@@ -67,6 +70,40 @@ def _reagent_codes(db: Database, names: tuple[str, ...]) -> list[str]:
 
 def seed_results(db: Database, password: str) -> int:
     """Add what is missing; idempotent. Returns how many records were added."""
+    return _results(db, password) + _oos_phase_one(db)
+
+
+# Phase I of the demo's OOS (TJ-7.7): the checklist answered by the QC reviewer, no assignable cause found.
+PHASE_ONE = {
+    "calculation": {"answer": "ok", "note": "计算公式与原始数据复核无误"},
+    "instrument": {"answer": "ok", "note": "BAL-QC-01 在校准有效期内，当日点检合格"},
+    "standard_reagent": {"answer": "ok", "note": "本项目不使用对照品和试剂"},
+    "sample_preparation": {"answer": "ok", "note": "取样、制样按 SOP 执行，平行样结果一致"},
+    "analyst": {"answer": "ok", "note": "检验员经培训考核合格"},
+    "assignable_cause": False,
+    "summary": "实验室调查未发现可归因的检验错误，转入第二阶段全面调查（物料与供应商）。",
+}
+
+
+def _oos_phase_one(db: Database) -> int:
+    from pharmatrace.lims import oos
+    from pharmatrace.lims.oos_models import OosStep
+    from pharmatrace.lims.oos_schemas import PhaseOne
+    from pharmatrace.lims.result_models import OosCase
+
+    with db.sessions() as session:
+        case = session.scalar(select(OosCase).order_by(OosCase.id).limit(1))
+        if case is None or session.scalar(select(OosStep.id).where(OosStep.case_id == case.id).limit(1)):
+            return 0
+        code = case.code
+    reviewer = _principal(db, REVIEWER)
+    with UnitOfWork(db, reviewer.actor, reason="demo plant seed: OOS phase I") as uow:
+        oos.record_phase1(uow, reviewer, code, PhaseOne.model_validate(PHASE_ONE))
+        uow.commit()
+    return 1
+
+
+def _results(db: Database, password: str) -> int:
     with db.sessions() as session:
         if session.scalar(select(func.count()).select_from(TestOrder)):
             return 0

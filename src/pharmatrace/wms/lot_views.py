@@ -260,11 +260,22 @@ def _lot_page(
             if lot.status in starts and principal.can(EVENT_PERMISSIONS[name]) and lot.voided_at is None
         ]  # fmt: skip
         receipt_ref = (receipt.id, receipt.number) if receipt is not None else None
+        coas = _certificates(session, lot_id)
     values.setdefault("data", {})
     values.setdefault("event", "")
     return render(request, "wms/lot_detail.html", status_code=status_code, lot=detail, trail=trail,
                   history=history, esign=esign, ask_login=ask_login, offered=offered, event_labels=EVENT_LABELS,
-                  signed_events=SIGNED_EVENTS, statuses=STATUS_LABELS, receipt=receipt_ref, **values)  # fmt: skip
+                  signed_events=SIGNED_EVENTS, statuses=STATUS_LABELS, receipt=receipt_ref, certificates=coas,
+                  **values)  # fmt: skip
+
+
+def _certificates(session: Session, lot_id: int) -> list[tuple[int, str, str, str]]:
+    """The lot's certificates of analysis (TJ-7.1, TJ-5.2.1.4): ID, code, state, conclusion; void ones too."""
+    from pharmatrace.lims import certificates
+
+    return [(c.id, c.code, certificates.STATE_LABELS[certificates.state_of(c)],
+             certificates.CONCLUSION_LABELS[c.conclusion])
+            for c in certificates.certificates_of_lot(session, lot_id)]  # fmt: skip
 
 
 @router.get("/lots/{lot_id}", response_class=HTMLResponse)
