@@ -159,7 +159,7 @@ def test_an_inspector_checks_that_the_ledger_extends_the_checkpoint_they_kept(
     cli: CliRunner, db: Database, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     kept = json.loads(cli.invoke(app, ["ledger", "prove", "material:1"]).output)["checkpoint"]
-    grown = cli.invoke(app, ["user", "create", "qianyu", "--full-name", "钱雨", "--role", "qc_analyst",
+    grown = cli.invoke(app, ["user", "create", "qianyun", "--full-name", "钱云", "--role", "qc_analyst",
                              "--password-stdin"], input="Initial#2026\n")  # fmt: skip
     assert grown.exit_code == 0, grown.output  # the plant went on recording: the ledger grew
     made = cli.invoke(app, ["ledger", "prove-consistency", "--from", str(kept["tree_size"])])

@@ -14,10 +14,13 @@ from sqlalchemy import select
 from helpers import count_rows, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.lims import stability_charts
+from pharmatrace.lims.result_models import TestOrder
 from pharmatrace.lims.stability_models import StabilityStudy
 from pharmatrace.lims.stability_schemas import EstimatePublic, LinePublic, TrendPoint, TrendPublic
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
+
+BATCH_ORDER = "DH2611002"  # the demo's batch in progress: no warehouse lot (DH2611001 handed its lot over)
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
 
@@ -60,7 +63,9 @@ def test_the_dashboard_and_the_study_page_show_the_demo_study(client: TestClient
     chart = html.split('data-testid="trend-1"')[1].split("</svg>")[0]
     assert html.count("<svg viewBox=") == 3 and "http" not in chart
     assert 'data-point="T0"' in html and "STB-CH-01" in html and "QS-FG-DH-002" in html
-    assert "none: a batch order has no warehouse lot to test" in html
+    with db.sessions() as session:  # the batch's lot (mes.handover) is sampled: T0 has its test order
+        order = session.scalar(select(TestOrder.code).where(TestOrder.source_ref == f"{code}/T0"))
+    assert order is not None and order in html
     assert ('data-testid="pull-form"' in html) == (login == "wangfang")
     assert 'data-testid="approve-form"' not in html  # approved already
 
@@ -124,7 +129,7 @@ def test_the_api_runs_the_lifecycle_and_refuses_each_wrong_step(client: TestClie
         "title": "API study", "material_code": "FG-DH-0200", "study_type": "long_term",
         "condition": "25 °C ± 2 °C / 60 % RH ± 5 % RH", "chamber_code": "STB-CH-01", "spec_code": "QS-FG-DH-002",
         "attributes": ["水分"], "pull_months": [0, 6, 12], "window_days": 5,
-        "start_date": "2026-01-01", "pull_quantity": "5", "batches": ["DH2611001"],
+        "start_date": "2026-01-01", "pull_quantity": "5", "batches": [BATCH_ORDER],
     }  # fmt: skip
     assert client.post("/api/v1/lims/stability/studies", json=body, headers=analyst).status_code == 403
     created = client.post("/api/v1/lims/stability/studies", json=body, headers=author)
@@ -142,7 +147,7 @@ def test_the_api_runs_the_lifecycle_and_refuses_each_wrong_step(client: TestClie
     assert approved.status_code == 200, approved.text
     assert approved.json()["signatures"][0]["status"] == "valid"
     placed = client.post(f"/api/v1/lims/stability/studies/{code}/placements",
-                         json={"batch_no": "DH2611001", "quantity": "30", "position": "第 3 层"}, headers=analyst)  # fmt: skip
+                         json={"batch_no": BATCH_ORDER, "quantity": "30", "position": "第 3 层"}, headers=analyst)  # fmt: skip
     assert placed.status_code == 201, placed.text
     assert placed.json()["sample_code"] == f"{code}-1" and placed.json()["from_samples"] is False
     pulled = client.post(f"/api/v1/lims/stability/studies/{code}/pulls", json={"months": 0, "note": "延迟取样"},

@@ -47,6 +47,7 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("lina", "李娜", "E1010", "生产部 冻干粉针车间", "车间主任", "production_supervisor"),
     DemoUser("chenjing", "陈静", "E2001", "质量保证部", "QA现场监督员", "qa_reviewer"),
     DemoUser("zhaomin", "赵敏", "E2010", "质量保证部", "质量受权人", "qa_release"),
+    DemoUser("qianyu", "钱宇", "E2011", "质量保证部", "质量受权人", "qa_release"),
     DemoUser("wangfang", "王芳", "E3001", "质量控制部", "化学检验员", "qc_analyst"),
     DemoUser("sunli", "孙丽", "E3010", "质量控制部", "检验复核员", "qc_reviewer"),
     DemoUser("zhouqiang", "周强", "E4001", "物料部", "仓库保管员", "warehouse_keeper"),
@@ -370,6 +371,9 @@ def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
     from pharmatrace.lims.result_demo import seed_results
 
     added["lims_results"] = seed_results(db, DEMO_PASSWORD)  # test orders, results, one OOS
+    from pharmatrace.lims.certificate_demo import seed_certificate
+
+    added["lims_certificates"] = seed_certificate(db, DEMO_PASSWORD)  # the completed batch's lot certified
     from pharmatrace.lims.stability_demo import seed_stability
 
     added["lims_stability"] = seed_stability(db, DEMO_PASSWORD)  # a stability study of the product

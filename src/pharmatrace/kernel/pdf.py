@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 
@@ -126,3 +126,30 @@ def report_pdf(
     if author:
         pdf.set_author(author)
     return pdf
+
+
+def text_line(pdf: Any, text: str, height: float, size: float = 9.5) -> None:
+    """A paragraph across the page in the CJK font."""
+    pdf.set_font("cjk", size=size)
+    pdf.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT", align="L")
+
+
+def table_row(
+    pdf: Any, cells: Sequence[str], widths: Sequence[float], height: float, *, fill: bool = False
+) -> None:
+    """One row of bordered cells as tall as its tallest wrapped cell, moved whole to the next page if it would
+    break (the certificate of analysis, the batch release summary)."""
+    lines = [
+        len(cast(list[str], pdf.multi_cell(w - 2, height, text, dry_run=True, output="LINES"))) if text else 1
+        for text, w in zip(cells, widths, strict=True)
+    ]
+    total = max(lines) * height
+    if pdf.will_page_break(total):
+        pdf.add_page()
+    top, x = pdf.get_y(), pdf.l_margin
+    for text, w in zip(cells, widths, strict=True):
+        pdf.rect(x, top, w, total, style="DF" if fill else "D")
+        pdf.set_xy(x + 1, top)
+        pdf.multi_cell(w - 2, height, text, new_x="RIGHT", new_y="TOP", align="L")
+        x += w
+    pdf.set_xy(pdf.l_margin, top + total)

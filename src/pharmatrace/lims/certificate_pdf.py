@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import cast
 
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_
-from pharmatrace.kernel.pdf import report_pdf
+from pharmatrace.kernel.pdf import report_pdf, table_row, text_line
 from pharmatrace.lims.certificate_schemas import CertificateDetail
 from pharmatrace.lims.certificates import ANSWER_LABELS, CONCLUSION_LABELS, STATE_LABELS
 
@@ -46,26 +45,10 @@ def render_pdf(
     pdf.add_page()
 
     def line(text: str, size: float = 9.5) -> None:
-        pdf.set_font("cjk", size=size)
-        pdf.multi_cell(0, LINE, text, new_x="LMARGIN", new_y="NEXT", align="L")
+        text_line(pdf, text, LINE, size)
 
     def row(cells: list[str], *, fill: bool = False) -> None:
-        lines = [
-            len(cast(list[str], pdf.multi_cell(w - 2, LINE, text, dry_run=True, output="LINES")))
-            if text
-            else 1
-            for text, w in zip(cells, WIDTHS, strict=True)
-        ]
-        height = max(lines) * LINE
-        if pdf.will_page_break(height):
-            pdf.add_page()
-        top, x = pdf.get_y(), pdf.l_margin
-        for text, w in zip(cells, WIDTHS, strict=True):
-            pdf.rect(x, top, w, height, style="DF" if fill else "D")
-            pdf.set_xy(x + 1, top)
-            pdf.multi_cell(w - 2, LINE, text, new_x="RIGHT", new_y="TOP", align="L")
-            x += w
-        pdf.set_xy(pdf.l_margin, top + height)
+        table_row(pdf, cells, WIDTHS, LINE, fill=fill)
 
     pdf.set_font("cjk", size=16)
     pdf.cell(0, 10, translate(N_("Certificate of analysis")), align="C", new_x="LMARGIN", new_y="NEXT")

@@ -8,8 +8,9 @@
   specification QS-FG-DH-002 (含量测定, 水分 and pH值 trended); 赵敏 (``zhaomin``) approves it with her signature;
   王芳 (``wangfang``) places 100 vials of each batch in the chamber and pulls T0.
 
-The product's batches are MES batch orders; the warehouse holds no lot of the finished product yet, so the
-samples service cannot sample them and the T0 pull has no test order (the study's page says so). Everything goes
+The product's batches are MES batch orders; a batch handed to the warehouse as a lot (``mes.handover``) is
+sampled for stability through the samples service first; a batch without a lot gets the study's own sample code
+and its T0 pull no test order (the study's page says so). Everything goes
 through the services. Idempotent: chambers whose code exists and a study that exists are left alone.
 """
 
@@ -91,6 +92,29 @@ def _batches(db: Database) -> list[str]:
         return [o.batch_no for o in found[:3]]
 
 
+def _stability_sample(db: Database, analyst: Principal, batch_no: str) -> str | None:
+    """A batch handed to the warehouse as a lot (``mes.handover``) is sampled for stability through the samples
+    service (100 vials, received); a batch without a lot gets the study's own code (None)."""
+    from pharmatrace.lims import samples
+    from pharmatrace.lims.sample_schemas import SampleReceive, SamplingCreate
+    from pharmatrace.wms import production
+
+    with db.sessions() as session:
+        if production.lot_of_batch(session, batch_no) is None:
+            return None
+    with UnitOfWork(db, analyst.actor, reason=f"stability samples of batch {batch_no}") as uow:
+        record = samples.record_sampling(uow, analyst, SamplingCreate(
+            lot=batch_no, purpose="stability", quantity_per_container=Decimal(100),
+            retained_per_container=Decimal(0), place="成品库（取样车）",
+        ))  # fmt: skip
+        sample = samples.samples_of_record(uow.session, record.id)[0]
+        samples.receive(
+            uow, analyst, sample.code, SampleReceive(quantity=sample.quantity, condition="包装完好")
+        )
+        uow.commit()
+        return sample.code
+
+
 def seed_stability(db: Database, password: str) -> int:
     """Add what is missing; idempotent. Returns how many records were added."""
     added = seed_chambers(db)
@@ -116,9 +140,11 @@ def seed_stability(db: Database, password: str) -> int:
         )
         uow.commit()
     for batch in batches:
+        sample_code = _stability_sample(db, analyst, batch)
         with UnitOfWork(db, analyst.actor) as uow:
             stability.place(uow, analyst, code, PlacementCreate(
-                batch_no=batch, quantity=Decimal(100), position="第 2 层 A 盘", note="市售包装，西林瓶直立放置",
+                batch_no=batch, sample_code=sample_code, quantity=Decimal(100), position="第 2 层 A 盘",
+                note="市售包装，西林瓶直立放置",
             ))  # fmt: skip
             uow.commit()
     with UnitOfWork(db, analyst.actor) as uow:

@@ -1022,16 +1022,23 @@ def _record_text(record: dict[str, Any]) -> tuple[str, str]:
     return text, crypto.sm3(text.encode()).hex()
 
 
-def _advance(session: Session, order: BatchOrder, plan: Plan) -> None:
-    """Waiting steps whose predecessors are all done become ready; the order completes with its last step."""
+def _advance(uow: UnitOfWork, order: BatchOrder, plan: Plan) -> None:
+    """Waiting steps whose predecessors are all done become ready; the order completes with its last step and
+    hands its finished product to the warehouse in the same transaction (``mes.handover``, TJ-9.1)."""
+    session = uow.session
     rows = _steps(session, order)
     for code, row in rows.items():
         if row.state == "waiting" and all(rows[c].state == "done" for c in plan.predecessors[code]):
             row.state = "ready"
-    if all(row.state == "done" for row in rows.values()):
+    completed = all(row.state == "done" for row in rows.values())
+    if completed:
         order.status = "completed"
         order.completed_at = clock.now()
     session.flush()
+    if completed:
+        from pharmatrace.mes import handover
+
+        handover.hand_over(uow, order)
 
 
 def complete(
@@ -1077,7 +1084,7 @@ def complete(
         _sign(uow, principal, order, "performed", PERFORM_ACTION, digest, data.password, data.login,
               step_code=row.step_code)  # fmt: skip
     if row.state == "done":
-        _advance(session, order, ctx.plan)
+        _advance(uow, order, ctx.plan)
     return row
 
 
@@ -1106,7 +1113,7 @@ def sign_step(
     given = _sign(uow, principal, order, role, action, row.record_sm3 or "", password, login,
                   step_code=row.step_code, comment=comment)  # fmt: skip
     _late_signature(uow, ctx, given)
-    _advance(session, order, ctx.plan)
+    _advance(uow, order, ctx.plan)
     return row
 
 

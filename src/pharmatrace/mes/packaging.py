@@ -456,6 +456,11 @@ def _balance(session: Session, record: PackagingRecord) -> PackagingBalance | No
     return session.scalar(select(PackagingBalance).where(PackagingBalance.record_id == record.id))
 
 
+def balance_of(session: Session, record: PackagingRecord) -> PackagingBalance | None:
+    """The record's yield and quantity balance (finished, samples, rejects), once recorded."""
+    return _balance(session, record)
+
+
 def record_balance(
     uow: UnitOfWork, principal: Principal, order_ref: str, data: BalanceCreate
 ) -> PackagingBalance:

@@ -94,7 +94,7 @@ def test_the_access_review_exports_csv(admin: TestClient) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))
     assert rows[0][0] == "登录账号"
-    assert len(rows) == 14
+    assert len(rows) == 15  # the header and the 14 demo users (with the second qualified person qianyu)
     zhaomin = next(r for r in rows if r[0] == "zhaomin")
     assert "质量受权人" in zhaomin[5]
 

@@ -282,7 +282,7 @@ def test_access_review_lists_roles_since_when_and_findings(db: Database) -> None
     _login(db, "zhangwei", DEMO_PASSWORD)
     with db.sessions() as session:
         rows = {r.login: r for r in identity.access_review(session, "zh_CN")}
-    assert len(rows) == 13
+    assert len(rows) == 14  # the demo users (DEMO_USERS), with the second qualified person qianyu
     assert [g.name for g in rows["zhaomin"].roles] == ["质量受权人"]
     assert "qms.release.decide" in rows["zhaomin"].permissions
     assert "never logged in" in rows["zhaomin"].findings
