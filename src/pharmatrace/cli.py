@@ -25,6 +25,7 @@ from pharmatrace.kernel.ledger_cli import ledger_app
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.kernel.witness_server import witness_app
 from pharmatrace.mes.recipe_cli import recipes_app
+from pharmatrace.monitoring.cli import monitoring_app
 from pharmatrace.origin.cli import origin_app
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms.cli import wms_app
@@ -50,6 +51,7 @@ app.add_typer(origin_app, name="origin")
 app.add_typer(documents_app, name="documents")
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(scale_app, name="scale")
+app.add_typer(monitoring_app, name="monitoring")
 
 
 def _cli_actor() -> Actor:
@@ -73,7 +75,7 @@ def serve(
     from pharmatrace.web.app import create_app
 
     db = database()
-    app_ = create_app(db, clock_monitor=get_settings().clock_monitor)
+    app_ = create_app(db, clock_monitor=get_settings().clock_monitor, historian_reader=True)
     with contextlib.ExitStack() as stack:
         if demo_scales:
             from pharmatrace.adapters.simulators.demo import demo_balances

@@ -1,7 +1,70 @@
-"""Integrated monitoring (SH-8.4.3, TJ-6.5)."""
+"""Integrated monitoring over the REST API (SH-8.4.3, TJ-6.5): sources, tags with their latest values, a tag's raw
+values over a time range; tags created and changed by whoever maintains equipment, with a reason."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from pharmatrace.kernel import clock
+from pharmatrace.kernel.errors import N_, ValidationFailed
+from pharmatrace.kernel.identity.service import Principal
+from pharmatrace.monitoring import historian, tags
+from pharmatrace.monitoring.schemas import TagChange, TagCreate, TagPublic, ValuePublic
+from pharmatrace.web.deps import DbDep, Requires, uow_for
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
+
+View = Annotated[Principal, Depends(Requires(tags.VIEW_PERMISSION))]
+Manage = Annotated[Principal, Depends(Requires(tags.MANAGE_PERMISSION))]
+MAX_RANGE = timedelta(days=31)
+
+
+@router.get("/tags", response_model=list[TagPublic])
+def list_tags(db: DbDep, _: View, source: str = "", q: str = "") -> list[TagPublic]:
+    """The tags in use (``source``: a source's code, ``q``: in the name, description or location) with their latest
+    value, its quality and source time."""
+    with db.sessions() as session:
+        return tags.overview(session, source=source or None, text=q)
+
+
+@router.post("/tags", response_model=TagPublic, status_code=201)
+def create_tag(body: TagCreate, db: DbDep, principal: Manage) -> TagPublic:
+    """A new tag on a source, named ``<equipment or room code>.<signal>``."""
+    with uow_for(db, principal) as uow:
+        tag = tags.create_tag(uow, principal, body)
+        uow.commit()
+        return tags.tag_public(uow.session, tag)
+
+
+@router.patch("/tags/{name}", response_model=TagPublic)
+def change_tag(name: str, body: TagChange, db: DbDep, principal: Manage) -> TagPublic:
+    """Change a tag's limits, scan rate, unit or description; ``reason`` is required and recorded."""
+    with uow_for(db, principal, body.reason) as uow:
+        tag = tags.change_tag(uow, principal, name, body)
+        uow.commit()
+        return tags.tag_public(uow.session, tag)
+
+
+@router.get("/tags/{name}/values", response_model=list[ValuePublic])
+def tag_values(
+    name: str, db: DbDep, _: View, start: Annotated[datetime | None, Query()] = None,
+    end: Annotated[datetime | None, Query()] = None,
+) -> list[ValuePublic]:  # fmt: skip
+    """The raw values of a tag from ``start`` to ``end`` (ISO 8601 with time zone; the last hour by default), with
+    source time, server time, quality and status code — at most 31 days at once."""
+    until = end or clock.now()
+    since = start or until - timedelta(hours=1)
+    if since.tzinfo is None or until.tzinfo is None:
+        raise ValidationFailed(N_("Give times with their time zone"))
+    if until - since > MAX_RANGE or until < since:
+        raise ValidationFailed(N_("Ask for at most 31 days, the start before the end"))
+    with db.sessions() as session:
+        tags.get_tag(session, name)
+        return [
+            ValuePublic(tag=v.tag, source_time=v.source_time, server_time=v.server_time, value=v.text,
+                        quality=v.quality, status_code=v.status_code)
+            for v in historian.values(session, name, since, until)
+        ]  # fmt: skip

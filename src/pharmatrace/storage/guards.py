@@ -241,11 +241,16 @@ APPEND_ONLY_TABLES = (
     "lims_stability_pulls",
     "lims_certificate_signoffs",
     "lims_lot_decisions",
+    "lims_oos_steps",
+    "lims_oos_closures",
     "qms_capa_decisions",
     "deviation_impacts",
     "deviation_events",
     "deviation_closures",
     "qms_change_decisions",
+    "qms_release_decisions",
+    "monitoring_ingests",
+    "monitoring_values",
 )
 # Association rows whose revocation is a delete (audited by the unit of work).
 DELETABLE_TABLES = ("role_permissions", "user_roles")

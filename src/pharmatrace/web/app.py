@@ -54,18 +54,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         tasks.append(asyncio.create_task(monitor(app.state.db), name="clock-monitor"))
         tasks.append(asyncio.create_task(checkpointer(app.state.db), name="ledger-checkpointer"))
+    from pharmatrace.monitoring.historian import register_reader, unregister_reader
+
+    # the batch record reads bound tags from the historian (TJ-6.4.3.4); tests opt in (MES tests register theirs)
+    reader = register_reader(app.state.db) if app.state.historian_reader else None
     try:
         yield
     finally:
+        unregister_reader(reader)
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
 
-def create_app(db: Database, *, clock_monitor: bool = False) -> FastAPI:
+def create_app(db: Database, *, clock_monitor: bool = False, historian_reader: bool | None = None) -> FastAPI:
     """The app on ``db``. ``clock_monitor`` runs the NTP monitor in the background (``serve`` turns it
-    on; tests leave it off unless they test it)."""
+    on; tests leave it off unless they test it). ``historian_reader`` registers the monitoring historian with the
+    batch record while the app runs (ADR 0019; by default with the background work, i.e. under ``serve``)."""
     app = FastAPI(
         title="PharmaTrace API",
         version=__version__,
@@ -78,6 +84,7 @@ def create_app(db: Database, *, clock_monitor: bool = False) -> FastAPI:
     )
     app.state.db = db
     app.state.clock_monitor = clock_monitor
+    app.state.historian_reader = clock_monitor if historian_reader is None else historian_reader
 
     @app.middleware("http")
     async def request_context(

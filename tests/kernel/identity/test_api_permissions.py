@@ -94,6 +94,8 @@ ALLOWED: dict[str, set[str]] = {
     # plans, implements, verifies and closes; approvals check the function's permission in the service
     "qms.change.propose": {"production_supervisor", "qa_release"},
     "qms.change.manage": {"qa_reviewer"},
+    # batch release (TJ-9.1): the qualified person alone releases, rejects or quarantines a batch
+    "qms.release.decide": {"qa_release"},
     "equipment.view": {
         "production_operator",
         "production_supervisor",
@@ -104,7 +106,17 @@ ALLOWED: dict[str, set[str]] = {
         "equipment_engineer",
         "inspector",
     },
-    "equipment.manage": {"equipment_engineer"},
+    "equipment.manage": {"equipment_engineer"},  # also monitoring's sources and tags (ADR 0019)
+    # integrated monitoring (SH-8.4.3, TJ-6.5): production, QA, the warehouse, equipment and the inspector read it
+    "monitoring.view": {
+        "production_operator",
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "warehouse_keeper",
+        "equipment_engineer",
+        "inspector",
+    },
     "origin.view": {
         "production_supervisor",
         "qa_reviewer",

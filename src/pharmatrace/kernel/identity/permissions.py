@@ -40,7 +40,7 @@ AREAS: tuple[Area, ...] = (
     Area("lims", N_("Laboratory (LIMS)"), True, "/lims/samples", "lims.view"),
     Area("qms", N_("Quality (QMS)"), True, "/qms/deviations", "qms.view"),
     Area("trace", N_("Serialization & trace"), False, "/areas/trace"),
-    Area("monitoring", N_("Integrated monitoring"), False, "/areas/monitoring"),
+    Area("monitoring", N_("Integrated monitoring"), True, "/monitoring", "monitoring.view"),
     Area("documents", N_("Documents"), True, "/documents", "documents.view"),
     Area("training", N_("Training"), True, "/training/mine", "training.view"),
     Area("video", N_("Video"), False, "/areas/video"),

@@ -1,0 +1,120 @@
+"""``pharmatrace monitoring``: run the demo plant's simulated peers, or collect a configured source into the
+historian (SH-8.4.3). To be registered in ``pharmatrace/cli.py``: ``app.add_typer(monitoring_app, name="monitoring")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from pharmatrace.cli_support import database, fail
+from pharmatrace.kernel.errors import PharmaTraceError
+from pharmatrace.monitoring.collector import Collector, collect
+from pharmatrace.monitoring.simulators import Point
+from pharmatrace.monitoring.simulators.modbus_water import WaterSystemDevice
+from pharmatrace.monitoring.simulators.mqtt_cleanroom import MqttCleanroomPublisher
+from pharmatrace.monitoring.simulators.opcua_freeze_dryer import SIGNALS, FreezeDryerServer
+
+monitoring_app = typer.Typer(
+    help="Integrated monitoring: simulated peers, the collector", no_args_is_help=True
+)
+
+
+def _demo_points() -> list[Point]:
+    from pharmatrace.monitoring.adapters import Binding
+    from pharmatrace.monitoring.demo import BASES, TAGS
+
+    return [
+        Point(Binding(t.name, t.address, t.data_type, t.decimals), *BASES[t.name])
+        for t in TAGS
+        if t.source == "CLEANROOM-MQTT"
+    ]
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal_number, stop.set)
+    await stop.wait()
+
+
+@monitoring_app.command("simulate")
+def simulate(
+    opcua_port: Annotated[int, typer.Option(help="the freeze-dryer's OPC UA port")] = 4840,
+    modbus_port: Annotated[int, typer.Option(help="the water point's Modbus TCP port")] = 5020,
+    broker: Annotated[str, typer.Option(help="the MQTT broker, host:port")] = "127.0.0.1:1883",
+    every: Annotated[float, typer.Option(help="seconds between clean-room messages")] = 10.0,
+) -> None:
+    """Run the demo's freeze-dryer (OPC UA), water point (Modbus TCP) and clean-room sensors (MQTT) until
+    interrupted (Ctrl-C); the demo's sources point at them."""
+    host, _, port = broker.partition(":")
+
+    async def run() -> None:
+        async with (
+            FreezeDryerServer("FD-01", port=opcua_port) as dryer,
+            WaterSystemDevice("RM-PREP", port=modbus_port),
+            MqttCleanroomPublisher(host, int(port or 1883), _demo_points()) as rooms,
+        ):
+            typer.echo(
+                f"freeze-dryer {dryer.url}; water point modbus://127.0.0.1:{modbus_port}/1; rooms on {broker}"
+            )
+
+            async def publish() -> None:
+                step = 0
+                while True:
+                    await rooms.publish_step(step, datetime.now(UTC))
+                    for signal_name, (_, base) in SIGNALS.items():  # primary drying: the shelf warms slowly
+                        await dryer.write(
+                            signal_name,
+                            base + (step % 600) / 20 if signal_name != "chamber_pressure" else base,
+                        )
+                    step += 1
+                    await asyncio.sleep(every)
+
+            publishing = asyncio.create_task(publish())
+            await _until_stopped()
+            publishing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publishing
+
+    asyncio.run(run())
+    typer.echo("simulators stopped")
+
+
+@monitoring_app.command("collect")
+def collect_source(
+    source: Annotated[str, typer.Argument(help="the data source's code, e.g. CLEANROOM-MQTT")],
+    count: Annotated[
+        int | None, typer.Option(help="stop after this many values (default: until Ctrl-C)")
+    ] = None,
+) -> None:
+    """Connect to a configured data source and store its values in the historian, in audited batches."""
+    db = database()
+
+    collector = Collector(db, source.upper())
+
+    async def run() -> None:
+        collecting = asyncio.create_task(collect(db, source, limit=count, collector=collector))
+        stopping = asyncio.create_task(_until_stopped())
+        done, _ = await asyncio.wait({collecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (collecting, stopping):
+            if task not in done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if collecting in done:
+            collecting.result()  # its error, if any
+
+    try:
+        asyncio.run(run())
+    except (PharmaTraceError, OSError, TimeoutError) as error:
+        fail(error)
+    stored = sum(r.stored for r in collector.results)
+    typer.echo(f"{stored} values stored from {source} in {len(collector.results)} audited batches")

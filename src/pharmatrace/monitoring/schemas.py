@@ -1,0 +1,114 @@
+"""Inputs and outputs of monitoring configuration and the historian (SH-8.4.3, TJ-6.5).
+
+The database holds the same rules (migration 0033); the service adds what needs the plant: the equipment or room
+a tag's name names, the source it is bound to, who may configure it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+from pharmatrace.kernel.errors import N_, RULE
+from pharmatrace.kernel.identity.schemas import Reason, Strict
+from pharmatrace.mes.historian_seam import TAG_PATTERN
+
+Protocol = Literal["opcua", "mqtt", "modbus"]
+DataType = Literal["float", "decimal", "int", "bool"]
+Quality = Literal["good", "uncertain", "bad"]
+
+SourceCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
+]
+TagName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=TAG_PATTERN)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=128)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+Unit = Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)]
+Limit = Annotated[Decimal, Field(max_digits=18, decimal_places=6)]
+
+
+class SourceCreate(Strict):
+    """A data source: its code, name, protocol and endpoint (opc.tcp://…, mqtt://host:port, modbus://host:port/unit)."""
+
+    code: SourceCode
+    name: Name
+    protocol: Protocol
+    endpoint: Address
+    description: Text = ""
+
+
+def _limits(low: Decimal | None, high: Decimal | None) -> None:
+    if low is not None and high is not None and low >= high:
+        raise PydanticCustomError(RULE, N_("The low limit must be below the high limit"))
+
+
+class TagCreate(Strict):
+    """A tag ``<equipment or room code>.<signal>`` (historian_seam.TAG_PATTERN) bound to a source's address."""
+
+    name: TagName
+    source: SourceCode
+    address: Address
+    data_type: DataType
+    unit: Unit = ""
+    decimals: Annotated[int, Field(ge=0, le=9)] = 0
+    low_limit: Limit | None = None
+    high_limit: Limit | None = None
+    scan_rate_ms: Annotated[int, Field(ge=10, le=3_600_000)] = 1000
+    location: Short = ""
+    description: Text = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> TagCreate:
+        _limits(self.low_limit, self.high_limit)
+        return self
+
+
+class TagChange(Strict):
+    """A change of a tag's limits, scan rate, unit or description (with a reason, audited)."""
+
+    reason: Reason
+    low_limit: Limit | None = None
+    high_limit: Limit | None = None
+    scan_rate_ms: Annotated[int, Field(ge=10, le=3_600_000)] | None = None
+    unit: Unit | None = None
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TagChange:
+        _limits(self.low_limit, self.high_limit)
+        return self
+
+
+class TagPublic(BaseModel):
+    name: str
+    source: str
+    protocol: str
+    equipment: str | None
+    room: str | None
+    unit: str
+    data_type: str
+    decimals: int
+    low_limit: Decimal | None
+    high_limit: Decimal | None
+    scan_rate_ms: int
+    address: str
+    location: str
+    description: str
+    latest_value: str | None = None
+    latest_quality: str | None = None
+    latest_source_time: datetime | None = None
+
+
+class ValuePublic(BaseModel):
+    tag: str
+    source_time: datetime
+    server_time: datetime
+    value: str | None
+    quality: str
+    status_code: int | None
