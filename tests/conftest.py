@@ -1,18 +1,21 @@
 """Shared fixtures: a seeded demo plant on SQLite and on the real PostgreSQL server.
 
-Every storage-touching test gets the ``backend`` parameter and so runs on both databases. The plant is
-built once per backend (migrations + ``demo seed``) and copied for each test: a file copy on SQLite, a
-``CREATE DATABASE … TEMPLATE`` on PostgreSQL. When PostgreSQL does not answer, its half of the suite is
-skipped and the run says so loudly at the end.
+Storage-touching tests get the ``backend`` parameter: kernel, storage, exchange and compliance tests run on both
+databases, the domain areas' service tests on PostgreSQL, page tests on SQLite (``pytest_generate_tests``, ADR 0003
+and its addenda). The plant is built once per backend and run (migrations + ``demo seed``) and copied for each
+test: a file copy on SQLite, a ``CREATE DATABASE … TEMPLATE`` on PostgreSQL. When PostgreSQL does not answer, its
+half of the suite is skipped and the run says so loudly at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Tests never touch the developer's var/ (make exports PHARMATRACE_VAR): one throwaway state dir.
@@ -24,14 +27,14 @@ os.environ.setdefault("PHARMATRACE_ARGON2_PARALLELISM", "1")
 os.environ.setdefault("PHARMATRACE_KEY_KDF_ITERATIONS", "1000")
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from databases import PG_ADMIN_URL, pg_admin, pg_url
 from pharmatrace.demo.seed import seed
 from pharmatrace.storage.engine import Database
 
+TESTS = Path(__file__).resolve().parent
 _pg_down_reason: list[str] = []
-PG_TEMPLATE_STATE: dict[str, Path] = {}
 
 
 # --- markers --------------------------------------------------------------------------------------
@@ -39,19 +42,42 @@ PG_TEMPLATE_STATE: dict[str, Path] = {}
 # matrix by pharmatrace.compliance.pytest_plugin (loaded from pyproject's addopts).
 
 
+# The areas whose tests exercise domain services over the kernel: their tests run on PostgreSQL, the production
+# database, unless marked ``both``; the demo seed, the page tests and the browser tests drive the same services on
+# SQLite in every run (ADR 0003, addendum "Domain services on PostgreSQL").
+DOMAIN_AREAS = frozenset(
+    {"documents", "equipment", "lims", "mes", "monitoring", "origin", "qms", "training", "wms"}
+)
+
+
+def backends_for(metafunc: pytest.Metafunc) -> list[str] | None:
+    """The databases a test runs on, when not both (ADR 0003 and its addenda)."""
+    definition = metafunc.definition
+    if any(mark.args and mark.args[0] == "backend" for mark in definition.iter_markers("parametrize")):
+        return None  # the test names its database itself
+    if definition.get_closest_marker("pages"):
+        return ["sqlite"]
+    if definition.get_closest_marker("scenario"):
+        return ["postgresql"]
+    if definition.get_closest_marker("both"):
+        return None
+    parts = Path(str(definition.path)).relative_to(TESTS).parts
+    if len(parts) > 1 and parts[0] in DOMAIN_AREAS:
+        return ["postgresql"]
+    return None
+
+
 @pytest.hookimpl(tryfirst=True)  # before the fixture's own params are applied
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Page and permission-gate tests (``pages``) render and gate what the services return, and the services
-    are tested on both databases: they run on SQLite only. Long scenarios (``scenario``: a whole batch, a
-    whole season) chain steps each tested on both, and the demo seed runs a whole batch on SQLite in every
-    run: they run on PostgreSQL, the production database, only (ADR 0003, addendum of 2026-11-29)."""
+    """Page and permission-gate tests (``pages``) render and gate what the services return: they run on SQLite
+    only. Long scenarios (``scenario``) and the domain areas' service tests run on PostgreSQL, the production
+    database, only; ``both`` keeps a domain test on both databases where the dialects differ in what it proves
+    (e.g. exact decimal arithmetic). The kernel, storage, exchange and compliance tests run on both."""
     if "backend" not in metafunc.fixturenames:
         return
-    for marker, only in (("pages", "sqlite"), ("scenario", "postgresql")):
-        if metafunc.definition.get_closest_marker(marker):
-            # as a parametrize mark, which takes precedence over the fixture's own params
-            metafunc.definition.add_marker(pytest.mark.parametrize("backend", [only], indirect=True))
-            return
+    only = backends_for(metafunc)
+    if only is not None:  # as a parametrize mark, which takes precedence over the fixture's own params
+        metafunc.definition.add_marker(pytest.mark.parametrize("backend", only, indirect=True))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -72,16 +98,92 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 # --- databases ------------------------------------------------------------------------------------
+# Each template is built once per run, by whichever xdist worker asks first, and shared: the others wait for it
+# (a file lock in the run's shared temporary directory). At start-up the second worker builds the PostgreSQL
+# template while the first builds the SQLite one. The run's controller drops the PostgreSQL template at the end.
+
+
+def shared_dir(factory: pytest.TempPathFactory) -> Path:
+    """The run's directory shared by every worker: the parent of each worker's base temp under xdist."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def built_once(shared: Path, kind: str, build: Callable[[Path], str]) -> str:
+    """``build(directory)`` once per run under a lock; every later caller gets what the first one recorded."""
+    done = shared / f"{kind}.built"
+    with open(shared / f"{kind}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                directory = shared / kind
+                shutil.rmtree(directory, ignore_errors=True)  # what a failed attempt left
+                directory.mkdir()
+                done.write_text(build(directory))
+            return done.read_text()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class PostgresDown(Exception):
+    pass
+
+
+def build_sqlite_template(directory: Path) -> str:
+    """The seeded plant: ``plant.sqlite3`` plus its state directory ``var/`` (site key, witness)."""
+    path = directory / "plant.sqlite3"
+    db = Database.from_url(f"sqlite:///{path}", state_dir=directory / "var")
+    seed(db)  # migrates the new database itself, under the seed clock with the plant's history (ADR 0015)
+    db.dispose()  # the last connection closing checkpoints the WAL into the file
+    return str(path)
+
+
+def build_pg_template(directory: Path) -> str:
+    name = f"pt_tpl_{uuid.uuid4().hex[:12]}"
+    admin = pg_admin()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        admin.dispose()
+        raise PostgresDown(str(error).splitlines()[0]) from error
+    db = Database.from_url(pg_url(name), state_dir=directory / "var")
+    try:
+        seed(db)  # migrates the new database itself, under the seed clock with the plant's history (ADR 0015)
+    except BaseException:
+        db.dispose()
+        with admin.connect() as conn:  # a half-built template is of no use to anyone
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        raise
+    finally:
+        admin.dispose()
+    db.dispose()
+    compact = create_engine(pg_url(name), isolation_level="AUTOCOMMIT")
+    with compact.connect() as conn:
+        conn.execute(text("VACUUM FULL"))  # the catalogues the migrations churned: a smaller copy per test
+    compact.dispose()
+    return name
+
+
+def pg_template_name(shared: Path) -> str:
+    try:
+        return built_once(shared, "postgresql", build_pg_template)
+    except PostgresDown as error:
+        if not _pg_down_reason:
+            _pg_down_reason.append(str(error))
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seeded plant: ``plant.sqlite3`` plus its state directory ``var/`` (site key, witness)."""
-    path = tmp_path_factory.mktemp("template") / "plant.sqlite3"
-    db = Database.from_url(f"sqlite:///{path}", state_dir=path.parent / "var")
-    seed(db)  # migrates the new database itself, under the seed clock with the plant's history (ADR 0015)
-    db.dispose()  # the last connection closing checkpoints the WAL into the file
-    return path
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    shared = shared_dir(tmp_path_factory)
+    wanted = any("[postgresql" in item.nodeid for item in request.session.items)
+    if wanted and os.environ.get("PYTEST_XDIST_WORKER") == "gw1":  # builds the other template meanwhile
+        with contextlib.suppress(
+            BaseException
+        ):  # asked for again, and reported, by the first PostgreSQL test
+            pg_template_name(shared)
+    return Path(built_once(shared, "sqlite", build_sqlite_template))
 
 
 def copy_state(template_dir: Path, target: Path) -> Path:
@@ -91,34 +193,29 @@ def copy_state(template_dir: Path, target: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    name = f"pt_tpl_{os.getpid()}"
-    try:
-        admin = pg_admin()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        _pg_down_reason.append(str(error).splitlines()[0])
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
-    state = tmp_path_factory.mktemp("pg-template") / "var"
-    db = Database.from_url(pg_url(name), state_dir=state)
-    try:
-        seed(db)  # migrates the new database itself, under the seed clock with the plant's history (ADR 0015)
-    except BaseException:
-        db.dispose()
-        with admin.connect() as conn:  # a half-built template is of no use to anyone
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        raise
-    db.dispose()
-    compact = create_engine(pg_url(name), isolation_level="AUTOCOMMIT")
-    with compact.connect() as conn:
-        conn.execute(text("VACUUM FULL"))  # the catalogues the migrations churned: a smaller copy per test
-    compact.dispose()
-    PG_TEMPLATE_STATE[name] = state
-    yield name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+def pg_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return pg_template_name(shared_dir(tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Engine]:
+    """The maintenance connection that creates and drops each test's database."""
+    admin = pg_admin()
+    yield admin
+    admin.dispose()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) drops the shared PostgreSQL template once every worker is done."""
+    if hasattr(session.config, "workerinput"):
+        return
+    factory: pytest.TempPathFactory | None = getattr(session.config, "_tmp_path_factory", None)
+    built = factory.getbasetemp() / "postgresql.built" if factory is not None else None
+    if built is None or not built.exists():
+        return
+    admin = pg_admin()
+    with contextlib.suppress(Exception), admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{built.read_text()}" WITH (FORCE)'))
     admin.dispose()
 
 
@@ -140,14 +237,14 @@ def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         database.dispose()
         return
     template_name: str = request.getfixturevalue("pg_template")
+    admin: Engine = request.getfixturevalue("pg_server")
     name = f"pt_t_{uuid.uuid4().hex[:12]}"
-    admin = pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-    state = copy_state(PG_TEMPLATE_STATE[template_name], tmp_path / "var")
+    shared = shared_dir(request.getfixturevalue("tmp_path_factory"))
+    state = copy_state(shared / "postgresql" / "var", tmp_path / "var")
     database = Database.from_url(pg_url(name), state_dir=state)
     yield database
     database.dispose()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()

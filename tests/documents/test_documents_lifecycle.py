@@ -218,6 +218,7 @@ def test_a_rejected_review_returns_the_draft_and_a_review_covers_only_the_conten
     assert effective(db, number) == 1
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("SH-6.3.3")
 def test_a_document_has_one_open_revision_at_a_time(db: Database) -> None:
     with pytest.raises(service.TransitionRefused) as refused:

@@ -126,6 +126,7 @@ def test_a_duplicate_code_is_refused_and_nothing_changes(db: Database) -> None:
     assert (count_rows(db, Equipment), count_rows(db, Room), len(audit_entries(db))) == before
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-10.1.3.2.b", "SH-6.3.2.1")
 def test_an_invalid_grade_is_refused_by_the_schema_and_by_the_database(db: Database) -> None:
     with pytest.raises(ValidationError, match="grade"):
@@ -408,6 +409,7 @@ def test_a_status_the_equipment_does_not_track_cannot_be_recorded(db: Database) 
 # --- scales ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-B.2.2.2", "SH-6.3.2.1")
 def test_a_scale_has_capacity_readability_unit_and_a_calibration_interval(db: Database) -> None:
     scale = {"code": "BAL-09", "name": "分析天平 120 g", "equipment_class": "balance", "capacity": "120",
@@ -520,6 +522,7 @@ def test_void_needs_a_reason_and_keeps_the_record(db: Database) -> None:
         service.void_room(uow, service.room_by_code(uow.session, "RM-WEIGH").id)
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-10.1.6.1", "SH-8.4.5")
 @pytest.mark.parametrize("table", ["equipment", "rooms", "equipment_log_entries"])
 def test_equipment_rooms_and_logbooks_cannot_be_deleted_even_with_raw_sql(db: Database, table: str) -> None:
@@ -530,6 +533,7 @@ def test_equipment_rooms_and_logbooks_cannot_be_deleted_even_with_raw_sql(db: Da
                           else "UPDATE equipment_log_entries SET description = 'x'"))  # fmt: skip
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.1", "TJ-10.1.1.2.a", "SH-8.4.5")
 def test_a_logbook_entry_is_append_only_even_with_raw_sql(db: Database) -> None:
     with pytest.raises(DBAPIError, match="append-only"), behind_the_apps_back(db) as conn:
@@ -538,6 +542,7 @@ def test_a_logbook_entry_is_append_only_even_with_raw_sql(db: Database) -> None:
         assert session.scalar(select(LogEntry.id).where(LogEntry.description == "改写的记录")) is None
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.1", "TJ-10.1.1.2.a")
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # roles and grants are PostgreSQL's
 def test_the_application_role_may_not_update_a_logbook_entry(db: Database) -> None:

@@ -176,6 +176,7 @@ def test_a_withdrawn_document_is_refused_and_a_named_one_shows_a_warning(db: Dat
         assert 'data-testid="sop-warning"' in row and "/documents/floor/" not in row
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.1")
 def test_the_database_refuses_a_link_to_no_document_or_to_two_targets(db: Database) -> None:
     filler, room = id_of(db, Equipment, "FL-01"), id_of(db, Room, "RM-FILL")

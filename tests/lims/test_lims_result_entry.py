@@ -244,6 +244,7 @@ def test_reprocessing_is_a_new_version_with_its_method_and_reason_and_the_old_st
         enter(db, tests[item], how="reprocess_result", raws=raws, reason="again", processing="v3")
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-7.3", "TJ-10.1.4.2.a")
 def test_a_result_version_is_never_changed_in_the_database(db: Database) -> None:
     from helpers import behind_the_apps_back

@@ -266,6 +266,7 @@ def test_a_retained_sample_whose_lot_went_into_a_batch_without_an_expiry_yet_sta
         assert code not in [r.sample.code for r in samples.retention_due(session, days=36500)]
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("SH-7.1.3.c", "TJ-7.5.2")
 def test_the_history_of_a_sample_cannot_be_rewritten_in_the_database(db: Database) -> None:
     _sampled(db)

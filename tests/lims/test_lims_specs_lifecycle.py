@@ -171,6 +171,7 @@ def test_whoever_edited_a_draft_counts_as_its_author(db: Database) -> None:
     assert _version(db, draft).status == "in_review"
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-7.2", "SH-7.1.3")
 def test_an_approved_version_cannot_be_edited_by_the_service_or_behind_its_back(db: Database) -> None:
     with db.sessions() as session:
@@ -352,6 +353,7 @@ def test_replacing_a_draft_matches_items_by_name_and_keeps_every_step_in_the_tra
         )
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-7.2", "TJ-7.3")
 @pytest.mark.parametrize(
     "values",
@@ -379,6 +381,7 @@ def test_the_database_refuses_an_item_with_bad_limits(db: Database, values: str)
         conn.execute(text(insert.format(values=values)), {"v": draft, "name": "坏项"})
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-7.2", "TJ-10.2")
 def test_a_signed_decision_can_be_neither_changed_nor_deleted(db: Database) -> None:
     with db.sessions() as session:

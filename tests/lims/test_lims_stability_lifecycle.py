@@ -290,6 +290,7 @@ def test_a_point_is_pulled_once(db: Database) -> None:
     assert _counts(db) == before
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("SH-6.2.3")
 def test_the_database_refuses_a_second_pull_of_the_same_point_and_any_change_of_a_pull(db: Database) -> None:
     code = _approved_with_sample(db)

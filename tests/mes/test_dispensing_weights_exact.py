@@ -34,6 +34,7 @@ def _count(db: Database, code: str) -> int:
         return int(session.scalar(select(func.count()).where(WeighingRecord.code == code)) or 0)
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-B.2.2.2", "TJ-6.3.2.2")
 def test_a_true_sum_is_accepted_and_a_false_one_refused_by_the_database(db: Database) -> None:
     _add(db, "WG-TEST-001", "14.8513", "200.05", "214.9013")  # the float sum is 214.90130000000002

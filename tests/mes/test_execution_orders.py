@@ -111,6 +111,7 @@ def test_a_running_batch_keeps_its_control_recipe_when_the_master_gets_v2(db: Da
         assert control is not None and control.version == 2 and control.body_sm3 != frozen_sm3
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.4.3.1", "SH-7.1.3")
 def test_a_control_recipe_cannot_be_changed_even_behind_the_apps_back(db: Database) -> None:
     order_no = _order(db)

@@ -271,6 +271,7 @@ def test_a_printed_material_of_a_superseded_artwork_version_is_refused_and_recor
     assert carton(client, batch, art, version=2).status_code == 201
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.4.6", "TJ-B.2.3.4")
 def test_a_wrong_printed_batch_or_expiry_is_refused_and_recorded(
     db: Database, client: TestClient, line: dict[str, Any]
@@ -297,6 +298,7 @@ def test_a_wrong_printed_batch_or_expiry_is_refused_and_recorded(
         uow.session.flush()
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.4.6")
 def test_visual_inspection_totals_that_do_not_add_up_are_refused_by_the_service_and_the_database(
     db: Database, client: TestClient, line: dict[str, Any]
@@ -365,6 +367,7 @@ def test_reconciliation_and_yield_out_of_limits_raise_exceptions(
         assert "95.59 %" in texts and "960 used against 900" in texts
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.4.6", "TJ-6.4.3.3.c")
 def test_the_verifier_of_the_line_check_must_be_another_person(
     db: Database, client: TestClient, line: dict[str, Any]
@@ -469,6 +472,7 @@ def give_shelf_life_none(db: Database) -> None:
         uow.commit()
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-10.1.6.1", "TJ-6.4.6")
 def test_packaging_evidence_is_never_changed_or_deleted_even_with_raw_sql(
     db: Database, client: TestClient, line: dict[str, Any]

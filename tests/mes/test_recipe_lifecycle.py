@@ -98,6 +98,7 @@ def test_the_demo_recipe_is_approved_with_a_review_and_an_approval_signature(db:
             ]
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.4.3.1", "SH-7.1.3")
 def test_an_approved_version_is_immutable(db: Database) -> None:
     approved = _usable(db)

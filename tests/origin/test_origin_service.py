@@ -107,6 +107,7 @@ def test_a_harvest_inside_a_pesticides_pre_harvest_interval_is_refused_and_chang
     assert isinstance(harvest, Harvest) and harvest.unit == "kg"
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-5.1")
 def test_inputs_are_checked_and_cannot_be_changed_even_with_raw_sql(db: Database) -> None:
     crop_id = _id(db, Crop, "SQ-03-2025")

@@ -360,6 +360,7 @@ def test_drafts_change_actions_are_voided_and_qa_cancels_with_a_reason(db: Datab
              ORIGINATOR)  # fmt: skip
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("SH-6.2.4", "SH-7.1.3")
 def test_signed_decisions_are_append_only_in_the_database(db: Database) -> None:
     number = _create(db)

@@ -339,6 +339,7 @@ def test_require_approved_change_lets_only_an_approved_change_through(db: Databa
 # --- the database holds the rules too ---------------------------------------------------------------------------
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-10.3", "SH-7.1.3.c")
 def test_decisions_are_append_only_and_a_closed_change_needs_its_closure(db: Database) -> None:
     number = approved_change(db)

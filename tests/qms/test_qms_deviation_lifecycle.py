@@ -257,6 +257,7 @@ def test_qa_cancels_with_a_reason_but_not_a_deviation_of_her_own(db: Database) -
         _classify(db, number)
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.4.4", "SH-6.2.4")
 def test_overdue_steps_are_escalated_once_each(db: Database) -> None:
     number = _record(db)
@@ -296,6 +297,7 @@ def test_overdue_steps_are_escalated_once_each(db: Database) -> None:
                      {"d": deviation_id, "at": clock.now()})  # fmt: skip
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.4.4", "SH-7.1.3.c")
 def test_the_database_refuses_a_self_closure_and_changes_to_closed_records(db: Database) -> None:
     with db.sessions() as session:

@@ -192,6 +192,7 @@ def test_the_trainer_cannot_sign_their_own_practical_assessment(db: Database) ->
         gates.require_trained(session, principal(db, "liuyang").user_id, "SOP-PR-007")
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-9.3", "SH-7.1.3.c")
 def test_bad_answers_are_refused_and_attempts_are_append_only(db: Database) -> None:
     with TestClient(create_app(db)) as client:

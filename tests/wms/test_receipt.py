@@ -315,6 +315,7 @@ def test_two_receipts_at_once_never_draw_the_same_serial(db: Database) -> None:
     assert len(set(drawn)) == 2 and int(drawn[1][6:]) == int(drawn[0][6:]) + 1
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-6.3.1", "TJ-10.1.6.1", "SH-8.4.5")
 def test_codes_are_unique_in_the_database_and_rows_are_never_deleted(db: Database) -> None:
     receipt_id = create(db)

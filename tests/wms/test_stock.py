@@ -136,6 +136,7 @@ def test_the_stock_is_real_time(db: Database) -> None:
         assert code not in {r.container_code for r in stock.stock_query(session, location="WH-RM-AM-01").rows}
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 def test_movements_are_append_only_in_the_database(db: Database) -> None:
     with pytest.raises(DBAPIError), behind_the_apps_back(db) as conn:
         conn.execute(text("UPDATE stock_movements SET quantity = 1"))

@@ -92,6 +92,7 @@ def test_bad_decisions_and_suppliers_are_refused_and_change_nothing(db: Database
     assert (count_rows(db, Supplier), count_rows(db, SupplierApproval)) == before
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.6.1", "SH-8.4.5")
 def test_suppliers_are_voided_with_a_reason_and_never_deleted(db: Database) -> None:
     qa = actor(db, QA)
@@ -111,6 +112,7 @@ def test_suppliers_are_voided_with_a_reason_and_never_deleted(db: Database) -> N
     assert ledger.verify(db).intact
 
 
+@pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-5.2.1.2", "TJ-6.3.1", "TJ-10.1.3.2.b")
 def test_storage_limits_shelf_life_and_retest_are_checked_at_the_edge_and_in_the_database(
     db: Database,
