@@ -22,6 +22,7 @@ from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import select
 
 from pharmatrace.demo.seed import seed
+from pharmatrace.lims.result_models import OosCase
 from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.qms.deviation_models import Deviation
 from pharmatrace.storage.engine import Database
@@ -45,12 +46,17 @@ SHOTS: tuple[tuple[str, str, str], ...] = (
     ("deviation.png", "chenjing", "/qms/deviations/{deviation}"),
     ("capa.png", "chenjing", "/qms/capa"),
     ("changes.png", "zhaomin", "/qms/changes"),
+    ("oos.png", "chenjing", "/lims/oos/{oos}"),
+    ("release.png", "zhaomin", "/qms/release/{batch}"),
+    ("monitoring.png", "wuhao", "/monitoring"),
 )
 
 TOP_ONLY = {
     "recipe.png",
     "batch.png",
     "deviation.png",
+    "oos.png",
+    "release.png",
 }  # long pages (the audit trail below): the first screen only
 
 
@@ -91,7 +97,11 @@ def main() -> None:
             deviation = session.scalars(  # the completed batch's deviation, carried to its signed closure
                 select(Deviation.number).where(Deviation.status == "closed").order_by(Deviation.id)
             ).first()
-        ids = {"sanqi_lot": sanqi, "order": order, "deviation": deviation}
+            batch = session.scalars(  # the completed batch, at its release
+                select(BatchOrder.batch_no).where(BatchOrder.status == "reviewed").order_by(BatchOrder.id)
+            ).first()
+            oos = session.scalars(select(OosCase.code).order_by(OosCase.id)).first()
+        ids = {"sanqi_lot": sanqi, "order": order, "deviation": deviation, "batch": batch, "oos": oos}
         wanted = set(sys.argv[1:]) or {name for name, _, _ in SHOTS}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
