@@ -7,23 +7,26 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from batch_steps import (
+    approved_recipe,
+    client_fixture,  # noqa: F401 (the client fixture)
+    do,
+    released,
+    signed,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from helpers import audit_entries, principal, token
+from helpers import audit_entries, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
-from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import ebr, execution, recipes
 from pharmatrace.mes.execution_models import BatchSignoff, StepExecution
-from pharmatrace.mes.execution_schemas import OrderCreate, StepComplete
 from pharmatrace.mes.recipe_models import MasterRecipeVersion
 from pharmatrace.mes.recipe_schemas import RecipeBody
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 CODE = "MR-T-CLR-001"
 OPERATOR, VERIFIER = "zhangwei", "lina"
@@ -48,59 +51,14 @@ RECIPE: dict[str, Any] = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
-
-
-def _approved_recipe(db: Database, body: dict[str, Any] = RECIPE) -> None:
-    author, reviewer, approver = (principal(db, login) for login in ("lina", "zhaomin", "chenjing"))
-    with UnitOfWork(db, author.actor) as uow:
-        version_id = recipes.import_draft(uow, RecipeBody.model_validate(body), "test").id
-        uow.commit()
-    with UnitOfWork(db, author.actor) as uow:
-        recipes.submit(uow, version_id)
-        uow.commit()
-    with UnitOfWork(db, reviewer.actor) as uow:
-        recipes.review(uow, reviewer, version_id, password=PW, login=reviewer.login)
-        uow.commit()
-    with UnitOfWork(db, approver.actor) as uow:
-        recipes.approve(uow, approver, version_id, password=PW, login=approver.login)
-        uow.commit()
-
-
-def _released(db: Database) -> str:
-    lina = principal(db, VERIFIER)
-    with UnitOfWork(db, lina.actor) as uow:
-        order = execution.create_order(uow, lina, OrderCreate.model_validate(
-            {"recipe_code": CODE, "batch_size": "1000", "planned_start": "2026-12-01", "planned_end": "2026-12-02"}))  # fmt: skip
-        execution.release(uow, lina, order, password=PW, login=VERIFIER)
-        uow.commit()
-        return order.order_no
-
-
-def _do(db: Database, login: str, action: str, order_no: str, code: str, data: Any = None) -> None:
-    who = principal(db, login)
-    with UnitOfWork(db, who.actor) as uow:
-        order = execution.get_order(uow.session, order_no)
-        if action == "start":
-            execution.start(uow, who, order, code)
-        elif action == "complete":
-            execution.complete(uow, who, order, code, StepComplete.model_validate(data))
-        else:
-            execution.sign_step(uow, who, order, code, password=PW, login=login)
-        uow.commit()
-
-
-CHECKS = {"password": PW, "login": OPERATOR, "checks": ["pass", "pass"]}
+CHECKS = signed({"checks": ["pass", "pass"]})
 
 
 def _clearance(db: Database, order_no: str, code: str, *, sign: bool = True) -> None:
-    _do(db, OPERATOR, "start", order_no, code)
-    _do(db, OPERATOR, "complete", order_no, code, CHECKS)
+    do(db, OPERATOR, "start", order_no, code)
+    do(db, OPERATOR, "complete", order_no, code, CHECKS)
     if sign:
-        _do(db, VERIFIER, "sign", order_no, code)
+        do(db, VERIFIER, "sign", order_no, code)
 
 
 def _status(db: Database, order_no: str) -> tuple[str, str]:
@@ -125,25 +83,25 @@ def _counts(db: Database, order_no: str) -> tuple[int, int, int, str, str]:
 def test_the_next_batch_is_not_cleared_into_a_room_before_the_previous_batch_is_cleared_out(
     db: Database,
 ) -> None:
-    _approved_recipe(db)
-    first, second = _released(db), _released(db)
+    approved_recipe(db, RECIPE)
+    first, second = released(db, CODE), released(db, CODE)
     _clearance(db, first, "C-LC")
-    _do(db, OPERATOR, "start", first, "C-IN")
-    _do(db, OPERATOR, "complete", first, "C-IN", {"acknowledged": True})
+    do(db, OPERATOR, "start", first, "C-IN")
+    do(db, OPERATOR, "complete", first, "C-IN", {"acknowledged": True})
     _clearance(db, first, "C-ALC", sign=False)  # performed, not yet verified
     status, first_batch = _status(db, first)
     assert status == "in_progress"  # the batch completes only with its clearance after production verified
-    _do(db, OPERATOR, "start", second, "C-LC")
+    do(db, OPERATOR, "start", second, "C-LC")
     before = _counts(db, second)
     with pytest.raises(execution.StepRefused) as refused:
-        _do(db, OPERATOR, "complete", second, "C-LC", CHECKS)
+        do(db, OPERATOR, "complete", second, "C-LC", CHECKS)
     assert refused.value.params == {"room": ROOM, "batch": first_batch, "clearance": "C-ALC"}
     assert ROOM in str(refused.value) and first_batch in str(refused.value)
     assert _counts(db, second) == before and before[3] == "in_progress"  # nothing changed
     # verified: the first batch completes with it, and the room is cleared for the second
-    _do(db, VERIFIER, "sign", first, "C-ALC")
+    do(db, VERIFIER, "sign", first, "C-ALC")
     assert _status(db, first)[0] == "completed"
-    _do(db, OPERATOR, "complete", second, "C-LC", CHECKS)
+    do(db, OPERATOR, "complete", second, "C-LC", CHECKS)
     with db.sessions() as session:
         order = execution.get_order(session, second)
         record = json.loads(execution.step_of(session, order, "C-LC").record)
@@ -156,17 +114,17 @@ def test_the_next_batch_is_not_cleared_into_a_room_before_the_previous_batch_is_
 def test_a_batch_that_has_not_used_the_room_holds_nothing_up(db: Database) -> None:
     """The first batch released but not yet in the room: the second is cleared in; then the first waits for
     the second's clearance after production."""
-    _approved_recipe(db)
-    first, second = _released(db), _released(db)
+    approved_recipe(db, RECIPE)
+    first, second = released(db, CODE), released(db, CODE)
     _clearance(db, second, "C-LC")
-    _do(db, OPERATOR, "start", second, "C-IN")
-    _do(db, OPERATOR, "complete", second, "C-IN", {"acknowledged": True})
-    _do(db, OPERATOR, "start", first, "C-LC")
+    do(db, OPERATOR, "start", second, "C-IN")
+    do(db, OPERATOR, "complete", second, "C-IN", {"acknowledged": True})
+    do(db, OPERATOR, "start", first, "C-LC")
     with pytest.raises(execution.StepRefused) as refused:
-        _do(db, OPERATOR, "complete", first, "C-LC", CHECKS)
+        do(db, OPERATOR, "complete", first, "C-LC", CHECKS)
     assert refused.value.params["batch"] == _status(db, second)[1]
     _clearance(db, second, "C-ALC")
-    _do(db, OPERATOR, "complete", first, "C-LC", CHECKS)
+    do(db, OPERATOR, "complete", first, "C-LC", CHECKS)
     assert _status(db, second)[0] == "completed"
 
 
@@ -205,11 +163,11 @@ def test_a_phase_only_on_a_line_clearance_and_after_only_in_a_room() -> None:
 
 @pytest.mark.clause("TJ-B.2.3.3", "TJ-6.4.5")
 def test_the_batch_record_shows_each_clearance_with_its_phase(db: Database, client: TestClient) -> None:
-    _approved_recipe(db)
-    order_no = _released(db)
+    approved_recipe(db, RECIPE)
+    order_no = released(db, CODE)
     _clearance(db, order_no, "C-LC")
-    _do(db, OPERATOR, "start", order_no, "C-IN")
-    _do(db, OPERATOR, "complete", order_no, "C-IN", {"acknowledged": True})
+    do(db, OPERATOR, "start", order_no, "C-IN")
+    do(db, OPERATOR, "complete", order_no, "C-IN", {"acknowledged": True})
     _clearance(db, order_no, "C-ALC")
     with db.sessions() as session:
         record = ebr.batch_record(session, execution.get_order(session, order_no))

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from batch_steps import (
+    approved_recipe,
+    client_fixture,  # noqa: F401 (the client fixture)
+    do,
+    exceptions,
+    released,
+    signed,
+    state,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -25,17 +33,14 @@ from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import execution, recipes
 from pharmatrace.mes.execution_models import (
-    BatchException,
     BatchOrder,
     BatchSignoff,
     StepCorrection,
     StepExecution,
 )
-from pharmatrace.mes.execution_schemas import CorrectionCreate, OrderCreate, StepComplete
-from pharmatrace.mes.recipe_schemas import RecipeBody
+from pharmatrace.mes.execution_schemas import CorrectionCreate
 from pharmatrace.qms.deviation_models import Deviation
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 CODE = "MR-T-001"
 OPERATOR, SUPERVISOR, QA = "zhangwei", "lina", "chenjing"
@@ -79,85 +84,26 @@ RECIPE: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _approved_recipe(db: Database, body: dict[str, Any] = RECIPE) -> None:
-    author, reviewer, approver = (principal(db, login) for login in ("lina", "zhaomin", "chenjing"))
-    with UnitOfWork(db, author.actor) as uow:
-        version = recipes.import_draft(uow, RecipeBody.model_validate(body), "test")
-        uow.commit()
-        version_id = version.id
-    with UnitOfWork(db, author.actor) as uow:
-        recipes.submit(uow, version_id)
-        uow.commit()
-    with UnitOfWork(db, reviewer.actor) as uow:
-        recipes.review(uow, reviewer, version_id, password=PW, login=reviewer.login)
-        uow.commit()
-    with UnitOfWork(db, approver.actor) as uow:
-        recipes.approve(uow, approver, version_id, password=PW, login=approver.login)
-        uow.commit()
-
-
 def _released(db: Database) -> str:
-    _approved_recipe(db)
-    lina = principal(db, SUPERVISOR)
-    with UnitOfWork(db, lina.actor) as uow:
-        order = execution.create_order(uow, lina, OrderCreate.model_validate(
-            {"recipe_code": CODE, "batch_size": "1000", "planned_start": "2026-12-01", "planned_end": "2026-12-02"}))  # fmt: skip
-        execution.release(uow, lina, order, password=PW, login=SUPERVISOR)
-        uow.commit()
-        return order.order_no
-
-
-def _do(db: Database, login: str, action: str, order_no: str, code: str, data: Any = None) -> Any:
-    who = principal(db, login)
-    with UnitOfWork(db, who.actor) as uow:
-        order = execution.get_order(uow.session, order_no)
-        if action == "start":
-            result = execution.start(uow, who, order, code)
-        elif action == "complete":
-            result = execution.complete(uow, who, order, code, StepComplete.model_validate(data))
-        elif action == "sign":
-            result = execution.sign_step(uow, who, order, code, password=PW, login=login)
-        uow.commit()
-        return result
-
-
-def _state(db: Database, order_no: str, code: str) -> str:
-    with db.sessions() as session:
-        return execution.step_of(session, execution.get_order(session, order_no), code).state
-
-
-def _exceptions(db: Database, order_no: str) -> list[BatchException]:
-    with db.sessions() as session:
-        found = execution.exceptions_of(session, execution.get_order(session, order_no))
-        session.expunge_all()
-        return found
-
-
-def _signed(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"password": PW, "login": OPERATOR, **(extra or {})}
+    approved_recipe(db, RECIPE)
+    return released(db, CODE)
 
 
 def _through_a_de(db: Database, order_no: str, weight: str = "10.2", comment: str = "") -> None:
-    _do(db, OPERATOR, "start", order_no, "A-LC")
-    _do(db, OPERATOR, "complete", order_no, "A-LC", _signed({"checks": ["pass", "pass"]}))
-    _do(db, SUPERVISOR, "sign", order_no, "A-LC")
-    _do(db, OPERATOR, "start", order_no, "A-PU")
-    _do(db, OPERATOR, "complete", order_no, "A-PU", _signed({"checks": ["pass"], "equipment": ["BAL-01"]}))
-    _do(db, OPERATOR, "start", order_no, "A-IN")
-    _do(db, OPERATOR, "complete", order_no, "A-IN", {"acknowledged": True})
-    _do(db, OPERATOR, "start", order_no, "A-DE")
-    _do(db, OPERATOR, "complete", order_no, "A-DE",
-        _signed({"values": {"weight": weight}, "comments": {"weight": comment} if comment else {}}))  # fmt: skip
-    _do(db, SUPERVISOR, "sign", order_no, "A-DE")
+    do(db, OPERATOR, "start", order_no, "A-LC")
+    do(db, OPERATOR, "complete", order_no, "A-LC", signed({"checks": ["pass", "pass"]}))
+    do(db, SUPERVISOR, "sign", order_no, "A-LC")
+    do(db, OPERATOR, "start", order_no, "A-PU")
+    do(db, OPERATOR, "complete", order_no, "A-PU", signed({"checks": ["pass"], "equipment": ["BAL-01"]}))
+    do(db, OPERATOR, "start", order_no, "A-IN")
+    do(db, OPERATOR, "complete", order_no, "A-IN", {"acknowledged": True})
+    do(db, OPERATOR, "start", order_no, "A-DE")
+    do(db, OPERATOR, "complete", order_no, "A-DE",
+        signed({"values": {"weight": weight}, "comments": {"weight": comment} if comment else {}}))  # fmt: skip
+    do(db, SUPERVISOR, "sign", order_no, "A-DE")
 
 
 # --- the whole batch through the API ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 @pytest.mark.scenario
@@ -167,7 +113,7 @@ def client(db: Database) -> Iterator[TestClient]:
 def test_a_whole_batch_runs_through_the_api_from_release_to_completed(
     db: Database, client: TestClient
 ) -> None:
-    _approved_recipe(db)
+    approved_recipe(db, RECIPE)
     op, sup, qa = (token(client, login) for login in (OPERATOR, SUPERVISOR, QA))
     created = client.post("/api/v1/mes/batches", headers=sup, json={
         "recipe_code": CODE, "batch_size": "1000", "planned_start": "2026-12-01", "planned_end": "2026-12-03"})  # fmt: skip
@@ -200,20 +146,20 @@ def test_a_whole_batch_runs_through_the_api_from_release_to_completed(
         assert step["state"] == "done"
         return step
 
-    lc = run("A-LC", _signed({"checks": ["pass", "pass"]}), ("verify", sup))
+    lc = run("A-LC", signed({"checks": ["pass", "pass"]}), ("verify", sup))
     assert (
         lc["record"]["clearance"]["batch_no"] == batch_no and lc["record"]["clearance"]["room"] == "RM-WEIGH"
     )
     assert [c["result"] for c in lc["record"]["checks"]] == ["pass", "pass"]
-    run("A-PU", _signed({"checks": ["pass"], "equipment": ["BAL-01"]}))
+    run("A-PU", signed({"checks": ["pass"], "equipment": ["BAL-01"]}))
     run("A-IN", {"acknowledged": True})
     de = run(
         "A-DE",
-        _signed({"values": {"weight": "10.6"}, "comments": {"weight": "天平读数稳定"}}),
+        signed({"values": {"weight": "10.6"}, "comments": {"weight": "天平读数稳定"}}),
         ("verify", sup),
     )
     assert de["record"]["values"]["weight"]["flag"] == "alert"
-    cal = run("A-CAL", _signed({"values": {"extra": "40"}}))
+    cal = run("A-CAL", signed({"values": {"extra": "40"}}))
     assert cal["record"]["values"]["ratio"]["value"] == "26.5"  # 10.6 / 40 × 100
     assert cal["record"]["inputs"]["weight"]["source"] == "recorded"
     assert client.post(f"{base}/A-CPP/start", headers=op).status_code == 200
@@ -221,11 +167,11 @@ def test_a_whole_batch_runs_through_the_api_from_release_to_completed(
     with pytest.MonkeyPatch.context() as patch:
         later = clock.now() + timedelta(minutes=11)
         patch.setattr(clock, "now", lambda: later)
-        done = client.post(f"{base}/A-CPP/complete", headers=op, json=_signed({"values": {"temp": "25.4"}}))
+        done = client.post(f"{base}/A-CPP/complete", headers=op, json=signed({"values": {"temp": "25.4"}}))
         assert done.status_code == 200, done.text
-        run("A-IPC", _signed({"values": {"ph": "6.1"}, "results": {"clarity": "pass"}}), ("verify", sup))
-        run("A-Y", _signed({"values": {"actual": "960", "theoretical": "1000"}}), ("qa-sign", qa))
-        run("B-CPP", _signed({"values": {"shelf": "-40.2"}, "equipment": []}))
+        run("A-IPC", signed({"values": {"ph": "6.1"}, "results": {"clarity": "pass"}}), ("verify", sup))
+        run("A-Y", signed({"values": {"actual": "960", "theoretical": "1000"}}), ("qa-sign", qa))
+        run("B-CPP", signed({"values": {"shelf": "-40.2"}, "equipment": []}))
     detail = client.get(f"/api/v1/mes/batches/{order_no}", headers=op).json()
     assert detail["status"] == "completed" and detail["completed_at"]
     assert detail["steps_done"] == detail["steps_total"] == 9
@@ -247,9 +193,9 @@ def test_a_whole_batch_runs_through_the_api_from_release_to_completed(
 def test_a_skipped_step_is_refused_recorded_and_nothing_changes(db: Database) -> None:
     order_no = _released(db)
     with pytest.raises(execution.StepRefused) as refused:
-        _do(db, OPERATOR, "start", order_no, "A-PU")
+        do(db, OPERATOR, "start", order_no, "A-PU")
     assert "A-LC" in str(refused.value) and refused.value.code == "step_refused"
-    assert _state(db, order_no, "A-PU") == "waiting"
+    assert state(db, order_no, "A-PU") == "waiting"
     with db.sessions() as session:
         assert execution.get_order(session, order_no).status == "released"  # not started by a refusal
     entries = audit_entries(db, event="mes.step.refused")
@@ -260,52 +206,52 @@ def test_a_skipped_step_is_refused_recorded_and_nothing_changes(db: Database) ->
 def test_an_untrained_operator_is_refused_the_step_and_the_refusal_names_the_sop(db: Database) -> None:
     order_no = _released(db)
     _through_a_de(db, order_no)
-    _do(db, OPERATOR, "start", order_no, "A-CAL")
-    _do(db, OPERATOR, "complete", order_no, "A-CAL", _signed({"values": {"extra": "40"}}))
-    _do(db, OPERATOR, "start", order_no, "A-CPP")
+    do(db, OPERATOR, "start", order_no, "A-CAL")
+    do(db, OPERATOR, "complete", order_no, "A-CAL", signed({"values": {"extra": "40"}}))
+    do(db, OPERATOR, "start", order_no, "A-CPP")
     with pytest.MonkeyPatch.context() as patch:
         later = clock.now() + timedelta(minutes=20)
         patch.setattr(clock, "now", lambda: later)
-        _do(db, OPERATOR, "complete", order_no, "A-CPP", _signed({"values": {"temp": "25"}}))
-        _do(db, OPERATOR, "start", order_no, "A-IPC")
-        _do(
+        do(db, OPERATOR, "complete", order_no, "A-CPP", signed({"values": {"temp": "25"}}))
+        do(db, OPERATOR, "start", order_no, "A-IPC")
+        do(
             db,
             OPERATOR,
             "complete",
             order_no,
             "A-IPC",
-            _signed({"values": {"ph": "6"}, "results": {"clarity": "pass"}}),
+            signed({"values": {"ph": "6"}, "results": {"clarity": "pass"}}),
         )
-        _do(db, SUPERVISOR, "sign", order_no, "A-IPC")
-        _do(db, OPERATOR, "start", order_no, "A-Y")
-        _do(
+        do(db, SUPERVISOR, "sign", order_no, "A-IPC")
+        do(db, OPERATOR, "start", order_no, "A-Y")
+        do(
             db,
             OPERATOR,
             "complete",
             order_no,
             "A-Y",
-            _signed({"values": {"actual": "950", "theoretical": "1000"}}),
+            signed({"values": {"actual": "950", "theoretical": "1000"}}),
         )
-        _do(db, QA, "sign", order_no, "A-Y")
-    assert _state(db, order_no, "B-CPP") == "ready"
+        do(db, QA, "sign", order_no, "A-Y")
+    assert state(db, order_no, "B-CPP") == "ready"
     before = len(audit_entries(db, event="mes.step.refused"))
     with pytest.raises(QualificationRequired) as refused:
-        _do(db, "liuyang", "start", order_no, "B-CPP")  # lapsed on SOP-PR-007 v2
+        do(db, "liuyang", "start", order_no, "B-CPP")  # lapsed on SOP-PR-007 v2
     assert getattr(refused.value, "code", "") == "qualification_required"
     assert "SOP-PR-007" in str(refused.value)
-    assert _state(db, order_no, "B-CPP") == "ready"
+    assert state(db, order_no, "B-CPP") == "ready"
     entries = audit_entries(db, event="mes.step.refused")
     assert len(entries) == before + 1
     assert entries[-1].actor_login == "liuyang" and "SOP-PR-007" in (entries[-1].reason or "")
-    _do(db, OPERATOR, "start", order_no, "B-CPP")  # a trained operator may
-    assert _state(db, order_no, "B-CPP") == "in_progress"
+    do(db, OPERATOR, "start", order_no, "B-CPP")  # a trained operator may
+    assert state(db, order_no, "B-CPP") == "in_progress"
 
 
 @pytest.mark.clause("TJ-6.4.3.3.c", "TJ-6.4.3.3.d", "SH-7.1.4.a")
 def test_the_performer_cannot_verify_the_own_step(db: Database, client: TestClient) -> None:
     order_no = _released(db)
-    _do(db, OPERATOR, "start", order_no, "A-LC")
-    _do(db, OPERATOR, "complete", order_no, "A-LC", _signed({"checks": ["pass", "pass"]}))
+    do(db, OPERATOR, "start", order_no, "A-LC")
+    do(db, OPERATOR, "complete", order_no, "A-LC", signed({"checks": ["pass", "pass"]}))
     # through the API, an operator may not verify at all
     response = client.post(f"/api/v1/mes/batches/{order_no}/steps/A-LC/verify", headers=token(client, OPERATOR),
                            json={"password": PW, "login": OPERATOR})  # fmt: skip
@@ -317,50 +263,50 @@ def test_the_performer_cannot_verify_the_own_step(db: Database, client: TestClie
         execution.sign_step(
             uow, both, execution.get_order(uow.session, order_no), "A-LC", password=PW, login=OPERATOR
         )
-    assert _state(db, order_no, "A-LC") == "signing"
-    assert _state(db, order_no, "A-PU") == "waiting"  # the successor waits for the second signature
+    assert state(db, order_no, "A-LC") == "signing"
+    assert state(db, order_no, "A-PU") == "waiting"  # the successor waits for the second signature
 
 
 @pytest.mark.clause("TJ-6.4.3.3.c", "TJ-6.4.3.3.d")
 def test_a_qa_sign_off_is_given_by_qa_only(db: Database, client: TestClient) -> None:
     order_no = _released(db)
     _through_a_de(db, order_no)
-    _do(db, OPERATOR, "start", order_no, "A-CAL")
-    _do(db, OPERATOR, "complete", order_no, "A-CAL", _signed({"values": {"extra": "40"}}))
-    _do(db, OPERATOR, "start", order_no, "A-CPP")
+    do(db, OPERATOR, "start", order_no, "A-CAL")
+    do(db, OPERATOR, "complete", order_no, "A-CAL", signed({"values": {"extra": "40"}}))
+    do(db, OPERATOR, "start", order_no, "A-CPP")
     later = clock.now() + timedelta(minutes=12)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(clock, "now", lambda: later)
-        _do(db, OPERATOR, "complete", order_no, "A-CPP", _signed({"values": {"temp": "25"}}))
-        _do(db, OPERATOR, "start", order_no, "A-IPC")
-        _do(
+        do(db, OPERATOR, "complete", order_no, "A-CPP", signed({"values": {"temp": "25"}}))
+        do(db, OPERATOR, "start", order_no, "A-IPC")
+        do(
             db,
             OPERATOR,
             "complete",
             order_no,
             "A-IPC",
-            _signed({"values": {"ph": "6"}, "results": {"clarity": "pass"}}),
+            signed({"values": {"ph": "6"}, "results": {"clarity": "pass"}}),
         )
         with pytest.raises(NotPermitted):  # the IPC's sign-off is the supervisor's, not QA's
-            _do(db, QA, "sign", order_no, "A-IPC")
-        _do(db, SUPERVISOR, "sign", order_no, "A-IPC")
-        _do(db, OPERATOR, "start", order_no, "A-Y")
-        _do(
+            do(db, QA, "sign", order_no, "A-IPC")
+        do(db, SUPERVISOR, "sign", order_no, "A-IPC")
+        do(db, OPERATOR, "start", order_no, "A-Y")
+        do(
             db,
             OPERATOR,
             "complete",
             order_no,
             "A-Y",
-            _signed({"values": {"actual": "950", "theoretical": "1000"}}),
+            signed({"values": {"actual": "950", "theoretical": "1000"}}),
         )
         with pytest.raises(NotPermitted):  # a supervisor cannot give QA's signature
-            _do(db, SUPERVISOR, "sign", order_no, "A-Y")
-    assert _state(db, order_no, "A-Y") == "signing"
+            do(db, SUPERVISOR, "sign", order_no, "A-Y")
+    assert state(db, order_no, "A-Y") == "signing"
     response = client.post(f"/api/v1/mes/batches/{order_no}/steps/A-Y/qa-sign", headers=token(client, SUPERVISOR),
                            json={"password": PW, "login": SUPERVISOR})  # fmt: skip
     assert response.status_code == 403
-    _do(db, QA, "sign", order_no, "A-Y")
-    assert _state(db, order_no, "A-Y") == "done"
+    do(db, QA, "sign", order_no, "A-Y")
+    assert state(db, order_no, "A-Y") == "done"
 
 
 @pytest.mark.clause("TJ-6.4.1", "TJ-6.4.2", "TJ-6.1")
@@ -368,34 +314,28 @@ def test_unusable_equipment_or_room_refuses_the_pre_use_check(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     order_no = _released(db)
-    _do(db, OPERATOR, "start", order_no, "A-LC")
-    _do(db, OPERATOR, "complete", order_no, "A-LC", _signed({"checks": ["pass", "pass"]}))
-    _do(db, SUPERVISOR, "sign", order_no, "A-LC")
-    _do(db, OPERATOR, "start", order_no, "A-PU")
+    do(db, OPERATOR, "start", order_no, "A-LC")
+    do(db, OPERATOR, "complete", order_no, "A-LC", signed({"checks": ["pass", "pass"]}))
+    do(db, SUPERVISOR, "sign", order_no, "A-LC")
+    do(db, OPERATOR, "start", order_no, "A-PU")
     with pytest.raises(NotUsable) as refused:  # BAL-02: calibration expired in the demo plant
-        _do(
-            db, OPERATOR, "complete", order_no, "A-PU", _signed({"checks": ["pass"], "equipment": ["BAL-02"]})
-        )
+        do(db, OPERATOR, "complete", order_no, "A-PU", signed({"checks": ["pass"], "equipment": ["BAL-02"]}))
     assert getattr(refused.value, "code", "") == "not_usable" and "BAL-02" in str(refused.value)
-    assert _state(db, order_no, "A-PU") == "in_progress"
+    assert state(db, order_no, "A-PU") == "in_progress"
     assert audit_entries(db, event="equipment.use.refused")
     with pytest.raises(execution.StepRefused):  # equipment of another class than the operation's
-        _do(db, OPERATOR, "complete", order_no, "A-PU", _signed({"checks": ["pass"], "equipment": ["FD-01"]}))
+        do(db, OPERATOR, "complete", order_no, "A-PU", signed({"checks": ["pass"], "equipment": ["FD-01"]}))
     with pytest.raises(execution.EvidenceMissing):  # the equipment must be named
-        _do(db, OPERATOR, "complete", order_no, "A-PU", _signed({"checks": ["pass"]}))
+        do(db, OPERATOR, "complete", order_no, "A-PU", signed({"checks": ["pass"]}))
     with pytest.raises(execution.StepRefused):  # a failed checklist item
-        _do(
-            db, OPERATOR, "complete", order_no, "A-PU", _signed({"checks": ["fail"], "equipment": ["BAL-01"]})
-        )
+        do(db, OPERATOR, "complete", order_no, "A-PU", signed({"checks": ["fail"], "equipment": ["BAL-01"]}))
     # three days later the weighing room's cleaning (72 h) has expired too
     later = clock.now() + timedelta(days=4)
     monkeypatch.setattr(clock, "now", lambda: later)
     with pytest.raises(NotUsable) as room:
-        _do(
-            db, OPERATOR, "complete", order_no, "A-PU", _signed({"checks": ["pass"], "equipment": ["BAL-01"]})
-        )
+        do(db, OPERATOR, "complete", order_no, "A-PU", signed({"checks": ["pass"], "equipment": ["BAL-01"]}))
     assert getattr(room.value, "code", "") == "not_usable"
-    assert _state(db, order_no, "A-PU") == "in_progress"
+    assert state(db, order_no, "A-PU") == "in_progress"
 
 
 @pytest.mark.clause("TJ-6.4.3.3.f", "TJ-6.4.3.3.i")
@@ -404,10 +344,10 @@ def test_a_value_out_of_its_action_limits_needs_a_comment_and_raises_an_exceptio
     with pytest.raises(execution.CommentRequired) as refused:
         _through_a_de(db, order_no, weight="11.4")
     assert refused.value.code == "comment_required"
-    assert _state(db, order_no, "A-DE") == "in_progress" and _exceptions(db, order_no) == []
-    _do(db, OPERATOR, "complete", order_no, "A-DE",
-        _signed({"values": {"weight": "11.4"}, "comments": {"weight": "称量桶未去皮，已复称"}}))  # fmt: skip
-    [exception] = _exceptions(db, order_no)
+    assert state(db, order_no, "A-DE") == "in_progress" and exceptions(db, order_no) == []
+    do(db, OPERATOR, "complete", order_no, "A-DE",
+        signed({"values": {"weight": "11.4"}, "comments": {"weight": "称量桶未去皮，已复称"}}))  # fmt: skip
+    [exception] = exceptions(db, order_no)
     assert (
         exception.kind == "limit_excursion" and exception.step_code == "A-DE" and exception.status == "open"
     )
@@ -420,20 +360,20 @@ def test_time_limits_raise_exceptions_at_start_and_completion(
 ) -> None:
     order_no = _released(db)
     _through_a_de(db, order_no)
-    _do(db, OPERATOR, "start", order_no, "A-CAL")
-    _do(db, OPERATOR, "complete", order_no, "A-CAL", _signed({"values": {"extra": "40"}}))
+    do(db, OPERATOR, "start", order_no, "A-CAL")
+    do(db, OPERATOR, "complete", order_no, "A-CAL", signed({"values": {"extra": "40"}}))
     moment = clock.now()
     monkeypatch.setattr(clock, "now", lambda: moment + timedelta(minutes=150))  # hold limit 120 min
-    _do(db, OPERATOR, "start", order_no, "A-CPP")
-    [hold] = _exceptions(db, order_no)
+    do(db, OPERATOR, "start", order_no, "A-CPP")
+    [hold] = exceptions(db, order_no)
     assert hold.kind == "time_limit" and "120" in execution.exception_text(hold)
     monkeypatch.setattr(
         clock, "now", lambda: moment + timedelta(minutes=155)
     )  # 5 min: under the 10 min minimum
-    _do(db, OPERATOR, "complete", order_no, "A-CPP", _signed({"values": {"temp": "26"}}))
-    kinds = [(e.kind, e.step_code) for e in _exceptions(db, order_no)]
+    do(db, OPERATOR, "complete", order_no, "A-CPP", signed({"values": {"temp": "26"}}))
+    kinds = [(e.kind, e.step_code) for e in exceptions(db, order_no)]
     assert kinds == [("time_limit", "A-CPP"), ("time_limit", "A-CPP")]
-    assert "minimum" in execution.exception_text(_exceptions(db, order_no)[1])
+    assert "minimum" in execution.exception_text(exceptions(db, order_no)[1])
 
 
 @pytest.mark.clause("TJ-6.3.2.3", "TJ-6.4.3.3.g", "TJ-6.4.3.3.h")
@@ -442,31 +382,31 @@ def test_a_failed_control_and_a_yield_out_of_limits_raise_exceptions(
 ) -> None:
     order_no = _released(db)
     _through_a_de(db, order_no)
-    _do(db, OPERATOR, "start", order_no, "A-CAL")
-    _do(db, OPERATOR, "complete", order_no, "A-CAL", _signed({"values": {"extra": "40"}}))
-    _do(db, OPERATOR, "start", order_no, "A-CPP")
+    do(db, OPERATOR, "start", order_no, "A-CAL")
+    do(db, OPERATOR, "complete", order_no, "A-CAL", signed({"values": {"extra": "40"}}))
+    do(db, OPERATOR, "start", order_no, "A-CPP")
     later = clock.now() + timedelta(minutes=30)
     monkeypatch.setattr(clock, "now", lambda: later)
-    _do(db, OPERATOR, "complete", order_no, "A-CPP", _signed({"values": {"temp": "24"}}))
-    _do(db, OPERATOR, "start", order_no, "A-IPC")
+    do(db, OPERATOR, "complete", order_no, "A-CPP", signed({"values": {"temp": "24"}}))
+    do(db, OPERATOR, "start", order_no, "A-IPC")
     with pytest.raises(execution.CommentRequired):
-        _do(
+        do(
             db,
             OPERATOR,
             "complete",
             order_no,
             "A-IPC",
-            _signed({"values": {"ph": "6.8"}, "results": {"clarity": "pass"}}),
+            signed({"values": {"ph": "6.8"}, "results": {"clarity": "pass"}}),
         )
-    _do(db, OPERATOR, "complete", order_no, "A-IPC",
-        _signed({"values": {"ph": "6.8"}, "results": {"clarity": "pass"}, "comments": {"ph": "复测 6.7"}}))  # fmt: skip
-    _do(db, SUPERVISOR, "sign", order_no, "A-IPC")
-    _do(db, OPERATOR, "start", order_no, "A-Y")
+    do(db, OPERATOR, "complete", order_no, "A-IPC",
+        signed({"values": {"ph": "6.8"}, "results": {"clarity": "pass"}, "comments": {"ph": "复测 6.7"}}))  # fmt: skip
+    do(db, SUPERVISOR, "sign", order_no, "A-IPC")
+    do(db, OPERATOR, "start", order_no, "A-Y")
     with pytest.raises(execution.EvidenceMissing):
-        _do(db, OPERATOR, "complete", order_no, "A-Y", _signed({"values": {"actual": "850"}}))
-    _do(db, OPERATOR, "complete", order_no, "A-Y",
-        _signed({"values": {"actual": "850", "theoretical": "1000"}, "comments": {"yield": "过滤损失偏大"}}))  # fmt: skip
-    kinds = [e.kind for e in _exceptions(db, order_no)]
+        do(db, OPERATOR, "complete", order_no, "A-Y", signed({"values": {"actual": "850"}}))
+    do(db, OPERATOR, "complete", order_no, "A-Y",
+        signed({"values": {"actual": "850", "theoretical": "1000"}, "comments": {"yield": "过滤损失偏大"}}))  # fmt: skip
+    kinds = [e.kind for e in exceptions(db, order_no)]
     assert kinds == ["ipc_failure", "yield_limit"]
     with db.sessions() as session:
         record = json.loads(execution.step_of(session, execution.get_order(session, order_no), "A-Y").record)
@@ -506,7 +446,7 @@ def test_a_correction_keeps_old_and_new_needs_a_reason_and_an_authorized_person(
         signoffs = list(session.scalars(select(BatchSignoff).where(BatchSignoff.step_code == "A-DE")))
         assert [s.role for s in signoffs] == ["performed", "verified", "correction"]
         assert signoffs[-1].covers_sm3 == step.record_sm3 != signoffs[0].covers_sm3
-    kinds = [e.kind for e in _exceptions(db, order_no)]
+    kinds = [e.kind for e in exceptions(db, order_no)]
     assert kinds == ["correction"]
     trail = audit_entries(db, object_type="step_execution", event="update")
     assert any(
@@ -520,7 +460,7 @@ def test_the_supervisor_decides_each_exception_no_deviation_or_a_deviation(
 ) -> None:
     order_no = _released(db)
     _through_a_de(db, order_no, weight="8.5", comment="供料不足，已补料复称")
-    [exception] = _exceptions(db, order_no)
+    [exception] = exceptions(db, order_no)
     url = f"/api/v1/mes/batches/{order_no}/exceptions/{exception.id}/decision"
     sup = token(client, SUPERVISOR)
     assert client.post(url, headers=token(client, OPERATOR), json={}).status_code == 403
@@ -593,7 +533,7 @@ def test_bad_input_is_refused_and_nothing_changes(db: Database, client: TestClie
                  {"checks": ["pass", "pass"], "password": "wrong", "login": OPERATOR}):  # fmt: skip
         response = client.post(f"{base}/complete", headers=op, json=body)
         assert response.status_code in (401, 403, 409, 422), (body, response.text)
-    assert _state(db, order_no, "A-LC") == "in_progress"
+    assert state(db, order_no, "A-LC") == "in_progress"
     with db.sessions() as session:
         step = session.scalar(select(StepExecution).where(StepExecution.step_code == "A-LC"))
         assert step is not None and step.record == "{}" and step.completed_at is None

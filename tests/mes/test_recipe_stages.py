@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from batch_steps import (
+    approved_recipe,
+    client_fixture,  # noqa: F401 (the client fixture)
+    do,
+    released,
+    state,
+)
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -20,12 +26,10 @@ from pharmatrace.kernel import ledger
 from pharmatrace.kernel.errors import ValidationFailed
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import execution, packaging, recipes
-from pharmatrace.mes.execution_schemas import OrderCreate, StepComplete
 from pharmatrace.mes.packaging_schemas import PackagingRecordCreate
 from pharmatrace.mes.recipe_demo import demo_body
 from pharmatrace.mes.recipe_schemas import RecipeBody
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 PW = DEMO_PASSWORD
 OPERATOR = "zhangwei"
@@ -77,51 +81,6 @@ STAGED: dict[str, Any] = {
 }  # fmt: skip
 
 
-def approved(db: Database, body: dict[str, Any]) -> int:
-    """Import, submit, review and approve a recipe body; the version's id."""
-    author, reviewer, approver = (principal(db, login) for login in ("lina", "zhaomin", "chenjing"))
-    with UnitOfWork(db, author.actor) as uow:
-        version_id = recipes.import_draft(uow, RecipeBody.model_validate(body), "test").id
-        uow.commit()
-    with UnitOfWork(db, author.actor) as uow:
-        recipes.submit(uow, version_id)
-        uow.commit()
-    with UnitOfWork(db, reviewer.actor) as uow:
-        recipes.review(uow, reviewer, version_id, password=PW, login=reviewer.login)
-        uow.commit()
-    with UnitOfWork(db, approver.actor) as uow:
-        recipes.approve(uow, approver, version_id, password=PW, login=approver.login)
-        uow.commit()
-    return version_id
-
-
-def released(db: Database, recipe_code: str) -> str:
-    lina = principal(db, "lina")
-    with UnitOfWork(db, lina.actor) as uow:
-        order = execution.create_order(uow, lina, OrderCreate.model_validate(
-            {"recipe_code": recipe_code, "batch_size": "1000", "planned_start": "2026-12-01",
-             "planned_end": "2026-12-02"}))  # fmt: skip
-        execution.release(uow, lina, order, password=PW, login="lina")
-        uow.commit()
-        return order.order_no
-
-
-def act(db: Database, order_no: str, code: str, data: dict[str, Any] | None = None) -> None:
-    who = principal(db, OPERATOR)
-    with UnitOfWork(db, who.actor) as uow:
-        order = execution.get_order(uow.session, order_no)
-        if data is None:
-            execution.start(uow, who, order, code)
-        else:
-            execution.complete(uow, who, order, code, StepComplete.model_validate(data))
-        uow.commit()
-
-
-def state(db: Database, order_no: str, code: str) -> str:
-    with db.sessions() as session:
-        return execution.step_of(session, execution.get_order(session, order_no), code).state
-
-
 # --- a body from before --------------------------------------------------------------------------------------
 
 
@@ -150,7 +109,7 @@ def test_a_body_written_before_stages_and_windows_loads_with_defaults_and_keeps_
 def test_an_approved_version_from_before_is_released_with_its_sm3_and_has_no_packaging_step_by_code(
     db: Database,
 ) -> None:
-    version_id = approved(db, OLD)
+    version_id = approved_recipe(db, OLD)
     with db.sessions() as session:
         version = recipes.get_version(session, version_id)
         assert version.body_sm3 == OLD_SM3 and version.body == ledger.canonical_text(json.loads(version.body))
@@ -161,10 +120,11 @@ def test_an_approved_version_from_before_is_released_with_its_sm3_and_has_no_pac
         assert control is not None and control.body_sm3 == OLD_SM3
         assert execution.control_body(session, order).late_entry_minutes == 30
         assert not packaging.is_packaging_step(session, order, "VI-DE")  # the code UP-VI alone means nothing
-    act(db, order_no, "MIX-IN")
-    act(db, order_no, "MIX-IN", {"acknowledged": True})
-    act(db, order_no, "VI-DE")
-    act(db, order_no, "VI-DE", {"values": {"good": "990"}})  # no packaging record asked for
+    do(db, OPERATOR, "start", order_no, "MIX-IN")
+    do(db, OPERATOR, "complete", order_no, "MIX-IN", {"acknowledged": True})
+    do(db, OPERATOR, "start", order_no, "VI-DE")
+    # no packaging record asked for
+    do(db, OPERATOR, "complete", order_no, "VI-DE", {"values": {"good": "990"}})
     assert state(db, order_no, "VI-DE") == "done"
 
 
@@ -217,7 +177,7 @@ def test_a_refused_import_with_a_bad_stage_stores_nothing(db: Database) -> None:
 def test_packaging_steps_are_the_steps_of_the_inspection_and_packaging_stages_whatever_their_codes(
     db: Database,
 ) -> None:
-    approved(db, STAGED)
+    approved_recipe(db, STAGED)
     order_no = released(db, "MR-S-002")
     with db.sessions() as session:
         order = execution.get_order(session, order_no)
@@ -225,18 +185,19 @@ def test_packaging_steps_are_the_steps_of_the_inspection_and_packaging_stages_wh
         assert [packaging.stage_of(session, order, c) for c in ("P-Y", "L-DE", "B-Y", "NOPE")] == [
             "production", "inspection", "packaging", ""]  # fmt: skip
     for code in ("P-Y", "L-DE", "B-Y"):
-        act(db, order_no, code)
+        do(db, OPERATOR, "start", order_no, code)
     who = principal(db, OPERATOR)
     data = {"step": "P-Y", "bulk_batch_no": "X", "bulk_quantity": "1000", "planned_quantity": "990", "line": "L1",
             "room": "RM-PACK", "instruction": "SOP-PR-010"}  # fmt: skip
     with UnitOfWork(db, who.actor) as uow, pytest.raises(ValidationFailed, match="not a packaging or visual"):
         packaging.open_record(uow, who, order_no, PackagingRecordCreate.model_validate(data))
-    act(db, order_no, "P-Y", {"values": {"actual": "950", "theoretical": "1000"}})  # UP-PKG: production
+    # UP-PKG: production
+    do(db, OPERATOR, "complete", order_no, "P-Y", {"values": {"actual": "950", "theoretical": "1000"}})
     assert state(db, order_no, "P-Y") == "done"
     with pytest.raises(execution.EvidenceMissing, match="the packaging record is not opened"):
-        act(db, order_no, "B-Y", {"values": {"actual": "990", "theoretical": "1000"}})
+        do(db, OPERATOR, "complete", order_no, "B-Y", {"values": {"actual": "990", "theoretical": "1000"}})
     with pytest.raises(execution.EvidenceMissing, match="visual inspection counts"):
-        act(db, order_no, "L-DE", {"values": {"good": "990"}})
+        do(db, OPERATOR, "complete", order_no, "L-DE", {"values": {"good": "990"}})
     assert (state(db, order_no, "B-Y"), state(db, order_no, "L-DE")) == ("in_progress", "in_progress")
 
 
@@ -263,17 +224,11 @@ def test_the_demo_recipe_marks_visual_inspection_and_packaging_by_stage(db: Data
 # --- shown and compared ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
-
-
 @pytest.mark.clause("TJ-6.4.3.1", "TJ-6.4.6", "TJ-10.1.3.1")
 def test_the_recipe_page_shows_each_stage_and_the_windows_and_the_diff_names_their_changes(
     db: Database, client: TestClient
 ) -> None:
-    approved(db, OLD)
+    approved_recipe(db, OLD)
     lina = principal(db, "lina")
     changed = copy.deepcopy(OLD)
     changed["unit_procedures"][1]["stage"] = "inspection"

@@ -6,12 +6,18 @@ decisions, the batch is ``reviewed`` and handed to release (``BatchReviewed``)."
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from batch_steps import (
+    approved_recipe,
+    client_fixture,  # noqa: F401 (the client fixture)
+    do,
+    released,
+    signed,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -21,15 +27,13 @@ from pharmatrace.kernel import clock, events
 from pharmatrace.kernel.errors import NotPermitted, SegregationOfDuties
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.mes import execution, recipes, review
+from pharmatrace.mes import execution, review
 from pharmatrace.mes.events import BatchReviewed
 from pharmatrace.mes.execution_models import BatchOrder
-from pharmatrace.mes.execution_schemas import CorrectionCreate, ExceptionDecision, OrderCreate, StepComplete
-from pharmatrace.mes.recipe_schemas import RecipeBody
+from pharmatrace.mes.execution_schemas import CorrectionCreate, ExceptionDecision
 from pharmatrace.mes.review_models import BatchReview
 from pharmatrace.mes.review_schemas import ReviewFilter
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 CODE = "MR-K-001"
 OPERATOR, SUPERVISOR, FLOOR_QA, REVIEWER = "zhangwei", "lina", "chenjing", "zhaomin"
@@ -57,50 +61,6 @@ RECIPE: dict[str, Any] = {
 
 
 # --- the plant: a recipe of the test's own, batches run through the engine -------------------------------
-
-
-def approved_recipe(db: Database) -> None:
-    author, reviewer, approver = (principal(db, login) for login in ("lina", "zhaomin", "chenjing"))
-    with UnitOfWork(db, author.actor) as uow:
-        version = recipes.import_draft(uow, RecipeBody.model_validate(RECIPE), "test")
-        uow.commit()
-        version_id = version.id
-    with UnitOfWork(db, author.actor) as uow:
-        recipes.submit(uow, version_id)
-        uow.commit()
-    with UnitOfWork(db, reviewer.actor) as uow:
-        recipes.review(uow, reviewer, version_id, password=PW, login=reviewer.login)
-        uow.commit()
-    with UnitOfWork(db, approver.actor) as uow:
-        recipes.approve(uow, approver, version_id, password=PW, login=approver.login)
-        uow.commit()
-
-
-def released(db: Database) -> str:
-    lina = principal(db, SUPERVISOR)
-    with UnitOfWork(db, lina.actor) as uow:
-        order = execution.create_order(uow, lina, OrderCreate.model_validate(
-            {"recipe_code": CODE, "batch_size": "1000", "planned_start": "2026-12-01", "planned_end": "2026-12-02"}))  # fmt: skip
-        execution.release(uow, lina, order, password=PW, login=SUPERVISOR)
-        uow.commit()
-        return order.order_no
-
-
-def do(db: Database, login: str, action: str, order_no: str, code: str, data: Any = None) -> Any:
-    who = principal(db, login)
-    with UnitOfWork(db, who.actor) as uow:
-        order = execution.get_order(uow.session, order_no)
-        if action == "start":
-            execution.start(uow, who, order, code)
-        elif action == "complete":
-            execution.complete(uow, who, order, code, StepComplete.model_validate(data))
-        else:
-            execution.sign_step(uow, who, order, code, password=PW, login=login)
-        uow.commit()
-
-
-def signed(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"password": PW, "login": OPERATOR, **(extra or {})}
 
 
 class Clock:
@@ -136,7 +96,7 @@ def clean_batch(db: Database, order_no: str, *, until: str | None = None) -> Non
 def batch_with_exceptions(db: Database, time: Clock) -> str:
     """One batch with one of each kind: a refused (skipped) step, a limit excursion, a late verification, a
     correction, a hold time exceeded, a failed control, a yield out of limits, and a manual weighing."""
-    order_no = released(db)
+    order_no = released(db, CODE)
     with pytest.raises(execution.StepRefused):
         do(db, OPERATOR, "start", order_no, "K-DE")  # K-IN first: refused and recorded
     do(db, OPERATOR, "start", order_no, "K-IN")
@@ -198,12 +158,6 @@ def status_of(db: Database, order_no: str) -> str:
         return execution.get_order(session, order_no).status
 
 
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
-
-
 # --- the review list ---------------------------------------------------------------------------------------
 
 
@@ -211,10 +165,10 @@ def client(db: Database) -> Iterator[TestClient]:
 def test_the_review_lists_exactly_the_exceptions_of_each_kind_and_nothing_else(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    approved_recipe(db)
+    approved_recipe(db, RECIPE)
     time = Clock(monkeypatch)
     noisy = batch_with_exceptions(db, time)
-    quiet = released(db)
+    quiet = released(db, CODE)
     clean_batch(db, quiet)  # within limits (an alert flag is no exception), signed on time
     kinds = Counter(item.kind for item in items_of(db, noisy))
     assert kinds == Counter({
@@ -258,7 +212,7 @@ def test_the_review_lists_exactly_the_exceptions_of_each_kind_and_nothing_else(
 def test_the_review_page_opens_on_the_exceptions_for_qa_only(
     db: Database, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    approved_recipe(db)
+    approved_recipe(db, RECIPE)
     noisy = batch_with_exceptions(db, Clock(monkeypatch))
     with db.sessions() as session:
         batch_no = execution.get_order(session, noisy).batch_no
@@ -282,8 +236,8 @@ def test_the_review_page_opens_on_the_exceptions_for_qa_only(
 
 @pytest.mark.clause("TJ-6.4.7", "SH-7.1.3")
 def test_the_review_is_refused_while_a_step_is_not_done_and_the_refusal_is_recorded(db: Database) -> None:
-    approved_recipe(db)
-    order_no = released(db)
+    approved_recipe(db, RECIPE)
+    order_no = released(db, CODE)
     clean_batch(db, order_no, until="K-Y")
     qp = principal(db, REVIEWER)
     with UnitOfWork(db, qp.actor) as uow, pytest.raises(review.ReviewRefused) as refused:
@@ -298,7 +252,7 @@ def test_the_review_is_refused_while_a_step_is_not_done_and_the_refusal_is_recor
 def test_the_review_is_refused_while_an_exception_has_no_decision_then_accepted_after_the_decisions(
     db: Database, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    approved_recipe(db)
+    approved_recipe(db, RECIPE)
     order_no = batch_with_exceptions(db, Clock(monkeypatch))
     assert status_of(db, order_no) == "completed"
     url = f"/api/v1/mes/batches/{order_no}/review"
@@ -333,8 +287,8 @@ def test_the_review_is_refused_while_an_exception_has_no_decision_then_accepted_
 
 @pytest.mark.clause("TJ-6.4.7", "TJ-10.1.2.2.c")
 def test_the_review_is_refused_to_a_person_who_performed_or_signed_a_step(db: Database) -> None:
-    approved_recipe(db)
-    order_no = released(db)
+    approved_recipe(db, RECIPE)
+    order_no = released(db, CODE)
     clean_batch(db, order_no)
     floor_qa = principal(db, FLOOR_QA)  # signed K-Y as QA on the floor
     with UnitOfWork(db, floor_qa.actor) as uow, pytest.raises(SegregationOfDuties) as refused:
@@ -383,8 +337,8 @@ def test_a_refused_scan_at_dispensing_is_listed_from_the_audit_trail(
 
 @pytest.mark.clause("TJ-6.4.7")
 def test_qa_signs_the_review_on_the_batch_page(db: Database, client: TestClient) -> None:
-    approved_recipe(db)
-    order_no = released(db)
+    approved_recipe(db, RECIPE)
+    order_no = released(db, CODE)
     clean_batch(db, order_no, until="K-Y")
     qp = token(client, REVIEWER)
     url = f"/mes/batches/{order_no}/review"
