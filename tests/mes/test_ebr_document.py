@@ -20,6 +20,7 @@ from sqlalchemy import select
 from test_review_signoff import (
     FLOOR_QA,
     OPERATOR,
+    RECIPE,
     REVIEWER,
     SUPERVISOR,
     Clock,
@@ -56,7 +57,7 @@ def _text(pdf: bytes) -> str:
 def test_the_pdf_holds_the_values_signatures_corrections_and_exceptions_and_its_export_is_audited(
     db: Database, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    approved_recipe(db)
+    approved_recipe(db, RECIPE)
     order_no = batch_with_exceptions(db, Clock(monkeypatch))
     decide_all(db, order_no)
     with db.sessions() as session:
@@ -90,7 +91,7 @@ def test_the_pdf_holds_the_values_signatures_corrections_and_exceptions_and_its_
 def test_the_html_record_shows_the_whole_batch_and_its_reading_is_audited(
     db: Database, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    approved_recipe(db)
+    approved_recipe(db, RECIPE)
     order_no = batch_with_exceptions(db, Clock(monkeypatch))
     with db.sessions() as session:
         batch_no = execution.get_order(session, order_no).batch_no
@@ -115,7 +116,7 @@ def test_the_html_record_shows_the_whole_batch_and_its_reading_is_audited(
 def test_a_user_without_the_permission_cannot_view_or_export_the_record(
     db: Database, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    approved_recipe(db)
+    approved_recipe(db, RECIPE)
     order_no = batch_with_exceptions(db, Clock(monkeypatch))
     for login in (OPERATOR, SUPERVISOR, "wangfang"):
         headers = token(client, login)
