@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -48,6 +49,14 @@ class Message(Protocol):
 
     @property
     def params(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One reason a step may not be taken yet (a closure's blocker): an English msgid and its placeholders."""
+
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 class Reasons(tuple[Message, ...]):

@@ -29,7 +29,7 @@ Each step is an append-only row with who and when (:mod:`pharmatrace.lims.oos_mo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger
-from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotPermitted, Reasons
+from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotPermitted, Reason, Reasons
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -130,12 +130,7 @@ class OosClosureRefused(Conflict):
     code = "oos_closure_refused"
 
 
-@dataclass(frozen=True, slots=True)
-class Blocker:
-    """One reason an investigation may not be closed: an English msgid and its placeholders."""
-
-    message: str
-    params: dict[str, Any] = field(default_factory=dict)
+Blocker = Reason  # one reason the closure is refused
 
 
 # --- reading -----------------------------------------------------------------------------------------------

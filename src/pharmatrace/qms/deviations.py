@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -38,7 +38,16 @@ from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger
 from pharmatrace.kernel.context import Actor
-from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitted, Reasons, ValidationFailed
+from pharmatrace.kernel.errors import (
+    N_,
+    Conflict,
+    Msgid,
+    NotFound,
+    NotPermitted,
+    Reason,
+    Reasons,
+    ValidationFailed,
+)
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -186,12 +195,7 @@ class ClosureRefused(Conflict):
     code = "deviation_closure_refused"
 
 
-@dataclass(frozen=True, slots=True)
-class Blocker:
-    """One reason a deviation may not be closed: an English msgid and its placeholders."""
-
-    message: str
-    params: dict[str, Any] = field(default_factory=dict)
+Blocker = Reason  # one reason the closure is refused
 
 
 # --- finding -------------------------------------------------------------------------------------------
