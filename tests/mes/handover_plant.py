@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from helpers import principal
+from mes.batch_steps import approved_recipe
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.mes import execution, recipes
+from pharmatrace.mes import execution
 from pharmatrace.mes.execution_models import StepExecution
 from pharmatrace.mes.execution_schemas import OrderCreate, StepComplete
-from pharmatrace.mes.recipe_schemas import RecipeBody
 from pharmatrace.storage.engine import Database
 
 CODE = "MR-T-HO"
@@ -30,19 +30,8 @@ RECIPE: dict[str, Any] = {
 
 def started_batch(db: Database, operator_login: str = OPERATOR) -> str:
     """The batch number of a released one-step batch whose step ``operator_login`` started."""
-    author, reviewer, approver = (principal(db, login) for login in ("lina", "zhaomin", "chenjing"))
-    with UnitOfWork(db, author.actor) as uow:
-        version_id = recipes.import_draft(uow, RecipeBody.model_validate(RECIPE), "test").id
-        uow.commit()
-    with UnitOfWork(db, author.actor) as uow:
-        recipes.submit(uow, version_id)
-        uow.commit()
-    with UnitOfWork(db, reviewer.actor) as uow:
-        recipes.review(uow, reviewer, version_id, password=DEMO_PASSWORD, login=reviewer.login)
-        uow.commit()
-    with UnitOfWork(db, approver.actor) as uow:
-        recipes.approve(uow, approver, version_id, password=DEMO_PASSWORD, login=approver.login)
-        uow.commit()
+    approved_recipe(db, RECIPE)
+    author = principal(db, "lina")
     with UnitOfWork(db, author.actor) as uow:
         order = execution.create_order(uow, author, OrderCreate.model_validate(
             {"recipe_code": CODE, "batch_size": "1200", "planned_start": "2026-12-01", "planned_end": "2026-12-02"}))  # fmt: skip
