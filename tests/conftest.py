@@ -46,7 +46,7 @@ _pg_down_reason: list[str] = []
 # database, unless marked ``both``; the demo seed, the page tests and the browser tests drive the same services on
 # SQLite in every run (ADR 0003, addendum "Domain services on PostgreSQL").
 DOMAIN_AREAS = frozenset(
-    {"documents", "equipment", "lims", "mes", "monitoring", "origin", "qms", "training", "wms"}
+    {"documents", "equipment", "lims", "mes", "monitoring", "origin", "qms", "trace", "training", "wms"}
 )
 
 

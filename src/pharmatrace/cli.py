@@ -28,6 +28,7 @@ from pharmatrace.mes.recipe_cli import recipes_app
 from pharmatrace.monitoring.cli import monitoring_app
 from pharmatrace.origin.cli import origin_app
 from pharmatrace.storage.engine import Database
+from pharmatrace.trace.cli import trace_app
 from pharmatrace.wms.cli import wms_app
 
 app = typer.Typer(
@@ -52,6 +53,7 @@ app.add_typer(documents_app, name="documents")
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(scale_app, name="scale")
 app.add_typer(monitoring_app, name="monitoring")
+app.add_typer(trace_app, name="trace")
 
 
 def _cli_actor() -> Actor:

@@ -251,6 +251,8 @@ APPEND_ONLY_TABLES = (
     "qms_release_decisions",
     "monitoring_ingests",
     "monitoring_values",
+    "trace_events",
+    "trace_event_items",
 )
 # Association rows whose revocation is a delete (audited by the unit of work).
 DELETABLE_TABLES = ("role_permissions", "user_roles")

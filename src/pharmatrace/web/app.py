@@ -195,12 +195,17 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.mes import packaging_views as mes_packaging_views
     from pharmatrace.mes import recipe_views as mes_recipe_views
     from pharmatrace.mes import review_views as mes_review_views
+    from pharmatrace.monitoring import alarm_views as monitoring_alarm_views
     from pharmatrace.monitoring import views as monitoring_views
     from pharmatrace.origin import views as origin_views
     from pharmatrace.qms import capa_views as qms_capa_views
     from pharmatrace.qms import change_views as qms_change_views
     from pharmatrace.qms import deviation_views as qms_deviation_views
     from pharmatrace.qms import release_views as qms_release_views
+    from pharmatrace.trace import code_views as trace_code_views
+    from pharmatrace.trace import genealogy_views as trace_genealogy_views
+    from pharmatrace.trace import public_views as trace_public_views
+    from pharmatrace.trace import shipment_views as trace_shipment_views
     from pharmatrace.training import course_views as training_course_views
     from pharmatrace.training import views as training_views
     from pharmatrace.web import views as shell_views
@@ -243,6 +248,11 @@ def page_routers() -> list[APIRouter]:
         qms_change_views.router,
         qms_release_views.router,
         monitoring_views.router,
+        monitoring_alarm_views.router,
+        trace_code_views.router,
+        trace_shipment_views.router,
+        trace_genealogy_views.router,
+        trace_public_views.router,
         compliance_views.router,
     ]
 
@@ -270,12 +280,17 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.mes import packaging_api as mes_packaging_api
     from pharmatrace.mes import recipe_api as mes_recipe_api
     from pharmatrace.mes import review_api as mes_review_api
+    from pharmatrace.monitoring import alarm_api as monitoring_alarm_api
     from pharmatrace.monitoring import api as monitoring_api
     from pharmatrace.origin import api as origin_api
     from pharmatrace.qms import capa_api as qms_capa_api
     from pharmatrace.qms import change_api as qms_change_api
     from pharmatrace.qms import deviation_api as qms_deviation_api
     from pharmatrace.qms import release_api as qms_release_api
+    from pharmatrace.trace import code_api as trace_code_api
+    from pharmatrace.trace import genealogy_api as trace_genealogy_api
+    from pharmatrace.trace import public_views as trace_public_views
+    from pharmatrace.trace import shipment_api as trace_shipment_api
     from pharmatrace.training import api as training_api
     from pharmatrace.training import course_api as training_course_api
     from pharmatrace.wms import api as wms_api
@@ -311,6 +326,11 @@ def api_routers() -> list[APIRouter]:
         qms_change_api.router,
         qms_release_api.router,
         monitoring_api.router,
+        monitoring_alarm_api.router,
+        trace_code_api.router,
+        trace_shipment_api.router,
+        trace_genealogy_api.router,
+        trace_public_views.api_router,
         exchange_api.router,
         compliance_api.router,
     ]

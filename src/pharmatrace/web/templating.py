@@ -32,6 +32,7 @@ TEMPLATE_DIRS = [
     PACKAGE / "lims" / "templates",
     PACKAGE / "qms" / "templates",
     PACKAGE / "monitoring" / "templates",
+    PACKAGE / "trace" / "templates",
 ]
 
 

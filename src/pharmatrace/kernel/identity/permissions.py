@@ -39,7 +39,7 @@ AREAS: tuple[Area, ...] = (
     Area("mes", N_("Production & batch records"), True, "/mes/batches", "mes.batch.view"),
     Area("lims", N_("Laboratory (LIMS)"), True, "/lims/samples", "lims.view"),
     Area("qms", N_("Quality (QMS)"), True, "/qms/deviations", "qms.view"),
-    Area("trace", N_("Serialization & trace"), False, "/areas/trace"),
+    Area("trace", N_("Serialization & trace"), True, "/trace", "trace.view"),
     Area("monitoring", N_("Integrated monitoring"), True, "/monitoring", "monitoring.view"),
     Area("documents", N_("Documents"), True, "/documents", "documents.view"),
     Area("training", N_("Training"), True, "/training/mine", "training.view"),

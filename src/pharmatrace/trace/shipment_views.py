@@ -1,0 +1,7 @@
+"""Pages of the trace area: shipment (skeleton; filled by issue 10's work)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/trace", include_in_schema=False)
