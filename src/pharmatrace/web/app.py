@@ -288,6 +288,7 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.qms import deviation_api as qms_deviation_api
     from pharmatrace.qms import release_api as qms_release_api
     from pharmatrace.trace import code_api as trace_code_api
+    from pharmatrace.trace import export_api as trace_export_api
     from pharmatrace.trace import genealogy_api as trace_genealogy_api
     from pharmatrace.trace import public_views as trace_public_views
     from pharmatrace.trace import shipment_api as trace_shipment_api
@@ -330,6 +331,7 @@ def api_routers() -> list[APIRouter]:
         trace_code_api.router,
         trace_shipment_api.router,
         trace_genealogy_api.router,
+        trace_export_api.router,
         trace_public_views.api_router,
         exchange_api.router,
         compliance_api.router,

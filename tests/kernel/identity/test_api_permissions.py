@@ -117,6 +117,17 @@ ALLOWED: dict[str, set[str]] = {
         "equipment_engineer",
         "inspector",
     },
+    # serialization and traceability (SH-6.2.5, TJ-9.1): the packaging line commissions and aggregates codes, the
+    # warehouse imports pools and ships; production, QA, the warehouse and the inspector trace
+    "trace.view": {
+        "production_operator",
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "warehouse_keeper",
+        "inspector",
+    },
+    "trace.codes.manage": {"production_operator", "warehouse_keeper"},
     "origin.view": {
         "production_supervisor",
         "qa_reviewer",

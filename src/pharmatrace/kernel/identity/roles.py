@@ -66,6 +66,8 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "documents.view",
             "qms.deviation.raise",
             "monitoring.view",
+            "trace.view",
+            "trace.codes.manage",  # commissioning and aggregation at the packaging line (SH-6.2.5)
         ),
     ),
     StandardRole(
