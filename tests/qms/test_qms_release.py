@@ -28,7 +28,8 @@ from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.esign.models import Signature
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.mes.dispensing_models import MaterialCharge
+from pharmatrace.mes import packaging
+from pharmatrace.mes.dispensing_models import MaterialCharge, WeighingRecord
 from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.qms import release
 from pharmatrace.qms.release_models import ReleaseDecision
@@ -127,7 +128,26 @@ def test_the_demo_batch_was_released_on_its_own_lot_from_a_checklist_computed_fr
         assert release.content_hash(content) == stored.content_sm3
         assert {item["status"] for item in content["checklist"]} == {"pass", "not_applicable"}
         assert production.lot_of_batch(session, BATCH).status == "released"  # type: ignore[union-attr]
-        assert QP in release.involved(session, release.get_batch(session, BATCH))  # why qianyu released it
+        order = release.get_batch(session, BATCH)
+        involved = release.involved(session, order)
+        assert QP in involved  # why qianyu released it
+        # whoever weighed, identified or charged its material or entered its packaging record is barred too,
+        # whether or not they signed a step
+        hands = set(
+            session.scalars(
+                select(WeighingRecord.weighed_by).where(WeighingRecord.batch_order_id == order.id)
+            )
+        )
+        hands |= set(
+            session.scalars(
+                select(MaterialCharge.charged_by).where(MaterialCharge.batch_order_id == order.id)
+            )
+        )
+        record = packaging.record_of(session, order)
+        assert record is not None
+        hands |= {who for model, column in release.PACKAGING_ENTRIES
+                  for who in session.scalars(select(column).where(model.record_id == record.id))}  # fmt: skip
+        assert hands and hands <= involved
         assert {r.batch_no: r.state for r in release.candidates(session)}[BATCH] == "release"
     before = _counts(db)
     with pytest.raises(Conflict, match="decided already"):

@@ -45,9 +45,16 @@ from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.lims import certificates, results
 from pharmatrace.lims.result_models import TestOrder
 from pharmatrace.mes import execution, packaging, review
-from pharmatrace.mes.dispensing_models import MaterialCharge
+from pharmatrace.mes.dispensing_models import MaterialCharge, MaterialIdentification, WeighingRecord
 from pharmatrace.mes.execution_models import BatchOrder
-from pharmatrace.mes.packaging_models import PackagingLineCheck
+from pharmatrace.mes.packaging_models import (
+    MaterialReconciliation,
+    PackagingBalance,
+    PackagingLineCheck,
+    PrintDataCheck,
+    PrintedMaterialCheck,
+    VisualInspection,
+)
 from pharmatrace.qms import deviations
 from pharmatrace.qms.deviation_models import Deviation
 from pharmatrace.qms.deviation_schemas import SignaturePublic
@@ -435,11 +442,33 @@ class BatchReleaseDecided:
     decided_at: datetime  # UTC
 
 
+# The packaging record's entries and who made them (tables with ``record_id``; reconciliations hang off the
+# printed-material checks).
+PACKAGING_ENTRIES: tuple[tuple[Any, Any], ...] = (
+    (PrintedMaterialCheck, PrintedMaterialCheck.checked_by),
+    (PrintDataCheck, PrintDataCheck.checked_by),
+    (VisualInspection, VisualInspection.inspected_by),
+    (PackagingBalance, PackagingBalance.recorded_by),
+)
+
+
 def involved(session: Session, order: BatchOrder) -> set[str]:
     """Everyone whose part in the batch bars them from deciding on it: who started, performed, verified or
-    signed a step or corrected a value (``mes.review.participants``), checked or verified the packaging line,
-    and who reviewed the record."""
+    signed a step or corrected a value (``mes.review.participants``); who weighed, approved a manual weighing,
+    identified or charged material for it, even without signing a step; who made or verified an entry of its
+    packaging record (line check, printed materials, print data, visual inspection, reconciliation, balance);
+    and who reviewed the record (TJ-9.1: the qualified person decides independently)."""
     people = review.participants(session, order)
+    for weighed, approved in session.execute(
+        select(WeighingRecord.weighed_by, WeighingRecord.approved_by).where(WeighingRecord.batch_order_id == order.id)
+    ):  # fmt: skip
+        people.update(p for p in (weighed, approved) if p)
+    people.update(session.scalars(
+        select(MaterialIdentification.identified_by).where(MaterialIdentification.batch_order_id == order.id)
+    ))  # fmt: skip
+    people.update(
+        session.scalars(select(MaterialCharge.charged_by).where(MaterialCharge.batch_order_id == order.id))
+    )
     record = packaging.record_of(session, order)
     if record is not None:
         for performed, verified in session.execute(
@@ -447,6 +476,13 @@ def involved(session: Session, order: BatchOrder) -> set[str]:
             .where(PackagingLineCheck.record_id == record.id)
         ):  # fmt: skip
             people.update(p for p in (performed, verified) if p)
+        for model, column in PACKAGING_ENTRIES:
+            people.update(session.scalars(select(column).where(model.record_id == record.id)))
+        people.update(session.scalars(
+            select(MaterialReconciliation.checked_by)
+            .join(PrintedMaterialCheck, PrintedMaterialCheck.id == MaterialReconciliation.material_check_id)
+            .where(PrintedMaterialCheck.record_id == record.id)
+        ))  # fmt: skip
     found = review.review_of(session, order)
     if found is not None:
         people.add(found.reviewed_by)
