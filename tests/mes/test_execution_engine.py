@@ -479,6 +479,8 @@ def test_the_supervisor_decides_each_exception_no_deviation_or_a_deviation(
     with db.sessions() as session:
         deviation = session.scalar(select(Deviation).where(Deviation.source == source))
         assert deviation is not None and deviation.status == "open" and deviation.recorded_by == SUPERVISOR
+        # the record is written in the plant's language whatever the deciding person reads on screen
+        assert "超出纠偏限" in deviation.description and "action limits" not in deviation.description
         order = execution.get_order(session, order_no)
         assert (
             order.batch_no in deviation.affected_batches

@@ -1212,6 +1212,7 @@ def decide(
     """The supervisor's signed decision on an exception: no deviation (with its justification) or a deviation
     opened through the seam (TJ-6.4.4, TJ-B.2.3.2)."""
     from pharmatrace.mes import deviation_seam
+    from pharmatrace.web import i18n
 
     principal.require(SUPERVISE)
     session = uow.session
@@ -1223,8 +1224,9 @@ def decide(
     uow.reason = data.comment[:500]
     moment = clock.now()
     if data.decision == "deviation":
+        text = i18n.in_record_language(exception.message, **loaded_params(exception.params))
         deviation = deviation_seam.raise_deviation(
-            uow, description=f"{order.batch_no} {exception.step_code}: {exception_text(exception)}",
+            uow, description=f"{order.batch_no} {exception.step_code}: {text}",
             occurred_at=exception.raised_at, immediate_actions=data.immediate_actions,
             affected_batches=[order.batch_no], affected_products=[order.product_code],
             source=f"batch_exception:{exception.id}",

@@ -67,6 +67,16 @@ def translate(message: str, **params: Any) -> str:
     )
 
 
+def in_record_language(message: str, **params: Any) -> str:
+    """The message as a GMP record written for the plant keeps it: in the plant's language (Simplified Chinese),
+    whatever language the person who caused it reads on screen (a deviation's description, a printed record)."""
+    token = context.locale.set(DEFAULT_LOCALE)
+    try:
+        return translate(message, **params)
+    finally:
+        context.locale.reset(token)
+
+
 def stored_message(message: str, params: str, fallback: str = "") -> str:
     """A message kept in a row as its msgid and JSON placeholders (``errors.stored_params``), in the reader's
     language; ``fallback`` (the English text kept beside it) when the row holds no msgid."""
