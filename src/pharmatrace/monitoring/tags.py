@@ -28,7 +28,8 @@ MANAGE_PERMISSION = "equipment.manage"  # instrumentation is part of the equipme
 VIEW_PERMISSION = "monitoring.view"
 
 PROTOCOL_LABELS = {"opcua": N_("OPC UA"), "mqtt": N_("MQTT"), "modbus": N_("Modbus TCP")}
-QUALITY_LABELS = {"good": N_("Good"), "uncertain": N_("Uncertain"), "bad": N_("Bad")}
+# OPC UA severities; not "Good" (合格, a verdict elsewhere): a reading's quality is not a pass/fail judgement
+QUALITY_LABELS = {"good": N_("Good quality"), "uncertain": N_("Uncertain quality"), "bad": N_("Bad quality")}
 
 
 def get_source(session: Session, code: str) -> DataSource:
