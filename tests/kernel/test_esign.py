@@ -266,7 +266,8 @@ def test_signing_through_the_api(db: Database) -> None:
             "qms.deviation.close",
             "qms.capa.approve", "qms.capa.effectiveness",
             "qms.change.approve.qa", "qms.change.approve.production", "qms.change.approve.qc",
-            "qms.change.approve.system_owner", "qms.change.close",
+            "qms.change.approve.system_owner", "qms.change.close", "qms.change.reject.qa",
+            "qms.change.reject.production", "qms.change.reject.qc", "qms.change.reject.system_owner",
             "lims.oos.close", "qms.batch.release", "qms.batch.reject",
         }  # fmt: skip
         qa = token(client, "chenjing")

@@ -48,7 +48,8 @@ def test_the_registry_declares_which_actions_are_signed_with_their_event() -> No
         "qms.deviation.close",
         "qms.capa.approve", "qms.capa.effectiveness",
         "qms.change.approve.qa", "qms.change.approve.production", "qms.change.approve.qc",
-        "qms.change.approve.system_owner", "qms.change.close",
+        "qms.change.approve.system_owner", "qms.change.close", "qms.change.reject.qa",
+            "qms.change.reject.production", "qms.change.reject.qc", "qms.change.reject.system_owner",
         "lims.oos.close", "qms.batch.release", "qms.batch.reject",
     }  # fmt: skip
     assert not BY_CODE["material.approve"].with_event

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError as PydanticError
 from qms_change_steps import (
     PROPOSER,
     QA,
@@ -32,7 +33,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from helpers import behind_the_apps_back, count_rows, principal
-from pharmatrace.kernel.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from pharmatrace.demo.seed import DEMO_PASSWORD
+from pharmatrace.kernel.errors import AuthenticationFailed, Conflict, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import changes
@@ -260,14 +262,31 @@ def test_only_the_owner_or_qa_completes_a_task_with_its_evidence(db: Database) -
 
 
 @pytest.mark.clause("TJ-10.3")
-def test_a_rejection_with_its_reason_ends_the_change(db: Database) -> None:
+def test_a_signed_rejection_with_its_reason_ends_the_change(db: Database) -> None:
     number = propose(db)
     submit(db, number)
     who = principal(db, QA)
+    reason = "修订内容与工艺验证结论不一致"
+    with pytest.raises(PydanticError, match="password"):  # a rejection is a signed decision
+        ChangeReject.model_validate({"function": "qa", "reason": reason})
+    with pytest.raises(AuthenticationFailed), UnitOfWork(db, who.actor) as uow:
+        changes.reject(
+            uow, who, number, ChangeReject(function="qa", reason=reason, password="wrong-password", login=QA)
+        )
+    assert status(db, number) == "submitted"  # only the failed signature is recorded, as a security event
+    with db.sessions() as session:
+        assert session.scalar(select(ChangeDecision).where(ChangeDecision.kind == "reject")) is None
     with UnitOfWork(db, who.actor) as uow:
-        changes.reject(uow, who, number, ChangeReject(function="qa", reason="修订内容与工艺验证结论不一致"))
+        changes.reject(
+            uow, who, number, ChangeReject(function="qa", reason=reason, password=DEMO_PASSWORD, login=QA)
+        )
         uow.commit()
     assert status(db, number) == "rejected"
+    with db.sessions() as session:
+        decision = session.scalars(select(ChangeDecision).where(ChangeDecision.kind == "reject")).one()
+        [signature] = esign.signatures_for(session, changes.DECISION_TYPE, str(decision.id))
+        assert (signature.action, signature.meaning, signature.signer_login) == (
+            "qms.change.reject.qa", "rejected", QA)  # fmt: skip
     before = snapshot(db, number)
     with pytest.raises(Conflict, match="cannot be approved"):
         approve(db, number, "qa", QA)

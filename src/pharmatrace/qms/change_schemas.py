@@ -115,7 +115,7 @@ class ChangeApprove(Signed):
     comment: Comment = ""
 
 
-class ChangeReject(Strict):
+class ChangeReject(Signed):
     function: Function
     reason: Reason
 

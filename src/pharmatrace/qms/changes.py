@@ -87,6 +87,7 @@ FUNCTION_PERMISSIONS = {
     "system_owner": "qms.change.system_owner",
 }
 APPROVE_ACTIONS = {f: f"qms.change.approve.{f}" for f in FUNCTIONS}
+REJECT_ACTIONS = {f: f"qms.change.reject.{f}" for f in FUNCTIONS}
 CLOSE_ACTION = "qms.change.close"
 DECISION_TYPE = "qms_change_decision"
 AGEING = ((30, N_("0–30 days")), (60, N_("31–60 days")), (90, N_("61–90 days")), (None, N_("over 90 days")))
@@ -555,12 +556,16 @@ def approve(uow: UnitOfWork, principal: Principal, number: str, body: ChangeAppr
 
 
 def reject(uow: UnitOfWork, principal: Principal, number: str, body: ChangeReject) -> ChangeRequest:
-    """A required function rejects the change, with the reason: the change ends."""
+    """A required function rejects the change, with the reason and its signature "rejected": the change ends."""
     ctx = _transition(uow, principal, number, "reject")
     _check_function(ctx, body.function)
+    esign.authenticate_signer(uow.db, principal, body.password, body.login or None)
     change = ctx.change
     uow.reason = body.reason
-    _decide(uow, principal, change, "reject", body.function, body.reason)
+    decision = _decide(uow, principal, change, "reject", body.function, body.reason)
+    esign.sign_with_event(uow, principal, object_type=DECISION_TYPE, object_id=str(decision.id),
+                          action_code=REJECT_ACTIONS[body.function], password=body.password,
+                          login=body.login or None)  # fmt: skip
     change.status = "rejected"
     change.rejected_at = clock.now()
     change.reject_reason = body.reason

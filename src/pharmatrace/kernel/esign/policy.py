@@ -329,6 +329,25 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("approved", "qms.change.system_owner"),),
         with_event=True,
     ),
+    *(
+        SignableAction(
+            f"qms.change.reject.{function}",
+            "qms_change_decision",
+            label,
+            (Step("rejected", permission),),
+            with_event=True,
+        )
+        for function, label, permission in (
+            ("qa", N_("Reject a change request (QA)"), "qms.change.manage"),
+            ("production", N_("Reject a change request (production head)"), "mes.batch.supervise"),
+            ("qc", N_("Reject a change request (QC head)"), "lims.result.review"),
+            (
+                "system_owner",
+                N_("Reject a change to a computerized system (system owner)"),
+                "qms.change.system_owner",
+            ),
+        )
+    ),
     SignableAction(
         "qms.change.close",
         "qms_change_decision",
