@@ -58,7 +58,14 @@ def test_the_board_links_the_demo_case_to_its_investigation_in_phase_two(db: Dat
             and "14.6 %" in text
             and 'data-testid="step-phase1"' in text
         )
-        assert re.search(r'href="/qms/deviations/DEV-\d{4}-\d{4}"', text)  # the deviation demo's, linked
+        linked = re.search(r'href="/qms/deviations/(DEV-\d{4}-\d{4})"', text)  # the deviation demo's, linked
+        assert linked is not None
+        _login(client, "zhaomin")  # and back: the deviation and the result link to the investigation
+        deviation = client.get(f"/qms/deviations/{linked.group(1)}").text
+        assert f'<a href="/lims/oos/{code}" data-testid="source-link">' in deviation
+        result = client.get(re.search(r'href="(/lims/tests/\d+)"', text).group(1))  # type: ignore[union-attr]
+        assert result.status_code == 200 and f'href="/lims/oos/{code}"' in result.text
+        _login(client, "inspector")
         if not historian_seam.registered():
             assert "Environmental monitoring not connected" in text
         assert "phase II is not recorded" in text and "has no conclusion" in text
