@@ -5,6 +5,9 @@ signature, never by whoever recorded them; every refusal changes nothing; overdu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -97,6 +100,21 @@ def _state(db: Database, number: str) -> tuple[Any, ...]:
             d.affected_batches,
             *counts,
         )
+
+
+async def _scheduled(job: Coroutine[Any, Any, None], until: Callable[[], bool], seconds: float = 20) -> bool:
+    """Run a background job of the web process until ``until()`` holds (or ``seconds`` pass), then stop it."""
+    task = asyncio.create_task(job)
+    try:
+        for _ in range(int(seconds * 10)):
+            await asyncio.sleep(0.1)
+            if until():
+                return True
+        return False
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @pytest.mark.clause("TJ-6.4.4", "TJ-B.2.3.2", "SH-6.2.4", "SH-7.1.4")
@@ -280,8 +298,7 @@ def test_overdue_steps_are_escalated_once_each(db: Database) -> None:
         assert deviations.is_overdue(deviations.get_deviation(session, number))
         assert number in {d.number for d in deviations.list_deviations(session, overdue=True)}
         assert deviations.dashboard(session).overdue >= 1
-    assert deviations.escalate_overdue(db) >= 1
-    assert escalations() == ["triage"]
+    assert asyncio.run(_scheduled(deviations.escalator(db), until=lambda: escalations() == ["triage"]))
     assert deviations.escalate_overdue(db) == 0  # idempotent
     assert escalations() == ["triage"]
     _classify(db, number)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Any
 
 from pharmatrace.config import get_settings
-from pharmatrace.kernel import ledger
+from pharmatrace.kernel import jobs, ledger
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
-
-log = logging.getLogger("pharmatrace.ledger")
 
 
 def checkpoint(db: Database) -> dict[str, Any] | None:
@@ -31,10 +27,4 @@ def checkpoint(db: Database) -> dict[str, Any] | None:
 
 async def checkpointer(db: Database) -> None:
     """In quiet periods no append triggers the time-based checkpoint: sign one every T seconds if due."""
-    every = get_settings().checkpoint_seconds
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await asyncio.to_thread(checkpoint, db)
-        except Exception:  # a failed round is logged and retried; it must not stop the web process
-            log.exception("ledger checkpoint failed")
+    await jobs.repeat("ledger checkpoint", lambda: checkpoint(db), get_settings().checkpoint_seconds)

@@ -11,7 +11,8 @@
 * QA classifies it (``qms.deviation.approve``): category, triage answers, class — the rules suggest one
   (:func:`suggest_class`), QA may override with the rationale; both are kept. The class sets the investigation's
   due date (:data:`INVESTIGATION_DAYS`). Every step has a due date; :func:`escalate_overdue` records one
-  escalation per deviation and overdue step on the timeline.
+  escalation per deviation and overdue step on the timeline; :func:`escalator` runs it when the web process
+  starts and every ``escalation_seconds`` (an hour by default) after.
 * Further immediate actions are timeline entries; the investigation records the root cause, the 5-why chain,
   the fishbone categories (人机料法环测), the conclusion and, when no CAPA is needed, why.
 * QA assesses the impact on every affected batch and lot (:class:`~.deviation_models.DeviationImpact`); the
@@ -36,7 +37,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from pharmatrace.kernel import clock, crypto, ledger
+from pharmatrace.config import get_settings
+from pharmatrace.kernel import clock, crypto, jobs, ledger
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.errors import (
     N_,
@@ -608,6 +610,13 @@ def cancel(uow: UnitOfWork, principal: Principal, number: str) -> Deviation:
 
 
 # --- due dates -----------------------------------------------------------------------------------------
+
+
+async def escalator(db: Database) -> None:
+    """The scheduler of escalations: :func:`escalate_overdue` when the web process starts and every
+    ``escalation_seconds`` after (the lifespan's background work, ``serve``)."""
+    every = get_settings().escalation_seconds
+    await jobs.repeat("deviation escalation", lambda: escalate_overdue(db), every, at_start=True)
 
 
 def escalate_overdue(db: Database) -> int:
