@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # Ledger checkpoints (SH-8.4.5): signed every N entries or T seconds, whichever comes first.
     checkpoint_every: int = Field(default=1000, ge=1)
     checkpoint_seconds: int = Field(default=60, ge=1)
+    # how often overdue deviation steps are escalated (TJ-6.4.4); also once when the web process starts
+    escalation_seconds: int = Field(default=3600, ge=1)
     # The ledger's witness: by default a file under var/; a database URL puts it in a second database, an
     # http(s):// URL in a witness service on another host (`pharmatrace witness serve`).
     witness_url: str | None = None

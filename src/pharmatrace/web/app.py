@@ -54,6 +54,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         tasks.append(asyncio.create_task(monitor(app.state.db), name="clock-monitor"))
         tasks.append(asyncio.create_task(checkpointer(app.state.db), name="ledger-checkpointer"))
+        from pharmatrace.qms.deviations import escalator
+
+        tasks.append(asyncio.create_task(escalator(app.state.db), name="deviation-escalation"))
     from pharmatrace.monitoring.historian import register_reader, unregister_reader
 
     # the batch record reads bound tags from the historian (TJ-6.4.3.4); tests opt in (MES tests register theirs)
