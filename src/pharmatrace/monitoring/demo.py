@@ -5,6 +5,11 @@ sensors on the MQTT broker, the purified-water point of use in the preparation r
 The collector (a system actor) stores the last two hours of the rooms' and the water point's values, ten minutes
 apart, one ingest per source, one of them Uncertain. The freeze-dryer's tags get no demo history: the batch record
 reads them over its steps' windows, and the demo batch's steps are entered by hand.
+
+Alarm rules (TJ-6.5) are configured with the tags; the history holds two excursions, evaluated as the collector
+stores them: the filling room's differential pressure dipped under its alert limit for twenty minutes an hour ago
+(cleared by the values, acknowledged by 李娜 with her assessment: closed), and the purified water's conductivity at
+the point of use is above its action limit now (active, awaiting acknowledgement).
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ from sqlalchemy import select
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.monitoring import historian, tags
+from pharmatrace.monitoring import alarms, historian, tags
+from pharmatrace.monitoring.alarm_models import Alarm
+from pharmatrace.monitoring.alarm_schemas import AlarmAcknowledge, RuleCreate
 from pharmatrace.monitoring.historian import Reading
 from pharmatrace.monitoring.models import DataSource
 from pharmatrace.monitoring.schemas import SourceCreate, TagCreate
 from pharmatrace.storage.engine import Database
 
 ENGINEER = "wuhao"
+SUPERVISOR = "lina"  # acknowledges the closed alarm
 SOURCES = (
     SourceCreate(code="FD-01-OPCUA", name="冻干机 FD-01 OPC UA", protocol="opcua",
                  endpoint="opc.tcp://127.0.0.1:4840/pharmatrace/freeze-dryer"),
@@ -65,6 +73,38 @@ BASES = {
 }  # fmt: skip
 
 
+def _rule(tag: str, name: str, description: str, **limits: object) -> RuleCreate:
+    return RuleCreate.model_validate({"tag": tag, "name": name, "description": description, **limits})
+
+
+RULES = (
+    _rule("RM-FILL.temperature", "EM", "B级区温度警戒/纠偏", alert_low="19", alert_high="25", action_low="18",
+          action_high="26", deadband="0.2", on_delay_s=60, off_delay_s=60),
+    _rule("RM-FILL.humidity", "EM", "B级区湿度警戒/纠偏，坏质量报警", alert_low="48", alert_high="62", action_low="45",
+          action_high="65", deadband="1", on_delay_s=60, off_delay_s=60, bad_quality=True),
+    _rule("RM-FILL.differential_pressure", "EM", "对C级区压差", alert_low="12", action_low="10", deadband="0.5",
+          on_delay_s=60),
+    _rule("RM-LYO.temperature", "EM", "B级区温度警戒/纠偏", alert_low="19", alert_high="25", action_low="18",
+          action_high="26", deadband="0.2", on_delay_s=60, off_delay_s=60),
+    _rule("RM-PREP.conductivity", "PW", "纯化水电导率纠偏限（药典 25 °C）", action_high="1.3", on_delay_s=300,
+          off_delay_s=60),
+    _rule("RM-PREP.toc", "PW", "纯化水TOC纠偏限", action_high="500", on_delay_s=300),
+    _rule("FD-01.shelf_temperature", "RATE", "板层升降温速率", rate_per_minute="2", on_delay_s=30),
+)  # fmt: skip
+# Excursions written into the demo history (tag, step → value): step 11 is ten minutes ago.
+EXCURSIONS = {
+    ("RM-FILL.differential_pressure", 5): Decimal("11.2"),
+    ("RM-FILL.differential_pressure", 6): Decimal("11.6"),
+    ("RM-FILL.differential_pressure", 7): Decimal("11.4"),
+    ("RM-PREP.conductivity", 10): Decimal("1.42"),
+    ("RM-PREP.conductivity", 11): Decimal("1.48"),
+}
+ASSESSMENT = (
+    "压差低于警戒限约20分钟，未低于纠偏限（10 Pa）；期间灌装间门禁记录显示物料传递窗双门同时开启，已按SOP-EM-004"
+    "复核并培训；未影响产品，无需偏差。"
+)
+
+
 def _value(data_type: str, decimals: int, wave: float) -> Decimal | int:
     if data_type == "int":
         return round(wave)
@@ -84,8 +124,10 @@ def seed_monitoring(db: Database) -> int:
             tags.create_source(uow, engineer, source)
         for tag in TAGS:
             tags.create_tag(uow, engineer, tag)
+        for rule in RULES:
+            alarms.create_rule(uow, engineer, rule)
         uow.commit()
-    added = len(SOURCES) + len(TAGS)
+    added = len(SOURCES) + len(TAGS) + len(RULES)
     now = clock.now().replace(microsecond=0)
     by_source: dict[str, list[Reading]] = {}
     for tag in TAGS:
@@ -96,11 +138,24 @@ def seed_monitoring(db: Database) -> int:
             at = now - timedelta(minutes=10 * (12 - step))
             wave = base + amplitude * math.sin(step / 2.0 + len(tag.name))
             quality = "uncertain" if tag.name == "RM-FILL.humidity" and step == 7 else "good"
-            reading = Reading(
-                tag.name, at, _value(tag.data_type, tag.decimals, wave), quality, server_time=at
-            )
+            value = EXCURSIONS.get((tag.name, step), _value(tag.data_type, tag.decimals, wave))
+            reading = Reading(tag.name, at, value, quality, server_time=at)
             by_source.setdefault(tag.source, []).append(reading)
     for code, readings in by_source.items():
         result = historian.ingest(db, code, readings, batch_key=f"demo-{code}")
         added += 1 + (result.stored if result else 0)
-    return added
+    return added + _acknowledge_cleared(db)
+
+
+def _acknowledge_cleared(db: Database) -> int:
+    """The supervisor acknowledges the alarm the values cleared already, with her assessment: it closes."""
+    with db.sessions() as session:
+        user = identity.find_user(session, SUPERVISOR)
+        assert user is not None, SUPERVISOR
+        supervisor = identity.principal_of(user)
+        cleared = list(session.scalars(select(Alarm.id).where(Alarm.state == "cleared").order_by(Alarm.id)))
+    for alarm_id in cleared:
+        with UnitOfWork(db, supervisor.actor, reason=ASSESSMENT[:500]) as uow:
+            alarms.acknowledge(uow, supervisor, alarm_id, AlarmAcknowledge(comment=ASSESSMENT))
+            uow.commit()
+    return len(cleared)

@@ -197,6 +197,9 @@ def ingest(
         session.flush()
         if rows:
             session.execute(insert(HistorianValue), [{**row, "ingest_id": record.id} for row in rows])
+            from pharmatrace.monitoring import alarms  # alarms → tags → historian
+
+            alarms.evaluate(uow, rows)  # in this unit of work: an alarm commits with the values raising it
         result = IngestResult(record.id, key, record.stored, record.duplicates, record.values_sm3)
         uow.commit()
     return result

@@ -251,6 +251,7 @@ APPEND_ONLY_TABLES = (
     "qms_release_decisions",
     "monitoring_ingests",
     "monitoring_values",
+    "monitoring_alarm_transitions",
     "trace_events",
     "trace_event_items",
 )

@@ -20,6 +20,7 @@ from pharmatrace.mes import execution_models as _execution  # noqa: F401
 from pharmatrace.mes import packaging_models as _packaging  # noqa: F401
 from pharmatrace.mes import recipe_models as _recipes  # noqa: F401
 from pharmatrace.mes import review_models as _review  # noqa: F401
+from pharmatrace.monitoring import alarm_models as _monitoring_alarms  # noqa: F401
 from pharmatrace.monitoring import models as _monitoring  # noqa: F401
 from pharmatrace.origin import models as _origin  # noqa: F401
 from pharmatrace.qms import capa_models as _qms_capa  # noqa: F401

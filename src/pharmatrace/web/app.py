@@ -61,9 +61,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     # the batch record reads bound tags from the historian (TJ-6.4.3.4); tests opt in (MES tests register theirs)
     reader = register_reader(app.state.db) if app.state.historian_reader else None
+    from pharmatrace.monitoring import alarms
+
+    # the release checklist asks monitoring for unassessed alarms (TJ-6.5); same opt-in as the historian reader
+    alarm_link = alarms.connect(app.state.db) if app.state.historian_reader else None
     try:
         yield
     finally:
+        if alarm_link is not None:
+            alarms.disconnect(alarm_link)
         unregister_reader(reader)
         for task in tasks:
             task.cancel()

@@ -117,6 +117,8 @@ ALLOWED: dict[str, set[str]] = {
         "equipment_engineer",
         "inspector",
     },
+    # alarms (TJ-6.5): the supervisor and the equipment engineer acknowledge with their assessment
+    "monitoring.alarm.acknowledge": {"production_supervisor", "equipment_engineer"},
     # serialization and traceability (SH-6.2.5, TJ-9.1): the packaging line commissions and aggregates codes, the
     # warehouse imports pools and ships; production, QA, the warehouse and the inspector trace
     "trace.view": {
