@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     site_key_passphrase: SecretStr | None = None
     # PBKDF2-HMAC-SM3 rounds protecting each user's SM2 signing key (tests lower it; never below 1,000).
     key_kdf_iterations: int = Field(default=200_000, ge=1000)
+    # The plant's GS1 company prefix (厂商识别代码), the middle of every SSCC it prints on pallets (GS1 GenSpecs
+    # §2.2.1). The demo default is a made-up prefix in GS1 China's range.
+    gs1_company_prefix: str = Field(default="6934567", pattern=r"^\d{6,12}$")
 
     @property
     def var_dir(self) -> Path:

@@ -54,8 +54,9 @@ def test_a_code_goes_from_the_pool_to_a_pack_and_every_step_is_a_vouched_event(d
         ]
         assert steps == [(None, "available", "generate"), ("available", "allocated", "allocate"),
                          ("allocated", "commissioned", "commission"), ("commissioned", "packed", "pack")]  # fmt: skip
-        events = list(session.scalars(select(TraceEvent)))
-        assert all(lifecycle.verify_event(session, e.id) for e in events)
+        mine = {item.event_id for c in [*units, case] for item, _ in lifecycle.history(session, c.id)}
+        events = list(session.scalars(select(TraceEvent).where(TraceEvent.id.in_(mine))))
+        assert len(events) == 6 and all(lifecycle.verify_event(session, e.id) for e in events)
         assert all(lifecycle.verify_code(session, c) for c in [*units, case])
     # each event is one audited record: its audit entry (a ledger leaf) names the items' SM3
     pack = next(e for e in events if e.action == "pack")
@@ -71,10 +72,10 @@ def test_refused_transitions_name_the_code_and_change_nothing(db: Database) -> N
     _do(db, "allocate", UNITS[:3], batch_order_id=batch, line="PK-01")
     before = (count_rows(db, TraceEvent), count_rows(db, TraceEventItem))
     refusals: list[tuple[str, list[str], dict[str, object], type[Exception], str]] = [
-        ("commission", UNITS[2:4], {}, lifecycle.TransitionRefused, f"{UNITS[3]} is available"),
-        ("pack", UNITS[:1], {"parent": UNITS[1]}, lifecycle.TransitionRefused, "is allocated"),
+        ("commission", UNITS[2:4], {}, lifecycle.TransitionRefused, f"{UNITS[3]} is “Available”: “Commissioned” cannot follow"),
+        ("pack", UNITS[:1], {"parent": UNITS[1]}, lifecycle.TransitionRefused, "is “Allocated”"),
         ("decommission", UNITS[:1], {"disposition": "lost", "reason": "x-ray"}, ValidationFailed, "needs a reason"),
-        ("decommission", UNITS[:1], {"disposition": "damaged"}, ValidationFailed, "A reason is required"),
+        ("decommission", UNITS[:1], {"disposition": "damaged"}, ValidationFailed, "“Decommissioned” needs a reason"),
     ]  # fmt: skip
     for action, values, kw, error, message in refusals:
         with pytest.raises(error, match=message):
@@ -90,6 +91,12 @@ def test_refused_transitions_name_the_code_and_change_nothing(db: Database) -> N
     _do(db, "reactivate", UNITS[1:2], reason="recovered by the police, intact")
     assert [c.state for c in codes(db, UNITS[:2])] == ["decommissioned", "commissioned"]
     assert codes(db, UNITS[1:2])[0].disposition is None
+    _do(db, "decommission", UNITS[5:], disposition="damaged", reason="label roll damaged before use")
+    unused = codes(db, UNITS[5:])[0]  # a code never used leaves the pool without a batch
+    assert (unused.state, unused.disposition, unused.batch_order_id) == ("decommissioned", "damaged", None)
+    _do(db, "decommission", UNITS[4:5], disposition="stolen", reason="label roll stolen from the store")
+    with pytest.raises(lifecycle.TransitionRefused, match="never used on a batch"):
+        _do(db, "reactivate", UNITS[4:5], reason="roll found again")
 
     with pytest.raises(Conflict, match="never reused"):  # a code stored once is never stored again
         pool_of(db, [UNITS[0], "69012340000000999999"])

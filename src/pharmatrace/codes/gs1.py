@@ -209,3 +209,151 @@ def parse(scan: str) -> ElementString:
         _check(ai, value)
         result.elements.append((ai.code, value))
     return result
+
+
+# --- serialization (issue 10 item 1: GS1 path of NMPAB/T 1002, SH-6.2.5.1) ------------------------------------
+#
+# A GS1 serialized item is (GTIN, serial): AI (01) and AI (21). Its **canonical stored value** is the element
+# string of those two AIs in that order, without FNC1: ``01<GTIN-14>21<serial>``. No separator is needed (AI 01 is
+# fixed-length and the serial comes last), the value is what a scanner sends for the two keys, it is unique per
+# item and it sorts by product. Batch (10) and expiry (17) are data *about* the item, added when it is printed
+# (:func:`item_element_string`, :func:`digital_link`), not part of its identity.
+
+GTIN_LENGTH = 14
+SERIAL_MAX = 20  # AI (21): up to 20 characters
+# Serials drawn from a cryptographic generator (``secrets``). The alphanumeric set is the letters and digits of
+# GS1's character set 82: no punctuation, so a serial needs no percent-encoding in a Digital Link URI.
+SERIAL_ALPHABETS = {
+    "alphanumeric": "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    "digits": "0123456789",
+}
+# Sparseness: at most one possible serial in 10,000 is ever used for a GTIN, so a counterfeiter cannot guess a
+# valid one (the randomisation the EU FMD and GS1's healthcare guideline ask for).
+SPARSENESS = 10_000
+DIGITAL_LINK_DOMAIN = "https://id.gs1.org"
+
+
+def validate_gtin(gtin: str) -> str:
+    """A GTIN-14: 14 digits with a correct mod-10 check digit, or refused."""
+    value = gtin.strip()
+    if len(value) != GTIN_LENGTH or not value.isdigit():
+        raise InvalidElementString(N_("{gtin} is not a GTIN-14: a GTIN-14 has 14 digits"), gtin=value[:40])
+    if not valid_check_digit(value):
+        raise InvalidElementString(
+            N_("The check digit of GTIN {gtin} is wrong: it should be {digit}"),
+            gtin=value, digit=check_digit(value[:-1]),
+        )  # fmt: skip
+    return value
+
+
+def validate_serial(serial: str) -> str:
+    """A serial for AI (21): 1 to 20 characters of GS1's character set."""
+    _check(AIS["21"], serial)
+    return serial
+
+
+def random_serials(count: int, *, length: int = 12, alphabet: str = "alphanumeric") -> list[str]:
+    """``count`` distinct serials, random and non-sequential (``secrets``), ``length`` characters of ``alphabet``.
+
+    Refused when the serial space is not sparse enough for ``count`` (:data:`SPARSENESS`): raise the length.
+    """
+    import secrets
+
+    symbols = SERIAL_ALPHABETS.get(alphabet)
+    if symbols is None:
+        raise ValueError(alphabet)
+    if not 1 <= length <= SERIAL_MAX:
+        raise InvalidElementString(N_("A serial has 1 to 20 characters"))
+    if count < 1:
+        raise InvalidElementString(N_("Ask for at least one serial"))
+    if count * SPARSENESS > len(symbols) ** length:
+        raise InvalidElementString(
+            N_("{count} serials of {length} characters would be guessable: make them longer"),
+            count=count, length=length,
+        )  # fmt: skip
+    found: dict[str, None] = {}  # insertion order: the order drawn
+    while len(found) < count:
+        found.setdefault("".join(secrets.choice(symbols) for _ in range(length)))
+    return list(found)
+
+
+def serialized_value(gtin: str, serial: str) -> str:
+    """The canonical stored value of a GS1 serialized item: ``01<GTIN>21<serial>`` (see above)."""
+    return f"01{validate_gtin(gtin)}21{validate_serial(serial)}"
+
+
+def split_serialized(value: str) -> tuple[str, str] | None:
+    """``(GTIN, serial)`` of a canonical value, or ``None`` when ``value`` is not one."""
+    if len(value) < 19 or not value.startswith("01") or value[16:18] != "21":
+        return None
+    gtin, serial = value[2:16], value[18:]
+    if not gtin.isdigit() or not valid_check_digit(gtin) or len(serial) > SERIAL_MAX:
+        return None
+    return gtin, serial
+
+
+def _date(value: date) -> str:
+    return value.strftime("%y%m%d")
+
+
+def item_elements(
+    gtin: str, serial: str, batch: str | None = None, expiry: date | None = None
+) -> ElementString:
+    """The AIs printed on a serialized pack, in the usual pharmaceutical order (01)(17)(10)(21): the fixed-length
+    ones first, so only the batch needs a separator."""
+    elements = [("01", validate_gtin(gtin))]
+    if expiry is not None:
+        elements.append(("17", _date(expiry)))
+    if batch:
+        _check(AIS["10"], batch)
+        elements.append(("10", batch))
+    elements.append(("21", validate_serial(serial)))
+    return ElementString(elements)
+
+
+def item_element_string(gtin: str, serial: str, batch: str | None = None, expiry: date | None = None) -> str:
+    """The element string a GS1 DataMatrix encodes (after its leading FNC1), GS after a variable-length value."""
+    return item_elements(gtin, serial, batch, expiry).element_string()
+
+
+def digital_link(
+    gtin: str, serial: str, batch: str | None = None, expiry: date | None = None, *,
+    domain: str = DIGITAL_LINK_DOMAIN,
+) -> str:  # fmt: skip
+    """The GS1 Digital Link URI of a serialized item: ``<domain>/01/<GTIN>[/10/<batch>]/21/<serial>[?17=YYMMDD]``
+    (GS1 Digital Link standard 1.2: key qualifiers in the path in the order 10 then 21, data attributes in the
+    query)."""
+    from urllib.parse import quote
+
+    elements = item_elements(gtin, serial, batch, expiry)
+    path = f"/01/{elements.gtin}"
+    if elements.batch:
+        path += f"/10/{quote(elements.batch, safe='')}"
+    path += f"/21/{quote(serial, safe='')}"
+    query = f"?17={elements.get('17')}" if expiry is not None else ""
+    return domain.rstrip("/") + path + query
+
+
+def parse_digital_link(uri: str) -> ElementString:
+    """The AIs of a GS1 Digital Link URI (what a phone reads from a QR code): path pairs and the query's AIs."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(uri.strip())
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    try:
+        start = segments.index("01")
+    except ValueError:
+        raise InvalidElementString(N_("“{scan}” is not a GS1 Digital Link"), scan=uri[:80]) from None
+    pairs = segments[start:]
+    if len(pairs) % 2:
+        raise InvalidElementString(N_("“{scan}” is not a GS1 Digital Link"), scan=uri[:80])
+    result = ElementString()
+    found = [(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
+    found += [(k, v) for k, v in parse_qsl(parts.query) if k in AIS]
+    for code, value in found:
+        ai = AIS.get(code)
+        if ai is None:
+            raise InvalidElementString(N_("Unknown GS1 application identifier at “{rest}”"), rest=f"/{code}/")
+        _check(ai, value)
+        result.elements.append((code, value))
+    return result

@@ -398,6 +398,9 @@ def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
     from pharmatrace.qms.release_demo import seed_release
 
     added["batch_releases"] = seed_release(db, DEMO_PASSWORD)  # the completed batch's release (TJ-9.1)
+    from pharmatrace.trace.demo import seed_shipments
+
+    added["shipments"] = seed_shipments(db)  # the released batch shipped and picked (SH-6.2.5, TJ-9.1)
     from pharmatrace.monitoring.demo import seed_monitoring
 
     added["monitoring"] = seed_monitoring(db)  # sources, tags, a history of values (SH-8.4.3)

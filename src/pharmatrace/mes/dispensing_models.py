@@ -171,6 +171,7 @@ class MaterialCharge(Audited, Base):
             name="weighing",
         ),
         Index("ix_material_charges_batch_order_id", "batch_order_id", "step_code"),
+        Index("ix_material_charges_lot_id", "lot_id"),  # forward traces from a lot (issue 10)
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -76,6 +76,7 @@ from pharmatrace.mes.packaging_schemas import (
     VisualInspectionCreate,
 )
 from pharmatrace.storage.engine import Database
+from pharmatrace.trace import demo as trace_demo
 from pharmatrace.wms import lots, receipts, stock
 from pharmatrace.wms.models import Container, Lot
 from pharmatrace.wms.schemas import ReceiptComplete, ReceiptCreate, ScanIn
@@ -421,6 +422,7 @@ class History:
         self.receive()
         self.register_floor_scale()
         self.release_lots()
+        trace_demo.register_codes(self.db)  # the product identifiers and the issuer's codes (issue 10)
         with self.balances():
             self.extraction_and_dispensing()
         self.compounding_to_filling()
@@ -832,6 +834,10 @@ class History:
             self.charge(FILLER, "PKG-C", drum, Decimal(500))
         self.complete(FILLER, "PKG-C")
         self.start(FILLER, "PKG-IPC")
+        self.at(5, 16, 5)  # the line prints and reads the boxes' codes; cases and pallets follow (SH-6.2.5)
+        trace_demo.print_and_read(self.db, self._batch_no())
+        self.at(5, 18, 10)
+        trace_demo.pack(self.db, self._batch_no())
         self.at(5, 18, 30)
         self.complete(FILLER, "PKG-IPC", values={"print_check": "0"})
         self.at(5, 18, 40)

@@ -29,6 +29,7 @@ from pharmatrace.qms import deviation_models as _qms_deviations  # noqa: F401
 from pharmatrace.qms import release_models as _qms_release  # noqa: F401
 from pharmatrace.storage.base import Base
 from pharmatrace.trace import models as _trace  # noqa: F401
+from pharmatrace.trace import shipment_models as _trace_shipments  # noqa: F401
 from pharmatrace.training import course_models as _courses  # noqa: F401
 from pharmatrace.training import models as _training  # noqa: F401
 from pharmatrace.wms import models as _wms  # noqa: F401

@@ -26,13 +26,17 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from pharmatrace.kernel import clock, crypto, ledger
-from pharmatrace.kernel.errors import N_, Conflict, ValidationFailed
+from pharmatrace.kernel.errors import N_, Conflict, Msgid, ValidationFailed
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.trace.models import (
+    ACTION_LABELS,
     DECOMMISSION_REASONS,
+    DISPOSITION_LABELS,
     REACTIVATABLE,
+    STATE_LABELS,
     TraceCode,
     TraceEvent,
     TraceEventItem,
@@ -181,7 +185,7 @@ def record(
         action in ("decommission", "reactivate", "unpack", "deallocate", "return", "restock")
         and len(reason.strip()) < 2
     ):
-        raise ValidationFailed(N_("A reason is required for {action}"), action=action)
+        raise ValidationFailed(N_("“{action}” needs a reason"), action=Msgid(ACTION_LABELS[action]))
     if action == "pack" and parent is None:
         raise ValueError("pack needs a parent")
     seen: set[int] = set()
@@ -191,15 +195,19 @@ def record(
         seen.add(code.id)
         if code.state not in _sources(action, code):
             raise TransitionRefused(
-                N_("Code {code} is {state}: it cannot be {action}"),
+                N_("Code {code} is “{state}”: “{action}” cannot follow"),
                 code=code.value,
-                state=code.state,
-                action=action,
+                state=Msgid(STATE_LABELS[code.state]),
+                action=Msgid(ACTION_LABELS[action]),
+            )
+        if action == "reactivate" and code.level < 4 and code.batch_order_id is None:
+            raise TransitionRefused(
+                N_("Code {code} was never used on a batch: it cannot be reactivated"), code=code.value
             )
         if action == "reactivate" and code.disposition not in REACTIVATABLE:
             raise TransitionRefused(
-                N_("Code {code} was decommissioned as {disposition}: it can never be reactivated"),
-                code=code.value, disposition=code.disposition,
+                N_("Code {code} was decommissioned as “{disposition}”: it can never be reactivated"),
+                code=code.value, disposition=Msgid(DISPOSITION_LABELS.get(code.disposition or "", "—")),
             )  # fmt: skip
     session = uow.session
     values_of_parent: dict[int, str] = {}
@@ -241,7 +249,9 @@ def record(
     event = _event(
         uow, action, len(codes), items_sm3(digest), event_key, disposition=disposition, reason=reason.strip(),
         parent_code_id=parent.id if parent is not None else None,
-        batch_order_id=fields.get("batch_order_id", codes[0].batch_order_id), line=fields.get("line", codes[0].line),
+        # the batch and line the event concerns: the new ones, or the ones the codes leave (deallocation)
+        batch_order_id=fields.get("batch_order_id") or codes[0].batch_order_id,
+        line=fields.get("line") or codes[0].line,
         shipment_id=fields.get("shipment_id"),
     )  # fmt: skip
     changes: dict[str, Any] = dict(fields)
@@ -259,8 +269,11 @@ def record(
                 execution_options={"synchronize_session": False},
             )
     _items(session, event, rows)
-    for code in codes:  # the loaded objects follow the database
-        session.refresh(code)
+    for code, row in zip(
+        codes, rows, strict=True
+    ):  # the loaded objects follow the database, without a SELECT each
+        for name, value in {"state": row["to_state"], "parent_id": row["parent_id"], **changes}.items():
+            set_committed_value(code, name, value)
     return event
 
 

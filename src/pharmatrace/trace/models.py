@@ -32,7 +32,8 @@ from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
 
 SCHEMES = ("nmpa", "gs1")
 LEVELS = (1, 2, 3, 4)  # 1 unit (最小销售包装), 2 middle pack (中包装), 3 case (外箱), 4 pallet (托盘, SSCC)
-LEVEL_NAMES = {1: N_("Unit"), 2: N_("Middle pack"), 3: N_("Case"), 4: N_("Pallet")}
+# Own msgids: "Unit" and "Case" already mean 单位 and an OOS case elsewhere in the catalogue.
+LEVEL_NAMES = {1: N_("Minimum saleable unit"), 2: N_("Middle pack"), 3: N_("Outer case"), 4: N_("Pallet")}
 POOL_ORIGINS = ("issuer_file", "generated")
 STATES = ("available", "allocated", "commissioned", "packed", "shipped", "returned", "decommissioned")
 DECOMMISSION_REASONS = ("sample", "damaged", "destroyed", "stolen", "rejected")
@@ -53,6 +54,39 @@ ACTIONS = (
     "return",  # shipped -> returned
     "restock",  # returned -> commissioned/packed (QA accepted the return back into stock)
 )
+STATE_LABELS = {
+    "available": N_("Available"),
+    "allocated": N_("Allocated"),
+    "commissioned": N_("Commissioned"),
+    "packed": N_("Packed"),
+    "shipped": N_("Shipped"),
+    "returned": N_("Returned"),
+    "decommissioned": N_("Decommissioned"),
+}
+assert set(STATE_LABELS) == set(STATES)
+ACTION_LABELS = {
+    "import": N_("Imported"),
+    "generate": N_("Generated"),
+    "allocate": N_("Allocated"),
+    "deallocate": N_("Deallocated"),
+    "commission": N_("Commissioned"),
+    "decommission": N_("Decommissioned"),
+    "reactivate": N_("Reactivated"),
+    "pack": N_("Packed"),
+    "unpack": N_("Unpacked"),
+    "ship": N_("Shipped"),
+    "return": N_("Returned"),
+    "restock": N_("Restocked"),
+}
+DISPOSITION_LABELS = {
+    "sample": N_("Sample"),
+    "damaged": N_("Damaged"),
+    "destroyed": N_("Destroyed"),
+    "stolen": N_("Stolen"),
+    "rejected": N_("Rejected by the camera"),
+}
+assert set(ACTION_LABELS) == set(ACTIONS)
+assert set(DISPOSITION_LABELS) == set(DECOMMISSION_REASONS)
 CUSTOMER_KINDS = ("distributor", "hospital", "pharmacy", "other")
 SHIPMENT_STATUSES = ("picking", "shipped", "cancelled")
 
@@ -218,7 +252,11 @@ class TraceCode(Base):
         CheckConstraint(
             "disposition IS NULL OR " + _in("disposition", DECOMMISSION_REASONS), name="disposition_values"
         ),
-        CheckConstraint("state = 'available' OR level = 4 OR batch_order_id IS NOT NULL", name="batch"),
+        # a used code has its batch; unused codes may be decommissioned too (a damaged roll of labels)
+        CheckConstraint(
+            "state IN ('available', 'decommissioned') OR level = 4 OR batch_order_id IS NOT NULL",
+            name="batch",
+        ),
         CheckConstraint("state <> 'packed' OR parent_id IS NOT NULL", name="packed_parent"),
         CheckConstraint(
             "state NOT IN ('available', 'allocated') OR parent_id IS NULL", name="unused_no_parent"
@@ -226,6 +264,7 @@ class TraceCode(Base):
         CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
         CheckConstraint("state <> 'shipped' OR shipment_id IS NOT NULL", name="shipped_shipment"),
         Index("ix_trace_codes_batch_state", "batch_order_id", "state"),
+        Index("ix_trace_codes_batch_level", "batch_order_id", "level", "id"),  # a batch's units, page by page
         Index("ix_trace_codes_pool_state", "pool_id", "state"),
         Index("ix_trace_codes_parent", "parent_id"),
         Index("ix_trace_codes_shipment", "shipment_id"),

@@ -344,6 +344,7 @@ class IntermediateLot(Audited, Base):
         CheckConstraint("length(lot_number) >= 4", name="lot_number_length"),
         Index("ix_intermediate_lots_material", "material_id", "status"),
         Index("ix_intermediate_lots_location", "location_id"),
+        Index("ix_intermediate_lots_batch_no", "batch_no"),  # the genealogy: what a batch made
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -383,6 +384,7 @@ class IntermediateMovement(Audited, Base):
         CheckConstraint("reviewed_by IS NULL OR reviewed_by <> moved_by", name="reviewer_not_mover"),
         CheckConstraint("length(reason) >= 2", name="reason"),
         Index("ix_intermediate_movements_lot", "intermediate_id", "moved_at"),
+        Index("ix_intermediate_movements_batch_no", "batch_no"),  # the genealogy: what a batch was charged
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -195,7 +195,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # Signing is open to every user at the route: the signature policy decides per step (tests/kernel/test_esign.py).
 OPEN_TO_ANY_USER = {"/me", "/me/password", "/auth/logout", "/esign/actions", "/esign/signatures"}
-PUBLIC = {"/auth/token"}
+PUBLIC = {"/auth/token", "/public/verify/{code:path}"}  # public verification of a pack (trace)
 
 
 def _required_permission(route: APIRoute) -> str | None:

@@ -164,7 +164,9 @@ def upgrade() -> None:
         _ck(t, "identifier", "(level = 4) = (identifier_id IS NULL)"),
         _ck(t, "disposition", "(state = 'decommissioned') = (disposition IS NOT NULL)"),
         _ck(t, "disposition_values", f"disposition IS NULL OR disposition IN {REASONS}"),
-        _ck(t, "batch", "state = 'available' OR level = 4 OR batch_order_id IS NOT NULL"),
+        _ck(
+            t, "batch", "state IN ('available', 'decommissioned') OR level = 4 OR batch_order_id IS NOT NULL"
+        ),
         _ck(t, "packed_parent", "state <> 'packed' OR parent_id IS NOT NULL"),
         _ck(t, "unused_no_parent", "state NOT IN ('available', 'allocated') OR parent_id IS NULL"),
         _ck(t, "not_own_parent", "parent_id IS NULL OR parent_id <> id"),
@@ -178,6 +180,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("value", name=op.f(f"uq_{t}_value")),
     )
     op.create_index("ix_trace_codes_batch_state", t, ["batch_order_id", "state"])
+    op.create_index("ix_trace_codes_batch_level", t, ["batch_order_id", "level", "id"])
     op.create_index("ix_trace_codes_pool_state", t, ["pool_id", "state"])
     op.create_index("ix_trace_codes_parent", t, ["parent_id"])
     op.create_index("ix_trace_codes_shipment", t, ["shipment_id"])

@@ -1,0 +1,222 @@
+"""Public verification of a pack's code: is this pack genuine? (SH-6.2.5.1, TJ-9.1; issue 10 item 8).
+
+Anyone — a patient, a pharmacist — scans the code on a pack and learns the product, its strength, the batch, the
+expiry date, the manufacturer and one verdict:
+
+* ``genuine``: a unit, pack or case that was commissioned (and perhaps packed or shipped) from a batch whose
+  finished-product lot QA released (TJ-9.1: released product hands over to traceability);
+* ``recalled``: the batch had been released and its lot was then put **on hold** by QA. The warehouse has no
+  "recalled" lot status (``wms.models.LOT_STATUSES``); a hold of a released lot — QA suspending its use — is the
+  nearest the record holds, so that is what "recalled" means here until the QMS recall sets a status of its own;
+* ``decommissioned``: the code was taken out of use (sample, damaged, destroyed, stolen, rejected on the line);
+* ``not_for_sale``: the code is real but the pack is not on the market: its batch was not released (quarantine,
+  under test, rejected — a rejected lot is never genuine), or the pack came back to the plant (returned);
+* ``unknown``: no such code, a code not yet used on a pack (still in its pool or allocated), or a pallet.
+
+Nothing internal is revealed: no ids, no users, no packaging line, no customer or shipment, no pool, and the same
+``unknown`` for a code that does not exist and for one that exists but is unused.
+
+What the person may type or scan (:func:`candidates`): the 20-digit code (spaces allowed), a GS1 element string
+(with or without the symbology identifier, FNC1 as GS, or in parentheses), or a GS1 Digital Link URI or path
+(``https://id.gs1.org/01/…/21/…``, ``/01/…/21/…``).
+
+Requests are limited per client address by a :class:`TokenBucket` (``PHARMATRACE_VERIFY_BURST`` requests at once,
+refilled at ``PHARMATRACE_VERIFY_PER_MINUTE``); the manufacturer's name shown is the ``trace.public`` site
+setting (``{"manufacturer": "…"}``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pharmatrace.codes import gs1
+from pharmatrace.kernel import clock
+from pharmatrace.kernel.errors import N_
+from pharmatrace.kernel.identity.models import Setting
+from pharmatrace.mes.execution_models import BatchOrder
+from pharmatrace.trace.models import ProductIdentifier, TraceCode
+from pharmatrace.wms import production
+
+VERDICTS = ("genuine", "recalled", "decommissioned", "not_for_sale", "unknown")
+VERDICT_LABELS = {
+    "genuine": N_("Genuine"),
+    "recalled": N_("Recalled"),
+    "decommissioned": N_("Decommissioned"),
+    "not_for_sale": N_("Not released for sale"),
+    "unknown": N_("Unknown code"),
+}
+VERDICT_ADVICE = {
+    "genuine": N_("This pack was made and released by the manufacturer."),
+    "recalled": N_("This batch has been recalled. Do not use it; return it to where you obtained it."),
+    "decommissioned": N_("This code was taken out of use. Do not use this pack; contact the manufacturer."),
+    "not_for_sale": N_("This pack is not released for sale. Do not use it; contact the manufacturer."),
+    "unknown": N_("This code is not known. Check that you typed it correctly; if it is right, do not use the pack "
+                  "and contact the manufacturer."),
+}  # fmt: skip
+SETTINGS_KEY = "trace.public"
+MAX_SCAN = 200
+_STRENGTH = re.compile(r"(\d[\d.,]*\s*(?:mg|g|μg|ug|mL|ml|L|IU|U|万单位|%)(?:\s*/\s*\S+)?)\s*$")
+_GENUINE_STATES = ("commissioned", "packed", "shipped")
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What the public may know of a code: nothing internal."""
+
+    code: str  # as the person gave it, trimmed
+    verdict: str
+    product: str | None = None
+    strength: str | None = None
+    batch: str | None = None
+    expiry: date | None = None
+    expired: bool = False
+    manufacturer: str | None = None
+
+
+def manufacturer(session: Session) -> str:
+    """The manufacturer's name for the public (the ``trace.public`` site setting), or ``""``."""
+    row = session.get(Setting, SETTINGS_KEY)
+    value = row.value.get("manufacturer", "") if row is not None and isinstance(row.value, dict) else ""
+    return str(value)
+
+
+def strength_of(product_name: str) -> str | None:
+    """The strength written at the end of the product's name (``注射用丹红冻干粉 200 mg/支`` → ``200 mg/支``): the
+    material master has no strength field of its own."""
+    found = _STRENGTH.search(product_name.strip())
+    return found.group(1) if found else None
+
+
+def _gs1_keys(scan: str) -> tuple[str | None, str | None, str | None]:
+    """(GTIN, serial, SSCC) from an element string or a Digital Link URI/path; Nones when it is neither."""
+    text = scan.strip()
+    if re.match(r"(?i)https?:/|/|\d{2,4}/", text):  # a Digital Link (a proxy may have folded its "//")
+        path = urlsplit(text).path if text[:1] != "/" and not text[:1].isdigit() else text.split("?", 1)[0]
+        parts = [unquote(p) for p in path.split("/") if p]
+        pairs = dict(zip(parts[0::2], parts[1::2], strict=False))
+        for index, part in enumerate(parts):  # a resolver may put its own segments first
+            if part in ("01", "00") and index + 1 < len(parts):
+                pairs = dict(zip(parts[index::2], parts[index + 1 :: 2], strict=False))
+                break
+        return pairs.get("01"), pairs.get("21"), pairs.get("00")
+    try:
+        parsed = gs1.parse(text)
+    except gs1.InvalidElementString:
+        return None, None, None
+    return parsed.gtin, parsed.serial, parsed.get("00")
+
+
+def find_code(session: Session, scan: str) -> TraceCode | None:
+    """The code a person typed or scanned, in any of the accepted forms, or None."""
+    text = scan.strip()
+    if not text or len(text) > MAX_SCAN:
+        return None
+    compact = re.sub(r"\s+", "", text)
+    if re.fullmatch(r"\d{20}", compact):  # the national scheme's 20 digits (or an SSCC with its AI)
+        found = session.scalar(select(TraceCode).where(TraceCode.value == compact))
+        if found is not None:
+            return found
+    gtin, serial, sscc = _gs1_keys(text)
+    if sscc is not None:
+        return session.scalar(
+            select(TraceCode).where(TraceCode.value.in_((sscc, "00" + sscc, f"(00){sscc}")))
+        )
+    if gtin is None or serial is None:
+        return None
+    exact = (f"(01){gtin}(21){serial}", f"01{gtin}21{serial}")
+    found = session.scalar(select(TraceCode).where(TraceCode.value.in_(exact)))
+    if found is not None:
+        return found
+    # stored with batch or expiry too: the identifier's codes holding the serial, checked AI by AI
+    rows = session.scalars(
+        select(TraceCode)
+        .join(ProductIdentifier, ProductIdentifier.id == TraceCode.identifier_id)
+        .where(
+            ProductIdentifier.code == gtin,
+            ProductIdentifier.scheme == "gs1",
+            TraceCode.value.contains(serial),
+        )
+        .limit(50)
+    )
+    for code in rows:
+        try:
+            parsed = gs1.parse(code.value)
+        except gs1.InvalidElementString:
+            continue
+        if parsed.gtin == gtin and parsed.serial == serial:
+            return code
+    return None
+
+
+def verify(session: Session, scan: str) -> Verification:
+    """The verdict on one scanned code, and the product facts when the code is one of ours in use."""
+    given = scan.strip()[:MAX_SCAN]
+    code = find_code(session, scan)
+    if code is None or code.state in ("available", "allocated") or code.batch_order_id is None:
+        return Verification(given, "unknown")
+    order = session.get(BatchOrder, code.batch_order_id)
+    if order is None:
+        return Verification(given, "unknown")
+    lot = production.lot_of_batch(session, order.batch_no)
+    expiry = lot.expiry_date if lot is not None else None
+    facts = {
+        "product": order.product_name, "strength": strength_of(order.product_name), "batch": order.batch_no,
+        "expiry": expiry, "expired": expiry is not None and expiry < clock.to_beijing(clock.now()).date(),
+        "manufacturer": manufacturer(session) or None,
+    }  # fmt: skip
+    if code.state == "decommissioned":
+        verdict = "decommissioned"
+    elif lot is not None and lot.status == "on_hold" and lot.held_from == "released":
+        verdict = "recalled"
+    elif lot is not None and lot.status in ("released", "expired") and code.state in _GENUINE_STATES:
+        verdict = "genuine"
+    else:
+        verdict = "not_for_sale"
+    return Verification(given, verdict, **facts)  # type: ignore[arg-type]
+
+
+class TokenBucket:
+    """Requests per client address: ``burst`` at once, refilled at ``per_minute``; thread-safe, bounded memory."""
+
+    def __init__(self, *, burst: int, per_minute: float, max_clients: int = 10_000) -> None:
+        self.burst = max(1, burst)
+        self.rate = max(0.0, per_minute) / 60.0
+        self.max_clients = max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> TokenBucket:
+        return cls(
+            burst=int(os.environ.get("PHARMATRACE_VERIFY_BURST", "10")),
+            per_minute=float(os.environ.get("PHARMATRACE_VERIFY_PER_MINUTE", "30")),
+        )
+
+    def take(self, client: str) -> float:
+        """Take one token for ``client``: 0 when allowed, else the seconds until the next token."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._remember(client, (tokens - 1, now))
+                return 0.0
+            self._remember(client, (tokens, now))
+            return (1 - tokens) / self.rate if self.rate > 0 else 60.0
+
+    def _remember(self, client: str, state: tuple[float, float]) -> None:
+        self._buckets.pop(client, None)
+        if (
+            len(self._buckets) >= self.max_clients
+        ):  # forget the longest-idle client (dicts keep insertion order)
+            self._buckets.pop(next(iter(self._buckets)))
+        self._buckets[client] = state
