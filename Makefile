@@ -78,6 +78,7 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python -m bench
 	PYTHONPATH=. $(BIN)/python -m bench.stock
 	PYTHONPATH=. $(BIN)/python -m bench.ebr
+	PYTHONPATH=. $(BIN)/python -m bench.trace
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .mypy_cache .ruff_cache .pytest_cache
