@@ -26,6 +26,7 @@ from pharmatrace.lims.result_models import OosCase
 from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.qms.deviation_models import Deviation
 from pharmatrace.storage.engine import Database
+from pharmatrace.trace.models import TraceCode
 from pharmatrace.web.app import create_app
 from pharmatrace.wms.models import Lot, Material
 
@@ -49,6 +50,11 @@ SHOTS: tuple[tuple[str, str, str], ...] = (
     ("oos.png", "chenjing", "/lims/oos/{oos}"),
     ("release.png", "zhaomin", "/qms/release/{batch}"),
     ("monitoring.png", "wuhao", "/monitoring"),
+    ("alarms.png", "lina", "/monitoring/alarms"),
+    ("trace.png", "zhouqiang", "/trace"),
+    ("genealogy.png", "zhaomin", "/trace/genealogy?code={unit}"),
+    ("shipment.png", "zhouqiang", "/trace/shipments/SHP-2026-0001"),
+    ("verify.png", "", "/verify?code={unit}"),  # public: no log-in
 )
 
 TOP_ONLY = {
@@ -57,6 +63,9 @@ TOP_ONLY = {
     "deviation.png",
     "oos.png",
     "release.png",
+    "trace.png",
+    "genealogy.png",
+    "shipment.png",
 }  # long pages (the audit trail below): the first screen only
 
 
@@ -101,13 +110,28 @@ def main() -> None:
                 select(BatchOrder.batch_no).where(BatchOrder.status == "reviewed").order_by(BatchOrder.id)
             ).first()
             oos = session.scalars(select(OosCase.code).order_by(OosCase.id)).first()
-        ids = {"sanqi_lot": sanqi, "order": order, "deviation": deviation, "batch": batch, "oos": oos}
+            unit = session.scalars(  # a shipped box of the released batch
+                select(TraceCode.value)
+                .where(TraceCode.level == 1, TraceCode.state == "shipped")
+                .order_by(TraceCode.id)
+            ).first()
+        ids = {
+            "sanqi_lot": sanqi,
+            "order": order,
+            "deviation": deviation,
+            "batch": batch,
+            "oos": oos,
+            "unit": unit,
+        }
         wanted = set(sys.argv[1:]) or {name for name, _, _ in SHOTS}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
             for name, login, path in (shot for shot in SHOTS if shot[0] in wanted):
-                _log_in(page, base, login)
+                if login:
+                    _log_in(page, base, login)
+                else:
+                    page.context.clear_cookies()
                 page.goto(f"{base}{path.format(**ids)}")
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=str(HERE / name), full_page=name not in TOP_ONLY)
