@@ -263,6 +263,11 @@ def start_session(uow: UnitOfWork, user: User, *, kind: str, client_address: str
     return token
 
 
+# A session's last use is written at most this often: not a database write on every request. The idle timeout
+# (minutes) may thus end a session up to this much early.
+SESSION_TOUCH = timedelta(seconds=30)
+
+
 def resolve_session(uow: UnitOfWork, token: str) -> Principal | None:
     """The principal behind a session token, or ``None`` when it is unknown, ended or idle too long."""
     session = uow.session
@@ -287,8 +292,9 @@ def resolve_session(uow: UnitOfWork, token: str) -> Principal | None:
         )
         uow.commit()
         return None
-    row.last_seen_at = moment
-    uow.commit()
+    if moment - row.last_seen_at >= SESSION_TOUCH:
+        row.last_seen_at = moment
+        uow.commit()
     return principal_of(user, session_id=row.id, policy=policy)
 
 
