@@ -13,6 +13,7 @@ from pharmatrace.kernel import ledger, merkle
 from pharmatrace.kernel.errors import N_, Conflict, KernelBypass, Msgid, ReasonRequired, Reasons
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
+from pharmatrace.trace.models import Customer
 from pharmatrace.wms import service as wms
 from pharmatrace.wms.models import Material
 from pharmatrace.wms.schemas import MaterialCreate
@@ -77,6 +78,39 @@ def test_gmp_records_are_voided_never_deleted(db: Database) -> None:
     entry = audit_entries(db, object_type="material", object_id=str(material.id))[-1]
     assert (entry.event, entry.reason) == ("void", "不再使用")
     assert count_rows(db, Material) == 12  # the demo seed's materials, none deleted
+
+
+@pytest.mark.clause("SH-7.1.3", "TJ-B.2.5", "TJ-10.1.6.1")
+def test_a_void_needs_a_reason_keeps_it_on_the_row_and_in_the_trail(db: Database) -> None:
+    """``uow.void``: without any reason refused and nothing written; a reason given becomes the unit of work's, the
+    row's ``void_reason`` where it keeps one, and the trail's ``void`` entry."""
+    before = len(audit_entries(db))
+    with pytest.raises(ReasonRequired), UnitOfWork(db, actor(db, "zhouqiang")) as uow:
+        uow.void(_customer(uow))
+    with pytest.raises(ReasonRequired), UnitOfWork(db, actor(db, "zhouqiang")) as uow:
+        uow.void(_customer(uow), "   ")
+    assert len(audit_entries(db)) == before
+    with UnitOfWork(db, actor(db, "zhouqiang")) as uow:
+        customer = _customer(uow)
+        uow.void(customer, "  客户已注销  ")
+        uow.commit()
+    assert customer.voided_at is not None and customer.void_reason == "客户已注销"
+    entry = audit_entries(db, object_type=Customer.__audit_type__, object_id=str(customer.id))[-1]
+    assert (entry.event, entry.reason) == ("void", "客户已注销")
+    assert entry.changes["void_reason"] == [None, "客户已注销"]
+    with UnitOfWork(db, actor(db, "zhouqiang"), reason="不再使用") as uow:
+        material = uow.session.scalar(select(Material).where(Material.code == "HB-HH-001"))
+        assert material is not None
+        uow.void(material)  # a row without a void_reason column: the unit of work's reason, in the trail only
+        uow.commit()
+    entry = audit_entries(db, object_type="material", object_id=str(material.id))[-1]
+    assert (entry.event, entry.reason) == ("void", "不再使用")
+
+
+def _customer(uow: UnitOfWork) -> Customer:
+    found = uow.session.scalar(select(Customer).where(Customer.code == "H-RJYY"))
+    assert found is not None
+    return found
 
 
 @pytest.mark.clause("SH-7.1.3.b", "TJ-10.1.1.2.a")

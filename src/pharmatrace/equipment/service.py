@@ -458,8 +458,7 @@ def void_room(uow: UnitOfWork, room_id: int) -> Room:
         select(Equipment.id).where(Equipment.room_id == room_id, Equipment.voided_at.is_(None)).limit(1)
     ):
         raise Conflict(N_("The room still holds equipment: move or void it first"))
-    room.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(room)
     return room
 
 
@@ -574,8 +573,7 @@ def update_equipment(uow: UnitOfWork, equipment_id: int, data: EquipmentUpdate) 
 
 def void_equipment(uow: UnitOfWork, equipment_id: int) -> Equipment:
     equipment = _live_equipment(uow, equipment_id)
-    equipment.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(equipment)
     return equipment
 
 

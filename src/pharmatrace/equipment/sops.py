@@ -132,8 +132,7 @@ def void_link(uow: UnitOfWork, link_id: int) -> EquipmentSop:
     link = get_link(uow.session, link_id)
     if link.voided_at is not None:
         raise Conflict(N_("The SOP link is void already"))
-    link.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(link)
     return link
 
 

@@ -92,6 +92,21 @@ class UnitOfWork:
         self.commit()
         raise error
 
+    def void(self, row: Audited, reason: str | None = None) -> None:
+        """Put a GMP row out of use: ``voided_at`` now and, where the row keeps one, ``void_reason``; the trail
+        records a void with the reason. ``reason``, when given, becomes the unit of work's; without one the unit
+        of work's own is required. Rows are never deleted (SH-7.1.3.c): this is how one leaves use."""
+        if reason is not None and reason.strip():
+            self.reason = reason.strip()
+        if self.reason is None:
+            raise ReasonRequired(N_("A reason is required for this change"))
+        if not hasattr(row, "voided_at"):
+            raise TypeError(f"{type(row).__name__} has no voided_at: it cannot be voided")
+        row.voided_at = clock.now()
+        if hasattr(row, "void_reason"):
+            row.void_reason = self.reason[:500]
+        self.session.flush()
+
     def append_entries(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         """Write audit entries as ledger leaves in the current transaction."""
         self._witness_pending.extend(ledger.append(connection, rows, self.db.state_dir))

@@ -368,10 +368,7 @@ def void(uow: UnitOfWork, principal: Principal, certificate_id: int, reason: str
     if certificate.decisions:
         raise Conflict(N_("QA has decided on the lot from the certificate {code}: it is kept as it is"),
                        code=certificate.code)  # fmt: skip
-    uow.reason = reason
-    certificate.voided_at = clock.now()
-    certificate.void_reason = reason
-    uow.session.flush()
+    uow.void(certificate, reason)
     return certificate
 
 

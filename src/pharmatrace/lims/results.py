@@ -399,10 +399,7 @@ def void_order(uow: UnitOfWork, principal: Principal, order_id: int, reason: str
         raise Conflict(N_("The test order {code} is void"), code=order.code)
     if any(t.results for t in order.tests):
         raise Conflict(N_("The test order {code} has results: it cannot be voided"), code=order.code)
-    uow.reason = reason
-    order.voided_at = clock.now()
-    order.void_reason = reason
-    uow.session.flush()
+    uow.void(order, reason)
     return order
 
 

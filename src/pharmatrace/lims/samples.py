@@ -165,9 +165,7 @@ def update_plan(uow: UnitOfWork, principal: Principal, plan_id: int, data: PlanU
 def void_plan(uow: UnitOfWork, principal: Principal, plan_id: int, reason: str) -> SamplingPlan:
     principal.require(MANAGE)
     plan = _live_plan(uow, plan_id)
-    uow.reason = reason
-    plan.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(plan, reason)
     return plan
 
 

@@ -167,9 +167,7 @@ def void_rule(uow: UnitOfWork, principal: Principal, rule_id: int) -> AlarmRule:
         raise ValidationFailed(N_("A reason is required for this change"))
     rule = get_rule(uow.session, rule_id)
     if rule.voided_at is None:
-        rule.voided_at = clock.now()
-        rule.void_reason = uow.reason[:500]
-        uow.session.flush()
+        uow.void(rule)
     return rule
 
 

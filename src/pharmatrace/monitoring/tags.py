@@ -137,9 +137,7 @@ def void_tag(uow: UnitOfWork, principal: Principal, name: str) -> Tag:
         raise ValidationFailed(N_("A reason is required for this change"))
     tag = get_tag(uow.session, name)
     if tag.voided_at is None:
-        tag.voided_at = clock.now()
-        tag.void_reason = uow.reason[:500]
-        uow.session.flush()
+        uow.void(tag)
     return tag
 
 

@@ -509,8 +509,7 @@ def void_shipment(uow: UnitOfWork, shipment_id: int) -> Shipment:
             N_("The shipment {code} was received as lot {lot}; it cannot be voided"),
             code=shipment.code, lot=received[0].lot_number,
         )  # fmt: skip
-    shipment.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(shipment)
     return shipment
 
 
@@ -597,8 +596,7 @@ def void_base(uow: UnitOfWork, base_id: int) -> PlantingBase:
             N_("The planting base “{code}” has the shipment {shipment} that is not void; void it first"),
             code=base.supplier.code, shipment=shipment,
         )  # fmt: skip
-    base.voided_at = clock.now()
-    session.flush()
+    uow.void(base)
     return base
 
 
@@ -639,8 +637,7 @@ def void_plot(uow: UnitOfWork, plot_id: int) -> Plot:
             code=plot.code,
             crop=crop,
         )
-    plot.voided_at = clock.now()
-    session.flush()
+    uow.void(plot)
     return plot
 
 
@@ -684,8 +681,7 @@ def void_crop(uow: UnitOfWork, crop_id: int) -> Crop:
             N_("The crop {code} has the harvest {harvest} that is not void; void it first"),
             code=crop.code, harvest=harvests[0].code,
         )  # fmt: skip
-    crop.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(crop)
     return crop
 
 
@@ -769,8 +765,7 @@ def void_harvest(uow: UnitOfWork, harvest_id: int) -> Harvest:
             N_("The harvest {code} is drawn by the shipment {shipment}; it cannot be voided"),
             code=harvest.code, shipment=shipments[0].code,
         )  # fmt: skip
-    harvest.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(harvest)
     return harvest
 
 
@@ -853,8 +848,7 @@ def void_processing(uow: UnitOfWork, step_id: int) -> ProcessingStep:
                "void the later step first"),
             date=step.performed_on.isoformat(), code=harvest.code, later=later.performed_on.isoformat(),
         )  # fmt: skip
-    step.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(step)
     return step
 
 

@@ -547,11 +547,8 @@ def void_action(uow: UnitOfWork, principal: Principal, number: str, seq: int, re
         raise Conflict(N_("Action {seq} of {number} is already voided"), seq=seq, number=capa.number)
     if len(reason.strip()) < 2:
         raise ValidationFailed(N_("A reason is required for this change"))
-    uow.reason = reason.strip()
     action.status = "voided"
-    action.voided_at = clock.now()
-    action.void_reason = reason.strip()[:500]
-    uow.session.flush()
+    uow.void(action, reason.strip())
     return action
 
 

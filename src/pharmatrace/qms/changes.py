@@ -642,10 +642,7 @@ def void_task(uow: UnitOfWork, principal: Principal, number: str, seq: int, reas
     task = _task(change, seq)
     if task.done_at is not None:
         raise ChangeRefused(N_("Task {seq} is already done"), seq=seq)
-    uow.reason = reason
-    task.voided_at = clock.now()
-    task.void_reason = reason
-    uow.session.flush()
+    uow.void(task, reason)
     uow.session.expire(change, ["tasks"])
     return task
 

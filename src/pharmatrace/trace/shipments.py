@@ -99,10 +99,7 @@ def void_customer(uow: UnitOfWork, principal: Principal, code: str, reason: str)
         raise ValidationFailed(N_("A reason is required for this change"))
     customer = get_customer(uow.session, code)
     if customer.voided_at is None:
-        uow.reason = reason.strip()
-        customer.voided_at = clock.now()
-        customer.void_reason = reason.strip()[:500]
-        uow.session.flush()
+        uow.void(customer, reason.strip())
     return customer
 
 

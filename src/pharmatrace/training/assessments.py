@@ -92,8 +92,7 @@ def void_question(uow: UnitOfWork, course_id: int, question_id: int) -> Question
     if uow.reason is None:
         raise ReasonRequired(N_("A reason is required for this change"))
     question = _question(uow.session, course_id, question_id)
-    question.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(question)
     return question
 
 

@@ -282,8 +282,7 @@ def remove_curriculum_course(uow: UnitOfWork, curriculum_id: int, course_id: int
     )
     if link is None:
         raise NotFound(N_("The course is not in this curriculum"))
-    link.voided_at = clock.now()
-    session.flush()
+    uow.void(link)
     return link
 
 
@@ -318,8 +317,7 @@ def unassign_curriculum(uow: UnitOfWork, curriculum_id: int, assignment_id: int)
     row = uow.session.get(CurriculumAssignment, assignment_id)
     if row is None or row.curriculum_id != curriculum_id or row.voided_at is not None:
         raise NotFound(N_("No assignment with ID {id}"), id=assignment_id)
-    row.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(row)
     return row
 
 
@@ -327,8 +325,7 @@ def void_curriculum(uow: UnitOfWork, curriculum_id: int) -> Curriculum:
     if uow.reason is None:
         raise ReasonRequired(N_("A reason is required for this change"))
     curriculum = _open_curriculum(uow.session, curriculum_id)
-    curriculum.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(curriculum)
     return curriculum
 
 
@@ -656,8 +653,7 @@ def void_effectiveness(uow: UnitOfWork, evaluation_id: int) -> EffectivenessEval
     row = uow.session.get(EffectivenessEvaluation, evaluation_id)
     if row is None or row.voided_at is not None:
         raise NotFound(N_("No effectiveness evaluation with ID {id}"), id=evaluation_id)
-    row.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(row)
     return row
 
 

@@ -612,9 +612,7 @@ def void_need(uow: UnitOfWork, principal: Principal, need_id: int, reason: str) 
         raise NotFound(N_("No training need with ID {id}"), id=need_id)
     if need.voided_at is not None:
         raise Conflict(N_("This record is already void"))
-    uow.reason = reason
-    need.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(need, reason)
     return need
 
 
@@ -659,9 +657,7 @@ def void_requirement(
         raise NotFound(N_("No qualification requirement with ID {id}"), id=requirement_id)
     if row.voided_at is not None:
         raise Conflict(N_("This record is already void"))
-    uow.reason = reason
-    row.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(row, reason)
     return row
 
 
@@ -869,8 +865,7 @@ def void_retraining(uow: UnitOfWork, order_id: int) -> RetrainingOrder:
         raise NotFound(N_("No retraining order with ID {id}"), id=order_id)
     if order.voided_at is not None:
         raise Conflict(N_("The retraining order is void already"))
-    order.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(order)
     return order
 
 

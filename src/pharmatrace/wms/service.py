@@ -37,8 +37,7 @@ def void_material(uow: UnitOfWork, material_id: int) -> Material:
         raise NotFound(N_("No material with ID {id}"), id=material_id)
     if material.voided_at is not None:
         raise Conflict(N_("The material is already void"))
-    material.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(material)
     return material
 
 
@@ -92,8 +91,7 @@ def void_supplier(uow: UnitOfWork, supplier_id: int) -> Supplier:
     supplier = get_supplier(uow.session, supplier_id)
     if supplier.voided_at is not None:
         raise Conflict(N_("The supplier is already void"))
-    supplier.voided_at = clock.now()
-    uow.session.flush()
+    uow.void(supplier)
     return supplier
 
 

@@ -186,8 +186,7 @@ def void_location(uow: UnitOfWork, location_id: int) -> Location:
     )
     if active_children:
         raise Conflict(N_("The location {code} still has locations in it"), code=location.code)
-    location.voided_at = clock.now()
-    session.flush()
+    uow.void(location)
     return location
 
 
