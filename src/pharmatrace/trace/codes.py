@@ -26,9 +26,11 @@ items) inside the caller's unit of work. Writing needs ``trace.codes.manage``, r
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -136,39 +138,93 @@ def get_pool(session: Session, number: str) -> CodePool:
     return found
 
 
-def candidates(scan: str) -> list[str]:
-    """The stored values a scan may stand for: as typed, and for a GS1 element string (FNC1 as GS, bracketed, with
-    a symbology identifier) or a Digital Link URI its canonical ``01<GTIN>21<serial>`` (or SSCC) form."""
-    text = scan.strip(" \r\n\t")
-    found = [text] if text else []
-    if not text or nmpa.is_code(text):
-        return found
+MAX_SCAN = 200  # longer than any code, Digital Link or element string a person can scan or type
+
+
+def gs1_keys(scan: str) -> tuple[str | None, str | None, str | None]:
+    """(GTIN, serial, SSCC) of a GS1 element string (FNC1 as GS, bracketed, with a symbology identifier) or of a
+    Digital Link URI or path (a proxy may have folded its "//", a resolver put its own segments first); Nones
+    when it is neither."""
+    text = scan.strip()
+    if re.match(r"(?i)https?:/|/|\d{2,4}/", text):
+        path = urlsplit(text).path if text[:1] != "/" and not text[:1].isdigit() else text.split("?", 1)[0]
+        parts = [unquote(p) for p in path.split("/") if p]
+        pairs = dict(zip(parts[0::2], parts[1::2], strict=False))
+        for index, part in enumerate(parts):
+            if part in ("01", "00") and index + 1 < len(parts):
+                pairs = dict(zip(parts[index::2], parts[index + 1 :: 2], strict=False))
+                break
+        return pairs.get("01"), pairs.get("21"), pairs.get("00")
     try:
-        if text.lower().startswith(("http://", "https://")):
-            elements = gs1.parse_digital_link(text)
-        else:
-            elements = gs1.parse(text)
+        parsed = gs1.parse(text)
     except gs1.InvalidElementString:
-        return found
-    if elements.gtin and elements.serial:
-        found.append(f"01{elements.gtin}21{elements.serial}")
-    sscc = elements.get("00")
+        return None, None, None
+    return parsed.gtin, parsed.serial, parsed.get("00")
+
+
+def candidates(scan: str) -> list[str]:
+    """The stored values a scan may stand for: as typed; a national code without the spaces people type in it;
+    for GS1 its ``01<GTIN>21<serial>`` and bracketed forms, or the SSCC with and without its AI."""
+    text = scan.strip(" \r\n\t")
+    if not text or len(text) > MAX_SCAN:
+        return []
+    compact = re.sub(r"\s+", "", text)
+    if nmpa.is_code(compact):
+        return list(dict.fromkeys((text, compact)))
+    found = [text]
+    gtin, serial, sscc = gs1_keys(text)
+    if gtin and serial:
+        found += [f"01{gtin}21{serial}", f"(01){gtin}(21){serial}"]
     if sscc:
-        found += [f"00{sscc}", sscc]
-    return found
+        found += [f"00{sscc}", sscc, f"(00){sscc}"]
+    return list(dict.fromkeys(found))
+
+
+def _with_more_elements(session: Session, scan: str) -> TraceCode | None:
+    """A GS1 code stored with its batch or expiry too: the identifier's codes holding the serial, checked AI by
+    AI (at most 50 read)."""
+    gtin, serial, _ = gs1_keys(scan)
+    if gtin is None or serial is None:
+        return None
+    rows = session.scalars(
+        select(TraceCode)
+        .join(ProductIdentifier, ProductIdentifier.id == TraceCode.identifier_id)
+        .where(
+            ProductIdentifier.code == gtin,
+            ProductIdentifier.scheme == "gs1",
+            TraceCode.value.contains(serial),
+        )
+        .limit(50)
+    )
+    for code in rows:
+        try:
+            parsed = gs1.parse(code.value)
+        except gs1.InvalidElementString:
+            continue
+        if parsed.gtin == gtin and parsed.serial == serial:
+            return code
+    return None
+
+
+def lookup(session: Session, scan: str) -> TraceCode | None:
+    """The code a scan or a typed value names, in any accepted form, or None: the one resolver of scans."""
+    wanted = candidates(scan)
+    if not wanted:
+        return None
+    found = session.scalars(select(TraceCode).where(TraceCode.value.in_(wanted)).limit(1)).first()
+    return found if found is not None else _with_more_elements(session, scan)
 
 
 def find_code(session: Session, scan: str) -> TraceCode:
-    """The code a scan or a typed value names, or :class:`NotFound`."""
-    wanted = candidates(scan)
-    if wanted:
-        for code in session.scalars(select(TraceCode).where(TraceCode.value.in_(wanted))):
-            return code
-    raise NotFound(N_("No traceability code {code}"), code=scan.strip()[:80])
+    """The code a scan or a typed value names (:func:`lookup`), or :class:`NotFound`."""
+    code = lookup(session, scan)
+    if code is None:
+        raise NotFound(N_("No traceability code {code}"), code=scan.strip()[:80])
+    return code
 
 
 def resolve(session: Session, scans: Sequence[str]) -> list[TraceCode]:
-    """The codes of ``scans``, in their order; the first one not found is refused by name."""
+    """The codes of ``scans``, in their order, read in chunks; the first one not found is refused by name."""
     wanted = {scan: candidates(scan) for scan in scans}
     values = sorted({v for found in wanted.values() for v in found})
     by_value: dict[str, TraceCode] = {}
@@ -180,9 +236,7 @@ def resolve(session: Session, scans: Sequence[str]) -> list[TraceCode]:
     codes: list[TraceCode] = []
     for scan in scans:
         code = next((by_value[v] for v in wanted[scan] if v in by_value), None)
-        if code is None:
-            raise NotFound(N_("No traceability code {code}"), code=scan.strip()[:80])
-        codes.append(code)
+        codes.append(code if code is not None else find_code(session, scan))
     return codes
 
 
@@ -257,9 +311,7 @@ def void_identifier(uow: UnitOfWork, principal: Principal, code: str) -> Product
         raise ReasonRequired(N_("A reason is required for this change"))
     identifier = get_identifier(uow.session, code)
     if identifier.voided_at is None:
-        identifier.voided_at = clock.now()
-        identifier.void_reason = uow.reason[:500]
-        uow.session.flush()
+        uow.void(identifier)
     return identifier
 
 

@@ -58,6 +58,7 @@ from pharmatrace.mes.execution_models import BatchOrder, StepExecution
 from pharmatrace.mes.recipe_models import MasterRecipeVersion
 from pharmatrace.origin.models import Crop, Harvest, HerbLotOrigin, Plot, ShipmentSource
 from pharmatrace.origin.models import Shipment as HerbShipment
+from pharmatrace.trace import codes
 from pharmatrace.trace.models import LEVEL_NAMES, Customer, OutboundShipment, TraceCode
 from pharmatrace.wms.models import Lot, Material
 from pharmatrace.wms.stock_models import IntermediateLot, IntermediateMovement
@@ -300,13 +301,6 @@ class SqlEdges:
 
 
 # --- codes ---------------------------------------------------------------------------------------------
-
-
-def _code_by_value(session: Session, value: str) -> TraceCode:
-    code = session.scalar(select(TraceCode).where(TraceCode.value == value.strip()))
-    if code is None:
-        raise NotFound(N_("No traceability code {code}"), code=value.strip())
-    return code
 
 
 def containers_of(session: Session, code: TraceCode) -> list[TraceCode]:
@@ -670,7 +664,7 @@ def _counts(counts: Iterable[tuple[int, int, str, int]], batch_nos: dict[int, st
 
 def backward(session: Session, code_value: str, *, context: bool = True) -> Trace:
     """Everything upstream of a unit, pack, case or pallet code (SH-6.2.5, TJ-9.1); unknown code: NotFound."""
-    code = _code_by_value(session, code_value)
+    code = codes.find_code(session, code_value)
     chain = [code, *containers_of(session, code)]
     batches: set[int] = {code.batch_order_id} if code.batch_order_id is not None else set()
     held: list[tuple[int | None, int, str, int]] = []

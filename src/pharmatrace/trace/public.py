@@ -33,17 +33,14 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date
-from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pharmatrace.codes import gs1
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_
 from pharmatrace.kernel.identity.models import Setting
 from pharmatrace.mes.execution_models import BatchOrder
-from pharmatrace.trace.models import ProductIdentifier, TraceCode
+from pharmatrace.trace import codes
 from pharmatrace.wms import production
 
 VERDICTS = ("genuine", "recalled", "decommissioned", "not_for_sale", "unknown")
@@ -63,7 +60,7 @@ VERDICT_ADVICE = {
                   "and contact the manufacturer."),
 }  # fmt: skip
 SETTINGS_KEY = "trace.public"
-MAX_SCAN = 200
+MAX_SCAN = codes.MAX_SCAN
 _STRENGTH = re.compile(r"(\d[\d.,]*\s*(?:mg|g|μg|ug|mL|ml|L|IU|U|万单位|%)(?:\s*/\s*\S+)?)\s*$")
 _GENUINE_STATES = ("commissioned", "packed", "shipped")
 
@@ -96,71 +93,10 @@ def strength_of(product_name: str) -> str | None:
     return found.group(1) if found else None
 
 
-def _gs1_keys(scan: str) -> tuple[str | None, str | None, str | None]:
-    """(GTIN, serial, SSCC) from an element string or a Digital Link URI/path; Nones when it is neither."""
-    text = scan.strip()
-    if re.match(r"(?i)https?:/|/|\d{2,4}/", text):  # a Digital Link (a proxy may have folded its "//")
-        path = urlsplit(text).path if text[:1] != "/" and not text[:1].isdigit() else text.split("?", 1)[0]
-        parts = [unquote(p) for p in path.split("/") if p]
-        pairs = dict(zip(parts[0::2], parts[1::2], strict=False))
-        for index, part in enumerate(parts):  # a resolver may put its own segments first
-            if part in ("01", "00") and index + 1 < len(parts):
-                pairs = dict(zip(parts[index::2], parts[index + 1 :: 2], strict=False))
-                break
-        return pairs.get("01"), pairs.get("21"), pairs.get("00")
-    try:
-        parsed = gs1.parse(text)
-    except gs1.InvalidElementString:
-        return None, None, None
-    return parsed.gtin, parsed.serial, parsed.get("00")
-
-
-def find_code(session: Session, scan: str) -> TraceCode | None:
-    """The code a person typed or scanned, in any of the accepted forms, or None."""
-    text = scan.strip()
-    if not text or len(text) > MAX_SCAN:
-        return None
-    compact = re.sub(r"\s+", "", text)
-    if re.fullmatch(r"\d{20}", compact):  # the national scheme's 20 digits (or an SSCC with its AI)
-        found = session.scalar(select(TraceCode).where(TraceCode.value == compact))
-        if found is not None:
-            return found
-    gtin, serial, sscc = _gs1_keys(text)
-    if sscc is not None:
-        return session.scalar(
-            select(TraceCode).where(TraceCode.value.in_((sscc, "00" + sscc, f"(00){sscc}")))
-        )
-    if gtin is None or serial is None:
-        return None
-    exact = (f"(01){gtin}(21){serial}", f"01{gtin}21{serial}")
-    found = session.scalar(select(TraceCode).where(TraceCode.value.in_(exact)))
-    if found is not None:
-        return found
-    # stored with batch or expiry too: the identifier's codes holding the serial, checked AI by AI
-    rows = session.scalars(
-        select(TraceCode)
-        .join(ProductIdentifier, ProductIdentifier.id == TraceCode.identifier_id)
-        .where(
-            ProductIdentifier.code == gtin,
-            ProductIdentifier.scheme == "gs1",
-            TraceCode.value.contains(serial),
-        )
-        .limit(50)
-    )
-    for code in rows:
-        try:
-            parsed = gs1.parse(code.value)
-        except gs1.InvalidElementString:
-            continue
-        if parsed.gtin == gtin and parsed.serial == serial:
-            return code
-    return None
-
-
 def verify(session: Session, scan: str) -> Verification:
     """The verdict on one scanned code, and the product facts when the code is one of ours in use."""
     given = scan.strip()[:MAX_SCAN]
-    code = find_code(session, scan)
+    code = codes.lookup(session, scan)
     if code is None or code.state in ("available", "allocated") or code.batch_order_id is None:
         return Verification(given, "unknown")
     order = session.get(BatchOrder, code.batch_order_id)
