@@ -201,8 +201,15 @@ def test_generated_gs1_serials_are_stored_as_gtin_and_serial_and_found_by_any_sc
         assert all(p is not None and p[0] == gtin and len(p[1]) == 10 for p in parts)
         serial = values[7][18:]
         for scan in (values[7], "]d2" + gs1.item_element_string(gtin, serial, "DH261101"),
-                     f"(01){gtin}(21){serial}", gs1.digital_link(gtin, serial, "DH261101")):  # fmt: skip
+                     f"(01){gtin}(21){serial}", gs1.digital_link(gtin, serial, "DH261101"),
+                     f"/01/{gtin}/21/{serial}", f"https:/id.example.cn/p/01/{gtin}/21/{serial}?17=281130"):  # fmt: skip
             assert service.find_code(session, scan).value == values[7], scan
+        national = session.scalar(select(TraceCode.value).where(TraceCode.value.regexp_match("^[0-9]{20}$")))
+        assert national is not None  # the demo's box codes
+        spaced = " ".join(national[i : i + 4] for i in range(0, 20, 4))  # as people type it off a box
+        assert service.find_code(session, spaced).value == national
+        for unknown in ("", "9" * 20, f"(01){gtin}(21)NOSUCHSERIAL", "0" * 201):
+            assert service.lookup(session, unknown) is None, unknown
         shown = service.code_public(session, service.find_code(session, values[7]))
         assert (shown.gtin, shown.serial, shown.state, shown.verified) == (gtin, serial, "available", True)
     _register(db, UNIT_ID)
