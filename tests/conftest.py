@@ -27,6 +27,7 @@ os.environ.setdefault("PHARMATRACE_ARGON2_PARALLELISM", "1")
 os.environ.setdefault("PHARMATRACE_KEY_KDF_ITERATIONS", "1000")
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
 from databases import PG_ADMIN_URL, pg_admin, pg_url
@@ -217,6 +218,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     with contextlib.suppress(Exception), admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{built.read_text()}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def client(db: Database) -> Iterator[TestClient]:
+    """The web app on the test's plant through Starlette's test client (the plant's language, Chinese, until a
+    test logs in with another: ``helpers.log_in``)."""
+    from pharmatrace.web.app import create_app
+
+    with TestClient(create_app(db)) as test_client:
+        yield test_client
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

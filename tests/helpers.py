@@ -42,6 +42,17 @@ def token(client: TestClient, login: str, password: str = DEMO_PASSWORD) -> dict
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
+def log_in(client: TestClient, login: str, *, language: str | None = None) -> None:
+    """Log in on the page form as ``login`` in a fresh session. ``language`` ("en", "zh_CN") sets the pages'
+    language; without it the client's stays (Chinese, the plant's, when it has none)."""
+    kept = language or client.cookies.get("pt_lang")
+    client.cookies.clear()
+    if kept:
+        client.cookies.set("pt_lang", kept)
+    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
+    assert response.status_code in (200, 303), response.text
+
+
 def audit_entries(db: Database, **where: Any) -> list[AuditEntry]:
     with db.sessions() as session:
         query = select(AuditEntry).order_by(AuditEntry.id)

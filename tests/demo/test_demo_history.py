@@ -9,7 +9,6 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from pharmatrace.mes import dispensing, execution, packaging, review
 from pharmatrace.mes.execution_models import BatchOrder, Deviation
 from pharmatrace.mes.history_demo import SET_UP_DAYS_AGO, seed_history
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 from pharmatrace.wms.lots import add_months
 
 SUPERVISOR, OPERATORS, FLOOR_QA, REVIEWER = "lina", {"zhangwei", "liuyang"}, "chenjing", "zhaomin"
@@ -46,12 +44,6 @@ def completed(db: Database) -> BatchOrder:
         order = session.scalar(select(BatchOrder).where(BatchOrder.status == "reviewed"))
         assert order is not None, "the demo has a completed, reviewed batch"
         return order
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 # --- the completed batch ---------------------------------------------------------------------------------

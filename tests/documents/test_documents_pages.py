@@ -12,7 +12,7 @@ from test_documents_content import PDF
 from test_documents_steps import AUTHOR, CONTROLLER, OPERATOR, QA_REVIEWER, QP, effective
 from typer.testing import CliRunner
 
-from helpers import token
+from helpers import log_in, token
 from pharmatrace.cli import app
 from pharmatrace.config import get_settings
 from pharmatrace.demo.seed import DEMO_PASSWORD
@@ -21,10 +21,6 @@ from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
-
-
-def log_in(client: TestClient, login: str) -> None:
-    client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
 
 
 @pytest.mark.clause("SH-6.3.3", "TJ-9.2")

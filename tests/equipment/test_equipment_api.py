@@ -3,23 +3,14 @@ the same permission checks as the pages (SH-6.3.2.1, TJ-6.1, TJ-6.4.2, TJ-B.2.1,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
 from helpers import audit_entries, token
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 API = "/api/v1"
 ENGLISH = {"accept-language": "en"}
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 def as_user(client: TestClient, login: str) -> dict[str, str]:

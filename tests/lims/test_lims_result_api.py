@@ -3,8 +3,6 @@ worklists, OOS cases and the trend history; each write refused to who may not ma
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from lims_result_steps import ANALYST, BALANCE_CSV, HPLC_CSV, MANNITOL_SPEC, REVIEWER, counts, sampled
@@ -14,15 +12,8 @@ from helpers import token
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel.filestore import sm3_hex
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 LOSS = "干燥失重"
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 @pytest.mark.clause("TJ-7.3", "TJ-7.4", "SH-7.1.2")

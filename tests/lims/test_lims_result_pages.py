@@ -4,8 +4,6 @@ test's page — formula, raw values, computed and reported value, files and whet
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from lims_result_steps import (
@@ -26,17 +24,10 @@ from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel.filestore import sm3_hex
 from pharmatrace.lims import instrument_files
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
 
 ITEM = "含量测定（丹酚酸B）"
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 @pytest.mark.clause("TJ-7.4", "TJ-7.3")

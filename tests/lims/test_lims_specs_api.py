@@ -4,7 +4,6 @@ is computed, rounded once and judged against an item (TJ-7.2, TJ-7.3, TJ-10.5.2.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from helpers import count_rows, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.lims.specs_models import Specification, SpecificationItem, SpecificationVersion
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 API = "/api/v1/lims"
 
@@ -22,12 +20,6 @@ API = "/api/v1/lims"
 def _as(client: TestClient, login: str) -> dict[str, str]:
     """The log-in's bearer token, messages in English (the msgids the tests compare)."""
     return {**token(client, login), "accept-language": "en"}
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 def _spec(**changes: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import count_rows
+from helpers import count_rows, log_in
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.lims.specs_models import SpecificationItem, SpecificationVersion
 from pharmatrace.storage.engine import Database
@@ -24,13 +24,6 @@ def client(db: Database) -> Iterator[TestClient]:
         yield test_client
 
 
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    client.cookies.set("pt_lang", "en")
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
-
-
 def _alert(html: str) -> str:
     found = re.search(r'data-testid="error">([^<]*)<', html)
     return found.group(1) if found else ""
@@ -39,7 +32,7 @@ def _alert(html: str) -> str:
 @pytest.mark.clause("TJ-7.2", "SH-6.2.3")
 @pytest.mark.parametrize("login", ["sunli", "zhaomin", "wangfang", "lina", "inspector"])
 def test_the_pages_show_the_specifications_to_whoever_may_read_them(client: TestClient, login: str) -> None:
-    _log_in(client, login)
+    log_in(client, login, language="en")
     listed = client.get("/lims/specifications", params={"material": "HB-DS-001"})
     assert listed.status_code == 200
     assert (
@@ -61,7 +54,7 @@ def test_the_pages_show_the_specifications_to_whoever_may_read_them(client: Test
 @pytest.mark.clause("TJ-7.2", "SH-7.1.2")
 @pytest.mark.parametrize("login", ["zhangwei", "zhouqiang", "huangmei"])
 def test_the_pages_are_refused_to_roles_without_laboratory_access(client: TestClient, login: str) -> None:
-    _log_in(client, login)
+    log_in(client, login, language="en")
     assert client.get("/lims/specifications").status_code == 403
     assert client.get("/lims/specifications/QS-HB-DS-001/v/1").status_code == 403
 
@@ -70,12 +63,12 @@ def test_the_pages_are_refused_to_roles_without_laboratory_access(client: TestCl
 def test_a_specification_is_written_on_the_editor_and_approved_on_its_page(
     client: TestClient, db: Database
 ) -> None:
-    _log_in(client, "wangfang")  # an analyst reads, but neither creates nor edits
+    log_in(client, "wangfang", language="en")  # an analyst reads, but neither creates nor edits
     form = {"code": "QS-DP-DS-001", "category": "decoction_piece", "title": "丹参饮片质量标准",
             "basis": "《中国药典》2025年版一部", "standard_kind": "pharmacopoeia", "purpose": "release",
             "material_codes": "DP-DS-001", "change_summary": "首次发布"}  # fmt: skip
     assert client.post("/lims/specifications", data=form).status_code == 403
-    _log_in(client, "sunli")
+    log_in(client, "sunli", language="en")
     wrong = client.post("/lims/specifications", data={**form, "material_codes": "HB-DS-001"})
     assert wrong.status_code == 422
     assert (
@@ -113,7 +106,7 @@ def test_a_specification_is_written_on_the_editor_and_approved_on_its_page(
     assert client.get("/lims/specifications/QS-DP-DS-001/v/1/edit", follow_redirects=True).url.path == (
         "/lims/specifications/QS-DP-DS-001/v/1"
     )  # no editor once submitted
-    _log_in(client, "zhaomin")
+    log_in(client, "zhaomin", language="en")
     page = client.get("/lims/specifications/QS-DP-DS-001/v/1")
     assert 'data-testid="approve-form"' in page.text and 'data-testid="return-form"' in page.text
     wrong_password = client.post(f"/lims/spec-versions/{version_id}/approve", follow_redirects=True,
@@ -131,9 +124,11 @@ def test_a_specification_is_written_on_the_editor_and_approved_on_its_page(
 @pytest.mark.clause("TJ-7.2", "SH-7.1.2")
 def test_the_editor_is_refused_to_readers_and_to_approvers(client: TestClient) -> None:
     for login in ("wangfang", "zhaomin", "inspector"):
-        _log_in(client, login)
+        log_in(client, login, language="en")
         assert client.get("/lims/specifications/QS-PP-VIAL-001/v/1/edit").status_code == 403
-    _log_in(client, "sunli")  # the vial specification is in review: its editor sends the author back
+    log_in(
+        client, "sunli", language="en"
+    )  # the vial specification is in review: its editor sends the author back
     back = client.get("/lims/specifications/QS-PP-VIAL-001/v/1/edit", follow_redirects=True)
     assert back.url.path == "/lims/specifications/QS-PP-VIAL-001/v/1"
     assert _alert(back.text) == "Only a draft version of a specification can be changed"
@@ -141,7 +136,7 @@ def test_the_editor_is_refused_to_readers_and_to_approvers(client: TestClient) -
 
 @pytest.mark.clause("TJ-7.3", "TJ-10.5.2.a")
 def test_the_page_judges_a_value_from_the_raw_inputs_and_shows_each_of_them(client: TestClient) -> None:
-    _log_in(client, "wangfang")
+    log_in(client, "wangfang", language="en")
     page = client.get("/lims/specifications/QS-EXC-MAN-001/v/1")
     assay = re.search(r'data-testid="judge-form-6".*?name="item" value="(\d+)"', page.text, re.S)
     assert assay is not None

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from helpers import count_rows, token
+from helpers import count_rows, log_in, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.lims import stability_charts
 from pharmatrace.lims.result_models import TestOrder
@@ -31,13 +31,6 @@ def client(db: Database) -> Iterator[TestClient]:
         yield test_client
 
 
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    client.cookies.set("pt_lang", "en")
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
-
-
 def _demo_code(db: Database) -> str:
     with db.sessions() as session:
         code = session.scalar(select(StabilityStudy.code).where(StabilityStudy.material_code == "FG-DH-0200"))
@@ -50,7 +43,7 @@ def _demo_code(db: Database) -> str:
 def test_the_dashboard_and_the_study_page_show_the_demo_study(client: TestClient, db: Database,
                                                              login: str) -> None:  # fmt: skip
     code = _demo_code(db)
-    _log_in(client, login)
+    log_in(client, login, language="en")
     board = client.get("/lims/stability")
     assert board.status_code == 200
     assert f'data-code="{code}"' in board.text and 'data-testid="due-points"' in board.text
@@ -73,7 +66,7 @@ def test_the_dashboard_and_the_study_page_show_the_demo_study(client: TestClient
 @pytest.mark.clause("SH-6.2.3", "SH-7.1.2")
 @pytest.mark.parametrize("login", ["zhangwei", "zhouqiang", "huangmei"])
 def test_people_outside_the_laboratory_and_qa_do_not_see_stability(client: TestClient, login: str) -> None:
-    _log_in(client, login)
+    log_in(client, login, language="en")
     assert client.get("/lims/stability").status_code == 403
     assert client.get("/lims/stability/new").status_code == 403
 
@@ -81,9 +74,9 @@ def test_people_outside_the_laboratory_and_qa_do_not_see_stability(client: TestC
 @pytest.mark.clause("SH-6.2.3", "SH-7.1.4")
 def test_a_protocol_written_on_the_form_is_approved_on_its_page_by_someone_else(client: TestClient,
                                                                                db: Database) -> None:  # fmt: skip
-    _log_in(client, "wangfang")
+    log_in(client, "wangfang", language="en")
     assert client.get("/lims/stability/new").status_code == 403
-    _log_in(client, "sunli")
+    log_in(client, "sunli", language="en")
     form = client.get("/lims/stability/new")
     assert form.status_code == 200 and "QS-FG-DH-002" in form.text and "STB-CH-02" in form.text
     data = {
@@ -107,7 +100,7 @@ def test_a_protocol_written_on_the_form_is_approved_on_its_page_by_someone_else(
     assert 'data-testid="approve-form"' not in page.text  # the author sees no approval form
     edit = client.get(url + "/edit")
     assert edit.status_code == 200 and "0, 1, 2, 3, 6" in edit.text
-    _log_in(client, "zhaomin")
+    log_in(client, "zhaomin", language="en")
     page = client.get(url)
     assert 'data-testid="approve-form"' in page.text
     wrong = client.post(url + "/approve", data={"password": "wrong", "login": "zhaomin"})

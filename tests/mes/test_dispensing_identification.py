@@ -9,8 +9,6 @@ the step is identified.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from dispensing_plant import containers, count_new, lot_number, new_order, new_scale, release_lot, run_step
 from fastapi.testclient import TestClient
@@ -21,15 +19,8 @@ from pharmatrace.codes import gs1
 from pharmatrace.mes import dispensing, execution
 from pharmatrace.mes.dispensing_models import MaterialIdentification, ScaleEndpoint
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 from pharmatrace.wms.labels import element_string
 from pharmatrace.wms.models import Container
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 def _identify(client: TestClient, batch_no: str, scan: str, login: str = "zhangwei") -> dict[str, object]:

@@ -9,16 +9,12 @@ import pytest
 from dispensing_plant import balance, calibrate, containers, new_order, new_scale, release_lot, run_step
 from fastapi.testclient import TestClient
 
-from helpers import audit_entries
+from helpers import audit_entries, log_in
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
-
-
-def log_in(client: TestClient, login: str) -> None:
-    client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
 
 
 @pytest.mark.clause("TJ-6.3.2.2.a", "TJ-6.3.2.2.b", "TJ-6.3.2.2.c", "TJ-B.2.2.2")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -35,15 +34,8 @@ from pharmatrace.adapters.simulators.mtsics import MtSicsSimulator
 from pharmatrace.mes.dispensing_models import MaterialCharge, WeighingRecord
 from pharmatrace.mes.execution_models import BatchException, BatchOrder
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 VESSEL = Decimal("150.00")  # g, the stainless-steel scoop vessel
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ Latin letters come out as other glyphs. The PDF itself is right (see docs/guide/
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pypdfium2
 import pytest
@@ -35,13 +34,6 @@ from pharmatrace.mes import execution
 from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.storage.engine import Database
 from pharmatrace.web import i18n
-from pharmatrace.web.app import create_app
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 def _text(pdf: bytes) -> str:

@@ -5,7 +5,6 @@ run through the API (TJ-6.4.3.1, TJ-6.4.3.2, SH-6.2.1)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -24,16 +23,9 @@ from pharmatrace.mes.execution_models import BatchOrder, ControlRecipe, StepExec
 from pharmatrace.mes.execution_schemas import OrderCreate
 from pharmatrace.mes.recipe_schemas import RecipeBody
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 CODE = "MR-DH-001"
 PW = DEMO_PASSWORD
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 def _order(db: Database, released: bool = True) -> str:

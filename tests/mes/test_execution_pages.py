@@ -4,32 +4,18 @@ executed and verified through its forms, a refusal shown on the page, the except
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from helpers import audit_entries
+from helpers import audit_entries, log_in
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.mes import execution
 from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
-
-
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
 
 
 def _demo_order(db: Database) -> BatchOrder:
@@ -53,7 +39,7 @@ def test_the_list_and_the_order_page_show_the_batch_its_control_recipe_and_steps
     db: Database, client: TestClient
 ) -> None:
     order = _demo_order(db)
-    _log_in(client, "zhangwei")
+    log_in(client, "zhangwei", language="zh_CN")
     listing = client.get("/mes/batches", params={"q": order.batch_no})
     assert listing.status_code == 200 and f'data-testid="order-{order.order_no}"' in listing.text
     assert (
@@ -72,7 +58,7 @@ def test_the_list_and_the_order_page_show_the_batch_its_control_recipe_and_steps
     step = client.get(f"/mes/batches/{order.order_no}/steps/EXT-LC")
     assert step.status_code == 200 and 'data-testid="clearance"' in step.text
     assert 'href="/documents/floor/SOP-QA-001"' in step.text
-    _log_in(client, "lina")
+    log_in(client, "lina", language="zh_CN")
     assert 'data-testid="order-form"' in client.get("/mes/batches").text
 
 
@@ -80,7 +66,7 @@ def test_the_list_and_the_order_page_show_the_batch_its_control_recipe_and_steps
 def test_a_step_is_executed_and_verified_through_its_forms(db: Database, client: TestClient) -> None:
     order = _demo_order(db)
     url = f"/mes/batches/{order.order_no}/steps"
-    _log_in(client, "zhangwei")
+    log_in(client, "zhangwei", language="zh_CN")
     # a pre-use check of the weighing operation's sibling: the concentration line first needs its predecessors
     refused = client.post(f"{url}/CON-PU/start", follow_redirects=True)
     assert _alert(refused.text), "a skipped step shows the refusal"
@@ -108,7 +94,7 @@ def test_a_recorded_value_out_of_limits_is_decided_on_the_exception_page(
     monkeypatch.setattr(dispensing, "missing_evidence", lambda session, order, step_code: [])
     order = _demo_order(db)
     url = f"/mes/batches/{order.order_no}/steps"
-    _log_in(client, "zhangwei")
+    log_in(client, "zhangwei", language="zh_CN")
     for code in (
         "EXT-ID",
         "EXT-W1",
@@ -121,11 +107,11 @@ def test_a_recorded_value_out_of_limits_is_decided_on_the_exception_page(
                            follow_redirects=True)  # fmt: skip
         assert not _alert(done.text), (code, _alert(done.text))
         if 'data-testid="awaiting"' in done.text:
-            _log_in(client, "lina")
+            log_in(client, "lina", language="zh_CN")
             signed = client.post(f"{url}/{code}/sign", data={"password": DEMO_PASSWORD, "login": "lina"},
                                  follow_redirects=True)  # fmt: skip
             assert not _alert(signed.text), (code, _alert(signed.text))
-            _log_in(client, "zhangwei")
+            log_in(client, "zhangwei", language="zh_CN")
     client.post(f"{url}/EXT-CPP1/start")
     form = {"value__water_ratio": "8", "value__temperature": "102", "value__duration": "120",
             "password": DEMO_PASSWORD, "login": "zhangwei"}  # fmt: skip
@@ -138,7 +124,7 @@ def test_a_recorded_value_out_of_limits_is_decided_on_the_exception_page(
         [exception] = [e for e in execution.exceptions_of(session, execution.get_order(session, order.order_no))
                        if e.kind == "limit_excursion"]  # fmt: skip
         exception_id = exception.id
-    _log_in(client, "lina")
+    log_in(client, "lina", language="zh_CN")
     page = client.get(f"/mes/batches/{order.order_no}/exceptions/{exception_id}")
     assert page.status_code == 200 and 'data-testid="decision-form"' in page.text
     decided = client.post(
@@ -158,11 +144,11 @@ def test_the_step_page_tells_the_lapsed_operator_why_before_he_starts(
     """liuyang's qualification on SOP-PR-007 lapsed (v2, no grace): the lyophilization step says so and links
     to his training; zhangwei, trained on v2, sees no such warning."""
     order = _demo_order(db)
-    _log_in(client, "liuyang")
+    log_in(client, "liuyang", language="zh_CN")
     page = client.get(f"/mes/batches/{order.order_no}/steps/LYO-CPP1")
     assert page.status_code == 200
     warning = re.search(r'data-testid="untrained">(.*?)</div>', page.text, re.S)
     assert warning is not None and "SOP-PR-007" in warning.group(1) and "/training/mine" in warning.group(1)
     client.post("/logout")
-    _log_in(client, "zhangwei")
+    log_in(client, "zhangwei", language="zh_CN")
     assert 'data-testid="untrained"' not in client.get(f"/mes/batches/{order.order_no}/steps/LYO-CPP1").text

@@ -45,7 +45,6 @@ from pharmatrace.mes.packaging_schemas import (
 )
 from pharmatrace.mes.recipe_schemas import RecipeBody
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 from pharmatrace.wms.models import Material
 
 PW = DEMO_PASSWORD
@@ -224,12 +223,6 @@ def exported(client: TestClient, clause: str, batch: str, key: str = "CPPH") -> 
     document = json.loads(response.content)
     assert document["dataset"] == clause
     return [r for r in document["records"] if batch in str(r[key])]
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 @pytest.mark.clause("TJ-B.2.3.1", "TJ-B.2.3.2", "TJ-B.2.3.3", "TJ-B.2.3.4", "TJ-B.1.3")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,7 +35,6 @@ from pharmatrace.mes.packaging_models import (
     VisualInspection,
 )
 from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import create_app
 from pharmatrace.wms.lots import add_months
 from pharmatrace.wms.models import Material
 
@@ -110,12 +108,6 @@ def line(db: Database) -> dict[str, Any]:
     for step in ("VI-DE", "PKG-ID", "PKG-Y"):
         run_step(db, batch, step)
     return {"batch": batch, "artwork": artwork(db)}
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 def url(batch: str, tail: str = "") -> str:

@@ -11,17 +11,13 @@ from dispensing_plant import new_order, run_step
 from fastapi.testclient import TestClient
 from test_packaging_api import CARTON, INSTRUCTION, artwork, give_shelf_life, png
 
-from helpers import audit_entries
+from helpers import audit_entries, log_in
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.mes import execution, packaging
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
-
-
-def log_in(client: TestClient, login: str) -> None:
-    client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
 
 
 @pytest.mark.clause("TJ-6.4.6", "TJ-B.2.3.4")

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from helpers import token
+from helpers import log_in, token
 from pharmatrace.cli import app
 from pharmatrace.config import get_settings
 from pharmatrace.demo.seed import DEMO_PASSWORD
@@ -26,10 +26,6 @@ from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
-
-
-def _log_in(client: TestClient, login: str) -> None:
-    client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
 
 
 def _versions(db: Database) -> int:
@@ -56,7 +52,7 @@ def test_the_recipe_page_shows_the_tree_the_bom_and_each_steps_sop_version(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with TestClient(create_app(db)) as client:
-        _log_in(client, "zhangwei")  # an operator reads the recipe
+        log_in(client, "zhangwei")  # an operator reads the recipe
         listed = client.get("/mes/recipes", params={"q": "丹红", "status": "approved"})
         assert listed.status_code == 200 and "/mes/recipes/MR-DH-001/v/1" in listed.text
         assert "MR-DH-001" not in client.get("/mes/recipes", params={"status": "withdrawn"}).text
@@ -138,7 +134,7 @@ def test_the_api_takes_a_version_from_draft_to_approved_with_refusals_on_the_way
             "/api/v1/mes/recipes/MR-DH-001/versions/2/bom", headers=lina, params={"batch_size": "5000"}
         )
         assert bom.status_code == 200 and bom.json()["items"][0]["quantity"] == "75.000"
-        _log_in(client, "lina")
+        log_in(client, "lina")
         assert "FIL-CPP" in client.get("/mes/recipes/MR-DH-001/diff", params={"old": 1, "new": 2}).text
 
 
@@ -150,7 +146,7 @@ def test_a_recipe_file_uploaded_on_the_page_becomes_a_draft(db: Database, tmp_pa
     data["unit_procedures"][6]["operations"][0]["room"] = "RM-NONE"  # the freeze-drying room
     bad = yaml.safe_dump(data, allow_unicode=True).encode()
     with TestClient(create_app(db)) as client:
-        _log_in(client, "lina")
+        log_in(client, "lina")
         before = _versions(db)
         refused = client.post("/mes/recipes/import", files={"file": ("r.yaml", bad)}, follow_redirects=True)
         assert "RM-NONE" in refused.text and _versions(db) == before
@@ -161,7 +157,7 @@ def test_a_recipe_file_uploaded_on_the_page_becomes_a_draft(db: Database, tmp_pa
                            follow_redirects=True)  # fmt: skip
         assert done.url.path == "/mes/recipes/MR-DH-002/v/1" and 'data-testid="submit-form"' in done.text
         assert _versions(db) == before + 1
-        _log_in(client, "zhangwei")
+        log_in(client, "zhangwei")
         assert client.post("/mes/recipes/import", files={"file": ("r.yaml", good)}).status_code == 403
 
 
@@ -201,7 +197,7 @@ def test_the_cli_imports_a_file_as_the_named_author_and_scales_the_bom(
 @pytest.mark.clause("TJ-6.4.3.1", "SH-7.1.4.a", "SH-7.1.4.d")
 def test_the_page_forms_submit_review_and_approve_a_new_version(db: Database) -> None:
     with TestClient(create_app(db)) as client:
-        _log_in(client, "lina")
+        log_in(client, "lina")
         made = client.post(
             "/mes/recipes/MR-DH-001/new-version", data={"change_summary": "版本升级"}, follow_redirects=False
         )
@@ -211,7 +207,7 @@ def test_the_page_forms_submit_review_and_approve_a_new_version(db: Database) ->
         assert version_id is not None
         vid = version_id.group(1)
         assert client.post(f"/mes/recipe-versions/{vid}/submit", follow_redirects=False).status_code == 303
-        _log_in(client, "zhaomin")
+        log_in(client, "zhaomin")
         page = client.get("/mes/recipes/MR-DH-001/v/2").text
         assert 'data-testid="review-form"' in page and 'data-testid="approve-form"' not in page
         wrong = client.post(f"/mes/recipe-versions/{vid}/review", data={"password": "nope", "login": "zhaomin"},
@@ -220,7 +216,7 @@ def test_the_page_forms_submit_review_and_approve_a_new_version(db: Database) ->
         client.post(
             f"/mes/recipe-versions/{vid}/review", data={"password": DEMO_PASSWORD, "login": "zhaomin"}
         )
-        _log_in(client, "chenjing")
+        log_in(client, "chenjing")
         page = client.get("/mes/recipes/MR-DH-001/v/2").text
         assert 'data-testid="approve-form"' in page and 'data-testid="review-form"' not in page
         client.post(

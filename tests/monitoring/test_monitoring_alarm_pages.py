@@ -6,19 +6,11 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import token
-from pharmatrace.demo.seed import DEMO_PASSWORD
+from helpers import log_in, token
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
-
-
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    client.cookies.set("pt_lang", "en")
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
 
 
 @pytest.mark.clause("TJ-6.5", "TJ-6.7", "SH-8.4.3", "TJ-10.1.2.1")
@@ -37,7 +29,7 @@ def test_alarms_are_listed_printed_and_acknowledged_on_the_pages(db: Database) -
             "closed",
         ]
 
-        _log_in(client, "lina")
+        log_in(client, "lina", language="en")
         page = client.get("/monitoring/alarms")
         assert page.status_code == 200, page.text
         for testid in (
@@ -59,11 +51,11 @@ def test_alarms_are_listed_printed_and_acknowledged_on_the_pages(db: Database) -
         assert 'data-testid="acknowledge-form"' in client.get(url).text
         empty = client.post(f"{url}/acknowledge", data={"comment": " "})
         assert empty.status_code == 422 and 'data-testid="field-error-comment"' in empty.text
-        _log_in(client, "zhangwei")  # the operator views alarms but does not acknowledge them
+        log_in(client, "zhangwei", language="en")  # the operator views alarms but does not acknowledge them
         assert 'data-testid="acknowledge-form"' not in client.get(url).text
         assert client.post(f"{url}/acknowledge", data={"comment": "已确认"}).status_code == 403
         assert client.get("/monitoring/alarms/badge").text.strip() == ""
-        _log_in(client, "lina")
+        log_in(client, "lina", language="en")
         done = client.post(f"{url}/acknowledge", data={"comment": "使用点取样复测，已通知设备部冲洗管路"},
                            follow_redirects=False)  # fmt: skip
         assert done.status_code == 303, done.text
@@ -71,7 +63,7 @@ def test_alarms_are_listed_printed_and_acknowledged_on_the_pages(db: Database) -
         assert "Acknowledged" in acknowledged.text and "使用点取样复测" in acknowledged.text
         assert "acknowledge-form" not in acknowledged.text
 
-        _log_in(client, "wuhao")
+        log_in(client, "wuhao", language="en")
         rules = client.get("/monitoring/tags/RM-PREP.conductivity/alarm-rules")
         assert (
             rules.status_code == 200 and 'data-testid="rule-PW"' in rules.text and "rule-form" in rules.text

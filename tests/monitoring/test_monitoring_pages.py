@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import token
-from pharmatrace.demo.seed import DEMO_PASSWORD
+from helpers import log_in, token
 from pharmatrace.mes import historian_seam
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
@@ -15,19 +14,12 @@ from pharmatrace.web.app import create_app
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
 
 
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    client.cookies.set("pt_lang", "en")
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
-
-
 @pytest.mark.clause("SH-8.4.3", "TJ-6.5", "TJ-6.7", "SH-6.3.1", "TJ-6.4.3.4")
 def test_the_page_lists_sources_and_tags_with_their_latest_values(db: Database) -> None:
     assert not historian_seam.registered()
     with TestClient(create_app(db, historian_reader=True), cookies={"pt_lang": "en"}) as client:
         assert historian_seam.registered()  # the batch record reads bound tags from this historian
-        _log_in(client, "inspector")
+        log_in(client, "inspector", language="en")
         home = client.get("/")
         assert 'href="/monitoring"' in home.text
         page = client.get("/monitoring")
@@ -43,7 +35,7 @@ def test_the_page_lists_sources_and_tags_with_their_latest_values(db: Database) 
         assert "Audit trail" in detail.text and "wuhao" in detail.text
         assert client.get("/monitoring/tags/XX-01.nothing").status_code == 404
 
-        _log_in(client, "zhengxue")  # the document controller does not view monitoring
+        log_in(client, "zhengxue", language="en")  # the document controller does not view monitoring
         assert client.get("/monitoring").status_code == 403
 
         api = token(client, "wuhao")

@@ -14,8 +14,7 @@ from origin_steps import KEEPER, QA_REVIEWER, QC, ago, counts, today
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from helpers import audit_entries, principal, token
-from pharmatrace.demo.seed import DEMO_PASSWORD
+from helpers import audit_entries, log_in, principal, token
 from pharmatrace.kernel import ledger
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.errors import Conflict, ReasonRequired, ValidationFailed
@@ -299,10 +298,6 @@ def test_the_api_changes_and_voids_with_a_reason_and_refuses_what_breaks_the_cha
                             json={"area_mu": "900", "reason": "复测面积"})  # fmt: skip
         assert base.status_code == 200 and base.json()["area_mu"] == "900.00"
         assert last_entry(db, "plot", plot_id).reason == "录入错误"
-
-
-def log_in(client: TestClient, login: str) -> None:
-    client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
 
 
 @pytest.mark.clause(*CLAUSES)

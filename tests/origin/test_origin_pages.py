@@ -10,15 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from origin_steps import KEEPER, QA_REVIEWER, QC, ago, counts, lot_id_of, today
 
-from pharmatrace.demo.seed import DEMO_PASSWORD
+from helpers import log_in
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
-
-
-def log_in(client: TestClient, login: str) -> None:
-    client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
 
 
 @pytest.mark.clause("TJ-5.1")

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from helpers import count_rows, token
+from helpers import count_rows, log_in, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.qms import capa as service
 from pharmatrace.qms.capa_models import Capa, CapaDecision
@@ -29,13 +29,6 @@ def client(db: Database) -> Iterator[TestClient]:
         yield test_client
 
 
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    client.cookies.set("pt_lang", "en")
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
-
-
 def _demo(db: Database) -> dict[str, str]:
     with db.sessions() as session:
         return {c.status: c.number for c in session.scalars(select(Capa).order_by(Capa.id))}
@@ -49,7 +42,7 @@ def test_the_demo_capas_on_the_list_and_their_pages(client: TestClient, db: Data
         sources = {c.status: c.source_type for c in session.scalars(select(Capa))}
     assert sources["draft"] == "oos" and sources["implementation"] in ("deviation", "oos")
 
-    _log_in(client, "chenjing")
+    log_in(client, "chenjing", language="en")
     board = client.get("/qms/capa")
     assert board.status_code == 200
     html = board.text
@@ -66,7 +59,9 @@ def test_the_demo_capas_on_the_list_and_their_pages(client: TestClient, db: Data
     closed = client.get(f"/qms/capa/{demo['closed']}").text
     assert 'data-decision="effectiveness"' in closed and "cancel-form" not in closed
 
-    _log_in(client, "zhangwei")  # an operator: no quality view, but the owner of an action of one CAPA
+    log_in(
+        client, "zhangwei", language="en"
+    )  # an operator: no quality view, but the owner of an action of one CAPA
     assert client.get("/qms/capa").status_code == 403
     mine = client.get(f"/qms/capa/{demo['implementation']}")
     assert mine.status_code == 200 and 'data-testid="complete-form-2"' in mine.text
@@ -79,7 +74,7 @@ def test_the_demo_capas_on_the_list_and_their_pages(client: TestClient, db: Data
         capa = service.get_capa(session, demo["implementation"])
         assert capa.status == "effectiveness_pending" and capa.actions[1].evidence_name == "复核记录.pdf"
         digest = capa.actions[1].evidence_sm3
-    _log_in(client, "inspector")
+    log_in(client, "inspector", language="en")
     page = client.get(f"/qms/capa/{demo['implementation']}").text
     assert "complete-form" not in page and "effectiveness-form" not in page
     download = client.get(f"/qms/capa/{demo['implementation']}/evidence/{digest}")

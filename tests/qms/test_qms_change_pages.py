@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from qms_change_steps import assessment
 from sqlalchemy import select
 
-from helpers import count_rows, token
+from helpers import count_rows, log_in, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.qms import changes
 from pharmatrace.qms.change_models import ChangeRequest
@@ -28,13 +28,6 @@ def client(db: Database) -> Iterator[TestClient]:
         yield test_client
 
 
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    client.cookies.set("pt_lang", "en")
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
-
-
 def _demo(db: Database) -> dict[str, str]:
     """The demo's change numbers by status."""
     with db.sessions() as session:
@@ -47,7 +40,7 @@ def test_the_pages_show_the_demo_changes_and_carry_a_change_to_approval(
 ) -> None:
     demo = _demo(db)
     assert set(demo) == {"closed", "in_implementation", "submitted"}
-    _log_in(client, "inspector")
+    log_in(client, "inspector", language="en")
     board = client.get("/qms/changes")
     assert board.status_code == 200
     for testid in ("change-dashboard", "by-status", "ageing", "changes", "qms-tabs"):
@@ -61,7 +54,7 @@ def test_the_pages_show_the_demo_changes_and_carry_a_change_to_approval(
     pending = client.get(f"/qms/changes/{demo['submitted']}").text
     assert 'data-function="system_owner"' in pending and 'data-testid="approve-form"' not in pending
 
-    _log_in(client, "lina")
+    log_in(client, "lina", language="en")
     form = {
         "title": "提取岗位投料顺序调整", "description": "先加水后投料，减少药材结块。", "justification": "提高提取收率一致性。",
         "change_type": "process", "target_date": (changes.today() + timedelta(days=20)).isoformat(),
@@ -83,7 +76,7 @@ def test_the_pages_show_the_demo_changes_and_carry_a_change_to_approval(
     own = client.get(f"/qms/changes/{number}").text
     assert 'data-testid="approve-form"' not in own  # the proposer never approves
 
-    _log_in(client, "chenjing")
+    log_in(client, "chenjing", language="en")
     page = client.get(f"/qms/changes/{number}").text
     assert 'data-testid="approve-form"' in page and 'data-function="production"' in page
     signed = client.post(f"/qms/changes/{number}/approve", data={

@@ -9,24 +9,17 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from pharmatrace.demo.seed import DEMO_PASSWORD
+from helpers import log_in
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
 
 
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    client.cookies.set("pt_lang", "en")
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
-
-
 @pytest.mark.clause("TJ-6.4.4", "SH-6.2.4", "TJ-B.2.3.2")
 def test_the_pages_list_show_and_take_a_deviation_through_its_steps(db: Database) -> None:
     with TestClient(create_app(db), cookies={"pt_lang": "en"}) as client:
-        _log_in(client, "zhouqiang")  # the keeper raises, on a page of its own
+        log_in(client, "zhouqiang", language="en")  # the keeper raises, on a page of its own
         assert client.get("/qms/deviations").status_code == 403
         form = {"description": "冷库门未关严，温度 8.6 °C。", "occurred_at": "2026-11-28T07:30",
                 "immediate_actions": "关闭库门，温度 10 min 内恢复。", "affected_lots": "yc261100003",
@@ -37,7 +30,7 @@ def test_the_pages_list_show_and_take_a_deviation_through_its_steps(db: Database
         bad = client.post("/qms/deviations", data={**form, "description": ""})
         assert bad.status_code == 422 and 'data-testid="error"' in bad.text
 
-        _log_in(client, "chenjing")
+        log_in(client, "chenjing", language="en")
         listed = client.get("/qms/deviations", params={"status": "active"})
         assert listed.status_code == 200
         for testid in ("dashboard", "counts", "ageing", f"deviation-{number}", "create-form"):
@@ -66,6 +59,6 @@ def test_the_pages_list_show_and_take_a_deviation_through_its_steps(db: Database
         assert "赵敏" in demo and ">valid<" in demo and "close-form" not in demo
         assert 'data-testid="overdue"' not in client.get("/qms/deviations", params={"overdue": "1"}).text
 
-        _log_in(client, "zhangwei")  # the operator neither reads nor classifies
+        log_in(client, "zhangwei", language="en")  # the operator neither reads nor classifies
         assert client.get(f"/qms/deviations/{number}").status_code == 403
         assert client.post(f"/qms/deviations/{number}/classify", data={}).status_code == 403

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from helpers import count_rows, token
+from helpers import count_rows, log_in, token
 from mes.handover_plant import complete, started_batch
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.mes.execution_models import BatchOrder
@@ -28,18 +28,11 @@ def client(db: Database) -> Iterator[TestClient]:
         yield test_client
 
 
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    client.cookies.set("pt_lang", "en")
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
-
-
 @pytest.mark.clause("TJ-9.1", "TJ-6.4.7", "SH-7.1.2")
 def test_release_pages_and_api(client: TestClient, db: Database) -> None:
     batch = started_batch(db)  # a one-step batch of the product, completed: its lot in quarantine, untested
     complete(db, batch)
-    _log_in(client, "zhaomin")
+    log_in(client, "zhaomin", language="en")
     board = client.get("/qms/release")
     assert board.status_code == 200 and f'data-testid="awaiting-{batch}"' in board.text
     assert 'data-testid="release-tab"' in board.text
@@ -64,7 +57,7 @@ def test_release_pages_and_api(client: TestClient, db: Database) -> None:
     with db.sessions() as session:
         order_no = session.scalars(select(BatchOrder.order_no).where(BatchOrder.batch_no == BATCH)).one()
     assert client.get(f"/mes/batches/{order_no}").text.count('data-testid="release-link"') == 1
-    _log_in(client, "inspector")
+    log_in(client, "inspector", language="en")
     read_only = client.get(f"/qms/release/{batch}")
     assert read_only.status_code == 200 and "decision-form" not in read_only.text
     assert client.post(f"/qms/release/{batch}/decision", data={"decision": "quarantine"}).status_code == 403

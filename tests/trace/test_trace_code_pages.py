@@ -8,8 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from helpers import token
-from pharmatrace.demo.seed import DEMO_PASSWORD
+from helpers import log_in, token
 from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
@@ -18,12 +17,6 @@ pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested
 
 UNIT_ID = "8123456"  # a middle pack (中包, level 2): the demo product has identifiers at levels 1 and 3 only
 CODES = [f"{UNIT_ID}{n:09d}{(n * 7919) % 10000:04d}" for n in range(1, 11)]
-
-
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()  # no language cookie: the plant's language, Chinese
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
 
 
 def _open_batch(db: Database) -> str:
@@ -41,7 +34,7 @@ def test_the_keeper_imports_and_allocates_on_the_pages_and_a_code_shows_its_hist
 ) -> None:
     batch = _open_batch(db)
     with TestClient(create_app(db), follow_redirects=False) as client:
-        _log_in(client, "zhouqiang")
+        log_in(client, "zhouqiang", language="zh_CN")
         home = client.get("/")
         assert 'href="/trace"' in home.text
         page = client.get("/trace")
@@ -82,11 +75,11 @@ def test_the_keeper_imports_and_allocates_on_the_pages_and_a_code_shows_its_hist
         assert 'data-action="commission"' in client.get(f"/trace/codes/{CODES[0]}").text
         assert client.get("/trace/lookup", params={"scan": "81234569"}).status_code == 404
 
-        _log_in(client, "inspector")  # reads the trace, manages nothing
+        log_in(client, "inspector", language="zh_CN")  # reads the trace, manages nothing
         page = client.get("/trace")
         assert page.status_code == 200 and 'data-testid="import-form"' not in page.text
         assert client.post("/trace/allocations", data={"batch": batch}).status_code == 403
-        _log_in(client, "zhengxue")  # the document controller does not trace
+        log_in(client, "zhengxue", language="zh_CN")  # the document controller does not trace
         assert client.get("/trace").status_code == 403
 
 

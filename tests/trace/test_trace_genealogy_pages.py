@@ -10,8 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from trace_steps import act, charge, commissioned, ship_to
 
-from helpers import audit_entries, token
-from pharmatrace.demo.seed import DEMO_PASSWORD
+from helpers import audit_entries, log_in, token
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
@@ -27,13 +26,6 @@ def client(db: Database) -> Iterator[TestClient]:
         yield test_client
 
 
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    client.cookies.set("pt_lang", "en")
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
-
-
 @pytest.mark.clause("SH-6.2.5", "TJ-9.1")
 def test_genealogy_pages_draw_export_and_refuse(client: TestClient, db: Database) -> None:
     charge(db, "DH2611002", "YC261100001")
@@ -41,7 +33,7 @@ def test_genealogy_pages_draw_export_and_refuse(client: TestClient, db: Database
     commissioned(db, [CASE], level=3, code="6901299", pack_quantity=2, batch_no="DH2611002")
     act(db, "pack", UNITS, parent=CASE)
     ship_to(db, [CASE], customer="C-GEN-01")
-    _log_in(client, "chenjing")
+    log_in(client, "chenjing", language="en")
     page = client.get("/trace/genealogy", params={"code": UNITS[0]})
     assert page.status_code == 200, page.text
     assert '<script src="/static/vendor/echarts.min.js"></script>' in page.text

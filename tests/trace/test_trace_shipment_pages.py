@@ -7,8 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from trace_steps import codes, commissioned
 
-from helpers import token
-from pharmatrace.demo.seed import DEMO_PASSWORD
+from helpers import log_in, token
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
@@ -18,19 +17,12 @@ UNITS = [f"6901234{n:09d}7788" for n in range(1, 5)]
 CASE = "69012990000000011234"
 
 
-def _log_in(client: TestClient, login: str) -> None:
-    client.cookies.clear()
-    client.cookies.set("pt_lang", "en")
-    response = client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
-    assert response.status_code in (200, 303), response.text
-
-
 @pytest.mark.clause("SH-6.2.5", "TJ-9.1")
 def test_the_warehouse_packs_picks_and_ships_from_the_pages(db: Database) -> None:
     commissioned(db, UNITS)
     commissioned(db, [CASE], level=3, code="6901299", pack_quantity=6)
     with TestClient(create_app(db), cookies={"pt_lang": "en"}) as client:
-        _log_in(client, "zhouqiang")
+        log_in(client, "zhouqiang", language="en")
         packed = client.post(
             "/trace/aggregation/pack", data={"parent": CASE, "children": "\n".join(UNITS[:3])}
         )
@@ -61,7 +53,7 @@ def test_the_warehouse_packs_picks_and_ships_from_the_pages(db: Database) -> Non
         pallet = client.post("/api/v1/trace/pallets", headers=api, json={"line": "WH-DOCK"})
         assert pallet.status_code == 201 and len(pallet.json()["value"]) == 18
 
-        _log_in(client, "inspector")  # reads, does not act
+        log_in(client, "inspector", language="en")  # reads, does not act
         assert client.get(f"/trace/shipments/{number}").status_code == 200
         assert 'data-testid="pick-form"' not in client.get("/trace/aggregation", params={"parent": CASE}).text
         assert (

@@ -6,7 +6,6 @@ TJ-10.1.2.2.d; issue 6 item 5)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,13 +19,6 @@ from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 from pharmatrace.training import courses, gates, service
 from pharmatrace.training.models import RetrainingOrder
-from pharmatrace.web.app import create_app
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 def user_id(db: Database, login: str) -> int:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
-from pharmatrace.storage.engine import Database
 from pharmatrace.web import i18n
-from pharmatrace.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "pharmatrace"
@@ -71,12 +68,6 @@ def test_translation_follows_the_context_locale() -> None:
         assert i18n.gettext("Log in") == "Log in"
     finally:
         context.locale.reset(token)
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 @pytest.mark.clause("TJ-4.5", "SH-7.1.1")

@@ -10,8 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from helpers import LOGIN_BY_ROLE, audit_entries, principal
-from pharmatrace.demo.seed import DEMO_PASSWORD
+from helpers import LOGIN_BY_ROLE, audit_entries, log_in, principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
@@ -21,10 +20,6 @@ from pharmatrace.wms.models import MATERIAL_KINDS, CodeCounter
 KEEPER = LOGIN_BY_ROLE["warehouse_keeper"]
 ENGINEER = LOGIN_BY_ROLE["equipment_engineer"]
 ADMIN = "sysadmin"
-
-
-def log_in(client: TestClient, login: str) -> None:
-    client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
 
 
 def form(**changes: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from receiving import GTIN, KEEPER, QA, QC, counts
 
-from helpers import LOGIN_BY_ROLE
+from helpers import LOGIN_BY_ROLE, log_in
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
@@ -18,10 +18,6 @@ pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested
 FORM = {"supplier_code": "SUP-LZ-GLS", "material_code": "PP-VIAL-10", "delivery_note": "LZ-DN-88",
         "supplier_lot": "GL261120", "manufacture_date": "2026-11-02", "expiry_date": "", "expected_containers": "2",
         "quantity_per_container": "4800", "remarks": ""}  # fmt: skip
-
-
-def log_in(client: TestClient, login: str) -> None:
-    client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
 
 
 @pytest.mark.clause("TJ-5.2.1.1", "TJ-6.3.1", "TJ-6.3.2.1")

@@ -8,17 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 from stocking import KEEPER, QUARANTINED, RELEASED, containers, open_anomalies, where
 
-from helpers import LOGIN_BY_ROLE
-from pharmatrace.demo.seed import DEMO_PASSWORD
+from helpers import LOGIN_BY_ROLE, log_in
 from pharmatrace.kernel import clock
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
 pytestmark = [pytest.mark.clause("TJ-6.4.3.6"), pytest.mark.pages]
-
-
-def log_in(client: TestClient, login: str) -> None:
-    client.post("/login", data={"login": login, "password": DEMO_PASSWORD})
 
 
 @pytest.mark.clause("SHD-6.2.2", "SH-6.2.2")  # stock, movements and status managed by labels (scanned codes)

@@ -10,8 +10,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from helpers import LOGIN_BY_ROLE, ROLES, token
-from pharmatrace.storage.engine import Database
-from pharmatrace.web.app import API_PREFIX, api_routers, create_app
+from pharmatrace.web.app import API_PREFIX, api_routers
 from pharmatrace.web.deps import Requires
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
@@ -227,12 +226,6 @@ def test_every_endpoint_is_classified() -> None:
         else:
             assert permission in ALLOWED, f"{method} {path} needs {permission}: add it to ALLOWED"
     assert len(ENDPOINTS) >= 20
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db)) as test_client:
-        yield test_client
 
 
 @pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.1", "TJ-10.1.2.2.a", "TJ-10.1.2.2.b", "TJ-10.1.2.2.c")
