@@ -269,6 +269,7 @@ def test_signing_through_the_api(db: Database) -> None:
             "qms.change.approve.system_owner", "qms.change.close", "qms.change.reject.qa",
             "qms.change.reject.production", "qms.change.reject.qc", "qms.change.reject.system_owner",
             "lims.oos.close", "qms.batch.release", "qms.batch.reject",
+            "qms.complaint.close", "qms.recall.open", "qms.recall.close",
         }  # fmt: skip
         qa = token(client, "chenjing")
         body = {

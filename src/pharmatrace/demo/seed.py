@@ -401,6 +401,13 @@ def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
     from pharmatrace.trace.demo import seed_shipments
 
     added["shipments"] = seed_shipments(db)  # the released batch shipped and picked (SH-6.2.5, TJ-9.1)
+    from pharmatrace.qms.complaint_demo import seed_complaints
+    from pharmatrace.qms.recall_demo import seed_recalls
+
+    added["qms_complaints"] = seed_complaints(
+        db, DEMO_PASSWORD
+    )  # a hospital's complaint on the shipped batch
+    added["qms_recalls"] = seed_recalls(db, DEMO_PASSWORD)  # a mock recall of the shipped batch, closed
     from pharmatrace.monitoring.demo import seed_monitoring
 
     added["monitoring"] = seed_monitoring(db)  # sources, tags, a history of values (SH-8.4.3)

@@ -224,7 +224,9 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.origin import views as origin_views
     from pharmatrace.qms import capa_views as qms_capa_views
     from pharmatrace.qms import change_views as qms_change_views
+    from pharmatrace.qms import complaint_views as qms_complaint_views
     from pharmatrace.qms import deviation_views as qms_deviation_views
+    from pharmatrace.qms import recall_views as qms_recall_views
     from pharmatrace.qms import release_views as qms_release_views
     from pharmatrace.trace import code_views as trace_code_views
     from pharmatrace.trace import genealogy_views as trace_genealogy_views
@@ -271,6 +273,8 @@ def page_routers() -> list[APIRouter]:
         qms_capa_views.router,
         qms_change_views.router,
         qms_release_views.router,
+        qms_complaint_views.router,
+        qms_recall_views.router,
         monitoring_views.router,
         monitoring_alarm_views.router,
         trace_code_views.router,
@@ -309,7 +313,9 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.origin import api as origin_api
     from pharmatrace.qms import capa_api as qms_capa_api
     from pharmatrace.qms import change_api as qms_change_api
+    from pharmatrace.qms import complaint_api as qms_complaint_api
     from pharmatrace.qms import deviation_api as qms_deviation_api
+    from pharmatrace.qms import recall_api as qms_recall_api
     from pharmatrace.qms import release_api as qms_release_api
     from pharmatrace.trace import code_api as trace_code_api
     from pharmatrace.trace import export_api as trace_export_api
@@ -350,6 +356,8 @@ def api_routers() -> list[APIRouter]:
         qms_capa_api.router,
         qms_change_api.router,
         qms_release_api.router,
+        qms_complaint_api.router,
+        qms_recall_api.router,
         monitoring_api.router,
         monitoring_alarm_api.router,
         trace_code_api.router,

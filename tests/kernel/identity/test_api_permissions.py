@@ -95,6 +95,8 @@ ALLOWED: dict[str, set[str]] = {
     "qms.change.manage": {"qa_reviewer"},
     # batch release (TJ-9.1): the qualified person alone releases, rejects or quarantines a batch
     "qms.release.decide": {"qa_release"},
+    "qms.complaint.manage": {"qa_reviewer", "qa_release"},
+    "qms.recall.manage": {"qa_reviewer", "qa_release"},
     "equipment.view": {
         "production_operator",
         "production_supervisor",

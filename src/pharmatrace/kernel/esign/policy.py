@@ -389,6 +389,31 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("approved", "qms.deviation.approve"),),
         with_event=True,
     ),
+    # SH-6.2.4 (pharmatrace.qms.complaints): QA closes a complaint on its qms_complaint_decisions row, which names the
+    # SM3 of the complaint's content (investigation, conclusion, response); never its investigator (the service).
+    SignableAction(
+        "qms.complaint.close",
+        "qms_complaint_decision",
+        N_("Close a complaint (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
+    # SH-6.2.4, TJ-9.1 (pharmatrace.qms.recalls): the qualified person opens a recall on the impact the genealogy
+    # gave and closes it on the notifications and returns, each on a qms_recall_decisions row naming their SM3.
+    SignableAction(
+        "qms.recall.open",
+        "qms_recall_decision",
+        N_("Open a recall (Qualified Person)"),
+        (Step("approved", "qms.release.decide"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "qms.recall.close",
+        "qms_recall_decision",
+        N_("Close a recall (Qualified Person)"),
+        (Step("approved", "qms.release.decide"),),
+        with_event=True,
+    ),
     # TJ-6.3.4, TJ-6.4.7, TJ-9.1 (pharmatrace.qms.release): the qualified person signs the release or the rejection
     # of a batch on its qms_release_decisions row, which names the SM3 of the checklist and summary it decided on.
     SignableAction(

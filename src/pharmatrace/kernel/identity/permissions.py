@@ -113,6 +113,8 @@ CATALOGUE: tuple[Permission, ...] = (
     _p("qms.change.system_owner", "business", N_("Approve changes to computerized systems (system owner)")),
     _p("qms.release.decide", "business", N_("Release or reject batches (Qualified Person)")),
     _p("qms.supplier.manage", "business", N_("Maintain suppliers and the approved-supplier list")),
+    _p("qms.complaint.manage", "business", N_("Register, investigate and answer complaints")),
+    _p("qms.recall.manage", "business", N_("Run recalls: notify customers and record returns")),
     # documents and training
     _p("documents.view", "read", N_("Read controlled documents")),
     _p("documents.author", "business", N_("Author controlled documents")),

@@ -105,6 +105,8 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "qms.deviation.approve",
             "qms.change.manage",
             "qms.supplier.manage",
+            "qms.complaint.manage",
+            "qms.recall.manage",
             "admin.access_review.view",
             "admin.clock.view",
             "admin.compliance.view",
@@ -129,6 +131,8 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "qms.deviation.approve",  # the qualified person closes deviations by signature (TJ-6.4.4)
             "qms.change.propose",
             "qms.change.system_owner",
+            "qms.complaint.manage",
+            "qms.recall.manage",
             "documents.control",
             "mes.batch.review",
             "lims.spec.approve",
