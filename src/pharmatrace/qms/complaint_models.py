@@ -33,7 +33,7 @@ CHANNEL_LABELS = {
 }
 CATEGORIES = ("quality", "adverse_reaction", "packaging", "suspected_counterfeit", "other")
 CATEGORY_LABELS = {
-    "quality": N_("Quality"),
+    "quality": N_("Product quality"),
     "adverse_reaction": N_("Adverse reaction"),
     "packaging": N_("Packaging"),
     "suspected_counterfeit": N_("Suspected counterfeit"),

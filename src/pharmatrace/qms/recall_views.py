@@ -19,6 +19,7 @@ from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.mes.execution import ORDER_STATUS_LABELS
 from pharmatrace.qms import recalls as service
 from pharmatrace.qms.recall_models import (
     DECISION_LABELS,
@@ -38,6 +39,7 @@ from pharmatrace.qms.recall_schemas import (
     RecallOpen,
     ReturnCreate,
 )
+from pharmatrace.trace.models import SHIPMENT_STATUS_LABELS, STATE_LABELS
 from pharmatrace.trace.recall import RecallImpact
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
@@ -57,6 +59,9 @@ LABELS: dict[str, Any] = {
     "methods": METHOD_LABELS,
     "decisions": DECISION_LABELS,
     "meanings": MEANINGS,
+    "batch_statuses": ORDER_STATUS_LABELS,
+    "unit_states": STATE_LABELS,
+    "shipment_statuses": SHIPMENT_STATUS_LABELS,
 }
 CREATE_FIELDS = ("start_ref", "kind", "level", "hazard_assessment", "reason", "complaint")
 

@@ -23,7 +23,7 @@ from pharmatrace.kernel.pdf import report_pdf, table_row, text_line
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.trace import genealogy, recall
 from pharmatrace.trace.genealogy import KIND_LABELS, Trace
-from pharmatrace.trace.models import LEVEL_NAMES
+from pharmatrace.trace.models import LEVEL_NAMES, SHIPMENT_STATUS_LABELS
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
 from pharmatrace.web.templating import render
@@ -91,7 +91,7 @@ def genealogy_page(request: Request, db: DbDep, _: TraceView, code: str = "", re
             error, status = i18n.error_message(refused), 404
     tree = tree_of(found, i18n.translate) if found is not None else None
     return render(request, "trace/genealogy.html", status_code=status, found=found, tree=tree, code=code,
-                  ref=ref, error=error, kinds=KIND_LABELS)  # fmt: skip
+                  ref=ref, error=error, kinds=KIND_LABELS, shipment_statuses=SHIPMENT_STATUS_LABELS)  # fmt: skip
 
 
 def render_pdf(found: Trace, *, printed_by: str, printed_at: datetime, translate: Translate) -> bytes:
@@ -174,4 +174,5 @@ def recall_page(request: Request, db: DbDep, _: TraceView, ref: str = "") -> Res
                 found = recall.impact(session, ref)
         except NotFound as refused:
             error, status = i18n.error_message(refused), 404
-    return render(request, "trace/recall_impact.html", status_code=status, found=found, ref=ref, error=error)
+    return render(request, "trace/recall_impact.html", status_code=status, found=found, ref=ref, error=error,
+                  shipment_statuses=SHIPMENT_STATUS_LABELS)  # fmt: skip

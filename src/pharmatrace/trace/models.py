@@ -89,6 +89,7 @@ assert set(ACTION_LABELS) == set(ACTIONS)
 assert set(DISPOSITION_LABELS) == set(DECOMMISSION_REASONS)
 CUSTOMER_KINDS = ("distributor", "hospital", "pharmacy", "other")
 SHIPMENT_STATUSES = ("picking", "shipped", "cancelled")
+SHIPMENT_STATUS_LABELS = {"picking": N_("Picking"), "shipped": N_("Shipped"), "cancelled": N_("Cancelled")}
 
 VOID = "(voided_at IS NULL) = (void_reason IS NULL) AND (void_reason IS NULL OR length(void_reason) >= 2)"
 

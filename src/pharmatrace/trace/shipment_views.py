@@ -25,7 +25,7 @@ from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.trace import aggregation, shipments
-from pharmatrace.trace.models import LEVEL_NAMES, SHIPMENT_STATUSES, STATE_LABELS
+from pharmatrace.trace.models import LEVEL_NAMES, SHIPMENT_STATUS_LABELS, SHIPMENT_STATUSES, STATE_LABELS
 from pharmatrace.trace.shipment_models import PICK_STATUS_LABELS
 from pharmatrace.trace.shipment_schemas import (
     CustomerCreate,
@@ -58,7 +58,7 @@ LABELS: dict[str, dict[Any, str]] = {
         "pharmacy": N_("Pharmacy"),
         "other": N_("Other"),
     },
-    "statuses": {"picking": N_("Picking"), "shipped": N_("Shipped"), "cancelled": N_("Cancelled")},
+    "statuses": SHIPMENT_STATUS_LABELS,
     "picks": PICK_STATUS_LABELS,
     "states": STATE_LABELS,
 }
