@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -58,7 +58,7 @@ from pharmatrace.documents.schemas import (
     VersionPublic,
     WithdrawDecision,
 )
-from pharmatrace.kernel import clock, events
+from pharmatrace.kernel import clock, events, workflow
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.errors import (
     N_,
@@ -561,15 +561,10 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _permitted(principal: Principal, permissions: Sequence[str]) -> None:
-    if not any(principal.can(p) for p in permissions):
-        principal.require(permissions[0])  # raises NotPermitted naming the permission
-
-
 def _transition(uow: UnitOfWork, principal: Principal, number: str, name: str) -> Context:
     """Check a transition's permission, source state and guards; nothing is written yet."""
     transition = TRANSITIONS[name]
-    _permitted(principal, transition.permissions)
+    workflow.require_any(principal, transition.permissions)
     document = get_document(uow.session, number)
     _writable(document)
     version = _the_open(document, transition.source)

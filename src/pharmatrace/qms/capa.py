@@ -37,7 +37,7 @@ days since raised). Every refusal raises a typed, translatable error and changes
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -45,7 +45,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from pharmatrace.kernel import clock, crypto, filestore, ledger
+from pharmatrace.kernel import clock, crypto, filestore, ledger, workflow
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
@@ -300,14 +300,7 @@ def guard_all_actions_done(ctx: Context) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    name: str
-    sources: tuple[str, ...]
-    target: str
-    permissions: tuple[str, ...]  # any one of them; empty: follows from an action's completion
-    guards: tuple[Guard, ...]
-    signed: str | None = None  # the signable action, signed with the event on a CapaDecision row
+Transition = workflow.Transition[Context]
 
 
 # fmt: off
@@ -329,26 +322,21 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _permitted(principal: Principal, permissions: Iterable[str]) -> None:
-    wanted = list(permissions)
-    if wanted and not any(principal.can(p) for p in wanted):
-        principal.require(wanted[0])  # raises NotPermitted naming the permission
-
-
 def _check(session: Session, principal: Principal, capa: Capa, name: str) -> Transition:
     """A transition's permission, source state and guards; nothing is written."""
     transition = TRANSITIONS[name]
-    _permitted(principal, transition.permissions)
-    if capa.status not in transition.sources:
-        raise CapaTransitionRefused(
-            N_("{number} is “{status}”: this step is not possible now"),
-            number=capa.number,
-            status=Msgid(STATUS_LABELS[capa.status]),
-        )
-    ctx = Context(session, capa, principal)
-    for guard in transition.guards:
-        guard(ctx)
+    workflow.check(
+        transition, capa.status, principal, Context(session, capa, principal), lambda: _refused_in_state(capa)
+    )
     return transition
+
+
+def _refused_in_state(capa: Capa) -> CapaTransitionRefused:
+    return CapaTransitionRefused(
+        N_("{number} is “{status}”: this step is not possible now"),
+        number=capa.number,
+        status=Msgid(STATUS_LABELS[capa.status]),
+    )
 
 
 def _move(capa: Capa, transition: Transition) -> None:
@@ -420,7 +408,7 @@ def next_number(session: Session) -> str:
 
 
 def _may_write_draft(principal: Principal) -> None:
-    _permitted(principal, (RAISE_PERMISSION, QA_PERMISSION))
+    workflow.require_any(principal, (RAISE_PERMISSION, QA_PERMISSION))
 
 
 def _add_action(uow: UnitOfWork, principal: Principal, capa: Capa, body: ActionCreate) -> CapaAction:

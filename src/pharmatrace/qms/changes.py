@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pharmatrace.kernel import clock, crypto, ledger
+from pharmatrace.kernel import clock, crypto, ledger, workflow
 from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal, find_user
@@ -428,11 +428,6 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _permitted(principal: Principal, permissions: Sequence[str]) -> None:
-    if permissions and not any(principal.can(p) for p in permissions):
-        principal.require(permissions[0])  # raises NotPermitted naming the permission
-
-
 def _locked(uow: UnitOfWork, number: str) -> ChangeRequest:
     """The change, its row locked until commit (one transition of a change at a time)."""
     session = uow.session
@@ -448,7 +443,7 @@ def _transition(uow: UnitOfWork, principal: Principal, number: str, name: str) -
     """Check a transition's permission, source state and guards; nothing is written yet."""
     transition = TRANSITIONS[name]
     change = _locked(uow, number)
-    _permitted(principal, transition.permissions)
+    workflow.require_any(principal, transition.permissions)
     if change.status not in transition.sources:
         raise ChangeRefused(N_("Change {number} is “{status}”: it cannot be {action}"), number=change.number,
                             status=Msgid(STATUS_LABELS[change.status]), action=Msgid(transition.label))  # fmt: skip
@@ -483,7 +478,7 @@ def create_change(uow: UnitOfWork, principal: Principal, body: ChangeCreate) -> 
 def update_change(uow: UnitOfWork, principal: Principal, number: str, body: ChangeUpdate) -> ChangeRequest:
     """A draft's whole proposal replaced (items left out are voided); the audit trail keeps old and new."""
     change = _locked(uow, number)
-    _permitted(principal, (PROPOSE, MANAGE))
+    workflow.require_any(principal, (PROPOSE, MANAGE))
     if change.status != "draft":
         raise ChangeRefused(N_("Only a draft change can be edited; {number} is “{status}”"), number=change.number,
                             status=Msgid(STATUS_LABELS[change.status]))  # fmt: skip

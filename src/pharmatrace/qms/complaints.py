@@ -27,7 +27,7 @@ Every refusal raises a typed, translatable error and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from pharmatrace.kernel import clock, crypto, ledger
+from pharmatrace.kernel import clock, crypto, ledger, workflow
 from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity import service as identity
@@ -226,14 +226,7 @@ def guard_not_the_investigator(ctx: Context) -> None:
         raise ComplaintDutiesNotSegregated(N_("The investigator of a complaint may not close it"))
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    name: str
-    sources: tuple[str, ...]
-    target: str
-    permissions: tuple[str, ...]  # any one of them
-    guards: tuple[Guard, ...]
-    signed: str | None = None  # the signable action, signed with the event on a ComplaintDecision row
+Transition = workflow.Transition[Context]
 
 
 # fmt: off
@@ -252,12 +245,6 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _permitted(principal: Principal, permissions: Iterable[str]) -> None:
-    wanted = list(permissions)
-    if wanted and not any(principal.can(p) for p in wanted):
-        principal.require(wanted[0])  # raises NotPermitted naming the permission
-
-
 def _refuse_state(complaint: Complaint) -> ComplaintTransitionRefused:
     return ComplaintTransitionRefused(
         N_("{number} is “{status}”: this step is not possible now"),
@@ -269,12 +256,13 @@ def _refuse_state(complaint: Complaint) -> ComplaintTransitionRefused:
 def _check(session: Session, principal: Principal, complaint: Complaint, name: str) -> Transition:
     """A transition's permission, source state and guards; nothing is written."""
     transition = TRANSITIONS[name]
-    _permitted(principal, transition.permissions)
-    if complaint.status not in transition.sources:
-        raise _refuse_state(complaint)
-    ctx = Context(session, complaint, principal)
-    for guard in transition.guards:
-        guard(ctx)
+    workflow.check(
+        transition,
+        complaint.status,
+        principal,
+        Context(session, complaint, principal),
+        lambda: _refuse_state(complaint),
+    )
     return transition
 
 

@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from pharmatrace.kernel import clock, crypto, ledger
+from pharmatrace.kernel import clock, crypto, ledger, workflow
 from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
@@ -237,14 +237,7 @@ def guard_all_notified(ctx: Context) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    name: str
-    sources: tuple[str, ...]
-    target: str
-    permissions: tuple[str, ...]  # any one of them
-    guards: tuple[Guard, ...]
-    signed: str | None = None  # the signable action, signed with the event on a RecallDecision row
+Transition = workflow.Transition[Context]
 
 
 # fmt: off
@@ -259,12 +252,6 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _permitted(principal: Principal, permissions: Iterable[str]) -> None:
-    wanted = list(permissions)
-    if wanted and not any(principal.can(p) for p in wanted):
-        principal.require(wanted[0])  # raises NotPermitted naming the permission
-
-
 def _refused_in_state(recall: Recall) -> RecallTransitionRefused:
     return RecallTransitionRefused(
         N_("{number} is “{status}”: this step is not possible now"),
@@ -276,12 +263,13 @@ def _refused_in_state(recall: Recall) -> RecallTransitionRefused:
 def _check(session: Session, principal: Principal, recall: Recall, name: str) -> Transition:
     """A transition's permission, source state and guards; nothing is written."""
     transition = TRANSITIONS[name]
-    _permitted(principal, transition.permissions)
-    if recall.status not in transition.sources:
-        raise _refused_in_state(recall)
-    ctx = Context(session, recall, principal)
-    for guard in transition.guards:
-        guard(ctx)
+    workflow.check(
+        transition,
+        recall.status,
+        principal,
+        Context(session, recall, principal),
+        lambda: _refused_in_state(recall),
+    )
     return transition
 
 
