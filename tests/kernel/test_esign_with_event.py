@@ -161,3 +161,21 @@ def test_the_registry_page_api_and_command_say_which_actions_are_signed_with_the
     assert page.count('data-testid="with-event"') == len(expected)
     output = CliRunner().invoke(app, ["esign", "functions"]).output
     assert {line.split()[0] for line in output.splitlines() if "(signed with its event)" in line} == expected
+
+
+@pytest.mark.clause("SH-7.1.4")
+def test_add_signed_decision_refuses_a_row_not_of_the_actions_type_and_writes_nothing(db: Database) -> None:
+    from pharmatrace.kernel import clock
+    from pharmatrace.qms.complaint_models import Complaint, ComplaintDecision
+
+    qa = principal(db, QA)
+    with db.sessions() as session:
+        complaint_id = session.scalar(select(Complaint.id).order_by(Complaint.id).limit(1))
+    assert complaint_id is not None, "the demo plant has a complaint"
+    before = count_rows(db, Signature), count_rows(db, ComplaintDecision), len(audit_entries(db))
+    for action in ("lot.release", "no.such.action"):  # signs a lot, not a complaint decision; unknown
+        decision = ComplaintDecision(complaint_id=complaint_id, kind="close", content_sm3="0" * 64, comment="",
+                                     decided_at=clock.now(), decided_by=QA, decided_by_name=QA)  # fmt: skip
+        with UnitOfWork(db, qa.actor) as uow, pytest.raises(ValidationFailed, match="not a signable action"):
+            esign.add_signed_decision(uow, qa, decision, action_code=action, password=DEMO_PASSWORD, login=QA)
+    assert (count_rows(db, Signature), count_rows(db, ComplaintDecision), len(audit_entries(db))) == before

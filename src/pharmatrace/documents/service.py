@@ -577,11 +577,18 @@ def _transition(uow: UnitOfWork, principal: Principal, number: str, name: str) -
     return ctx
 
 
-def _decide(uow: UnitOfWork, ctx: Context, kind: str, **values: object) -> DocumentDecision:
+def _decision(uow: UnitOfWork, ctx: Context, kind: str, **values: object) -> DocumentDecision:
+    """The decision row on the version, not yet added."""
     decision = DocumentDecision(document_id=ctx.document.id, version_id=ctx.version.id, kind=kind,
                                 content_sm3=content_sm3(ctx.version), decided_by_id=ctx.principal.user_id,
                                 decided_by=uow.actor.login, decided_at=clock.now(), **values)  # fmt: skip
     decision.reason = decision.reason or ""
+    return decision
+
+
+def _decide(uow: UnitOfWork, ctx: Context, kind: str, **values: object) -> DocumentDecision:
+    """The decision row, added and flushed (unsigned, or signed later by :func:`_sign`)."""
+    decision = _decision(uow, ctx, kind, **values)
     uow.session.add(decision)
     uow.session.flush()
     return decision
@@ -606,8 +613,9 @@ def review(uow: UnitOfWork, principal: Principal, number: str, body: ReviewDecis
     """QA review of the version in review, signed "reviewed" (documents.review)."""
     ctx = _transition(uow, principal, number, "review")
     esign.authenticate_signer(uow.db, principal, body.password, body.login or None)
-    decision = _decide(uow, ctx, "review", reason=body.note)
-    _sign(uow, principal, decision, "document.review", body.password, body.login)
+    decision = _decision(uow, ctx, "review", reason=body.note)
+    esign.add_signed_decision(uow, principal, decision, action_code="document.review", password=body.password,
+                              login=body.login or None)  # fmt: skip
     return decision
 
 
@@ -668,9 +676,8 @@ def withdraw(uow: UnitOfWork, principal: Principal, number: str, body: WithdrawD
         draft.status = "withdrawn"
     decision = DocumentDecision(document_id=document.id, version_id=None, kind="withdraw", reason=body.reason,
                                 decided_by_id=principal.user_id, decided_by=uow.actor.login, decided_at=now)  # fmt: skip
-    uow.session.add(decision)
-    uow.session.flush()
-    _sign(uow, principal, decision, "document.withdraw", body.password, body.login)
+    esign.add_signed_decision(uow, principal, decision, action_code="document.withdraw", password=body.password,
+                              login=body.login or None)  # fmt: skip
     return document
 
 
@@ -728,8 +735,9 @@ def periodic_review(
     current = require_effective(uow.session, document.number)
     esign.authenticate_signer(uow.db, principal, body.password, body.login or None)
     ctx = Context(uow.session, document, current, principal)
-    decision = _decide(uow, ctx, "periodic_review", outcome=body.outcome, reason=body.note)
-    _sign(uow, principal, decision, "document.periodic_review", body.password, body.login)
+    decision = _decision(uow, ctx, "periodic_review", outcome=body.outcome, reason=body.note)
+    esign.add_signed_decision(uow, principal, decision, action_code="document.periodic_review",
+                              password=body.password, login=body.login or None)  # fmt: skip
     return decision
 
 

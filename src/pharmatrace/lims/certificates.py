@@ -350,10 +350,8 @@ def sign(
         certificate_id=certificate.id, content_sm3=certificate.content_sm3, signed_at=clock.now(),
         signed_by=principal.login, signed_by_name=principal.full_name, comment=data.comment,
     )  # fmt: skip
-    session.add(row)
-    session.flush()
-    esign.sign_with_event(uow, principal, object_type=SIGNOFF_TYPE, object_id=str(row.id), action_code=SIGN_ACTION,
-                          password=data.password, login=data.login)  # fmt: skip
+    esign.add_signed_decision(uow, principal, row, action_code=SIGN_ACTION, password=data.password,
+                              login=data.login)  # fmt: skip
     session.refresh(certificate, ["signoffs"])
     return row
 

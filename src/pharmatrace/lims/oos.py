@@ -352,11 +352,10 @@ def close(
     closure = OosClosure(case_id=case.id, conclusion=conclusion, content_sm3=content_sm3(session, case),
                          closed_at=clock.now(), closed_by=principal.login, closed_by_name=principal.full_name,
                          comment=comment[:500])  # fmt: skip
-    session.add(closure)
     case.status = "closed"
-    session.flush()
-    esign.sign_with_event(uow, principal, object_type=CLOSURE_TYPE, object_id=str(closure.id),
-                          action_code=CLOSE_ACTION, password=password, login=login)  # fmt: skip
+    esign.add_signed_decision(
+        uow, principal, closure, action_code=CLOSE_ACTION, password=password, login=login
+    )
     session.refresh(results.get_test(session, case.test_id), ["oos_cases"])
     return closure
 

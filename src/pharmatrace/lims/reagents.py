@@ -713,10 +713,8 @@ def standardize(
         standard_id=standard_id, method=data.method, performed_at=now, performed_by=principal.login,
         performed_by_name=principal.actor.full_name,
     )  # fmt: skip
-    uow.session.add(row)
-    uow.session.flush()
-    esign.sign_with_event(uow, principal, object_type=SIGNED_TYPE, object_id=str(row.id),
-                          action_code=STANDARDIZE_ACTION, password=data.password, login=data.login)  # fmt: skip
+    esign.add_signed_decision(uow, principal, row, action_code=STANDARDIZE_ACTION, password=data.password,
+                              login=data.login)  # fmt: skip
     return row
 
 
@@ -758,10 +756,8 @@ def verify_standardization(
         method=data.method, performed_at=now, performed_by=principal.login,
         performed_by_name=principal.actor.full_name,
     )  # fmt: skip
-    uow.session.add(row)
-    uow.session.flush()
-    esign.sign_with_event(uow, principal, object_type=SIGNED_TYPE, object_id=str(row.id),
-                          action_code=VERIFY_ACTION, password=data.password, login=data.login)  # fmt: skip
+    esign.add_signed_decision(uow, principal, row, action_code=VERIFY_ACTION, password=data.password,
+                              login=data.login)  # fmt: skip
     return row
 
 

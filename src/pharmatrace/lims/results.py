@@ -847,11 +847,9 @@ def review(uow: UnitOfWork, principal: Principal, result_id: int, body: ReviewDe
         content_sm3=result.content_sm3, reviewed_at=clock.now(), reviewed_by=principal.login,
         reviewed_by_name=principal.full_name,
     )  # fmt: skip
-    session.add(row)
-    session.flush()
-    esign.sign_with_event(uow, principal, object_type=REVIEW_TYPE, object_id=str(row.id),
-                          action_code=APPROVE_ACTION if body.decision == DECIDED else RETURN_ACTION,
-                          password=body.password, login=body.login)  # fmt: skip
+    esign.add_signed_decision(uow, principal, row,
+                              action_code=APPROVE_ACTION if body.decision == DECIDED else RETURN_ACTION,
+                              password=body.password, login=body.login)  # fmt: skip
     session.refresh(result, ["reviews"])
     if judged == "fail" and not locked(result):
         open_oos(uow, result, principal)

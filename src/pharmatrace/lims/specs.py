@@ -595,15 +595,14 @@ def _check_hash(version: SpecificationVersion) -> None:
                        version=version.version)  # fmt: skip
 
 
-def _decision(uow: UnitOfWork, principal: Principal, version: SpecificationVersion, kind: str,
-              comment: str) -> SpecificationDecision:  # fmt: skip
-    decision = SpecificationDecision(
+def _decision(
+    principal: Principal, version: SpecificationVersion, kind: str, comment: str
+) -> SpecificationDecision:
+    """The decision row, not yet added."""
+    return SpecificationDecision(
         version_id=version.id, kind=kind, content_sm3=version.content_sm3, decided_at=clock.now(),
         decided_by=principal.login, decided_by_name=principal.full_name, comment=comment,
     )  # fmt: skip
-    uow.session.add(decision)
-    uow.session.flush()
-    return decision
 
 
 def approve(
@@ -631,9 +630,10 @@ def approve(
     version.approved_at = moment
     version.approved_by = principal.login
     session.flush()
-    decision = _decision(uow, principal, version, "approved", comment)
-    esign.sign_with_event(uow, principal, object_type=DECISION_TYPE, object_id=str(decision.id),
-                          action_code=APPROVE_ACTION, password=password, login=login)  # fmt: skip
+    decision = _decision(principal, version, "approved", comment)
+    esign.add_signed_decision(
+        uow, principal, decision, action_code=APPROVE_ACTION, password=password, login=login
+    )
     session.refresh(version, ["decisions"])
     return decision
 
@@ -646,7 +646,9 @@ def return_to_draft(uow: UnitOfWork, principal: Principal, version_id: int) -> S
         raise Conflict(N_("Only a version in review can be approved or returned"))
     if uow.reason is None:
         raise ValidationFailed(N_("A reason is required for this change"))
-    decision = _decision(uow, principal, version, "returned", uow.reason)
+    decision = _decision(principal, version, "returned", uow.reason)
+    uow.session.add(decision)
+    uow.session.flush()
     version.status = "draft"
     uow.session.flush()
     uow.session.refresh(version, ["decisions"])

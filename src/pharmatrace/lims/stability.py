@@ -416,11 +416,8 @@ def approve(
     approval = StabilityApproval(study_id=study.id, content_sm3=study.content_sm3, approved_at=now,
                                  approved_by=principal.login, approved_by_name=principal.full_name,
                                  comment=comment)  # fmt: skip
-    session.add(approval)
-    session.flush()
-    esign.sign_with_event(uow, principal, object_type=APPROVAL_TYPE, object_id=str(approval.id),
-                          action_code=APPROVE_ACTION, password=password, login=login)  # fmt: skip
-    session.expire(study, ["approvals"])
+    esign.add_signed_decision(uow, principal, approval, action_code=APPROVE_ACTION, password=password, login=login,
+                              expire=(study, "approvals"))  # fmt: skip
     return approval
 
 

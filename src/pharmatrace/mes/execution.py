@@ -342,10 +342,7 @@ def _sign(
         batch_order_id=order.id, step_code=step_code, role=role, covers_sm3=covers, exception_id=exception_id,
         signed_at=clock.now(), signed_by=principal.login, signed_by_name=principal.full_name, comment=comment,
     )  # fmt: skip
-    uow.session.add(row)
-    uow.session.flush()
-    esign.sign_with_event(uow, principal, object_type=SIGNOFF_TYPE, object_id=str(row.id), action_code=action,
-                          password=password, login=login)  # fmt: skip
+    esign.add_signed_decision(uow, principal, row, action_code=action, password=password, login=login)
     return row
 
 

@@ -265,10 +265,8 @@ def record_line_check(
         record_id=record.id, step_code=row.step_code, room=record.room, checks=text,
         checks_sm3=crypto.sm3(text.encode()).hex(), performed_at=clock.now(), performed_by=principal.login,
     )  # fmt: skip
-    session.add(check)
-    session.flush()
-    esign.sign_with_event(uow, principal, object_type=LINE_CHECK_TYPE, object_id=str(check.id),
-                          action_code=PERFORM_ACTION, password=data.password, login=data.login)  # fmt: skip
+    esign.add_signed_decision(uow, principal, check, action_code=PERFORM_ACTION, password=data.password,
+                              login=data.login)  # fmt: skip
     return check
 
 

@@ -618,10 +618,7 @@ def _decide(
         version_id=version.id, kind=kind, body_sm3=version.body_sm3, decided_at=clock.now(),
         decided_by=principal.login, decided_by_name=principal.full_name, comment=comment,
     )  # fmt: skip
-    uow.session.add(decision)
-    uow.session.flush()
-    esign.sign_with_event(uow, principal, object_type=DECISION_TYPE, object_id=str(decision.id),
-                          action_code=action, password=password, login=login)  # fmt: skip
+    esign.add_signed_decision(uow, principal, decision, action_code=action, password=password, login=login)
     uow.session.refresh(version, ["decisions"])
     return decision
 

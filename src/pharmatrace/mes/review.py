@@ -364,11 +364,10 @@ def review_batch(
         exceptions_total=int(total or 0), reviewed_at=moment, reviewed_by=principal.login,
         reviewed_by_name=principal.full_name, comment=comment[:500],
     )  # fmt: skip
-    session.add(review)
     order.status = "reviewed"
-    session.flush()
-    esign.sign_with_event(uow, principal, object_type=REVIEW_TYPE, object_id=str(review.id),
-                          action_code=REVIEW_ACTION, password=password, login=login)  # fmt: skip
+    esign.add_signed_decision(
+        uow, principal, review, action_code=REVIEW_ACTION, password=password, login=login
+    )
     events.publish(uow, BatchReviewed(
         batch_order_id=order.id, order_no=order.order_no, batch_no=order.batch_no, product_code=order.product_code,
         review_id=review.id, reviewed_by=principal.login, reviewed_at=moment, exceptions_total=review.exceptions_total,

@@ -566,7 +566,6 @@ def _decide(
     uow: UnitOfWork, principal: Principal, capa: Capa, kind: str, verdict: str, action: str, password: str,
     login: str | None, *, content_sm3: str | None = None, cycle: int | None = None, **values: Any,
 ) -> CapaDecision:  # fmt: skip
-    session = uow.session
     decision = CapaDecision(
         capa_id=capa.id, kind=kind, verdict=verdict, cycle=cycle or capa.cycle,
         content_sm3=content_sm3 or content_hash(capa), decided_at=clock.now(), decided_by=principal.login,
@@ -574,11 +573,8 @@ def _decide(
     )  # fmt: skip
     decision.comment = decision.comment or ""
     decision.evidence = decision.evidence or ""
-    session.add(decision)
-    session.flush()
-    esign.sign_with_event(uow, principal, object_type=DECISION_TYPE, object_id=str(decision.id),
-                          action_code=action, password=password, login=login)  # fmt: skip
-    session.expire(capa, ["decisions"])
+    esign.add_signed_decision(uow, principal, decision, action_code=action, password=password, login=login,
+                              expire=(capa, "decisions"))  # fmt: skip
     return decision
 
 

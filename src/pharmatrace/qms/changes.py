@@ -505,15 +505,13 @@ def submit(uow: UnitOfWork, principal: Principal, number: str) -> ChangeRequest:
 # --- approving --------------------------------------------------------------------------------------------
 
 
-def _decide(uow: UnitOfWork, principal: Principal, change: ChangeRequest, kind: str, function: str | None,
-            comment: str, effective: bool | None = None) -> ChangeDecision:  # fmt: skip
-    decision = ChangeDecision(change_id=change.id, kind=kind, function=function, content_sm3=change.content_sm3,
-                              comment=comment, effective=effective, decided_at=clock.now(),
-                              decided_by_id=principal.user_id, decided_by=principal.login,
-                              decided_by_name=principal.full_name)  # fmt: skip
-    uow.session.add(decision)
-    uow.session.flush()
-    return decision
+def _decision(principal: Principal, change: ChangeRequest, kind: str, function: str | None, comment: str,
+              effective: bool | None = None) -> ChangeDecision:  # fmt: skip
+    """The decision row, not yet added: :func:`esign.add_signed_decision` adds and signs it."""
+    return ChangeDecision(change_id=change.id, kind=kind, function=function, content_sm3=change.content_sm3,
+                          comment=comment, effective=effective, decided_at=clock.now(),
+                          decided_by_id=principal.user_id, decided_by=principal.login,
+                          decided_by_name=principal.full_name)  # fmt: skip
 
 
 def _check_function(ctx: Context, function: str) -> None:
@@ -538,11 +536,9 @@ def approve(uow: UnitOfWork, principal: Principal, number: str, body: ChangeAppr
     esign.authenticate_signer(uow.db, principal, body.password, body.login or None)
     change = ctx.change
     uow.reason = uow.reason or f"change {change.number} approved ({body.function})"
-    decision = _decide(uow, principal, change, "approve", body.function, body.comment)
-    esign.sign_with_event(uow, principal, object_type=DECISION_TYPE, object_id=str(decision.id),
-                          action_code=APPROVE_ACTIONS[body.function], password=body.password,
-                          login=body.login or None)  # fmt: skip
-    uow.session.expire(change, ["decisions"])
+    decision = _decision(principal, change, "approve", body.function, body.comment)
+    esign.add_signed_decision(uow, principal, decision, action_code=APPROVE_ACTIONS[body.function],
+                              password=body.password, login=body.login or None, expire=(change, "decisions"))  # fmt: skip
     if set(required_of(change)) <= set(approved_functions(change)):
         change.status = "approved"
         change.approved_at = clock.now()
@@ -557,10 +553,9 @@ def reject(uow: UnitOfWork, principal: Principal, number: str, body: ChangeRejec
     esign.authenticate_signer(uow.db, principal, body.password, body.login or None)
     change = ctx.change
     uow.reason = body.reason
-    decision = _decide(uow, principal, change, "reject", body.function, body.reason)
-    esign.sign_with_event(uow, principal, object_type=DECISION_TYPE, object_id=str(decision.id),
-                          action_code=REJECT_ACTIONS[body.function], password=body.password,
-                          login=body.login or None)  # fmt: skip
+    decision = _decision(principal, change, "reject", body.function, body.reason)
+    esign.add_signed_decision(uow, principal, decision, action_code=REJECT_ACTIONS[body.function],
+                              password=body.password, login=body.login or None)  # fmt: skip
     change.status = "rejected"
     change.rejected_at = clock.now()
     change.reject_reason = body.reason
@@ -682,9 +677,9 @@ def close(uow: UnitOfWork, principal: Principal, number: str, body: ChangeClose)
         )
     esign.authenticate_signer(uow.db, principal, body.password, body.login or None)
     uow.reason = uow.reason or f"change {change.number} verified effective and closed"
-    decision = _decide(uow, principal, change, "close", None, body.summary, effective=True)
-    esign.sign_with_event(uow, principal, object_type=DECISION_TYPE, object_id=str(decision.id),
-                          action_code=CLOSE_ACTION, password=body.password, login=body.login or None)  # fmt: skip
+    decision = _decision(principal, change, "close", None, body.summary, effective=True)
+    esign.add_signed_decision(uow, principal, decision, action_code=CLOSE_ACTION, password=body.password,
+                              login=body.login or None)  # fmt: skip
     change.status = "closed"
     change.closed_at = clock.now()
     change.closed_by = principal.login

@@ -543,11 +543,8 @@ def close(uow: UnitOfWork, principal: Principal, number: str, body: ComplaintClo
         complaint_id=complaint.id, kind="close", content_sm3=checked, comment=body.comment,
         decided_at=clock.now(), decided_by=principal.login, decided_by_name=principal.full_name,
     )  # fmt: skip
-    session.add(decision)
-    session.flush()
-    esign.sign_with_event(uow, principal, object_type=DECISION_TYPE, object_id=str(decision.id),
-                          action_code=CLOSE_ACTION, password=body.password, login=body.login)  # fmt: skip
-    session.expire(complaint, ["decisions"])
+    esign.add_signed_decision(uow, principal, decision, action_code=CLOSE_ACTION, password=body.password,
+                              login=body.login, expire=(complaint, "decisions"))  # fmt: skip
     return decision
 
 

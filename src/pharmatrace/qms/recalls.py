@@ -323,17 +323,13 @@ def _decide(
     uow: UnitOfWork, principal: Principal, recall: Recall, kind: str, action: str, content_sm3: str,
     password: str, login: str | None, comment: str = "",
 ) -> RecallDecision:  # fmt: skip
-    session = uow.session
     decision = RecallDecision(
         recall_id=recall.id, kind=kind, content_sm3=content_sm3, comment=comment,
         returned_units=returned_units(recall), shipped_units=recall.shipped_units, decided_at=clock.now(),
         decided_by=principal.login, decided_by_name=principal.full_name,
     )  # fmt: skip
-    session.add(decision)
-    session.flush()
-    esign.sign_with_event(uow, principal, object_type=DECISION_TYPE, object_id=str(decision.id),
-                          action_code=action, password=password, login=login)  # fmt: skip
-    session.expire(recall, ["decisions"])
+    esign.add_signed_decision(uow, principal, decision, action_code=action, password=password, login=login,
+                              expire=(recall, "decisions"))  # fmt: skip
     return decision
 
 

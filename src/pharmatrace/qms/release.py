@@ -533,11 +533,12 @@ def decide(uow: UnitOfWork, principal: Principal, batch_no: str, data: DecisionC
         content=ledger.canonical_text(content), content_sm3=content_hash(content), reason=data.reason,
         decided_at=moment, decided_by=principal.login, decided_by_name=principal.full_name,
     )  # fmt: skip
-    session.add(decision)
-    session.flush()
     if data.decision in FINAL_DECISIONS:
-        esign.sign_with_event(uow, principal, object_type=OBJECT_TYPE, object_id=str(decision.id),
-                              action_code=ACTIONS[data.decision], password=data.password, login=data.login)  # fmt: skip
+        esign.add_signed_decision(uow, principal, decision, action_code=ACTIONS[data.decision],
+                                  password=data.password, login=data.login)  # fmt: skip
+    else:  # quarantine: recorded, not signed
+        session.add(decision)
+        session.flush()
     events.publish(uow, BatchReleaseDecided(
         event=EVENTS[data.decision], decision_id=decision.id, batch_order_id=order.id, batch_no=order.batch_no,
         product_code=order.product_code, decision=data.decision, lot_id=decision.lot_id,

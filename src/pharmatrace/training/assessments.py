@@ -278,10 +278,8 @@ def assess_practical(
         assessment_id=assessment.id, answers={}, correct=0, score=data.score, pass_mark=mark, passed=data.passed,
         remarks=data.remarks, submitted_at=moment, submitted_by=uow.actor.login,
     )  # fmt: skip
-    session.add(attempt)
-    session.flush()
-    esign.sign_with_event(uow, principal, object_type="training_assessment_attempt", object_id=str(attempt.id),
-                          action_code=PRACTICAL_ACTION, password=data.password, login=data.login)  # fmt: skip
+    esign.add_signed_decision(uow, principal, attempt, action_code=PRACTICAL_ACTION, password=data.password,
+                              login=data.login)  # fmt: skip
     record_id = _record_pass(uow, course, assessment, attempt, "on_the_job") if data.passed else None
     return attempt, record_id
 

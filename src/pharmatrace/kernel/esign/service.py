@@ -20,7 +20,7 @@ import os
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -240,6 +240,37 @@ def sign_with_event(
                     password=password, login=login)  # fmt: skip
     finally:
         _SIGNING_WITH_EVENT.reset(token)
+
+
+class DecisionRow(Protocol):
+    """An audited decision row (``__audit_type__`` is the signable action's object type)."""
+
+    __audit_type__: ClassVar[str]
+
+    @property
+    def id(self) -> int: ...
+
+
+def add_signed_decision(
+    uow: UnitOfWork, principal: Principal, decision: DecisionRow, *, action_code: str, password: str,
+    login: str | None = None, expire: tuple[object, str] | None = None,
+) -> Signature:  # fmt: skip
+    """Add a decision row (append-only, naming what was decided, usually the SM3 of the content) and sign
+    it with its event: the one shape of every signed QMS/LIMS decision (CAPA, change, release, complaint,
+    recall, audit, risk assessment…). The row's type is the action's declared object type. ``expire`` names
+    a parent and its relationship to reload (``(capa, "decisions")``) so the caller sees the new row."""
+    action = BY_CODE.get(action_code)
+    if action is None or not action.with_event or action.object_type != decision.__audit_type__:
+        raise ValidationFailed(N_("“{action}” is not a signable action for this record"), action=action_code)
+    session = uow.session
+    session.add(decision)
+    session.flush()
+    signature = sign_with_event(uow, principal, object_type=action.object_type,
+                                object_id=str(decision.id), action_code=action_code,
+                                password=password, login=login)  # fmt: skip
+    if expire is not None:
+        session.expire(expire[0], [expire[1]])
+    return signature
 
 
 def sign(
