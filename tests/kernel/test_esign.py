@@ -270,6 +270,7 @@ def test_signing_through_the_api(db: Database) -> None:
             "qms.change.reject.production", "qms.change.reject.qc", "qms.change.reject.system_owner",
             "lims.oos.close", "qms.batch.release", "qms.batch.reject",
             "qms.complaint.close", "qms.recall.open", "qms.recall.close",
+            "qms.audit.close", "qms.risk.approve", "qms.pqr.approve",
         }  # fmt: skip
         qa = token(client, "chenjing")
         body = {

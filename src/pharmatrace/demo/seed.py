@@ -408,6 +408,13 @@ def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
         db, DEMO_PASSWORD
     )  # a hospital's complaint on the shipped batch
     added["qms_recalls"] = seed_recalls(db, DEMO_PASSWORD)  # a mock recall of the shipped batch, closed
+    from pharmatrace.qms.audit_demo import seed_audits
+    from pharmatrace.qms.pqr_demo import seed_pqr
+    from pharmatrace.qms.risk_demo import seed_risks
+
+    added["qms_audits"] = seed_audits(db, DEMO_PASSWORD)  # a closed self-inspection, a planned supplier audit
+    added["qms_risks"] = seed_risks(db, DEMO_PASSWORD)  # an approved FMEA of the lyophilization step
+    added["qms_pqr"] = seed_pqr(db, DEMO_PASSWORD)  # the product's quality review for the year, compiled
     from pharmatrace.monitoring.demo import seed_monitoring
 
     added["monitoring"] = seed_monitoring(db)  # sources, tags, a history of values (SH-8.4.3)

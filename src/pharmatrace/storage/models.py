@@ -23,12 +23,15 @@ from pharmatrace.mes import review_models as _review  # noqa: F401
 from pharmatrace.monitoring import alarm_models as _monitoring_alarms  # noqa: F401
 from pharmatrace.monitoring import models as _monitoring  # noqa: F401
 from pharmatrace.origin import models as _origin  # noqa: F401
+from pharmatrace.qms import audit_models as _qms_audits  # noqa: F401
 from pharmatrace.qms import capa_models as _qms_capa  # noqa: F401
 from pharmatrace.qms import change_models as _qms_change  # noqa: F401
 from pharmatrace.qms import complaint_models as _qms_complaints  # noqa: F401
 from pharmatrace.qms import deviation_models as _qms_deviations  # noqa: F401
+from pharmatrace.qms import pqr_models as _qms_pqr  # noqa: F401
 from pharmatrace.qms import recall_models as _qms_recalls  # noqa: F401
 from pharmatrace.qms import release_models as _qms_release  # noqa: F401
+from pharmatrace.qms import risk_models as _qms_risks  # noqa: F401
 from pharmatrace.storage.base import Base
 from pharmatrace.trace import models as _trace  # noqa: F401
 from pharmatrace.trace import shipment_models as _trace_shipments  # noqa: F401

@@ -222,12 +222,15 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.monitoring import alarm_views as monitoring_alarm_views
     from pharmatrace.monitoring import views as monitoring_views
     from pharmatrace.origin import views as origin_views
+    from pharmatrace.qms import audit_views as qms_audit_views
     from pharmatrace.qms import capa_views as qms_capa_views
     from pharmatrace.qms import change_views as qms_change_views
     from pharmatrace.qms import complaint_views as qms_complaint_views
     from pharmatrace.qms import deviation_views as qms_deviation_views
+    from pharmatrace.qms import pqr_views as qms_pqr_views
     from pharmatrace.qms import recall_views as qms_recall_views
     from pharmatrace.qms import release_views as qms_release_views
+    from pharmatrace.qms import risk_views as qms_risk_views
     from pharmatrace.trace import code_views as trace_code_views
     from pharmatrace.trace import genealogy_views as trace_genealogy_views
     from pharmatrace.trace import public_views as trace_public_views
@@ -275,6 +278,9 @@ def page_routers() -> list[APIRouter]:
         qms_release_views.router,
         qms_complaint_views.router,
         qms_recall_views.router,
+        qms_audit_views.router,
+        qms_risk_views.router,
+        qms_pqr_views.router,
         monitoring_views.router,
         monitoring_alarm_views.router,
         trace_code_views.router,
@@ -311,12 +317,15 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.monitoring import alarm_api as monitoring_alarm_api
     from pharmatrace.monitoring import api as monitoring_api
     from pharmatrace.origin import api as origin_api
+    from pharmatrace.qms import audit_api as qms_audit_api
     from pharmatrace.qms import capa_api as qms_capa_api
     from pharmatrace.qms import change_api as qms_change_api
     from pharmatrace.qms import complaint_api as qms_complaint_api
     from pharmatrace.qms import deviation_api as qms_deviation_api
+    from pharmatrace.qms import pqr_api as qms_pqr_api
     from pharmatrace.qms import recall_api as qms_recall_api
     from pharmatrace.qms import release_api as qms_release_api
+    from pharmatrace.qms import risk_api as qms_risk_api
     from pharmatrace.trace import code_api as trace_code_api
     from pharmatrace.trace import export_api as trace_export_api
     from pharmatrace.trace import genealogy_api as trace_genealogy_api
@@ -358,6 +367,9 @@ def api_routers() -> list[APIRouter]:
         qms_release_api.router,
         qms_complaint_api.router,
         qms_recall_api.router,
+        qms_audit_api.router,
+        qms_risk_api.router,
+        qms_pqr_api.router,
         monitoring_api.router,
         monitoring_alarm_api.router,
         trace_code_api.router,

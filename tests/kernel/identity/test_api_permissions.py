@@ -97,6 +97,9 @@ ALLOWED: dict[str, set[str]] = {
     "qms.release.decide": {"qa_release"},
     "qms.complaint.manage": {"qa_reviewer", "qa_release"},
     "qms.recall.manage": {"qa_reviewer", "qa_release"},
+    "qms.audit.manage": {"qa_reviewer", "qa_release"},
+    "qms.risk.manage": {"qa_reviewer", "qa_release"},
+    "qms.pqr.manage": {"qa_reviewer", "qa_release"},
     "equipment.view": {
         "production_operator",
         "production_supervisor",

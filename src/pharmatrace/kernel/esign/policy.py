@@ -414,6 +414,33 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("approved", "qms.release.decide"),),
         with_event=True,
     ),
+    # TJ-11 (pharmatrace.qms.audits): QA closes an audit or self-inspection on its qms_audit_decisions row, which
+    # names the SM3 of the report (checklist, findings and their CAPA); never its lead auditor (the service).
+    SignableAction(
+        "qms.audit.close",
+        "qms_audit_decision",
+        N_("Close an audit (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
+    # SH-6.2.4 (pharmatrace.qms.risks): QA approves an FMEA on its qms_risk_decisions row naming the SM3 of the
+    # assessment (every failure mode with its S, O, D and RPN); never its author (the service).
+    SignableAction(
+        "qms.risk.approve",
+        "qms_risk_decision",
+        N_("Approve a risk assessment (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
+    # TJ-9.4 (pharmatrace.qms.pqr): the qualified person approves a product quality review on its qms_pqr_decisions
+    # row naming the SM3 of the compiled review and its conclusions.
+    SignableAction(
+        "qms.pqr.approve",
+        "qms_pqr_decision",
+        N_("Approve a product quality review (Qualified Person)"),
+        (Step("approved", "qms.release.decide"),),
+        with_event=True,
+    ),
     # TJ-6.3.4, TJ-6.4.7, TJ-9.1 (pharmatrace.qms.release): the qualified person signs the release or the rejection
     # of a batch on its qms_release_decisions row, which names the SM3 of the checklist and summary it decided on.
     SignableAction(

@@ -115,6 +115,9 @@ CATALOGUE: tuple[Permission, ...] = (
     _p("qms.supplier.manage", "business", N_("Maintain suppliers and the approved-supplier list")),
     _p("qms.complaint.manage", "business", N_("Register, investigate and answer complaints")),
     _p("qms.recall.manage", "business", N_("Run recalls: notify customers and record returns")),
+    _p("qms.audit.manage", "business", N_("Plan and conduct quality audits and self-inspections")),
+    _p("qms.risk.manage", "business", N_("Draft quality risk assessments (FMEA)")),
+    _p("qms.pqr.manage", "business", N_("Compile and review product quality reviews")),
     # documents and training
     _p("documents.view", "read", N_("Read controlled documents")),
     _p("documents.author", "business", N_("Author controlled documents")),

@@ -1,0 +1,55 @@
+"""Demo plant: the product quality review of 注射用丹红冻干粉 (``FG-DH-0200``) for the current year (TJ-9.4).
+
+陈静 (``chenjing``, QA reviewer) compiles it — the year's batches and their release, yields, deviations, test
+results, changes, complaints and the mock recall, the stability study — and records her conclusions per section and
+overall. It stays *in review*: the demo shows the qualified person's signed approval as the next step (赵敏 or
+钱宇; never the compiler).
+
+Everything goes through the service. Idempotent: nothing is added once a review exists.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from pharmatrace.kernel.identity import service as identity
+from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.qms import pqr as service
+from pharmatrace.qms.pqr_models import ProductQualityReview
+from pharmatrace.qms.pqr_schemas import PqrCompile, PqrReview
+from pharmatrace.storage.engine import Database
+from pharmatrace.wms.models import Material
+
+PRODUCT, COMPILER = "FG-DH-0200", "chenjing"
+
+
+def seed_pqr(db: Database, password: str) -> int:
+    """Add the demo's review unless there is one; returns how many were added (``password``: the demo's, unused
+    as the approval is left to the demo's visitor)."""
+    del password
+    with db.sessions() as session:
+        if session.scalar(select(func.count()).select_from(ProductQualityReview)):
+            return 0
+        if session.scalar(select(Material.id).where(Material.code == PRODUCT)) is None:
+            return 0
+        user = identity.find_user(session, COMPILER)
+        assert user is not None, COMPILER
+        compiler = identity.principal_of(user)
+    with UnitOfWork(db, compiler.actor, reason="demo plant seed: product quality review compiled") as uow:
+        number = service.compile_review(uow, compiler, PqrCompile(product=PRODUCT)).number
+        service.record_review(uow, compiler, number, PqrReview(
+            comments={
+                "batches": "本年度生产批次均按批指令完成，已完成批次经质量受权人放行，无不合格批。",
+                "yields": "浓缩、灯检、包装收率均在规定限度内，批间波动小。",
+                "deviations": "浓缩工序偏差 1 起（主要），已调查关闭，评估不影响产品质量。",
+                "laboratory": "成品检验结果均符合标准，含量稳定；本品种无 OOS、无 OOT。",
+                "changes": "冻干机真空泵更换及浓缩 SOP 修订已按变更控制执行，需在下年度回顾中确认效果。",
+                "complaints": "投诉 2 起（外箱破损不成立；可见异物调查中），模拟召回 1 次，召回体系有效。",
+                "stability": "长期稳定性考察已启动，0 月结果符合规定，继续按方案取样。",
+            },
+            process_stable=True,
+            actions="1. 跟踪可见异物投诉调查结论；2. 冻干机真空泵更换后首 3 批加强监控；3. 持续积累含量趋势数据。",
+            overall_conclusion="工艺稳定可靠，现行质量标准适用，未发现不良趋势；建议维持现行工艺并落实上述改进措施。",
+        ))  # fmt: skip
+        uow.commit()
+    return 1
