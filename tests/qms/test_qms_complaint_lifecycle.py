@@ -298,6 +298,14 @@ def test_the_database_keeps_the_rules(db: Database) -> None:
         f"UPDATE qms_complaints SET classification = 'minor' WHERE number = '{counterfeit}'",
         f"UPDATE qms_complaints SET closed_by = investigator WHERE number = '{number}'",
         f"UPDATE qms_complaints SET response = NULL WHERE number = '{number}'",
+        # a closed complaint and a closed recall are frozen, whatever the change (migration 0043)
+        f"UPDATE qms_complaints SET findings = 'rewritten' WHERE number = '{number}'",
+        "UPDATE qms_recalls SET effectiveness = 'rewritten' WHERE status = 'closed'",
     ):
         with pytest.raises(DBAPIError), behind_the_apps_back(db) as connection:
             connection.execute(text(statement))
+    with behind_the_apps_back(db) as connection:  # an open one is not frozen (the trigger picks closed rows)
+        changed = connection.execute(
+            text(f"UPDATE qms_complaints SET findings = 'x' WHERE number = '{counterfeit}'")
+        )
+        assert changed.rowcount == 1

@@ -190,6 +190,23 @@ def immutable_columns(table: str, columns: tuple[str, ...]) -> None:
     )
 
 
+def frozen_when(table: str, condition: str, why: str) -> None:
+    """Refuse any UPDATE of a row of ``table`` once ``condition`` (on ``OLD``) holds: a closed record stays as
+    it was closed, whatever path tries to change it (e.g. ``OLD.status IN ('closed', 'cancelled')``)."""
+    if _dialect() == "postgresql":
+        op.execute(PG_REFUSE_FUNCTION)
+        op.execute(
+            f"CREATE TRIGGER {table}_frozen BEFORE UPDATE ON {table} FOR EACH ROW "
+            f"WHEN ({condition}) EXECUTE FUNCTION pharmatrace_refuse('{why}')"
+        )
+        op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_frozen")
+        return
+    op.execute(
+        f"CREATE TRIGGER {table}_frozen BEFORE UPDATE ON {table} WHEN {condition} "
+        f"BEGIN SELECT RAISE(ABORT, 'pharmatrace: UPDATE on {table} is refused ({why})'); END"
+    )
+
+
 # --- the PostgreSQL application role ----------------------------------------------------------------
 
 APP_ROLE = "pharmatrace_app"
