@@ -75,6 +75,10 @@ def test_the_pages_show_the_demo_and_drive_a_complaint_to_signed_closure(
     ):
         assert f'data-testid="{testid}"' in closed, testid
     assert 'data-decision="close"' in closed
+    batch_page = client.get(f"/mes/batches/{order_no}")  # the batch record lists its complaints (SH-6.2.4)
+    assert batch_page.status_code == 200, batch_page.text
+    listed = batch_page.text.split('data-testid="complaints"')[1].split("</table>")[0]
+    assert all(f'data-complaint="{n}"' in listed for n in demo.values())
     for form in (
         "classify-form",
         "assign-form",

@@ -57,6 +57,14 @@ def test_the_list_the_impact_preview_a_draft_opened_and_a_customer_notified(
         assert f'data-testid="{testid}"' in page, testid
     assert all(f'data-customer="{c.code}"' in page for c in given.customers)
     assert "close-form" not in page and "notify-form" not in page  # closed: nothing changes
+    # who opened and who closed it by name, from their signed decisions: 赵敏 opened, 钱宇 closed (the demo)
+    with db.sessions() as session:
+        names = {
+            d.kind: f"{d.decided_by_name} ({d.decided_by})"
+            for d in session.get_one(Recall, demo.id).decisions
+        }
+    assert names["open"] in page.split('data-testid="opened-by"')[1].split("</dd>")[0]
+    assert names["close"] in page.split('data-testid="closed-by"')[1].split("</dd>")[0]
 
     new = client.get("/qms/recalls/new", params={"ref": BATCH})
     assert new.status_code == 200 and 'data-testid="impact-preview"' in new.text

@@ -37,6 +37,9 @@ from pharmatrace.mes.execution_schemas import (
     StepComplete,
 )
 from pharmatrace.mes.recipe_views import SIGNOFF_LABELS, STEP_LABELS
+from pharmatrace.qms.complaint_models import CATEGORY_LABELS, CLASSIFICATION_LABELS
+from pharmatrace.qms.complaint_models import STATUS_LABELS as COMPLAINT_STATUS_LABELS
+from pharmatrace.qms.complaints import complaints_for_batch
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
 from pharmatrace.web.forms import form_data
@@ -146,6 +149,14 @@ def _signatures(session: Session, order: BatchOrder, step_code: str | None = Non
     return out
 
 
+# The complaints about a batch on its page (SH-6.2.4): the batch record and its complaints in one place.
+COMPLAINT_LABELS = {
+    "categories": CATEGORY_LABELS,
+    "classifications": CLASSIFICATION_LABELS,
+    "statuses": COMPLAINT_STATUS_LABELS,
+}
+
+
 @router.get("/batches/{order_no}", response_class=HTMLResponse)
 def order_page(request: Request, db: DbDep, principal: BatchView, order_no: str) -> Response:
     with db.sessions() as session:
@@ -163,6 +174,7 @@ def order_page(request: Request, db: DbDep, principal: BatchView, order_no: str)
         version = recipes.get_version(session, order.master_version_id)
         return _render(
             request, "mes/order.html", order=detail, units=units, recipe_version=version.version,
+            complaints=complaints_for_batch(session, order.id), complaint_labels=COMPLAINT_LABELS,
             signatures=_signatures(session, order), trail=_trail(session, order),
             ask_login=first_signature_pending(session, principal),
         )  # fmt: skip
