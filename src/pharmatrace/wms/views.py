@@ -10,11 +10,13 @@ from fastapi.responses import HTMLResponse, Response
 from pharmatrace.kernel.errors import N_, NotFound
 from pharmatrace.kernel.identity.schemas import ReasonOnly
 from pharmatrace.kernel.identity.service import Principal
+from pharmatrace.qms import audit_models, deviations, supplier_performance
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
 from pharmatrace.web.forms import form_data, submit
 from pharmatrace.web.templating import render
 from pharmatrace.wms import service
+from pharmatrace.wms.labels import STATUS_LABELS as LOT_STATUS_LABELS
 from pharmatrace.wms.models import APPROVAL_STATUSES, MATERIAL_KINDS, SUPPLIER_KINDS
 from pharmatrace.wms.schemas import ApprovalDecision, MaterialCreate, SupplierCreate
 
@@ -153,6 +155,16 @@ async def supplier_create(request: Request, db: DbDep, principal: SupplierManage
                   show_first_error=False)  # fmt: skip
 
 
+# What the supplier's page shows of its performance (issue 9 item 6): lot statuses, deviation classes, audits.
+PERFORMANCE_LABELS = {
+    "lots": LOT_STATUS_LABELS,
+    "classes": deviations.CLASS_LABELS,
+    "deviation_statuses": deviations.STATUS_LABELS,
+    "audit_kinds": audit_models.KIND_LABELS,
+    "audit_statuses": audit_models.STATUS_LABELS,
+}
+
+
 def _supplier_detail(
     request: Request, db: DbDep, principal: Principal, supplier_id: int, status_code: int = 200, **values: Any
 ) -> Response:
@@ -165,10 +177,13 @@ def _supplier_detail(
         trail = _trail(session, "supplier", supplier_id)
         materials = [service.material_public(m) for m in service.list_materials(session)]
         public = service.supplier_public(supplier)
-    values.setdefault("data", {})
-    return render(request, "wms/supplier_detail.html", status_code=status_code, supplier=public, approvals=approvals,
-                  trail=trail, materials=materials, kinds=SUPPLIER_KIND_LABELS, statuses=APPROVAL_LABELS,
-                  **values)  # fmt: skip
+        performance = supplier_performance.performance(session, supplier_id)
+        # rendered inside the session: the audits' findings load as the template reads them
+        values.setdefault("data", {})
+        return render(request, "wms/supplier_detail.html", status_code=status_code, supplier=public,
+                      approvals=approvals, trail=trail, materials=materials, kinds=SUPPLIER_KIND_LABELS,
+                      statuses=APPROVAL_LABELS, performance=performance, performance_labels=PERFORMANCE_LABELS,
+                      **values)  # fmt: skip
 
 
 @router.get("/suppliers/{supplier_id}", response_class=HTMLResponse)
