@@ -17,7 +17,11 @@ from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.service import Principal
+from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database, mark_unit_of_work
+from pharmatrace.wms import service as wms
+from pharmatrace.wms.models import Material
+from pharmatrace.wms.schemas import MaterialCreate
 
 LOGIN_BY_ROLE: dict[str, str] = {}
 for _user in DEMO_USERS:
@@ -88,3 +92,23 @@ def openssl_verifies(public_key: bytes, message: bytes, signature: bytes, workdi
     command = [openssl, "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "msg", "-sigfile",
                "sig", "-digest", "sm3", "-pkeyopt", "distid:1234567812345678"]  # fmt: skip
     return subprocess.run(command, cwd=workdir, capture_output=True, check=False).returncode == 0
+
+
+# --- the ledger (tests/kernel/test_ledger*.py) ---
+
+
+def checkpoint(db: Database) -> None:
+    """A signed checkpoint now, as the ledger job makes one."""
+    with UnitOfWork(db, Actor.system("test")) as uow:
+        uow.checkpoint()
+        uow.commit()
+
+
+def new_material(db: Database, code: str) -> Material:
+    """A herb material created by the warehouse keeper: one more audited record, one more leaf."""
+    with UnitOfWork(db, actor(db, "zhouqiang")) as uow:
+        material = wms.create_material(
+            uow, MaterialCreate(code=code, name=f"物料 {code}", kind="herb", unit="kg")
+        )
+        uow.commit()
+        return material
