@@ -167,3 +167,23 @@ def test_the_api_validates_refuses_without_permission_and_follows_the_lifecycle(
     assert (
         revised.status_code == 200 and revised.json()["revision"] == 2 and revised.json()["status"] == "draft"
     )
+
+
+@pytest.mark.clause("SH-6.2.4")
+def test_a_change_and_a_deviation_list_their_risk_assessments(client: TestClient, db: Database) -> None:
+    from pharmatrace.qms.change_models import ChangeRequest as Change
+    from pharmatrace.qms.deviation_models import Deviation
+
+    with db.sessions() as session:
+        change = session.scalars(select(Change.number).order_by(Change.id)).first()
+        deviation = session.scalars(select(Deviation.number).order_by(Deviation.id)).first()
+    assert change and deviation, "the demo plant has a change and a deviation"
+    made = client.post("/api/v1/qms/risks", headers=token(client, "chenjing"),
+                       json={"title": "变更风险评估", "subject_kind": "change", "subject_ref": change.lower()})  # fmt: skip
+    assert made.status_code == 201, made.text
+    number = made.json()["number"]
+    log_in(client, "chenjing", language="en")
+    listed = client.get(f"/qms/changes/{change}").text.split('data-testid="risk-assessments"')[1]
+    assert f'data-risk="{number}"' in listed.split("</section>")[0]
+    none = client.get(f"/qms/deviations/{deviation}").text.split('data-testid="risk-assessments"')[1]
+    assert "data-risk=" not in none.split("</section>")[0] and 'href="/qms/risks/new"' in none

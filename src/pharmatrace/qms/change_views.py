@@ -44,6 +44,8 @@ from pharmatrace.qms.change_schemas import (
     TaskCreate,
     TaskDone,
 )
+from pharmatrace.qms.risk_models import STATUS_LABELS as RISK_STATUS_LABELS
+from pharmatrace.qms.risks import risks_for
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
 from pharmatrace.web.forms import form_data, submit, validate
@@ -213,8 +215,10 @@ def _change_page(request: Request, db: DbDep, principal: Principal, number: str,
             and principal.can(changes.FUNCTION_PERMISSIONS[f]) and principal.user_id != change.proposer_id
         ]  # fmt: skip
         is_proposer = principal.user_id == change.proposer_id
+        risks = risks_for(session, "change", change.number)
     return _render(request, "qms/change_detail.html", status_code, change=detail, trail=trail, ask_login=ask_login,
-                   signable=signable, is_proposer=is_proposer, **values)  # fmt: skip
+                   signable=signable, is_proposer=is_proposer, risks=risks, risk_statuses=RISK_STATUS_LABELS,
+                   **values)  # fmt: skip
 
 
 @router.get("/changes/{number}", response_class=HTMLResponse)

@@ -42,6 +42,8 @@ from pharmatrace.qms.deviation_schemas import (
     ImpactAssessment,
     Investigation,
 )
+from pharmatrace.qms.risk_models import STATUS_LABELS as RISK_STATUS_LABELS
+from pharmatrace.qms.risks import risks_for
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
 from pharmatrace.web.forms import form_data, validate
@@ -182,7 +184,8 @@ def _page(request: Request, db: DbDep, principal: Principal, number: str, status
         return _render(
             request, "qms/deviation_detail.html", status_code=status_code, d=detail, blockers=blockers,
             trail=_trail(session, deviation), ask_login=first_signature_pending(session, principal),
-            investigation_days=deviations.INVESTIGATION_DAYS, **values,
+            investigation_days=deviations.INVESTIGATION_DAYS, risks=risks_for(session, "deviation", deviation.number),
+            risk_statuses=RISK_STATUS_LABELS, **values,
         )  # fmt: skip
 
 
