@@ -3,6 +3,7 @@ answer for the MES, and what the database refuses (SH-6.3.2.1, TJ-6.1, TJ-6.4.2,
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -522,15 +523,45 @@ def test_void_needs_a_reason_and_keeps_the_record(db: Database) -> None:
         service.void_room(uow, service.room_by_code(uow.session, "RM-WEIGH").id)
 
 
+# Each table: (table, the raw UPDATE that bypasses the unit of work).
+KEPT_TABLES: tuple[tuple[str, str], ...] = (
+    ("equipment", "UPDATE equipment SET created_by = 'x'"),
+    ("rooms", "UPDATE rooms SET created_by = 'x'"),
+    ("equipment_log_entries", "UPDATE equipment_log_entries SET description = 'x'"),
+)
+
+
 @pytest.mark.both  # a constraint the database enforces: proven on both dialects
 @pytest.mark.clause("TJ-10.1.6.1", "SH-8.4.5")
-@pytest.mark.parametrize("table", ["equipment", "rooms", "equipment_log_entries"])
-def test_equipment_rooms_and_logbooks_cannot_be_deleted_even_with_raw_sql(db: Database, table: str) -> None:
-    with pytest.raises(DBAPIError, match="refused"), behind_the_apps_back(db) as conn:
-        conn.execute(text(f"DELETE FROM {table}"))
-    with pytest.raises(DBAPIError, match=r"outside the unit of work|append-only"), db.engine.begin() as conn:
-        conn.execute(text(f"UPDATE {table} SET created_by = 'x'" if table != "equipment_log_entries"
-                          else "UPDATE equipment_log_entries SET description = 'x'"))  # fmt: skip
+def test_equipment_rooms_and_logbooks_cannot_be_deleted_even_with_raw_sql(db: Database) -> None:
+    """Every table of KEPT_TABLES on one database: a raw DELETE with the unit-of-work marker forged is refused,
+    and a raw UPDATE without it is refused, each in its own transaction that is rolled back; the table keeps its
+    rows, so the next table meets the plant as it was. Every refusal that is missing is named."""
+    failures: list[str] = []
+    for table, update in KEPT_TABLES:
+        with db.engine.connect() as conn:
+            before = conn.scalar(text(f"SELECT count(*) FROM {table}"))
+        try:
+            with behind_the_apps_back(db) as conn:
+                conn.execute(text(f"DELETE FROM {table}"))
+        except DBAPIError as refused:
+            if not re.search("refused", str(refused)):
+                failures.append(f"{table}: DELETE refused without “refused”: {refused}")
+        else:
+            failures.append(f"{table}: DELETE accepted")
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(text(update))
+        except DBAPIError as refused:
+            if not re.search(r"outside the unit of work|append-only", str(refused)):
+                failures.append(f"{table}: UPDATE refused for another reason: {refused}")
+        else:
+            failures.append(f"{table}: UPDATE outside the unit of work accepted")
+        with db.engine.connect() as conn:
+            after = conn.scalar(text(f"SELECT count(*) FROM {table}"))
+        if after != before:
+            failures.append(f"{table}: rows {before} -> {after}")
+    assert failures == []
 
 
 @pytest.mark.both  # a constraint the database enforces: proven on both dialects

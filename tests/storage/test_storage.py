@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -84,11 +85,33 @@ def test_postgres_refuses_truncate_and_replica_mode_does_not_skip_the_triggers(d
         assert conn.scalar(text("SELECT count(*) FROM audit_entries")) > 0
 
 
+UNDELETABLE_TABLES = ("users", "materials", "roles")
+
+
+def _rows_in(db: Database, table: str) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+
+
 @pytest.mark.clause("TJ-10.1.6.1", "SH-8.4.5")
-@pytest.mark.parametrize("table", ["users", "materials", "roles"])
-def test_gmp_rows_cannot_be_deleted_even_with_raw_sql(db: Database, table: str) -> None:
-    with pytest.raises(DBAPIError, match="never deleted"), behind_the_apps_back(db) as conn:
-        conn.execute(text(f"DELETE FROM {table}"))
+def test_gmp_rows_cannot_be_deleted_even_with_raw_sql(db: Database) -> None:
+    """Every table of UNDELETABLE_TABLES on one database: a raw DELETE, even with the unit-of-work marker
+    forged, is refused ("never deleted") in its own transaction and the table keeps its rows, so the next table
+    meets the plant as it was. Every table that differs is named."""
+    failures: list[str] = []
+    for table in UNDELETABLE_TABLES:
+        before = _rows_in(db, table)
+        try:
+            with behind_the_apps_back(db) as conn:
+                conn.execute(text(f"DELETE FROM {table}"))
+        except DBAPIError as refused:
+            if not re.search("never deleted", str(refused)):
+                failures.append(f"{table}: refused without “never deleted”: {refused}")
+        else:
+            failures.append(f"{table}: DELETE accepted")
+        if _rows_in(db, table) != before:
+            failures.append(f"{table}: rows {before} -> {_rows_in(db, table)}")
+    assert failures == []
 
 
 @pytest.mark.clause("TJ-10.1.2.2.b", "TJ-10.1.2.2.c")
@@ -158,23 +181,41 @@ GMP_TABLES = ("users", "roles", "role_permissions", "user_roles", "settings", "m
               "receipts")  # fmt: skip
 
 
-@pytest.mark.clause("SH-7.1.3.b", "SH-7.1.3.c", "TJ-10.1.1.2.a")
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "UPDATE materials SET name = '绕过' WHERE code = 'HB-DS-001'",
-        "UPDATE users SET locked_at = NULL",
-        "DELETE FROM user_roles",
+# Each write that bypasses the unit of work: (case, the raw statement).
+WRITES_OUTSIDE_THE_UOW: tuple[tuple[str, str], ...] = (
+    ("rename a material", "UPDATE materials SET name = '绕过' WHERE code = 'HB-DS-001'"),
+    ("unlock every user", "UPDATE users SET locked_at = NULL"),
+    ("take every role away", "DELETE FROM user_roles"),
+    (
+        "grant a permission",
         "INSERT INTO role_permissions (role_id, permission_code, granted_at, granted_by) "
         "SELECT id, 'wms.material.view', CURRENT_TIMESTAMP, 'raw' FROM roles WHERE code = 'document_controller'",
+    ),
+    (
+        "forge an audit entry",
         "INSERT INTO audit_entries (at, event, object_type, object_id, actor_login, actor_name, changes, leaf_index)"
         " VALUES (CURRENT_TIMESTAMP, 'forged', 'material', '1', 'x', 'x', '{}', 999999)",
-        "UPDATE ledger_head SET size = 0",
-    ],
+    ),
+    ("shrink the ledger", "UPDATE ledger_head SET size = 0"),
 )
-def test_raw_sql_outside_the_unit_of_work_is_refused(db: Database, statement: str) -> None:
-    with pytest.raises(DBAPIError, match="outside the unit of work"), db.engine.begin() as conn:
-        conn.execute(text(statement))
+
+
+@pytest.mark.clause("SH-7.1.3.b", "SH-7.1.3.c", "TJ-10.1.1.2.a")
+def test_raw_sql_outside_the_unit_of_work_is_refused(db: Database) -> None:
+    """Every statement of WRITES_OUTSIDE_THE_UOW on one database, each in its own transaction: each is refused
+    ("outside the unit of work") and its transaction rolled back, so the next one meets the plant as it was.
+    Every statement that differs is named."""
+    failures: list[str] = []
+    for case, statement in WRITES_OUTSIDE_THE_UOW:
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(text(statement))
+        except DBAPIError as refused:
+            if not re.search("outside the unit of work", str(refused)):
+                failures.append(f"{case}: refused without “outside the unit of work”: {refused}")
+        else:
+            failures.append(f"{case}: accepted ({statement})")
+    assert failures == []
 
 
 @pytest.mark.clause("SH-7.1.3.b", "TJ-10.1.1.2.a")
