@@ -63,10 +63,11 @@ lint:
 typecheck:
 	$(BIN)/mypy --strict src
 
-# Two worker processes (pytest-xdist): most of a test's time is spent waiting on PostgreSQL, Chromium and
-# devices, so two processes on two cores about halve the run. PYTEST_ARGS= runs it in one process. The 40
-# slowest set-ups and calls are printed at the end: where the 15 minutes go, in every CI log.
-PYTEST_ARGS ?= -n 2 --durations=40
+# Three worker processes (pytest-xdist) on two cores: much of a test's time is spent waiting on PostgreSQL's
+# disk writes, Chromium and devices, and a third process fills those waits (ADR 0003, addendum 2026-11-30).
+# PYTEST_ARGS= runs it in one process. The 40 slowest set-ups and calls are printed at the end: where the
+# 15 minutes go, in every CI log.
+PYTEST_ARGS ?= -n 3 --durations=40
 
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
