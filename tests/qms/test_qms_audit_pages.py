@@ -63,6 +63,8 @@ def test_the_pages_show_the_demo_and_drive_an_audit_to_signed_closure(
     page = client.get(f"/qms/audits/{closed}").text
     for testid in ("audit-facts", "checklist", "findings", "signatures", "audit-trail", "capa-link"):
         assert f'data-testid="{testid}"' in page, testid
+    # closed by 赵敏, named as her signed decision names her, not by her bare log-in
+    assert "赵敏 (zhaomin)" in page.split('data-testid="closed-by"')[1].split("</dd>")[0]
     for link in (
         "/compliance",
         "/qms/changes",

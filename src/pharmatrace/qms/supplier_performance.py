@@ -57,7 +57,8 @@ class Performance:
 
     @property
     def open_findings(self) -> int:
-        return sum(1 for a in self.audits for f in a.findings if f.status != "verified")
+        """Findings not yet verified, of audits that were not cancelled (a closed audit may leave minor ones)."""
+        return sum(1 for a in self.audits if a.status != "cancelled" for f in a.findings if f.status != "verified")
 
 
 def _midnight(day: date) -> datetime:
