@@ -40,6 +40,7 @@ from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.models import User
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.qms import numbering
 from pharmatrace.qms.audit_models import (
     KINDS,
     NEEDS_CAPA,
@@ -341,14 +342,8 @@ def _capa(session: Session, number: str | None) -> str | None:
 
 
 def next_number(session: Session) -> str:
-    """``AU-`` + the year (Beijing) + ``-`` + a 4-digit serial per year: ``AU-2026-0001``."""
-    from pharmatrace.wms.codes import next_serial
-
-    year = clock.to_beijing(clock.now()).year
-    while True:
-        number = f"AU-{year}-{next_serial(session, f'QMS:AU-{year}-#'):04d}"
-        if find_audit(session, number) is None:
-            return number
+    """``AU-2026-0001``: the year (Beijing) and a serial per year (``qms.numbering``)."""
+    return numbering.next_number(session, "AU", find_audit)
 
 
 # --- writing: the audit --------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.models import User
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.qms import numbering
 from pharmatrace.qms.capa_models import (
     OPEN_STATUSES,
     STATUS_LABELS,
@@ -394,14 +395,8 @@ def _check_action(session: Session, body: ActionCreate) -> tuple[User, list[User
 
 
 def next_number(session: Session) -> str:
-    """``CAPA-`` + the year (Beijing) + ``-`` + a 4-digit serial per year: ``CAPA-2026-0001``."""
-    from pharmatrace.wms.codes import next_serial
-
-    year = clock.to_beijing(clock.now()).year
-    while True:
-        number = f"CAPA-{year}-{next_serial(session, f'QMS:CAPA-{year}-#'):04d}"
-        if find_capa(session, number) is None:
-            return number
+    """``CAPA-2026-0001``: the year (Beijing) and a serial per year (``qms.numbering``)."""
+    return numbering.next_number(session, "CAPA", find_capa)
 
 
 # --- writing -------------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitte
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal, find_user
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.qms import numbering
 from pharmatrace.qms.change_models import (
     AREAS,
     FUNCTION_LABELS,
@@ -320,14 +321,8 @@ def _set_proposal(session: Session, change: ChangeRequest, body: Proposal) -> No
 
 
 def next_number(session: Session) -> str:
-    """``CC-`` + the year (Beijing) + ``-`` + a 4-digit serial per year: ``CC-2026-0001``."""
-    from pharmatrace.wms.codes import next_serial
-
-    year = clock.to_beijing(clock.now()).year
-    while True:
-        number = f"CC-{year}-{next_serial(session, f'QMS:CC-{year}-#'):04d}"
-        if find_change(session, number) is None:
-            return number
+    """``CC-2026-0001``: the year (Beijing) and a serial per year (``qms.numbering``)."""
+    return numbering.next_number(session, "CC", find_change)
 
 
 # --- the state machine ------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.models import User
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.qms import numbering
 from pharmatrace.qms.capa_schemas import SignaturePublic
 from pharmatrace.qms.complaint_models import (
     AT_LEAST_MAJOR,
@@ -385,14 +386,8 @@ def _received_at(value: datetime | None) -> datetime:
 
 
 def next_number(session: Session) -> str:
-    """``CMP-`` + the year (Beijing) + ``-`` + a 4-digit serial per year: ``CMP-2026-0001``."""
-    from pharmatrace.wms.codes import next_serial
-
-    year = clock.to_beijing(clock.now()).year
-    while True:
-        number = f"CMP-{year}-{next_serial(session, f'QMS:CMP-{year}-#'):04d}"
-        if find_complaint(session, number) is None:
-            return number
+    """``CMP-2026-0001``: the year (Beijing) and a serial per year (``qms.numbering``)."""
+    return numbering.next_number(session, "CMP", find_complaint)
 
 
 # --- writing -------------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, ValidationF
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.qms import numbering
 from pharmatrace.qms.recall_models import (
     METHOD_LABELS,
     NOTIFY_DAYS,
@@ -281,14 +282,8 @@ def _move(recall: Recall, transition: Transition) -> None:
 
 
 def next_number(session: Session) -> str:
-    """``RC-`` + the year (Beijing) + ``-`` + a 4-digit serial per year: ``RC-2026-0001``."""
-    from pharmatrace.wms.codes import next_serial
-
-    year = clock.to_beijing(clock.now()).year
-    while True:
-        number = f"RC-{year}-{next_serial(session, f'QMS:RC-{year}-#'):04d}"
-        if find_recall(session, number) is None:
-            return number
+    """``RC-2026-0001``: the year (Beijing) and a serial per year (``qms.numbering``)."""
+    return numbering.next_number(session, "RC", find_recall)
 
 
 def _complaint_id(session: Session, number: str | None) -> int | None:

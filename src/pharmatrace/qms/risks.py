@@ -38,6 +38,7 @@ from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitte
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.qms import numbering
 from pharmatrace.qms.capa_schemas import SignaturePublic
 from pharmatrace.qms.risk_models import (
     LINKED_SUBJECTS,
@@ -361,14 +362,8 @@ def _check_capa(session: Session, number: str | None) -> str | None:
 
 
 def next_number(session: Session) -> str:
-    """``RA-`` + the year (Beijing) + ``-`` + a 4-digit serial per year: ``RA-2026-0001``."""
-    from pharmatrace.wms.codes import next_serial
-
-    year = clock.to_beijing(clock.now()).year
-    while True:
-        number = f"RA-{year}-{next_serial(session, f'QMS:RA-{year}-#'):04d}"
-        if find_assessment(session, number) is None:
-            return number
+    """``RA-2026-0001``: the year (Beijing) and a serial per year (``qms.numbering``)."""
+    return numbering.next_number(session, "RA", find_assessment)
 
 
 # --- writing -------------------------------------------------------------------------------------------------
