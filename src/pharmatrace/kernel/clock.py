@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from pharmatrace.kernel.errors import N_, Conflict
 
@@ -114,6 +114,11 @@ def to_beijing(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(BEIJING)
+
+
+def today() -> date:
+    """The plant's calendar day (Beijing): due dates, planned dates and pull points are days of the plant."""
+    return to_beijing(now()).date()
 
 
 def format_beijing(moment: datetime | None, *, seconds: bool = True) -> str:

@@ -100,9 +100,7 @@ class PullRefused(Conflict):
 # --- dates -----------------------------------------------------------------------------------------------
 
 
-def today() -> date:
-    """Today in Beijing time: pull points are calendar days of the plant."""
-    return clock.to_beijing(clock.now()).date()
+today = clock.today  # the plant's calendar day (Beijing)
 
 
 def add_months(start: date, months: int) -> date:

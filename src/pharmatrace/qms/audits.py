@@ -108,9 +108,7 @@ class AuditTransitionRefused(Conflict):
 # --- reading -------------------------------------------------------------------------------------------------
 
 
-def today() -> date:
-    """Today in Beijing time: planned dates are calendar days of the plant."""
-    return clock.to_beijing(clock.now()).date()
+today = clock.today  # the plant's calendar day (Beijing)
 
 
 def find_audit(session: Session, number: str) -> Audit | None:

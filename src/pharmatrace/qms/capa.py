@@ -109,9 +109,7 @@ class CapaTransitionRefused(Conflict):
 # --- reading -------------------------------------------------------------------------------------------------
 
 
-def today() -> date:
-    """Today in Beijing time: due dates are calendar days of the plant."""
-    return clock.to_beijing(clock.now()).date()
+today = clock.today  # the plant's calendar day (Beijing)
 
 
 def find_capa(session: Session, number: str) -> Capa | None:

@@ -115,9 +115,7 @@ class UnknownAffectedItem(ValidationFailed):
 # --- dates ------------------------------------------------------------------------------------------------
 
 
-def today() -> date:
-    """Today in Beijing time: due dates are calendar days of the plant."""
-    return clock.to_beijing(clock.now()).date()
+today = clock.today  # the plant's calendar day (Beijing)
 
 
 def age_days(change: ChangeRequest, on: date | None = None) -> int:

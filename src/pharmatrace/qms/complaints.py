@@ -89,9 +89,7 @@ class ComplaintTransitionRefused(Conflict):
 # --- reading -------------------------------------------------------------------------------------------------
 
 
-def today() -> date:
-    """Today in Beijing time: due dates are calendar days of the plant."""
-    return clock.to_beijing(clock.now()).date()
+today = clock.today  # the plant's calendar day (Beijing)
 
 
 def find_complaint(session: Session, number: str) -> Complaint | None:

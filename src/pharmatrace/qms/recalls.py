@@ -35,7 +35,7 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -93,9 +93,7 @@ class RecallTransitionRefused(Conflict):
 # --- reading -------------------------------------------------------------------------------------------------
 
 
-def today() -> date:
-    """Today in Beijing time."""
-    return clock.to_beijing(clock.now()).date()
+today = clock.today  # the plant's calendar day (Beijing)
 
 
 def find_recall(session: Session, number: str) -> Recall | None:

@@ -58,7 +58,9 @@ class Performance:
     @property
     def open_findings(self) -> int:
         """Findings not yet verified, of audits that were not cancelled (a closed audit may leave minor ones)."""
-        return sum(1 for a in self.audits if a.status != "cancelled" for f in a.findings if f.status != "verified")
+        return sum(
+            1 for a in self.audits if a.status != "cancelled" for f in a.findings if f.status != "verified"
+        )
 
 
 def _midnight(day: date) -> datetime:

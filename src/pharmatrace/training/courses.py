@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -72,9 +72,7 @@ EXPIRY_WINDOW_DAYS = 60  # qualifications expiring within this many days are lis
 PLAN_MOVES = {"draft": ("approved",), "approved": ("closed",), "closed": ()}
 
 
-def today() -> date:
-    """The plant's calendar day (Beijing)."""
-    return clock.to_beijing(clock.now()).date()
+today = clock.today  # the plant's calendar day (Beijing)
 
 
 # --- look-ups --------------------------------------------------------------------------------------------------
