@@ -1,7 +1,9 @@
 """Product quality review pages and API: the list and the demo's review in review, its page with every section,
-the trend charts' data embedded as JSON for the local ECharts, the printable view, the compile form refusing a
-period ending before it starts and an unknown product with 422, the qualified person's signed approval on the page;
-the API refuses bad input with 422 and a user without the permission with 403, writing nothing (TJ-9.4, SH-6.2.4)."""
+the trend charts' data embedded as JSON for the local ECharts (one assay series per test item, with its
+specification limits), the codes of each area shown by their labels in the user's language, the printable view,
+the compile form refusing a period ending before it starts and an unknown product with 422, the qualified person's
+signed approval on the page; the API refuses bad input with 422 and a user without the permission with 403,
+writing nothing (TJ-9.4, SH-6.2.4)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,12 @@ def _counts(db: Database) -> tuple[int, int]:
     return count_rows(db, ProductQualityReview), count_rows(db, PqrDecision)
 
 
+def _cells(page: str, testid: str) -> list[str]:
+    """The text of every element marked ``data-testid=testid`` (tags removed, spaces collapsed)."""
+    found = re.findall(rf'data-testid="{testid}">(.*?)</(?:td|span)>', page, re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in found]
+
+
 @pytest.mark.clause("TJ-9.4", "SH-6.2.4", "SH-7.1.4")
 def test_the_review_page_shows_sections_and_charts_and_takes_the_signed_approval(
     client: TestClient, db: Database
@@ -70,7 +78,30 @@ def test_the_review_page_shows_sections_and_charts_and_takes_the_signed_approval
     yields = content["sections"]["yields"]["rows"]
     assert charts["batches"] == [r["batch_no"] for r in content["sections"]["batches"]["rows"]]
     assert {s["name"] for s in charts["yield"]} == {r["step_code"] for r in yields}
-    assert charts["assay"]["data"] and charts["assay"]["item"].startswith("含量")
+    lab = content["sections"]["laboratory"]["rows"]
+    assay = [r for r in lab if r["item"].startswith("含量")]
+    # one series per assay test item, each with the limits its compiled rows carry (its specification's)
+    assert [s["name"] for s in charts["assay"]["series"]] == list(dict.fromkeys(r["item"] for r in assay))
+    first = charts["assay"]["series"][0]
+    assert first["data"] and (first["low"], first["high"]) == (
+        float(assay[0]["low"]),
+        float(assay[0]["high"]),
+    )
+    assert "markLine: limitLines(s)" in page and "var limits" not in page
+
+    # codes are shown by their labels (the demo: a deviation whose impact was judged acceptable, passing tests,
+    # the closed mock recall of level III), never as the raw code in the cell
+    impacts = _cells(page, "deviation-impact")
+    assert impacts and all(c.endswith("Impact acceptable") and "impact_acceptable" not in c for c in impacts)
+    assert _cells(page, "lab-verdict") and set(_cells(page, "lab-verdict")) == {"Pass"}
+    assert _cells(page, "recall-kind") == ["Mock recall (drill)"]
+    assert _cells(page, "recall-level") == ["Level III"] and _cells(page, "recall-status") == ["Closed"]
+    client.cookies.set("pt_lang", "zh_CN")
+    chinese = client.get(f"/qms/pqr/{number}").text
+    assert _cells(chinese, "recall-kind") == ["模拟召回（演练）"]
+    assert _cells(chinese, "recall-level") == ["三级召回"]
+    assert all(c.endswith("影响可接受") for c in _cells(chinese, "deviation-impact"))
+    client.cookies.set("pt_lang", "en")
     for form in ("review-form", "recompile-form"):
         assert f'data-testid="{form}"' in page, form
     assert 'data-testid="approve-form"' not in page  # QA compiles and reviews; the qualified person approves
@@ -101,6 +132,9 @@ def test_the_review_page_shows_sections_and_charts_and_takes_the_signed_approval
     assert _status(db, number) == "approved"
     page = client.get(f"/qms/pqr/{number}").text
     assert 'data-decision="approve"' in page
+    printed = client.get(f"/qms/pqr/{number}/print").text
+    assert _cells(printed, "signature-status") == ["valid"]  # the signature's state by its label
+    assert _cells(printed, "recall-kind") == ["Mock recall (drill)"]
     for form in ("review-form", "recompile-form", "approve-form"):
         assert f'data-testid="{form}"' not in page, form  # an approved review offers no step
 

@@ -6,8 +6,9 @@
   implementation, 张伟's (``zhangwei``) action still open.
 * From the OOS case of the 三七 lot (:mod:`pharmatrace.lims.result_demo`): 孙丽 (``sunli``, QC reviewer) raises a
   preventive CAPA for the drying of incoming herbs — a draft waiting for QA's approval.
-* From the internal GMP self-inspection: a CAPA closed as effective — approved, its action done, the
-  effectiveness check signed by 陈静.
+* From the internal GMP self-inspection (``AU-YYYY-0001``, the first audit of the year: seeded later by
+  :mod:`pharmatrace.qms.audit_demo`, whose finding links back to this CAPA): a CAPA closed as effective —
+  approved, its action done, the effectiveness check signed by 陈静.
 
 No retraining action: retraining orders would make the demo's people lapsed on their SOPs. Everything goes
 through the service, at the real time (after the history). Idempotent: nothing is added once a CAPA exists.
@@ -104,7 +105,7 @@ def seed_capas(db: Database, password: str) -> int:
         })  # fmt: skip
         added += 1
     number = _create(db, ORIGINATOR, {
-        "kind": "corrective", "source_type": "audit", "source_ref": f"AUD-{today.year}-01",
+        "kind": "corrective", "source_type": "audit", "source_ref": f"AU-{today.year}-0001",
         "title": "GMP 自检发现：状态标识不全", "owner": ORIGINATOR, "due_date": str(today + timedelta(days=10)),
         "problem": "自检发现冻干车间 2 个中间产品贮罐未悬挂状态标识。",
         "root_cause": "交接班检查清单未包含状态标识项",

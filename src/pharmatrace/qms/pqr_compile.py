@@ -11,8 +11,8 @@
 * ``deviations`` — the deviations naming those batches (:func:`pharmatrace.qms.deviations.batch_quality_evaluation`),
   counted by classification and status;
 * ``laboratory`` — the product's test orders (its batches' release tests and any order of the product requested in
-  the period), the latest version of each numeric result, the OOS investigations and the results flagged out of
-  trend (TJ-7.7); the assay (含量) per batch feeds the trend chart;
+  the period), the latest version of each numeric result with its specification item's numeric limits, the OOS
+  investigations and the results flagged out of trend (TJ-7.7); the assay (含量) per batch feeds the trend chart;
 * ``changes`` — change requests naming the product, its master recipe, its specifications or the equipment its
   batches used (open in the period or closed in it), and the site's other changes closed in the period;
 * ``complaints`` — the complaints about those batches or received in the period about the product, and the recalls
@@ -39,7 +39,7 @@ from pharmatrace.kernel import clock
 from pharmatrace.mes.execution_models import BatchOrder, StepExecution
 from pharmatrace.wms.models import Material
 
-SCHEMA = 1
+SCHEMA = 2  # 2: a laboratory row carries its specification item's numeric limits (``low``/``high``)
 ASSAY_PREFIX = "含量"  # the assay test items (含量测定 …) trended per batch
 
 
@@ -212,6 +212,11 @@ def section_deviations(session: Session, scope: Scope) -> dict[str, Any]:
     return {"counts": counts, "rows": rows}
 
 
+def _limit(value: Decimal | None) -> str | None:
+    """A stored limit as plain text without the storage's trailing zeros (``95.000000`` → ``95``)."""
+    return None if value is None else format(value.normalize(), "f")
+
+
 def _orders_of_product(session: Session, scope: Scope) -> list[Any]:
     """The product's test orders: its batches' (by lot number) and any requested in the period."""
     from pharmatrace.lims.result_models import TestOrder
@@ -230,9 +235,11 @@ def section_laboratory(session: Session, scope: Scope) -> dict[str, Any]:
     """The numeric results of the product's tests (latest version), the OOS investigations and the OOT flags."""
     from pharmatrace.lims import results
     from pharmatrace.lims.result_models import OosCase
+    from pharmatrace.lims.specs_models import SpecificationItem
 
     orders = _orders_of_product(session, scope)
     rows, flagged = [], []
+    items: dict[int, SpecificationItem | None] = {}
     for order in orders:
         for test in order.tests:
             last = results.latest(test)
@@ -245,10 +252,15 @@ def section_laboratory(session: Session, scope: Scope) -> dict[str, Any]:
             value = _number(last.reported)
             if value is None:
                 continue
+            if test.spec_item_id not in items:
+                items[test.spec_item_id] = session.get(SpecificationItem, test.spec_item_id)
+            item = items[test.spec_item_id]
             rows.append({
                 "order": order.code, "source": order.source, "lot_number": order.lot_number,
                 "source_ref": order.source_ref, "item": test.item_name, "reported": value, "unit": last.unit,
-                "limit": last.limit_text, "state": results.test_state(test), "verdict": results.verdict_of(last),
+                "limit": last.limit_text, "low": _limit(item.lower) if item is not None else None,
+                "high": _limit(item.upper) if item is not None else None,
+                "state": results.test_state(test), "verdict": results.verdict_of(last),
                 "oot": oot, "tested": _day(last.tested_at),
             })  # fmt: skip
     cases = []
@@ -460,7 +472,8 @@ def _float(text: Any) -> float | None:
 
 def charts(content: dict[str, Any]) -> dict[str, Any]:
     """What the page's trend charts draw, from the compiled content: the yield % per batch (one series per yield
-    step, with its limits) and, when results exist, the assay per batch."""
+    step, with its limits) and, when results exist, the assay per batch — one series per assay test item, with
+    its specification limits when the compiled rows carry them (a compilation of schema 1 does not)."""
     sections = content.get("sections") or {}
     batches = [r["batch_no"] for r in (sections.get("batches") or {}).get("rows", [])]
     yields = (sections.get("yields") or {}).get("rows", [])
@@ -474,9 +487,17 @@ def charts(content: dict[str, Any]) -> dict[str, Any]:
     assay_rows = [r for r in lab if r["item"].startswith(ASSAY_PREFIX) and r["source"] == "batch"]
     assay: dict[str, Any] | None = None
     if assay_rows:
-        by_batch = {r["lot_number"]: r for r in assay_rows}
-        names = [b for b in batches if b in by_batch] + sorted(set(by_batch) - set(batches))
-        first = assay_rows[0]
-        assay = {"item": first["item"], "unit": first["unit"], "limit": first["limit"], "batches": names,
-                 "data": [_float(by_batch[b]["reported"]) for b in names]}  # fmt: skip
+        lots = {r["lot_number"] for r in assay_rows}
+        names = [b for b in batches if b in lots] + sorted(lots - set(batches))
+        items: list[dict[str, Any]] = []
+        for item in dict.fromkeys(r["item"] for r in assay_rows):  # in the order the results were compiled
+            mine = {r["lot_number"]: r for r in assay_rows if r["item"] == item}
+            first = next(iter(mine.values()))
+            items.append({
+                "name": item, "unit": first["unit"], "limit": first["limit"],
+                "low": _float(first.get("low")), "high": _float(first.get("high")),
+                "data": [_float(mine[b]["reported"]) if b in mine else None for b in names],
+            })  # fmt: skip
+        assay = {"batches": names, "unit": " / ".join(dict.fromkeys(i["unit"] for i in items if i["unit"])),
+                 "series": items}  # fmt: skip
     return {"batches": batches, "yield": series if yields else None, "assay": assay}

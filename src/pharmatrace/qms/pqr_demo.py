@@ -39,17 +39,19 @@ def seed_pqr(db: Database, password: str) -> int:
         number = service.compile_review(uow, compiler, PqrCompile(product=PRODUCT)).number
         service.record_review(uow, compiler, number, PqrReview(
             comments={
-                "batches": "本年度生产批次均按批指令完成，已完成批次经质量受权人放行，无不合格批。",
-                "yields": "浓缩、灯检、包装收率均在规定限度内，批间波动小。",
-                "deviations": "浓缩工序偏差 1 起（主要），已调查关闭，评估不影响产品质量。",
-                "laboratory": "成品检验结果均符合标准，含量稳定；本品种无 OOS、无 OOT。",
-                "changes": "冻干机真空泵更换及浓缩 SOP 修订已按变更控制执行，需在下年度回顾中确认效果。",
+                "batches": "本年度已完成批次经质量受权人放行，无不合格批；另有 1 批生产中，待完成后审核放行。",
+                "yields": "浓缩、灯检、包装收率均在规定限度内；目前仅 1 批有收率数据，批间波动待积累数据后评价。",
+                "deviations": "冻干工序偏差 1 起（主要：LYO-CPP1 步骤超出工序间放置时限，根本原因为冻干机箱门密封圈"
+                              "老化），已调查关闭，对所涉批次的影响评估为可接受。",
+                "laboratory": "已检批次的成品检验结果均符合标准；本品种无 OOS、无 OOT；含量趋势数据尚少，需继续积累。",
+                "changes": "浓缩 SOP 修订已关闭；冻干机 FD-01 真空泵更换按变更控制实施中，需在下年度回顾中确认效果。",
                 "complaints": "投诉 2 起（外箱破损不成立；可见异物调查中），模拟召回 1 次，召回体系有效。",
-                "stability": "长期稳定性考察已启动，0 月结果符合规定，继续按方案取样。",
+                "stability": "长期稳定性考察已启动，0 月样品已取样送检，结果尚未报告；待结果报告后评价，继续按方案取样。",
             },
             process_stable=True,
-            actions="1. 跟踪可见异物投诉调查结论；2. 冻干机真空泵更换后首 3 批加强监控；3. 持续积累含量趋势数据。",
-            overall_conclusion="工艺稳定可靠，现行质量标准适用，未发现不良趋势；建议维持现行工艺并落实上述改进措施。",
+            actions="1. 跟踪可见异物投诉调查结论；2. 冻干机真空泵更换后首 3 批加强监控；3. 跟踪稳定性 0 月检验结果；"
+                    "4. 持续积累收率与含量趋势数据。",
+            overall_conclusion="已完成批次工艺稳定，现行质量标准适用，未发现不良趋势；建议维持现行工艺并落实上述改进措施。",
         ))  # fmt: skip
         uow.commit()
     return 1

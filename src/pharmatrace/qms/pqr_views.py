@@ -19,8 +19,12 @@ from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.lims.oos_views import PHASE_LABELS as OOS_PHASE_LABELS
+from pharmatrace.lims.oos_views import STATUS_LABELS as OOS_STATUS_LABELS
+from pharmatrace.lims.results import VERDICT_LABELS
 from pharmatrace.lims.stability_models import STATUS_LABELS as STUDY_STATUS_LABELS
 from pharmatrace.lims.stability_models import STUDY_TYPE_LABELS
+from pharmatrace.mes.ebr import SIGNATURE_STATES
 from pharmatrace.mes.execution import ORDER_STATUS_LABELS
 from pharmatrace.qms import deviations
 from pharmatrace.qms import pqr as service
@@ -31,6 +35,9 @@ from pharmatrace.qms.complaint_models import CATEGORY_LABELS, CLASSIFICATION_LAB
 from pharmatrace.qms.complaint_models import STATUS_LABELS as COMPLAINT_STATUS_LABELS
 from pharmatrace.qms.pqr_models import SECTION_LABELS, SECTIONS, STATUS_LABELS, ProductQualityReview
 from pharmatrace.qms.pqr_schemas import PqrApprove, PqrCompile, PqrRecompile, PqrReview
+from pharmatrace.qms.recall_models import KIND_LABELS as RECALL_KIND_LABELS
+from pharmatrace.qms.recall_models import LEVEL_LABELS as RECALL_LEVEL_LABELS
+from pharmatrace.qms.recall_models import STATUS_LABELS as RECALL_STATUS_LABELS
 from pharmatrace.qms.release import STATE_LABELS as RELEASE_LABELS
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
@@ -51,14 +58,22 @@ LABELS = {
     "release": RELEASE_LABELS,
     "deviation_status": deviations.STATUS_LABELS,
     "deviation_class": {**deviations.CLASS_LABELS, "unclassified": N_("Not classified")},
+    "impact": deviations.CONCLUSION_LABELS,
+    "verdict": VERDICT_LABELS,
+    "oos_phase": OOS_PHASE_LABELS,
+    "oos_status": OOS_STATUS_LABELS,
     "change_type": CHANGE_TYPE_LABELS,
     "change_class": {**CHANGE_CLASS_LABELS, "unclassified": N_("Not classified")},
     "change_status": CHANGE_STATUS_LABELS,
     "complaint_category": CATEGORY_LABELS,
     "complaint_class": {**CLASSIFICATION_LABELS, "unclassified": N_("Not classified")},
     "complaint_status": COMPLAINT_STATUS_LABELS,
+    "recall_kind": RECALL_KIND_LABELS,
+    "recall_level": RECALL_LEVEL_LABELS,
+    "recall_status": RECALL_STATUS_LABELS,
     "study_type": STUDY_TYPE_LABELS,
     "study_status": STUDY_STATUS_LABELS,
+    "signature": SIGNATURE_STATES,
 }
 
 
