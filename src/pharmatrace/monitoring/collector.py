@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from pharmatrace.adapters import get_within
 from pharmatrace.kernel.errors import N_, NotFound
 from pharmatrace.monitoring import historian
 from pharmatrace.monitoring.adapters import Binding
@@ -53,7 +54,7 @@ class Collector:
             while limit is None or taken < limit:
                 wait = None if started is None else max(0.0, started + self.flush_seconds - time.monotonic())
                 try:
-                    reading = await asyncio.wait_for(queue.get(), timeout=wait)
+                    reading = await get_within(queue, wait)
                 except TimeoutError:
                     await self.flush(batch)
                     started = None

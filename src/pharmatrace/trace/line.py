@@ -37,6 +37,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, Field, StringConstraints, ValidationError
 from sqlalchemy import select
 
+from pharmatrace.adapters import get_within
 from pharmatrace.kernel import crypto
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.errors import N_, NotFound, ValidationFailed
@@ -413,7 +414,7 @@ class LineCollector:
                     now = time.monotonic()
                     wait = max(0.0, min(started + self.flush_seconds, last + self.idle_seconds) - now)
                 try:
-                    delivery = await asyncio.wait_for(queue.get(), timeout=wait)
+                    delivery = await get_within(queue, wait)
                 except TimeoutError:
                     await self.flush(pending)
                     continue
