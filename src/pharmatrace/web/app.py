@@ -226,6 +226,7 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.qms import capa_views as qms_capa_views
     from pharmatrace.qms import change_views as qms_change_views
     from pharmatrace.qms import complaint_views as qms_complaint_views
+    from pharmatrace.qms import dashboard_views as qms_dashboard_views
     from pharmatrace.qms import deviation_views as qms_deviation_views
     from pharmatrace.qms import pqr_views as qms_pqr_views
     from pharmatrace.qms import recall_views as qms_recall_views
@@ -273,6 +274,7 @@ def page_routers() -> list[APIRouter]:
         lims_certificate_views.router,
         lims_oos_views.router,
         qms_deviation_views.router,
+        qms_dashboard_views.router,
         qms_capa_views.router,
         qms_change_views.router,
         qms_release_views.router,

@@ -38,7 +38,7 @@ AREAS: tuple[Area, ...] = (
     Area("equipment", N_("Equipment & rooms"), True, "/equipment", "equipment.view"),
     Area("mes", N_("Production & batch records"), True, "/mes/batches", "mes.batch.view"),
     Area("lims", N_("Laboratory (LIMS)"), True, "/lims/samples", "lims.view"),
-    Area("qms", N_("Quality (QMS)"), True, "/qms/deviations", "qms.view"),
+    Area("qms", N_("Quality (QMS)"), True, "/qms", "qms.view"),
     Area("trace", N_("Serialization & trace"), True, "/trace", "trace.view"),
     Area("monitoring", N_("Integrated monitoring"), True, "/monitoring", "monitoring.view"),
     Area("documents", N_("Documents"), True, "/documents", "documents.view"),
