@@ -8,17 +8,16 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.audit_trail.service import trail_of
-from pharmatrace.kernel.errors import N_, PharmaTraceError, ValidationFailed
+from pharmatrace.kernel.errors import N_, ValidationFailed
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
-from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import capa as service
 from pharmatrace.qms.capa_models import (
     ACTION_STATUS_LABELS,
@@ -32,7 +31,7 @@ from pharmatrace.qms.capa_models import (
 from pharmatrace.qms.capa_schemas import ActionAdd, CapaApprove, CapaCreate, EffectivenessVerdict
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import CurrentPrincipal, DbDep, Requires
-from pharmatrace.web.forms import form_data, submit, validate
+from pharmatrace.web.forms import act, form_data, submit, validate
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -181,14 +180,8 @@ def evidence(db: DbDep, principal: CurrentPrincipal, number: str, sm3: str) -> R
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None, data: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    try:
-        with UnitOfWork(db, principal.actor, reason=reason) as uow:
-            write(uow)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _page(request, db, principal, number, error.http_status, error=i18n.error_message(error), form=form,
-                     data=data or {})  # fmt: skip
-    return RedirectResponse(_url(number) + _saved(), status_code=303)
+    return act(db, principal, write, done=_url(number) + _saved(), reason=reason, data=data,
+               rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
 def _invalid(request: Request, db: DbDep, principal: Principal, number: str, form: str, data: dict[str, Any],

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.audit_trail.service import trail_of
-from pharmatrace.kernel.errors import N_, PharmaTraceError
+from pharmatrace.kernel.errors import N_
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
@@ -48,7 +48,7 @@ from pharmatrace.qms.risk_models import STATUS_LABELS as RISK_STATUS_LABELS
 from pharmatrace.qms.risks import risks_for
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import form_data, submit, validate
+from pharmatrace.web.forms import act, form_data, submit, validate
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -229,14 +229,8 @@ def change_page(request: Request, db: DbDep, principal: QmsView, number: str) ->
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str,
          write: Callable[[UnitOfWork], object], reason: str | None = None,
          data: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    try:
-        with UnitOfWork(db, principal.actor, reason=reason) as uow:
-            write(uow)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _change_page(request, db, principal, number, error.http_status, error=i18n.error_message(error),
-                            form=form, data=data or {})  # fmt: skip
-    return RedirectResponse(_url(number) + _saved(), status_code=303)
+    return act(db, principal, write, done=_url(number) + _saved(), reason=reason, data=data,
+               rerender=lambda status, **values: _change_page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
 async def _checked(request: Request, db: DbDep, principal: Principal, number: str, form: str,

@@ -9,16 +9,15 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.audit_trail.service import trail_of
-from pharmatrace.kernel.errors import N_, PharmaTraceError
+from pharmatrace.kernel.errors import N_
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
-from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.lims.oos_views import PHASE_LABELS as OOS_PHASE_LABELS
 from pharmatrace.lims.oos_views import STATUS_LABELS as OOS_STATUS_LABELS
 from pharmatrace.lims.results import VERDICT_LABELS
@@ -41,7 +40,7 @@ from pharmatrace.qms.recall_models import STATUS_LABELS as RECALL_STATUS_LABELS
 from pharmatrace.qms.release import STATE_LABELS as RELEASE_LABELS
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import form_data, submit, validate
+from pharmatrace.web.forms import act, form_data, submit
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -193,26 +192,17 @@ def pqr_print(
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None, data: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    try:
-        with UnitOfWork(db, principal.actor, reason=reason) as uow:
-            write(uow)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _page(request, db, principal, number, error.http_status, error=i18n.error_message(error), form=form,
-                     data=data or {})  # fmt: skip
-    return RedirectResponse(_url(number) + _saved(), status_code=303)
+    return act(db, principal, write, done=_url(number) + _saved(), reason=reason, data=data,
+               rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
 def _step(request: Request, db: DbDep, principal: Principal, number: str, form: str, schema: Any,
           values: dict[str, Any], data: dict[str, Any], write: Any) -> Response:  # fmt: skip
     """Validate a step's form, then write it; bad input re-renders the page with 422 and nothing written."""
-    shown = {k: v for k, v in data.items() if k != "password"}
-    body, errors = validate(schema, values)
-    if body is None:
-        return _page(request, db, principal, number, 422, form=form, data=shown, field_errors=errors,
-                     error=next(iter(errors.values()), None))  # fmt: skip
-    return _act(request, db, principal, number, form, lambda uow: write(uow, body),
-                reason=getattr(body, "reason", None), data=shown)  # fmt: skip
+    return submit(db, principal, schema, values, write=write, done=_url(number) + _saved(),
+                  reason=lambda body: getattr(body, "reason", None),
+                  shown={k: v for k, v in data.items() if k != "password"},
+                  rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip
 
 
 @router.post("/pqr/{number}/review", response_class=HTMLResponse)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel.audit import AuditEntry
@@ -43,7 +43,7 @@ from pharmatrace.trace.models import SHIPMENT_STATUS_LABELS, STATE_LABELS
 from pharmatrace.trace.recall import RecallImpact
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import form_data, submit, validate
+from pharmatrace.web.forms import form_data, submit
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -173,19 +173,9 @@ def _step(request: Request, db: DbDep, principal: Principal, number: str, form: 
           data: dict[str, Any], write: Any, reason: str | None = None) -> Response:  # fmt: skip
     """A form of the recall's page: validate, write through the unit of work, redirect; or the page again
     with the error (422 for bad input, the refusal's status otherwise) and nothing written."""
-    shown = {k: v for k, v in data.items() if k != "password"}
-    body, errors = validate(schema, data)
-    if body is None:
-        return _page(request, db, principal, number, 422, form=form, data=shown, field_errors=errors,
-                     error=next(iter(errors.values()), None))  # fmt: skip
-    try:
-        with UnitOfWork(db, principal.actor, reason=reason) as uow:
-            write(uow, body)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _page(request, db, principal, number, error.http_status, error=i18n.error_message(error),
-                     form=form, data=shown)  # fmt: skip
-    return RedirectResponse(_url(number) + _saved(), status_code=303)
+    return submit(db, principal, schema, data, write=write, done=_url(number) + _saved(), reason=lambda _: reason,
+                  shown={k: v for k, v in data.items() if k != "password"},
+                  rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip
 
 
 def _fields(data: dict[str, Any], schema: Any) -> dict[str, Any]:

@@ -10,22 +10,21 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.audit_trail.service import trail_of
-from pharmatrace.kernel.errors import N_, PharmaTraceError
+from pharmatrace.kernel.errors import N_
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
-from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import risks as service
 from pharmatrace.qms.risk_models import BAND_LABELS, STATUS_LABELS, SUBJECT_LABELS, RiskAssessment
 from pharmatrace.qms.risk_schemas import AssessmentApprove, AssessmentCreate, RiskItemInput
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import form_data, submit, validate
+from pharmatrace.web.forms import act, form_data, submit
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -140,25 +139,16 @@ def risk_page(request: Request, db: DbDep, principal: QmsView, number: str) -> R
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None, data: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    try:
-        with UnitOfWork(db, principal.actor, reason=reason) as uow:
-            write(uow)
-            uow.commit()
-    except PharmaTraceError as error:
-        return _page(request, db, principal, number, error.http_status, error=i18n.error_message(error), form=form,
-                     data=data or {})  # fmt: skip
-    return RedirectResponse(_url(number) + _saved(), status_code=303)
+    return act(db, principal, write, done=_url(number) + _saved(), reason=reason, data=data,
+               rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
 def _step(request: Request, db: DbDep, principal: Principal, number: str, form: str, schema: Any,
           values: dict[str, Any], data: dict[str, Any], write: Any) -> Response:  # fmt: skip
     """Validate a step's form, then write it; bad input re-renders the page with 422 and nothing written."""
-    shown = {k: v for k, v in data.items() if k != "password"}
-    body, errors = validate(schema, values)
-    if body is None:
-        return _page(request, db, principal, number, 422, form=form, data=shown, field_errors=errors,
-                     error=next(iter(errors.values()), None))  # fmt: skip
-    return _act(request, db, principal, number, form, lambda uow: write(uow, body), data=shown)
+    return submit(db, principal, schema, values, write=write, done=_url(number) + _saved(),
+                  shown={k: v for k, v in data.items() if k != "password"},
+                  rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip
 
 
 def _with_reason(request: Request, db: DbDep, principal: Principal, number: str, form: str,

@@ -54,6 +54,28 @@ def validate(schema: type[M], data: dict[str, Any]) -> tuple[M | None, dict[str,
         return None, errors
 
 
+def act(
+    db: Database,
+    principal: Principal,
+    write: Callable[[UnitOfWork], object],
+    *,
+    rerender: Callable[..., Response],
+    done: str | Callable[[object], str],
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> Response:
+    """Write through the unit of work, then redirect (303) to ``done``; a refusal by the service re-renders
+    the page with the error's status and message and ``data`` (nothing was written: the unit of work rolls
+    back). ``done`` is the URL, or makes it from what ``write`` returned."""
+    try:
+        with UnitOfWork(db, principal.actor, reason=reason) as uow:
+            result = write(uow)
+            uow.commit()
+    except PharmaTraceError as error:
+        return rerender(error.http_status, data=data or {}, error=i18n.error_message(error))
+    return RedirectResponse(done(result) if callable(done) else done, status_code=303)
+
+
 def submit(
     db: Database,
     principal: Principal,
@@ -66,25 +88,26 @@ def submit(
     reason: Callable[[M], str | None] | None = None,
     permission: Callable[[M], str | None] | None = None,
     show_first_error: bool = True,
+    shown: dict[str, Any] | None = None,
 ) -> Response:
     """A page's form post: validate, write through the unit of work, then redirect (303) to ``done``.
 
     Bad input re-renders the page with 422 and the field errors; a refusal by the service re-renders it
     with the error's status and message. Either way nothing was written (the unit of work rolls back).
     ``rerender(status, **values)`` draws the page; ``done`` is the URL, or makes it from what ``write``
-    returned; ``reason`` gives the unit of work its reason; ``permission`` names one the input needs.
+    returned; ``reason`` gives the unit of work its reason; ``permission`` names one the input needs;
+    ``shown`` is what the page shows again in its form (default: ``data``; e.g. without the password).
     """
+    shown = data if shown is None else shown
     body, errors = validate(schema, data)
     if body is None:
         first = next(iter(errors.values()), None) if show_first_error else None
-        return rerender(422, data=data, field_errors=errors, error=first)
+        return rerender(422, data=shown, field_errors=errors, error=first)
     try:
         needed = permission(body) if permission else None
         if needed:
             principal.require(needed)
-        with UnitOfWork(db, principal.actor, reason=reason(body) if reason else None) as uow:
-            result = write(uow, body)
-            uow.commit()
     except PharmaTraceError as error:
-        return rerender(error.http_status, data=data, error=i18n.error_message(error))
-    return RedirectResponse(done(result) if callable(done) else done, status_code=303)
+        return rerender(error.http_status, data=shown, error=i18n.error_message(error))
+    return act(db, principal, lambda uow: write(uow, body), rerender=rerender, done=done,
+               reason=reason(body) if reason else None, data=shown)  # fmt: skip
