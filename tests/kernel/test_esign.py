@@ -271,6 +271,8 @@ def test_signing_through_the_api(db: Database) -> None:
             "lims.oos.close", "qms.batch.release", "qms.batch.reject",
             "qms.complaint.close", "qms.recall.open", "qms.recall.close",
             "qms.audit.close", "qms.risk.approve", "qms.pqr.approve",
+            "qms.validation.protocol.approve", "qms.validation.report.approve", "qms.dossier.approve",
+            "qms.supplier.qualify",
         }  # fmt: skip
         qa = token(client, "chenjing")
         body = {

@@ -415,6 +415,19 @@ def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
     added["qms_audits"] = seed_audits(db, DEMO_PASSWORD)  # a closed self-inspection, a planned supplier audit
     added["qms_risks"] = seed_risks(db, DEMO_PASSWORD)  # an approved FMEA of the lyophilization step
     added["qms_pqr"] = seed_pqr(db, DEMO_PASSWORD)  # the product's quality review for the year, compiled
+    from pharmatrace.qms.dossier_demo import seed_dossiers
+    from pharmatrace.qms.supplier_qualification_demo import seed_supplier_qualifications
+    from pharmatrace.qms.validation_demo import seed_validation
+
+    added["qms_validation"] = seed_validation(
+        db, DEMO_PASSWORD
+    )  # the lyophilizer's qualification, a process validation
+    added["qms_dossiers"] = seed_dossiers(
+        db, DEMO_PASSWORD
+    )  # the product's registration, a contract-testing agreement
+    added["qms_supplier_qualifications"] = seed_supplier_qualifications(
+        db, DEMO_PASSWORD
+    )  # a supplier qualified
     from pharmatrace.monitoring.demo import seed_monitoring
 
     added["monitoring"] = seed_monitoring(db)  # sources, tags, a history of values (SH-8.4.3)

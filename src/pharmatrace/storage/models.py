@@ -28,10 +28,13 @@ from pharmatrace.qms import capa_models as _qms_capa  # noqa: F401
 from pharmatrace.qms import change_models as _qms_change  # noqa: F401
 from pharmatrace.qms import complaint_models as _qms_complaints  # noqa: F401
 from pharmatrace.qms import deviation_models as _qms_deviations  # noqa: F401
+from pharmatrace.qms import dossier_models as _qms_dossiers  # noqa: F401
 from pharmatrace.qms import pqr_models as _qms_pqr  # noqa: F401
 from pharmatrace.qms import recall_models as _qms_recalls  # noqa: F401
 from pharmatrace.qms import release_models as _qms_release  # noqa: F401
 from pharmatrace.qms import risk_models as _qms_risks  # noqa: F401
+from pharmatrace.qms import supplier_qualification_models as _qms_supplier_qualification  # noqa: F401
+from pharmatrace.qms import validation_models as _qms_validation  # noqa: F401
 from pharmatrace.storage.base import Base
 from pharmatrace.trace import models as _trace  # noqa: F401
 from pharmatrace.trace import shipment_models as _trace_shipments  # noqa: F401

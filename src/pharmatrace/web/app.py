@@ -228,10 +228,13 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.qms import complaint_views as qms_complaint_views
     from pharmatrace.qms import dashboard_views as qms_dashboard_views
     from pharmatrace.qms import deviation_views as qms_deviation_views
+    from pharmatrace.qms import dossier_views as qms_dossier_views
     from pharmatrace.qms import pqr_views as qms_pqr_views
     from pharmatrace.qms import recall_views as qms_recall_views
     from pharmatrace.qms import release_views as qms_release_views
     from pharmatrace.qms import risk_views as qms_risk_views
+    from pharmatrace.qms import supplier_qualification_views as qms_supplier_qualification_views
+    from pharmatrace.qms import validation_views as qms_validation_views
     from pharmatrace.trace import code_views as trace_code_views
     from pharmatrace.trace import genealogy_views as trace_genealogy_views
     from pharmatrace.trace import public_views as trace_public_views
@@ -283,6 +286,9 @@ def page_routers() -> list[APIRouter]:
         qms_audit_views.router,
         qms_risk_views.router,
         qms_pqr_views.router,
+        qms_validation_views.router,
+        qms_dossier_views.router,
+        qms_supplier_qualification_views.router,
         monitoring_views.router,
         monitoring_alarm_views.router,
         trace_code_views.router,
@@ -324,10 +330,13 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.qms import change_api as qms_change_api
     from pharmatrace.qms import complaint_api as qms_complaint_api
     from pharmatrace.qms import deviation_api as qms_deviation_api
+    from pharmatrace.qms import dossier_api as qms_dossier_api
     from pharmatrace.qms import pqr_api as qms_pqr_api
     from pharmatrace.qms import recall_api as qms_recall_api
     from pharmatrace.qms import release_api as qms_release_api
     from pharmatrace.qms import risk_api as qms_risk_api
+    from pharmatrace.qms import supplier_qualification_api as qms_supplier_qualification_api
+    from pharmatrace.qms import validation_api as qms_validation_api
     from pharmatrace.trace import code_api as trace_code_api
     from pharmatrace.trace import export_api as trace_export_api
     from pharmatrace.trace import genealogy_api as trace_genealogy_api
@@ -372,6 +381,9 @@ def api_routers() -> list[APIRouter]:
         qms_audit_api.router,
         qms_risk_api.router,
         qms_pqr_api.router,
+        qms_validation_api.router,
+        qms_dossier_api.router,
+        qms_supplier_qualification_api.router,
         monitoring_api.router,
         monitoring_alarm_api.router,
         trace_code_api.router,

@@ -77,7 +77,14 @@ ALLOWED: dict[str, set[str]] = {
     "qms.supplier.manage": {"qa_reviewer"},
     # deviations (TJ-6.4.4): whoever meets one on the floor, in the laboratory or the store raises it; quality
     # records are read by supervisors, QA, the QC reviewer and the inspector; QA classifies, assesses and closes
-    "qms.view": {"production_supervisor", "qa_reviewer", "qa_release", "qc_reviewer", "inspector"},
+    "qms.view": {
+        "production_supervisor",
+        "qa_reviewer",
+        "qa_release",
+        "qc_reviewer",
+        "inspector",
+        "equipment_engineer",
+    },
     "qms.deviation.raise": {
         "production_operator",
         "production_supervisor",
@@ -99,6 +106,8 @@ ALLOWED: dict[str, set[str]] = {
     "qms.recall.manage": {"qa_reviewer", "qa_release"},
     "qms.audit.manage": {"qa_reviewer", "qa_release"},
     "qms.risk.manage": {"qa_reviewer", "qa_release"},
+    "qms.validation.manage": {"qa_reviewer", "qa_release", "equipment_engineer"},
+    "qms.dossier.manage": {"qa_reviewer", "qa_release"},
     "qms.pqr.manage": {"qa_reviewer", "qa_release"},
     "equipment.view": {
         "production_operator",

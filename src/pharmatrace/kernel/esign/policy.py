@@ -441,6 +441,40 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("approved", "qms.release.decide"),),
         with_event=True,
     ),
+    # Issue 9 item 10 (pharmatrace.qms.validation): QA approves a validation protocol before it is executed, and
+    # its report after, each on a qms_validation_decisions row naming the SM3 of what was approved.
+    SignableAction(
+        "qms.validation.protocol.approve",
+        "qms_validation_decision",
+        N_("Approve a validation protocol (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
+    SignableAction(
+        "qms.validation.report.approve",
+        "qms_validation_decision",
+        N_("Approve a validation report (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
+    # Issue 9 item 10 (pharmatrace.qms.dossiers): QA approves a registration record or a contract agreement as a
+    # controlled record on its qms_dossier_decisions row naming the SM3 of its content.
+    SignableAction(
+        "qms.dossier.approve",
+        "qms_dossier_decision",
+        N_("Approve a registration or contract record (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
+    # Issue 9 item 6 (pharmatrace.qms.supplier_qualification): QA qualifies a supplier for a material on its
+    # qms_supplier_qualification_decisions row, which puts it on the approved-supplier list in the same transaction.
+    SignableAction(
+        "qms.supplier.qualify",
+        "qms_supplier_qualification_decision",
+        N_("Qualify a supplier (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
     # TJ-6.3.4, TJ-6.4.7, TJ-9.1 (pharmatrace.qms.release): the qualified person signs the release or the rejection
     # of a batch on its qms_release_decisions row, which names the SM3 of the checklist and summary it decided on.
     SignableAction(

@@ -118,6 +118,8 @@ CATALOGUE: tuple[Permission, ...] = (
     _p("qms.audit.manage", "business", N_("Plan and conduct quality audits and self-inspections")),
     _p("qms.risk.manage", "business", N_("Draft quality risk assessments (FMEA)")),
     _p("qms.pqr.manage", "business", N_("Compile and review product quality reviews")),
+    _p("qms.validation.manage", "business", N_("Plan and execute validation and qualification")),
+    _p("qms.dossier.manage", "business", N_("Keep registration dossiers and contract agreements")),
     # documents and training
     _p("documents.view", "read", N_("Read controlled documents")),
     _p("documents.author", "business", N_("Author controlled documents")),

@@ -110,6 +110,8 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "qms.audit.manage",
             "qms.risk.manage",
             "qms.pqr.manage",
+            "qms.validation.manage",
+            "qms.dossier.manage",
             "admin.access_review.view",
             "admin.clock.view",
             "admin.compliance.view",
@@ -139,6 +141,8 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "qms.audit.manage",
             "qms.risk.manage",
             "qms.pqr.manage",
+            "qms.validation.manage",
+            "qms.dossier.manage",
             "documents.control",
             "mes.batch.review",
             "lims.spec.approve",
@@ -224,6 +228,8 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "training.view",
             "documents.view",
             "qms.deviation.raise",
+            "qms.view",  # reads the validation of the equipment they qualify, and the deviations they raise
+            "qms.validation.manage",  # drafts qualification protocols and records their execution
         ),
     ),
     StandardRole(

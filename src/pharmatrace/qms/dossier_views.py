@@ -1,0 +1,7 @@
+"""Registration dossiers and contract-manufacturing agreements as controlled records with expiry reminders (issue 9 item 10): the pages (skeleton)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/qms", include_in_schema=False)
