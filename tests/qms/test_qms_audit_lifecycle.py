@@ -36,7 +36,7 @@ from pharmatrace.qms.capa_models import Capa
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms.models import Supplier
 
-LEAD, QP, OPERATOR, SUPPLIER = "chenjing", "zhaomin", "zhangwei", "SUP-SL-DS"
+LEAD, RESPONDER, QP, OPERATOR, SUPPLIER = "chenjing", "qianyu", "zhaomin", "zhangwei", "SUP-SL-DS"
 
 
 def _plan(**changes: Any) -> AuditCreate:
@@ -132,10 +132,11 @@ def test_a_computerized_system_audit_goes_from_its_tj11_checklist_to_signed_clos
         classification="major", clause_ref="TJ-11.2.1 d", description="2 项变更未关联验证记录",
         due_date=service.today() + timedelta(days=30))))  # fmt: skip
     _refused(db, Conflict, _verify(number, 1), LEAD, "no response")
-    _do(db, LEAD, _respond(number, 1))
+    _do(db, RESPONDER, _respond(number, 1))
+    _refused(db, NotPermitted, _verify(number, 1), RESPONDER, "response")  # SH-7.1.4: four eyes
     _do(db, LEAD, _verify(number, 1))
-    _refused(db, Conflict, _respond(number, 1, reason="补充"), LEAD, "verified")
-    _do(db, LEAD, _respond(number, 2))
+    _refused(db, Conflict, _respond(number, 1, reason="补充"), RESPONDER, "verified")
+    _do(db, RESPONDER, _respond(number, 2))
     _refused(db, Conflict, _verify(number, 2), LEAD, "no CAPA")  # a major finding is verified with its CAPA
     _do(db, LEAD, lambda uow, who: service.report(uow, who, number))
 
@@ -144,12 +145,12 @@ def test_a_computerized_system_audit_goes_from_its_tj11_checklist_to_signed_clos
     _do(db, LEAD, _assess(number, 5))
     _refused(db, Conflict, _close(number), QP, "Finding 2 is critical or major and has no CAPA")
     _refused(
-        db, NotFound, _respond(number, 2, capa_number="CAPA-1999-0001", reason="关联 CAPA"), LEAD, "CAPA"
+        db, NotFound, _respond(number, 2, capa_number="CAPA-1999-0001", reason="关联 CAPA"), RESPONDER, "CAPA"
     )
     with db.sessions() as session:
         capa = session.scalar(select(Capa.number).order_by(Capa.id).limit(1))
     assert capa is not None
-    _do(db, LEAD, _respond(number, 2, capa_number=capa.lower(), reason="关联 CAPA"))
+    _do(db, RESPONDER, _respond(number, 2, capa_number=capa.lower(), reason="关联 CAPA"))
     _refused(db, Conflict, _close(number), QP, "Finding 2 is critical or major and not verified")
     _do(db, LEAD, _verify(number, 2))
     _refused(db, NotPermitted, _close(number), LEAD, "lead auditor")  # SH-7.1.4
@@ -268,6 +269,14 @@ def test_the_database_keeps_the_rules(db: Database) -> None:
         f"UPDATE qms_audits SET supplier_id = NULL WHERE number = '{planned}'",
         "UPDATE qms_audit_findings SET capa_number = NULL WHERE classification = 'major'",
         "UPDATE qms_audit_checklist_items SET assessed_at = NULL",
+        # migration 0047: who responded to a finding does not verify it; a closed audit is frozen
+        "UPDATE qms_audit_findings SET verified_by = responded_by WHERE status = 'verified'",
+        f"UPDATE qms_audits SET scope = 'rewritten' WHERE number = '{closed}'",
     ):
         with pytest.raises(DBAPIError), behind_the_apps_back(db) as connection:
             connection.execute(text(statement))
+    with behind_the_apps_back(
+        db
+    ) as connection:  # a planned one is not frozen (the trigger picks closed rows)
+        changed = connection.execute(text(f"UPDATE qms_audits SET scope = 'xx' WHERE number = '{planned}'"))
+        assert changed.rowcount == 1

@@ -107,12 +107,31 @@ def test_the_pages_show_the_demo_and_drive_an_audit_to_signed_closure(
         ("items/1", {"result": "finding", "evidence_note": "2 个贮罐无状态标识"}),
         ("findings", {"classification": "major", "clause_ref": "GMP 第一百九十二条", "description": "贮罐无状态标识"}),
         ("findings/1/response", {"response": "已悬挂标识并修订交接班检查表", "capa_number": _capa(db)}),
-        ("findings/1/verification", {"note": "现场复查"}),
-        ("report", {}),
     )  # fmt: skip
     for path, data in steps:
         response = client.post(f"{url}/{path}", data=data, follow_redirects=False)
         assert response.status_code == 303, (path, response.text)
+    # the plan changes while the audit is carried out, with a reason (and not without one)
+    assert 'data-testid="plan-form"' in client.get(url).text
+    moved = {**plan, "kind": "self_inspection", "planned_end": str(past + timedelta(days=5))}
+    del moved["kind"]
+    before = _counts(db)
+    assert client.post(f"{url}/plan", data=moved).status_code == 422 and _counts(db) == before
+    changed = client.post(f"{url}/plan", data={**moved, "reason": "现场检查延长"}, follow_redirects=False)
+    assert changed.status_code == 303, changed.text
+    assert str(past + timedelta(days=5)) in client.get(url).text
+    # who recorded the response does not verify it (SH-7.1.4)
+    own = client.post(f"{url}/findings/1/verification", data={"note": "现场复查"})
+    assert own.status_code == 403 and "may not verify" in own.text
+    log_in(client, "qianyu", language="en")
+    assert (
+        client.post(
+            f"{url}/findings/1/verification", data={"note": "现场复查"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+    log_in(client, "chenjing", language="en")
+    assert client.post(f"{url}/report", follow_redirects=False).status_code == 303
     page = client.get(url).text
     assert 'data-testid="close-form"' not in page and 'data-testid="lead-auditor-note"' in page
     assert (

@@ -17,6 +17,7 @@ from pharmatrace.qms.audit_schemas import (
     AuditCreate,
     AuditDetail,
     AuditPublic,
+    AuditUpdate,
     ChecklistAssessment,
     ChecklistItemCreate,
     DecisionPublic,
@@ -55,6 +56,15 @@ def create(body: AuditCreate, db: DbDep, principal: Manager) -> AuditDetail:
 def get_audit(number: str, db: DbDep, _: QmsView) -> AuditDetail:
     with db.sessions() as session:
         return service.audit_detail(session, service.get_audit(session, number))
+
+
+@router.put("/{number}", response_model=AuditDetail)
+def update(number: str, body: AuditUpdate, db: DbDep, principal: Manager) -> AuditDetail:
+    """The plan changed while planned or in progress (not the kind or supplier), with the reason."""
+    with uow_for(db, principal) as uow:
+        audit = service.update_audit(uow, principal, number, body)
+        uow.commit()
+        return service.audit_detail(uow.session, audit)
 
 
 @router.post("/{number}/start", response_model=AuditDetail)

@@ -33,7 +33,7 @@ from pharmatrace.qms.audit_schemas import (
 from pharmatrace.qms.capa_models import Capa
 from pharmatrace.storage.engine import Database
 
-LEAD, CLOSER, SUPPLIER = "chenjing", "zhaomin", "SUP-SL-DS"
+LEAD, RESPONDER, CLOSER, SUPPLIER = "chenjing", "qianyu", "zhaomin", "SUP-SL-DS"
 
 ASSESSMENTS: tuple[tuple[Result, str], ...] = (
     ("conforms", "系统功能清单（审计功能一览）列明各模块用途；权限目录列明各角色使用范围。"),
@@ -65,7 +65,7 @@ def seed_audits(db: Database, password: str) -> int:
     with db.sessions() as session:
         if session.scalar(select(func.count()).select_from(Audit)):
             return 0
-    lead, closer = _principal(db, LEAD), _principal(db, CLOSER)
+    lead, responder, closer = _principal(db, LEAD), _principal(db, RESPONDER), _principal(db, CLOSER)
     capa = _capa(db)
     today = service.today()
     with UnitOfWork(db, lead.actor, reason="demo plant seed: audit") as uow:
@@ -84,18 +84,25 @@ def seed_audits(db: Database, password: str) -> int:
             classification="minor", clause_ref="TJ-11.2.1 a",
             description="系统清单未写明监控数据接口的使用范围。", due_date=today - timedelta(days=3),
         ))  # fmt: skip
-        service.respond_finding(uow, lead, number, 1, FindingResponse(
-            response="系统清单已补充监控接口的功能用途与使用范围，经信息部负责人审核。"
-        ))  # fmt: skip
-        service.verify_finding(uow, lead, number, 1, FindingVerification(note="现场核对修订后的系统清单"))
         if capa is not None:
             service.add_finding(uow, lead, number, FindingCreate(
                 classification="major", clause_ref="TJ-11.2.1 e",
                 description="权限定期审核发现 2 个离职人员账号仍为启用状态。", due_date=today,
             ))  # fmt: skip
-            service.respond_finding(uow, lead, number, 2, FindingResponse(
+        uow.commit()
+    # the responses are recorded by a team member, and verified by the lead auditor (never the same person)
+    with UnitOfWork(db, responder.actor, reason="demo plant seed: audit responses") as uow:
+        service.respond_finding(uow, responder, number, 1, FindingResponse(
+            response="系统清单已补充监控接口的功能用途与使用范围，经信息部负责人审核。"
+        ))  # fmt: skip
+        if capa is not None:
+            service.respond_finding(uow, responder, number, 2, FindingResponse(
                 response="已停用相关账号；离职流程增加信息部账号停用确认，纳入 CAPA 管理。", capa_number=capa,
             ))  # fmt: skip
+        uow.commit()
+    with UnitOfWork(db, lead.actor, reason="demo plant seed: audit") as uow:
+        service.verify_finding(uow, lead, number, 1, FindingVerification(note="现场核对修订后的系统清单"))
+        if capa is not None:
             service.verify_finding(
                 uow, lead, number, 2, FindingVerification(note="复查权限审核报表：无离职人员启用账号")
             )

@@ -57,6 +57,25 @@ class AuditCreate(Strict):
         return self
 
 
+class AuditUpdate(Strict):
+    """The plan changed while the audit is planned or carried out (not its kind or supplier), with the reason."""
+
+    title: Title
+    scope: Scope
+    auditee: Auditee
+    lead_auditor: Login
+    audit_team: Team = ""
+    planned_start: date
+    planned_end: date
+    reason: Reason
+
+    @model_validator(mode="after")
+    def _rules(self) -> AuditUpdate:
+        if self.planned_end < self.planned_start:
+            raise PydanticCustomError(RULE, N_("The planned end cannot precede the planned start"))
+        return self
+
+
 class ChecklistItemCreate(Strict):
     """A question added to the checklist."""
 

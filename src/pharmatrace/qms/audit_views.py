@@ -32,6 +32,7 @@ from pharmatrace.qms.audit_models import (
 from pharmatrace.qms.audit_schemas import (
     AuditClose,
     AuditCreate,
+    AuditUpdate,
     ChecklistAssessment,
     ChecklistItemCreate,
     FindingCreate,
@@ -152,6 +153,7 @@ def _page(request: Request, db: DbDep, principal: Principal, number: str, status
         trail = _trail(session, audit)
         ask_login = first_signature_pending(session, principal)
     manage = principal.can(service.MANAGE_PERMISSION)
+    may["plan"] = manage and detail.status in ("planned", "in_progress")
     may["add_item"] = manage and detail.status in OPEN_STATUSES
     may["work"] = manage and detail.status in WORKING_STATUSES  # assess, findings, responses, verification
     may["close_form"] = (manage and principal.can(service.QA_PERMISSION) and detail.status == "reporting"
@@ -178,6 +180,14 @@ def _step(request: Request, db: DbDep, principal: Principal, number: str, form: 
                   reason=lambda body: getattr(body, "reason", None),
                   shown={k: v for k, v in data.items() if k != "password"},
                   rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip
+
+
+@router.post("/audits/{number}/plan", response_class=HTMLResponse)
+async def change_plan(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
+    data = await form_data(request)
+    values = _filled(data, (*service.PLAN_FIELDS, "lead_auditor", "reason"))
+    return _step(request, db, principal, number, "plan", AuditUpdate, values, data,
+                 lambda uow, body: service.update_audit(uow, principal, number, body))  # fmt: skip
 
 
 @router.post("/audits/{number}/start", response_class=HTMLResponse)

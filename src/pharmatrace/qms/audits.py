@@ -58,6 +58,7 @@ from pharmatrace.qms.audit_schemas import (
     AuditCreate,
     AuditDetail,
     AuditPublic,
+    AuditUpdate,
     ChecklistAssessment,
     ChecklistItemCreate,
     ChecklistItemPublic,
@@ -81,7 +82,7 @@ DECISION_TYPE = "qms_audit_decision"
 # the access review and the audit trail).
 TJ11_CHECKLIST: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("TJ-11.2.1 a", N_("Is there an inventory of the computerized systems, stating for each its functions, "
-                       "intended use and scope of use?"), ("/audit/functions", "/admin/permissions")),
+                       "intended use and scope of use?"), ("/audit/functions", "/compliance")),
     ("TJ-11.2.1 b", N_("Are the rules and procedures for managing the computerized systems approved and in "
                        "force?"), ("/documents",)),
     ("TJ-11.2.1 c", N_("Is there a validation procedure for the computerized systems, and is its execution "
@@ -94,7 +95,7 @@ TJ11_CHECKLIST: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 
 class AuditDutiesNotSegregated(NotPermitted):
-    """The lead auditor of an audit may not close it (SH-7.1.4)."""
+    """The lead auditor of an audit may not close it, nor who responded to a finding verify it (SH-7.1.4)."""
 
     code = "audit_duties"
 
@@ -377,6 +378,29 @@ def create_audit(uow: UnitOfWork, principal: Principal, body: AuditCreate) -> Au
     return audit
 
 
+# the plan: what may change while the audit is planned or carried out
+PLAN_FIELDS = ("title", "scope", "auditee", "audit_team", "planned_start", "planned_end")
+
+
+def update_audit(uow: UnitOfWork, principal: Principal, number: str, body: AuditUpdate) -> Audit:
+    """The plan changed (title, scope, auditee, lead auditor, team, dates) while the audit is planned or carried
+    out, with the reason; its kind and supplier do not change (a different audit is a new one)."""
+    principal.require(MANAGE_PERMISSION)
+    session = uow.session
+    audit = get_audit(session, number)
+    _editable(audit, ("planned", "in_progress"))
+    lead = _auditor(session, body.lead_auditor)
+    changed = [f for f in PLAN_FIELDS if getattr(audit, f) != getattr(body, f)]
+    if not changed and lead.login == audit.lead_auditor:
+        raise Conflict(N_("Nothing was changed"))
+    uow.reason = body.reason
+    for field in changed:
+        setattr(audit, field, getattr(body, field))
+    audit.lead_auditor, audit.lead_auditor_name = lead.login, lead.full_name
+    session.flush()
+    return audit
+
+
 def _move(uow: UnitOfWork, principal: Principal, number: str, name: str) -> Audit:
     session = uow.session
     audit = get_audit(session, number)
@@ -546,6 +570,8 @@ def verify_finding(
     finding = _finding(audit, seq)
     if finding.status != "responded":
         raise AuditTransitionRefused(N_("Finding {seq} has no response to verify"), seq=seq)
+    if finding.responded_by == principal.login:  # SH-7.1.4: four eyes (and a trigger in the database, 0047)
+        raise AuditDutiesNotSegregated(N_("Who recorded the response to a finding may not verify it"))
     if finding.classification in NEEDS_CAPA and not finding.capa_number:
         raise AuditTransitionRefused(N_("Finding {seq} is critical or major and has no CAPA"), seq=seq)
     uow.reason = uow.reason or f"audit {audit.number}: finding {seq} verified"

@@ -207,6 +207,25 @@ def frozen_when(table: str, condition: str, why: str) -> None:
     )
 
 
+def refused_when(table: str, name: str, condition: str, why: str) -> None:
+    """Refuse any INSERT or UPDATE of ``table`` whose new row satisfies ``condition`` (on ``NEW``): a rule added
+    to a table that already exists, kept by the database as a CHECK would be (e.g. the person who responded to an
+    audit finding does not verify it). ``name`` names the trigger (``{table}_{name}``)."""
+    if _dialect() == "postgresql":
+        op.execute(PG_REFUSE_FUNCTION)
+        op.execute(
+            f"CREATE TRIGGER {table}_{name} BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW "
+            f"WHEN ({condition}) EXECUTE FUNCTION pharmatrace_refuse('{why}')"
+        )
+        op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_{name}")
+        return
+    for verb in ("INSERT", "UPDATE"):
+        op.execute(
+            f"CREATE TRIGGER {table}_{name}_{verb.lower()} BEFORE {verb} ON {table} WHEN {condition} "
+            f"BEGIN SELECT RAISE(ABORT, 'pharmatrace: {verb} on {table} is refused ({why})'); END"
+        )
+
+
 # --- the PostgreSQL application role ----------------------------------------------------------------
 
 APP_ROLE = "pharmatrace_app"
