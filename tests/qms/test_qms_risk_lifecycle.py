@@ -137,6 +137,14 @@ def test_an_fmea_goes_from_draft_through_review_to_signed_approval_and_a_new_rev
         severity=9, occurrence=1, detection=2, failure_mode="胶塞漏压", action="压塞后在线检测",
         residual_severity=9, residual_occurrence=1, residual_detection=1)))  # fmt: skip
     _do(db, AUTHOR, lambda uow, who: service.submit(uow, who, number))
+    # ICH Q9: failure mode 2 is still of severity 9 after its action: its RPN alone does not accept it
+    _refused(db, Conflict, lambda uow, who: _approve(uow, who, number), QP, "2 of")
+    _do(db, QP, lambda uow, who: service.return_to_draft(uow, who, number, "说明剩余风险可接受的理由"))
+    _do(db, AUTHOR, lambda uow, who: service.update_item(uow, who, number, 2, _item(
+        severity=9, occurrence=1, detection=2, failure_mode="胶塞漏压", action="压塞后在线检测",
+        residual_severity=9, residual_occurrence=1, residual_detection=1,
+        residual_acceptance="在线检测剔除漏压瓶，剩余风险可接受")))  # fmt: skip
+    _do(db, AUTHOR, lambda uow, who: service.submit(uow, who, number))
     _refused(db, NotPermitted, lambda uow, who: _approve(uow, who, number), AUTHOR, "author")
     _refused(db, AuthenticationFailed, lambda uow, who: _approve(uow, who, number, "wrong"), QP)
     _refused(db, NotPermitted, lambda uow, who: _approve(uow, who, number), "zhangwei")

@@ -149,9 +149,22 @@ def test_the_api_validates_refuses_without_permission_and_follows_the_lifecycle(
              "residual_detection": 1}  # fmt: skip
     assert client.put(f"{base}/items/1", json=fixed, headers=qa).status_code == 200
     assert client.post(f"{base}/submit", headers=qa).status_code == 200
+    approver = token(client, "qianyu")
+    unaccepted = client.post(
+        f"{base}/approve", json={"password": DEMO_PASSWORD, "login": "qianyu"}, headers=approver
+    )
+    assert unaccepted.status_code == 409 and "acceptable" in unaccepted.json()["error"]["message"], (
+        unaccepted.text
+    )
+    assert (
+        client.post(f"{base}/return", json={"reason": "补充剩余风险接受理由"}, headers=approver).status_code
+        == 200
+    )
+    fixed["residual_acceptance"] = "上线前确认审计追踪已启用且不可关闭，剩余风险可接受"
+    assert client.put(f"{base}/items/1", json=fixed, headers=qa).status_code == 200
+    assert client.post(f"{base}/submit", headers=qa).status_code == 200
     own = client.post(f"{base}/approve", json={"password": DEMO_PASSWORD}, headers=qa)
     assert own.status_code == 403, own.text
-    approver = token(client, "qianyu")
     signed = client.post(
         f"{base}/approve", json={"password": DEMO_PASSWORD, "login": "qianyu"}, headers=approver
     )

@@ -173,6 +173,10 @@ class RiskItem(Audited, Base):
     residual_occurrence: Mapped[int | None] = mapped_column(Integer, nullable=True)
     residual_detection: Mapped[int | None] = mapped_column(Integer, nullable=True)
     residual_rpn: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # why a residual risk whose severity still reaches the severity threshold is accepted (0047)
+    residual_acceptance: Mapped[str] = mapped_column(
+        String(1000), nullable=False, default="", server_default=""
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(64), nullable=False)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -73,6 +73,7 @@ class RiskItemInput(Strict):
     residual_severity: Score | None = None
     residual_occurrence: Score | None = None
     residual_detection: Score | None = None
+    residual_acceptance: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
 
     @model_validator(mode="after")
     def _residual(self) -> RiskItemInput:
@@ -139,6 +140,7 @@ class ItemPublic(BaseModel):
     residual_occurrence: int | None
     residual_detection: int | None
     residual_rpn: int | None
+    residual_acceptance: str = ""
     residual_band: str | None
     voided_at: datetime | None
     void_reason: str | None

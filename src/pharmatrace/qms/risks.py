@@ -213,7 +213,9 @@ def canonical_content(assessment: RiskAssessment) -> str:
             {"seq": i.seq, "step": i.step, "failure_mode": i.failure_mode, "effect": i.effect, "cause": i.cause,
              "controls": i.controls, "s": i.severity, "o": i.occurrence, "d": i.detection, "rpn": i.rpn,
              "action": i.action, "owner": i.action_owner, "capa": i.capa_number,
-             "residual": [i.residual_severity, i.residual_occurrence, i.residual_detection, i.residual_rpn]}
+             "residual": [i.residual_severity, i.residual_occurrence, i.residual_detection, i.residual_rpn],
+             # only when given, so that what was approved before 0047 keeps its SM3
+             **({"acceptance": i.residual_acceptance} if i.residual_acceptance else {})}
             for i in live_items(a)
         ],
     })  # fmt: skip
@@ -263,6 +265,20 @@ def guard_mitigated(ctx: Context) -> None:
             seqs=", ".join(missing),
             number=a.number,
             threshold=a.action_threshold,
+        )
+    # ICH Q9: a mitigation lowers the occurrence or improves the detection, rarely the severity; a residual risk
+    # that is still this severe is accepted explicitly, with the reasoning, not by its RPN alone
+    unaccepted = [str(i.seq) for i in live_items(a) if i.residual_severity is not None
+                  and i.residual_severity >= a.severity_threshold and not i.residual_acceptance.strip()]  # fmt: skip
+    if unaccepted:
+        raise RiskTransitionRefused(
+            N_(
+                "Failure modes {seqs} of {number} keep a residual severity of {threshold} or more: "
+                "record why the residual risk is acceptable"
+            ),
+            seqs=", ".join(unaccepted),
+            number=a.number,
+            threshold=a.severity_threshold,
         )
 
 
@@ -424,6 +440,7 @@ def _fill(session: Session, item: RiskItem, body: RiskItemInput) -> None:
     item.residual_detection = body.residual_detection
     rs, ro, rd = body.residual_severity, body.residual_occurrence, body.residual_detection
     item.residual_rpn = rpn(rs, ro, rd) if rs is not None and ro is not None and rd is not None else None
+    item.residual_acceptance = body.residual_acceptance
 
 
 def add_item(uow: UnitOfWork, principal: Principal, number: str, body: RiskItemInput) -> RiskItem:
@@ -569,7 +586,7 @@ def item_public(assessment: RiskAssessment, item: RiskItem) -> ItemPublic:
         band=band(assessment, i.rpn), needs_action=needs_action(assessment, i), action=i.action,
         action_owner=i.action_owner, capa_number=i.capa_number, residual_severity=i.residual_severity,
         residual_occurrence=i.residual_occurrence, residual_detection=i.residual_detection,
-        residual_rpn=i.residual_rpn,
+        residual_rpn=i.residual_rpn, residual_acceptance=i.residual_acceptance,
         residual_band=band(assessment, i.residual_rpn) if i.residual_rpn is not None else None,
         voided_at=i.voided_at, void_reason=i.void_reason,
     )  # fmt: skip
