@@ -167,13 +167,30 @@ def test_recompiling_takes_in_a_new_deviation_and_the_qualified_person_approves(
         (sig,) = esign.manifestations(session, service.DECISION_TYPE, str(decision.id))
         assert (sig.action, sig.meaning, sig.signer_login, sig.status) == ("qms.pqr.approve", "approved", QP,
                                                                            "valid")  # fmt: skip
-    # an approved review is not changed
-    for write in (
-        lambda uow, who: service.recompile(uow, who, old.number, PqrRecompile(reason="再次汇编")),
-        lambda uow, who: service.record_review(uow, who, old.number, PqrReview(overall_conclusion="改写")),
-    ):
-        _refused(db, Conflict, write, OTHER_QP, "not possible now")
+    # an approved review is not changed: its conclusions stay as signed ...
+    _refused(db, Conflict, lambda uow, who: service.record_review(uow, who, old.number, PqrReview(
+        overall_conclusion="改写", reason="改写结论")), OTHER_QP, "not possible now")  # fmt: skip
     _refused(db, Conflict, _approve(old.number), OTHER_QP, "not possible now")
+    # ... and a correction is its next version, with the reason; the signed version stays as it was signed
+    _do(db, QA, lambda uow, who: service.recompile(uow, who, old.number, PqrRecompile(reason="更正收率计算")))
+    with db.sessions() as session:
+        corrected, signed = service.get_pqr(session, old.number), session.get(ProductQualityReview, new_id)
+        assert signed is not None and (corrected.version, corrected.status, corrected.supersedes_id) == (
+            3, "compiled", new_id)  # fmt: skip
+        assert (signed.status, signed.approved_by, len(signed.decisions)) == ("superseded", QP, 1)
+        assert signed.decisions[0].review_sm3 == service.review_hash(signed)  # the approval still matches it
+    # conclusions carried over are confirmed without a reason the first time, then changed only with one
+    _do(
+        db,
+        QA,
+        lambda uow, who: service.record_review(uow, who, old.number, PqrReview(overall_conclusion="稳定")),
+    )
+    _refused(db, ValidationFailed, lambda uow, who: service.record_review(uow, who, old.number, PqrReview(
+        overall_conclusion="工艺稳定")), QA, "reason")  # fmt: skip
+    _do(db, QA, lambda uow, who: service.record_review(uow, who, old.number, PqrReview(
+        overall_conclusion="工艺稳定，标准适用（收率已更正）", reason="补充更正说明")))  # fmt: skip
+    (last,) = [e for e in audit_entries(db, object_type="qms_pqr") if e.reason == "补充更正说明"]
+    assert "工艺稳定，标准适用（收率已更正）" in str(last.changes)
 
 
 @pytest.mark.both  # the database keeps the rules too: proven on both dialects
@@ -211,7 +228,12 @@ def test_every_refusal_writes_nothing(db: Database) -> None:
         lambda uow, who: service.record_review(uow, who, own, PqrReview(overall_conclusion="稳定")),
     )
     _refused(db, NotPermitted, _approve(own), OTHER_QP, "compiler")
-    _do(db, QA, lambda uow, who: service.record_review(uow, who, own, PqrReview(overall_conclusion="")))
+    # who wrote the conclusions may not approve them either (SH-7.1.4)
+    _do(db, QP, lambda uow, who: service.record_review(uow, who, own, PqrReview(overall_conclusion="工艺稳定",
+                                                                              reason="补充结论")))  # fmt: skip
+    _refused(db, NotPermitted, _approve(own), QP, "conclusions")
+    _do(db, QA, lambda uow, who: service.record_review(uow, who, own, PqrReview(overall_conclusion="",
+                                                                              reason="结论待定")))  # fmt: skip
     _refused(db, Conflict, _approve(own), QP, "no overall conclusion")
     _refused(db, NotPermitted, _approve(demo.number), QA)  # QA holds no qms.release.decide
 
@@ -223,6 +245,9 @@ def test_every_refusal_writes_nothing(db: Database) -> None:
         f"UPDATE qms_pqrs SET approved_by = compiled_by WHERE number = '{demo.number}'",
         f"UPDATE qms_pqrs SET overall_conclusion = '' WHERE number = '{demo.number}'",
         f"UPDATE qms_pqrs SET period_end = '2000-01-01' WHERE number = '{own}'",
+        # migration 0047: the author of the conclusions does not approve them; an approved version is frozen
+        f"UPDATE qms_pqrs SET reviewed_by = 'zhaomin', approved_by = 'zhaomin' WHERE number = '{own}'",
+        f"UPDATE qms_pqrs SET actions = 'rewritten' WHERE number = '{demo.number}'",
     ):
         with pytest.raises(DBAPIError), behind_the_apps_back(db) as connection:
             connection.execute(text(statement))

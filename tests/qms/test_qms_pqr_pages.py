@@ -135,8 +135,11 @@ def test_the_review_page_shows_sections_and_charts_and_takes_the_signed_approval
     printed = client.get(f"/qms/pqr/{number}/print").text
     assert _cells(printed, "signature-status") == ["valid"]  # the signature's state by its label
     assert _cells(printed, "recall-kind") == ["Mock recall (drill)"]
-    for form in ("review-form", "recompile-form", "approve-form"):
-        assert f'data-testid="{form}"' not in page, form  # an approved review offers no step
+    for form in ("review-form", "approve-form"):
+        assert f'data-testid="{form}"' not in page, form  # an approved review is not changed ...
+    assert (
+        'data-testid="recompile-form"' in page and "A correction of the approved review" in page
+    )  # ... corrected
 
 
 @pytest.mark.clause("TJ-9.4", "SH-6.2.4", "SH-7.1.4")
@@ -178,5 +181,15 @@ def test_the_api_validates_refuses_without_permission_and_follows_the_lifecycle(
     assert approved.json()["signatures"][0]["action"] == "qms.pqr.approve"
     detail = client.get(f"/api/v1/qms/pqr/{number}", headers=qa).json()
     assert detail["status"] == "approved" and detail["content_sm3"] == approved.json()["content_sm3"]
-    again = client.post(f"/api/v1/qms/pqr/{number}/recompile", json={"reason": "重新汇编"}, headers=qa)
-    assert again.status_code == 409
+    # an approved review's conclusions do not change; a correction is the next version, with the reason
+    rewrite = {"overall_conclusion": "改写", "reason": "改写"}
+    assert client.put(f"/api/v1/qms/pqr/{number}/review", headers=qa, json=rewrite).status_code == 409
+    corrected = client.post(f"/api/v1/qms/pqr/{number}/recompile", json={"reason": "更正收率"}, headers=qa)
+    assert corrected.status_code == 200 and corrected.json()["version"] == 2, corrected.text
+    assert corrected.json()["status"] == "compiled"
+    # the carried-over conclusions are confirmed, then changed only with a reason
+    confirm = {"overall_conclusion": "上半年工艺稳定（收率已更正）"}
+    assert client.put(f"/api/v1/qms/pqr/{number}/review", headers=qa, json=confirm).status_code == 200
+    assert client.put(f"/api/v1/qms/pqr/{number}/review", headers=qa, json=confirm).status_code == 422
+    assert client.put(f"/api/v1/qms/pqr/{number}/review", headers=qa,
+                      json={**confirm, "reason": "再次确认"}).status_code == 200  # fmt: skip

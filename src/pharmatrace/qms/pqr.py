@@ -11,14 +11,16 @@ declared state machine :data:`TRANSITIONS`::
 
     compiled ──review (QA's conclusions)──> in_review ──approve (QP signs; never the compiler)──> approved
     compiled / in_review ──recompile (with a reason)──> superseded, and the next version (same number) compiled
+    approved ──recompile (a correction, with a reason)──> superseded, and the next version compiled
 
 * Recompiling before the approval adds the next version of the review under the same number and marks the one
   before ``superseded``: each snapshot stays a row with its content and SM3, reachable from the review's page, the
   audit trail and the ledger. QA's conclusions are carried over to the new version as a draft to confirm.
 * The qualified person (``qms.release.decide``) approves by an electronic signature (action ``qms.pqr.approve``)
   on an append-only :class:`PqrDecision` naming the SM3 of the compiled content and of the conclusions; refused
-  without an overall conclusion, and to the person who compiled that version (SH-7.1.4). An approved review is
-  not changed.
+  without an overall conclusion, and to the person who compiled that version or wrote its conclusions (SH-7.1.4).
+  Conclusions already recorded change only with a reason. An approved review is not changed: a correction is its
+  next version, compiled with a reason, reviewed and approved again; the signed version stays as it was.
 
 Every refusal raises a typed, translatable error and changes nothing.
 """
@@ -177,6 +179,14 @@ def guard_not_the_compiler(ctx: Context) -> None:
         raise PqrDutiesNotSegregated(N_("The compiler of a product quality review may not approve it"))
 
 
+def guard_not_the_reviewer(ctx: Context) -> None:
+    # SH-7.1.4: who wrote the conclusions does not approve them (a trigger in the database too, 0047).
+    if ctx.principal.login == ctx.pqr.reviewed_by:
+        raise PqrDutiesNotSegregated(
+            N_("Who wrote the conclusions of a product quality review may not approve it")
+        )
+
+
 Transition = workflow.Transition[Context]
 Guard = Callable[[Context], None]
 
@@ -185,9 +195,10 @@ TRANSITIONS: dict[str, Transition] = {
     t.name: t
     for t in (
         Transition("review", OPEN_STATUSES, "in_review", (MANAGE_PERMISSION,), ()),
-        Transition("recompile", OPEN_STATUSES, "superseded", (MANAGE_PERMISSION,), ()),
+        # an approved review is corrected by its next version: the approval stays on the version it signed
+        Transition("recompile", (*OPEN_STATUSES, "approved"), "superseded", (MANAGE_PERMISSION,), ()),
         Transition("approve", ("in_review",), "approved", (APPROVE_PERMISSION,),
-                   (guard_concluded, guard_not_the_compiler), signed=APPROVE_ACTION),
+                   (guard_concluded, guard_not_the_compiler, guard_not_the_reviewer), signed=APPROVE_ACTION),
     )
 }
 # fmt: on
@@ -319,6 +330,10 @@ def record_review(uow: UnitOfWork, principal: Principal, number: str, body: PqrR
     session = uow.session
     pqr = get_pqr(session, number)
     transition = _check(session, principal, pqr, "review")
+    if pqr.reviewed_at is not None:  # conclusions already recorded change with the reason (TJ-B.2.5 CZYY)
+        if body.reason is None:
+            raise ValidationFailed(N_("A reason is required for this change"))
+        uow.reason = body.reason
     uow.reason = uow.reason or f"product quality review {pqr.number}: conclusions recorded"
     pqr.section_comments = ledger.canonical_text(
         {k: v for k, v in body.comments.items() if v and k in SECTIONS}

@@ -43,7 +43,8 @@ class PqrCompile(Strict):
 
 
 class PqrRecompile(Strict):
-    """Compile again before the approval (new data, a correction); the earlier version is kept, superseded."""
+    """Compile again (new data, a correction, also of an approved review); the earlier version is kept,
+    superseded."""
 
     reason: Reason
 
@@ -56,6 +57,7 @@ class PqrReview(Strict):
     process_stable: bool | None = None
     actions: LongText = ""
     overall_conclusion: LongText = ""
+    reason: Reason | None = None  # changing conclusions already recorded
 
 
 class PqrApprove(Strict):

@@ -161,7 +161,7 @@ def _page(request: Request, db: DbDep, principal: Principal, number: str, status
     may = {k: v and live for k, v in may.items()}
     # the signature form is shown to a qualified person who did not compile this version, once it is in review
     may["approve_form"] = (live and detail.status == "in_review" and principal.can(service.APPROVE_PERMISSION)
-                           and principal.login != detail.compiled_by)  # fmt: skip
+                           and principal.login not in (detail.compiled_by, detail.reviewed_by))  # fmt: skip
     return _render(request, template, status_code, p=detail, may=may, trail=trail, ask_login=ask_login,
                    **values)  # fmt: skip
 
@@ -215,6 +215,8 @@ async def review(request: Request, db: DbDep, principal: Manager, number: str) -
         "actions": str(data.get("actions", "")).strip(),
         "overall_conclusion": str(data.get("overall_conclusion", "")).strip(),
     }
+    if str(data.get("reason", "")).strip():
+        values["reason"] = str(data["reason"]).strip()
     return _step(request, db, principal, number, "review", PqrReview, values, data,
                  lambda uow, body: service.record_review(uow, principal, number, body))  # fmt: skip
 
