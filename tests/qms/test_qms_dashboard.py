@@ -7,20 +7,21 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from helpers import log_in, principal
+from helpers import behind_the_apps_back, log_in, principal
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import complaints, recalls
 from pharmatrace.qms import dashboard as service
 from pharmatrace.qms.audit_models import Audit
-from pharmatrace.qms.capa_models import Capa
+from pharmatrace.qms.capa_models import Capa, CapaAction
 from pharmatrace.qms.change_models import ChangeRequest
 from pharmatrace.qms.complaint_models import Complaint
 from pharmatrace.qms.complaint_schemas import ComplaintCreate
@@ -58,7 +59,24 @@ def _overdue(session: Session, on: Any) -> dict[str, int | None]:
 
     return {
         "deviation": count(Deviation, TYPES["deviation"][1], Deviation.due_date),
-        "capa": count(Capa, TYPES["capa"][1], Capa.due_date),
+        # a CAPA is late when it is past its due date or has an open action past its own
+        "capa": int(
+            session.scalar(
+                select(func.count())
+                .select_from(Capa)
+                .where(
+                    Capa.status.in_(TYPES["capa"][1]),
+                    or_(
+                        Capa.due_date < on,
+                        exists().where(
+                            CapaAction.capa_id == Capa.id,
+                            CapaAction.status == "open",
+                            CapaAction.due_date < on,
+                        ),
+                    ),
+                )
+            )
+        ),
         "change": count(ChangeRequest, TYPES["change"][1], ChangeRequest.target_date),
         "complaint": len(complaints.list_complaints(session, overdue=True, on=on)),
         "recall": sum(1 for r in session.scalars(select(Recall)) if recalls.is_overdue(r)),
@@ -100,6 +118,19 @@ def test_the_dashboard_counts_every_quality_record_type_as_plain_queries_do(db: 
     assert after.by_status["received"] == before.by_status["received"] + 1
     assert after.ageing == {**before.ageing, "0-30": before.ageing["0-30"] + 1}
     assert board.row("deviation") is not None and service.ageing_bucket(30) == "0-30"
+
+    # a CAPA on time whose open action is past its own due date counts as overdue (the action is the late work)
+    with db.sessions() as session:
+        on_time = session.scalars(
+            select(Capa).where(Capa.status.in_(TYPES["capa"][1]), Capa.due_date >= board.on)
+        )
+        capa, action = next((c, a) for c in on_time for a in c.actions if a.status == "open")
+        late_before = board.row("capa").overdue
+    with behind_the_apps_back(db) as connection:
+        connection.execute(update(CapaAction).where(CapaAction.id == action.id).values(
+            due_date=board.on - timedelta(days=1)))  # fmt: skip
+    with db.sessions() as session:
+        assert service.dashboard(session).row("capa").overdue == (late_before or 0) + 1, capa.number
     assert [service.ageing_bucket(d) for d in (31, 60, 61, 90, 91)] == [
         "31-60",
         "31-60",

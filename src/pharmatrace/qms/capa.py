@@ -164,6 +164,11 @@ def action_overdue(capa: Capa, action: CapaAction, on: date | None = None) -> bo
     return capa.status in OPEN_STATUSES and action.status == "open" and action.due_date < (on or today())
 
 
+def is_late(capa: Capa, on: date | None = None) -> bool:
+    """The CAPA, or one of its open actions, is past its due date (what the quality overview counts)."""
+    return is_overdue(capa, on) or any(action_overdue(capa, a, on) for a in capa.actions)
+
+
 def age_days(capa: Capa, on: date | None = None) -> int:
     return ((on or today()) - clock.to_beijing(capa.created_at).date()).days
 

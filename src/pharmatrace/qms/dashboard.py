@@ -9,15 +9,16 @@ The terminal and open statuses are each module's (``OPEN_STATUSES``, the deviati
 recalls have no such constant, their terminal statuses being ``closed`` and ``cancelled``. The overdue notions:
 
 * deviation — the due date of its current step has passed (:func:`deviations.is_overdue`);
-* CAPA — open and past its due date (:func:`capa.is_overdue`; the overdue *actions* are on the CAPA page);
+* CAPA — open and past its due date, or with an open action past its own (:func:`capa.is_late`);
 * change request — open and past its target date (:func:`changes.is_overdue`);
 * complaint — not yet answered and past its response due date (:func:`complaints.is_overdue`);
 * recall — open with a customer not notified past the notification deadline (:func:`recalls.is_overdue`);
 * audit — not closed nor cancelled and past its planned end (:func:`audits.is_overdue`);
 * risk assessments and product quality reviews have no due date: ``overdue`` is ``None`` (shown "—").
 
-Opened: a deviation when recorded, a complaint when received, a product quality review when its first version was
-compiled, every other record when created.
+Opened: a deviation when recorded, a complaint when received, a recall when opened by the qualified person (a
+draft since its creation), a product quality review when its first version was compiled, every other record when
+created.
 """
 
 from __future__ import annotations
@@ -184,9 +185,9 @@ def dashboard(session: Session) -> Dashboard:
         _row("deviation", session.scalars(select(Deviation)), statuses=deviation_models.STATUSES,
              open_statuses=deviation_models.ACTIVE_STATUSES, status=lambda d: d.status,
              opened=lambda d: d.recorded_at, overdue=lambda d: deviations.is_overdue(d, on), on=on),
-        _row("capa", session.scalars(select(Capa)), statuses=capa_models.STATUSES,
-             open_statuses=capa_models.OPEN_STATUSES, status=lambda c: c.status, opened=lambda c: c.created_at,
-             overdue=lambda c: capa.is_overdue(c, on), on=on),
+        _row("capa", session.scalars(select(Capa).options(selectinload(Capa.actions))),
+             statuses=capa_models.STATUSES, open_statuses=capa_models.OPEN_STATUSES, status=lambda c: c.status,
+             opened=lambda c: c.created_at, overdue=lambda c: capa.is_late(c, on), on=on),
         _row("change", session.scalars(select(ChangeRequest)).unique(), statuses=change_models.STATUSES,
              open_statuses=change_models.OPEN_STATUSES, status=lambda c: c.status, opened=lambda c: c.created_at,
              overdue=lambda c: changes.is_overdue(c, on), on=on),
@@ -195,7 +196,7 @@ def dashboard(session: Session) -> Dashboard:
              opened=lambda c: c.received_at, overdue=lambda c: complaints.is_overdue(c, on), on=on),
         _row("recall", session.scalars(select(Recall).options(selectinload(Recall.customers))),
              statuses=recall_models.STATUSES, open_statuses=RECALL_OPEN, status=lambda r: r.status,
-             opened=lambda r: r.created_at, overdue=lambda r: recalls.is_overdue(r, now), on=on),
+             opened=lambda r: r.opened_at or r.created_at, overdue=lambda r: recalls.is_overdue(r, now), on=on),
         _row("audit", session.scalars(select(Audit)), statuses=audit_models.STATUSES,
              open_statuses=audit_models.OPEN_STATUSES, status=lambda a: a.status, opened=lambda a: a.created_at,
              overdue=lambda a: audits.is_overdue(a, on), on=on),
