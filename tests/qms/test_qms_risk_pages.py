@@ -199,4 +199,12 @@ def test_a_change_and_a_deviation_list_their_risk_assessments(client: TestClient
     listed = client.get(f"/qms/changes/{change}").text.split('data-testid="risk-assessments"')[1]
     assert f'data-risk="{number}"' in listed.split("</section>")[0]
     none = client.get(f"/qms/deviations/{deviation}").text.split('data-testid="risk-assessments"')[1]
-    assert "data-risk=" not in none.split("</section>")[0] and 'href="/qms/risks/new"' in none
+    section = none.split("</section>")[0]
+    assert "data-risk=" not in section
+    # the link opens the new assessment with its subject filled in
+    link = f'href="/qms/risks/new?subject_kind=deviation&amp;subject_ref={deviation}"'
+    assert link in section, section
+    form = client.get(f"/qms/risks/new?subject_kind=deviation&subject_ref={deviation}").text
+    assert f'name="subject_ref" value="{deviation}"' in form and '<option value="deviation" selected' in form
+    log_in(client, "lina", language="en")  # reads quality records, drafts no FMEA: no link
+    assert 'data-testid="new-risk-link"' not in client.get(f"/qms/deviations/{deviation}").text
