@@ -17,12 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock
+from pharmatrace.kernel.errors import N_, ValidationFailed
 from pharmatrace.qms.audit_models import Audit
 from pharmatrace.qms.audits import audits_for_supplier
 from pharmatrace.qms.deviation_models import Deviation
 from pharmatrace.wms.models import Lot
 
 DEFAULT_DAYS = 365  # the usual annual re-evaluation of a supplier
+MIN_DAYS, MAX_DAYS = 30, 1825  # a month to five years
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,18 @@ def _midnight(day: date) -> datetime:
 
 
 def performance(
-    session: Session, supplier_id: int, *, since: date | None = None, until: date | None = None
-) -> Performance:
-    """The supplier's lots delivered from ``since`` (default: a year ago) to ``until`` (default: now), both Beijing
-    dates and inclusive, the deviations that name any of those lots, and all its audits."""
+    session: Session, supplier_id: int, *, since: date | None = None, until: date | None = None,
+    days: int = DEFAULT_DAYS,
+) -> Performance:  # fmt: skip
+    """The supplier's lots delivered from ``since`` (default: ``days`` before ``until``, a year unless told, 30 to
+    1825 days) to ``until`` (default: now), both Beijing dates and inclusive, the deviations that name any of those
+    lots, and all its audits."""
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        raise ValidationFailed(
+            N_("The period is {min} to {max} days, not {days}"), min=MIN_DAYS, max=MAX_DAYS, days=days
+        )
     end = clock.now() if until is None else _midnight(until + timedelta(days=1))
-    start = end - timedelta(days=DEFAULT_DAYS) if since is None else _midnight(since)
+    start = end - timedelta(days=days) if since is None else _midnight(since)
     lots = list(session.execute(
         select(Lot.lot_number, Lot.status)
         .where(Lot.supplier_id == supplier_id, Lot.created_at >= start, Lot.created_at < end)

@@ -10,7 +10,13 @@ from fastapi.responses import HTMLResponse, Response
 from pharmatrace.kernel.errors import N_, NotFound
 from pharmatrace.kernel.identity.schemas import ReasonOnly
 from pharmatrace.kernel.identity.service import Principal
-from pharmatrace.qms import audit_models, deviations, supplier_performance
+from pharmatrace.qms import (
+    audit_models,
+    deviations,
+    supplier_performance,
+    supplier_qualification_models,
+    supplier_qualifications,
+)
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
 from pharmatrace.web.forms import form_data, submit
@@ -178,12 +184,15 @@ def _supplier_detail(
         materials = [service.material_public(m) for m in service.list_materials(session)]
         public = service.supplier_public(supplier)
         performance = supplier_performance.performance(session, supplier_id)
+        qualifications = [supplier_qualifications.qualification_public(q)
+                          for q in supplier_qualifications.qualifications_for_supplier(session, supplier_id)]  # fmt: skip
         # rendered inside the session: the audits' findings load as the template reads them
         values.setdefault("data", {})
         return render(request, "wms/supplier_detail.html", status_code=status_code, supplier=public,
                       approvals=approvals, trail=trail, materials=materials, kinds=SUPPLIER_KIND_LABELS,
                       statuses=APPROVAL_LABELS, performance=performance, performance_labels=PERFORMANCE_LABELS,
-                      **values)  # fmt: skip
+                      qualifications=qualifications,
+                      qualification_statuses=supplier_qualification_models.STATUS_LABELS, **values)  # fmt: skip
 
 
 @router.get("/suppliers/{supplier_id}", response_class=HTMLResponse)
