@@ -350,6 +350,8 @@ def _equipment_detail(
     **values: Any,
 ) -> Response:
     from pharmatrace.kernel.esign.views import panel
+    from pharmatrace.qms import validation as qms_validation
+    from pharmatrace.qms.validation_models import OUTCOME_LABELS, STATUS_LABELS
 
     with db.sessions() as session:
         equipment = service.get_equipment(session, equipment_id)
@@ -362,9 +364,11 @@ def _equipment_detail(
         rooms = [(r.code, r.name) for r in service.list_rooms(session)]
         next_states = service.TRANSITIONS.get(equipment.lifecycle, ())
         equipment_sops = sops.sops_public(session, equipment_id=equipment_id)
+        validations = qms_validation.equipment_validations(session, equipment_id)
     return _render(request, "equipment/detail.html", status_code, equipment=public, status=status,
                    logbook=logbook, trail=trail, esign=esign, rooms=rooms, next_states=next_states,
                    sops=equipment_sops, sop_base=f"/equipment/{equipment_id}", sop_purposes=sops.PURPOSE_LABELS,
+                   validations=validations, validation_status=STATUS_LABELS, validation_outcomes=OUTCOME_LABELS,
                    **values)  # fmt: skip
 
 

@@ -292,6 +292,7 @@ APPEND_ONLY_TABLES = (
     "qms_risk_decisions",
     "qms_pqr_decisions",
     "qms_validation_decisions",
+    "qms_validation_results",
     "qms_dossier_decisions",
     "qms_supplier_qualification_decisions",
     "monitoring_ingests",
