@@ -26,9 +26,12 @@ from pharmatrace.qms.change_models import ChangeRequest
 from pharmatrace.qms.complaint_models import Complaint
 from pharmatrace.qms.complaint_schemas import ComplaintCreate
 from pharmatrace.qms.deviation_models import Deviation
+from pharmatrace.qms.dossier_models import Dossier
 from pharmatrace.qms.pqr_models import ProductQualityReview as Pqr
 from pharmatrace.qms.recall_models import Recall
 from pharmatrace.qms.risk_models import RiskAssessment
+from pharmatrace.qms.supplier_qualification_models import SupplierQualification
+from pharmatrace.qms.validation_models import Validation
 from pharmatrace.storage.engine import Database
 
 # the model and the statuses a record is still open in (written out here, not read from the modules)
@@ -41,6 +44,9 @@ TYPES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "audit": (Audit, ("planned", "in_progress", "reporting")),
     "risk": (RiskAssessment, ("draft", "in_review")),
     "pqr": (Pqr, ("compiled", "in_review")),
+    "validation": (Validation, ("draft", "protocol_review", "executing", "report_review")),
+    "dossier": (Dossier, ("draft", "in_review")),
+    "supplier_qualification": (SupplierQualification, ("draft", "in_review")),
 }
 
 
@@ -83,6 +89,9 @@ def _overdue(session: Session, on: Any) -> dict[str, int | None]:
         "audit": count(Audit, TYPES["audit"][1], Audit.planned_end),
         "risk": None,
         "pqr": None,
+        "validation": None,
+        "dossier": None,
+        "supplier_qualification": None,
     }
 
 
@@ -171,6 +180,10 @@ def test_the_page_shows_every_type_with_links_and_the_chart_to_a_quality_reader_
     assert 'href="/qms/complaints?overdue=true"' in page and 'href="/qms/audits?status=open"' in page
     assert 'href="/qms/deviations?status=active"' in page and 'href="/qms/capa?status=closed"' in page
     assert '<script src="/static/vendor/echarts.min.js"></script>' in page
+    with db.sessions() as session:
+        due = service.reminders(session)
+    shown = re.findall(r'data-testid="reminder" data-kind="([^"]+)" data-reference="([^"]+)"', page)
+    assert due and shown == [(r.kind, r.reference) for r in due]
 
     embedded = re.search(
         r'<script type="application/json" id="qms-chart-data"[^>]*>(.*?)</script>', page, re.S
@@ -188,3 +201,33 @@ def test_the_page_shows_every_type_with_links_and_the_chart_to_a_quality_reader_
 
     log_in(client, "zhangwei", language="en")  # an operator: no qms.view
     assert client.get("/qms").status_code == 403
+
+
+@pytest.mark.clause("SH-6.2.4", "SH-6.3.2.1.c")
+def test_the_reminders_list_what_falls_due_from_each_service_soonest_first(db: Database) -> None:
+    with db.sessions() as session:
+        found = service.reminders(session)
+        on = clock.today()
+        # the demo: the manufacturing licence within its lead time, 裕民红花's approval expired on 2026-10-31
+        by_kind = {r.kind: r for r in found}
+        assert set(by_kind) >= {"dossier", "supplier"}, found
+        licence = by_kind["dossier"]
+        dossier = session.scalars(select(Dossier).where(Dossier.number == licence.reference)).one()
+        assert (licence.due, licence.days_left) == (dossier.valid_until, (dossier.valid_until - on).days)
+        assert licence.url == f"/qms/dossiers/{dossier.number}"
+        expired = next(r for r in found if r.reference == "SUP-YM-HH · HB-HH-001")
+        assert expired.days_left < 0 and "kind=requalification" in expired.url
+        assert [(r.due, r.kind) for r in found] == sorted((r.due, r.kind) for r in found)
+        # a completed validation comes due when its revalidation date nears (a plain write, as a clock would)
+        completed = session.scalars(select(Validation).where(Validation.status == "completed")).first()
+        assert completed is not None and not any(r.kind == "validation" for r in found)
+    with behind_the_apps_back(db) as connection:
+        connection.execute(update(Validation).where(Validation.id == completed.id).values(
+            revalidation_due=on + timedelta(days=10)))  # fmt: skip
+    with db.sessions() as session:
+        (due,) = [r for r in service.reminders(session) if r.kind == "validation"]
+    assert (due.reference, due.days_left, due.url) == (
+        completed.number,
+        10,
+        f"/qms/validation/{completed.number}",
+    )

@@ -44,24 +44,34 @@ from pharmatrace.qms import (
     complaints,
     deviation_models,
     deviations,
+    dossier_models,
+    dossiers,
     pqr_models,
     recall_models,
     recalls,
     risk_models,
+    supplier_qualification_models,
+    supplier_qualifications,
+    validation,
+    validation_models,
 )
 from pharmatrace.qms.audit_models import Audit
 from pharmatrace.qms.capa_models import Capa
 from pharmatrace.qms.change_models import ChangeRequest
 from pharmatrace.qms.complaint_models import Complaint
 from pharmatrace.qms.deviation_models import Deviation
+from pharmatrace.qms.dossier_models import Dossier
 from pharmatrace.qms.pqr_models import ProductQualityReview as Pqr
 from pharmatrace.qms.recall_models import Recall
 from pharmatrace.qms.risk_models import RiskAssessment
+from pharmatrace.qms.supplier_qualification_models import SupplierQualification
+from pharmatrace.qms.validation_models import Validation
 
 AGEING_BUCKETS = ("0-30", "31-60", "61-90", "over-90")
 AGEING_LABELS = {"0-30": N_("0–30 days"), "31-60": N_("31–60 days"), "61-90": N_("61–90 days"),
                  "over-90": N_("> 90 days")}  # fmt: skip
-KINDS = ("deviation", "capa", "change", "complaint", "recall", "audit", "risk", "pqr")
+KINDS = ("deviation", "capa", "change", "complaint", "recall", "audit", "risk", "pqr", "validation", "dossier",
+         "supplier_qualification")  # fmt: skip
 KIND_LABELS = {
     "deviation": N_("Deviations"),
     "capa": N_("CAPA"),
@@ -71,6 +81,9 @@ KIND_LABELS = {
     "audit": N_("Audits"),
     "risk": N_("Risk assessment"),
     "pqr": N_("Product quality reviews"),
+    "validation": N_("Validation"),
+    "dossier": N_("Registration & contracts"),
+    "supplier_qualification": N_("Supplier qualification"),
 }
 RECALL_TERMINAL = ("closed", "cancelled")
 RECALL_OPEN = tuple(s for s in recall_models.STATUSES if s not in RECALL_TERMINAL)
@@ -84,6 +97,9 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
     "audit": audit_models.STATUS_LABELS,
     "risk": risk_models.STATUS_LABELS,
     "pqr": pqr_models.STATUS_LABELS,
+    "validation": validation_models.STATUS_LABELS,
+    "dossier": dossier_models.STATUS_LABELS,
+    "supplier_qualification": supplier_qualification_models.STATUS_LABELS,
 }
 
 T = TypeVar("T")
@@ -206,5 +222,72 @@ def dashboard(session: Session) -> Dashboard:
         _row("pqr", session.scalars(select(Pqr).where(Pqr.status != "superseded")), statuses=PQR_LIVE_STATUSES,
              open_statuses=pqr_models.OPEN_STATUSES, status=lambda p: p.status,
              opened=lambda p: first_compiled.get(p.number, p.compiled_at), overdue=None, on=on),
+        _row("validation", session.scalars(select(Validation)), statuses=validation_models.STATUSES,
+             open_statuses=validation_models.OPEN_STATUSES, status=lambda v: v.status,
+             opened=lambda v: v.created_at, overdue=None, on=on),
+        _row("dossier", session.scalars(select(Dossier)), statuses=dossier_models.STATUSES,
+             open_statuses=dossier_models.OPEN_STATUSES, status=lambda d: d.status, opened=lambda d: d.created_at,
+             overdue=None, on=on),
+        _row("supplier_qualification", session.scalars(select(SupplierQualification)),
+             statuses=supplier_qualification_models.STATUSES,
+             open_statuses=supplier_qualification_models.OPEN_STATUSES, status=lambda q: q.status,
+             opened=lambda q: q.created_at, overdue=None, on=on),
     )  # fmt: skip
     return Dashboard(on=on, rows=rows)
+
+
+# --- what falls due: expiring records, requalification and revalidation ------------------------------------
+
+REMINDER_KINDS = ("dossier", "supplier", "validation")
+REMINDER_LABELS = {
+    "dossier": N_("Registration or contract expires"),
+    "supplier": N_("Supplier requalification"),
+    "validation": N_("Revalidation"),
+}
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """Something whose validity ends soon or has ended: a registration or contract record (within its own lead
+    time), an approved-supplier list entry (90 days), a completed validation (its revalidation window)."""
+
+    kind: str  # one of REMINDER_KINDS
+    reference: str  # the record's number, or supplier / material codes
+    title: str
+    due: date  # the last valid day
+    days_left: int  # negative: that many days past
+    url: str
+
+
+def reminders(session: Session) -> list[Reminder]:
+    """Every reminder of the quality area, soonest first (the services decide what is due)."""
+    on = clock.today()
+    found = [
+        Reminder(
+            "dossier",
+            d.number,
+            d.title,
+            d.valid_until,
+            dossiers.days_left(d, on),
+            f"/qms/dossiers/{d.number}",
+        )
+        for d in dossiers.expiring(session, on)
+    ]
+    found += [
+        Reminder(
+            "supplier",
+            f"{r.supplier_code} · {r.material_code}",
+            f"{r.supplier_name} · {r.material_name}",
+            r.valid_until,
+            r.days_left,
+            f"/qms/supplier-qualifications/new?kind=requalification&supplier={r.supplier_code}"
+            f"&material={r.material_code}",
+        )
+        for r in supplier_qualifications.due_for_requalification(session, on=on)
+    ]
+    found += [
+        Reminder("validation", v.number, v.title, v.revalidation_due, (v.revalidation_due - on).days,
+                 f"/qms/validation/{v.number}")
+        for v in validation.due_for_revalidation(session) if v.revalidation_due is not None
+    ]  # fmt: skip
+    return sorted(found, key=lambda r: (r.due, r.kind, r.reference))

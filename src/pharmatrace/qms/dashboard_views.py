@@ -1,6 +1,7 @@
 """The quality dashboard page (issue 9 item 11; SH-6.2.4, TJ-6.4.4): per quality record type the open, overdue
 and total counts, the ageing of the open records and the counts per status, each linked to the type's list
-filtered where that list can filter; a stacked bar chart of the ageing (ECharts, served locally)."""
+filtered where that list can filter; a stacked bar chart of the ageing (ECharts, served locally); and what falls
+due — registration and contract records expiring, suppliers to requalify, validations to repeat."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ LINKS: dict[str, tuple[str, str | None, str | None]] = {
     "audit": ("/qms/audits", "status=open", "overdue=true"),
     "risk": ("/qms/risks", "status=open", None),
     "pqr": ("/qms/pqr", "status=open", None),
+    "validation": ("/qms/validation", "status=open", None),
+    "dossier": ("/qms/dossiers", "status=open", None),
+    "supplier_qualification": ("/qms/supplier-qualifications", "status=open", None),
 }
 assert set(LINKS) == set(service.KINDS)
 
@@ -66,8 +70,10 @@ def quality_dashboard(request: Request, db: DbDep, _: QmsView) -> Response:
     """Counts, overdue and ageing of every quality record type, with links to the filtered lists."""
     with db.sessions() as session:
         board = service.dashboard(session)
+        reminders = service.reminders(session)
     return render(
-        request, "qms/dashboard.html", board=board, chart=chart_data(board),
+        request, "qms/dashboard.html", board=board, chart=chart_data(board), reminders=reminders,
+        reminder_labels=service.REMINDER_LABELS,
         links={kind: links(kind) for kind in service.KINDS}, buckets=service.AGEING_BUCKETS,
         bucket_labels=service.AGEING_LABELS, status_labels=service.STATUS_LABELS,
     )  # fmt: skip
