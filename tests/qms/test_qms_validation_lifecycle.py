@@ -144,7 +144,7 @@ def test_a_qualification_goes_from_protocol_to_signed_report_and_into_the_equipm
     )
     _do(db, ENGINEER, lambda uow, who: service.record_result(uow, who, number, 1, _result(
         "最低点 309 ℃", correction_reason="抄录错误，见原始记录")))  # fmt: skip
-    _do(db, ENGINEER, lambda uow, who: service.record_result(uow, who, number, 2, _result("下降 3.6 log")))
+    _do(db, QA, lambda uow, who: service.record_result(uow, who, number, 2, _result("下降 3.6 log")))
     _do(
         db,
         ENGINEER,
@@ -153,6 +153,9 @@ def test_a_qualification_goes_from_protocol_to_signed_report_and_into_the_equipm
     _do(db, QA, lambda uow, who: service.return_report(uow, who, number, "补充原始记录页码"))
     _do(db, ENGINEER, lambda uow, who: service.submit_report(uow, who, number, ReportSubmit(
         conclusion="OQ、PQ 全部符合接受标准，确认合格")))  # fmt: skip
+    # SH-7.1.4: QA recorded test 2, so QA does not approve the report that rests on it
+    _refused(db, NotPermitted, lambda uow, who: service.approve_report(uow, who, number, _sign(who)), QA,
+             "recorded results")  # fmt: skip
     _do(db, QP, lambda uow, who: service.approve_report(uow, who, number, _sign(who)))
 
     with db.sessions() as session:

@@ -303,6 +303,14 @@ def guard_not_the_author(ctx: Context) -> None:
         )
 
 
+def guard_not_an_executor(ctx: Context) -> None:
+    # SH-7.1.4: who recorded a result the report rests on does not approve the report (four eyes on the results).
+    if any(r.executed_by == ctx.principal.login for r in current_results(ctx.validation).values()):
+        raise ValidationDutiesNotSegregated(
+            N_("Who recorded results of a validation may not approve its report")
+        )
+
+
 Transition = workflow.Transition[Context]
 REPORT_GUARDS = (guard_results_complete, guard_failures_investigated)
 
@@ -318,7 +326,7 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("submit_report", ("executing",), "report_review", (MANAGE_PERMISSION,), REPORT_GUARDS),
         Transition("return_report", ("report_review",), "executing", (MANAGE_PERMISSION,), ()),
         Transition("approve_report", ("report_review",), "completed", (QA_PERMISSION,),
-                   (*REPORT_GUARDS, guard_not_the_author), signed=REPORT_ACTION),
+                   (*REPORT_GUARDS, guard_not_the_author, guard_not_an_executor), signed=REPORT_ACTION),
         Transition("cancel", OPEN_STATUSES, "cancelled", (MANAGE_PERMISSION,), ()),
     )
 }
