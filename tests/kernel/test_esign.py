@@ -272,7 +272,7 @@ def test_signing_through_the_api(db: Database) -> None:
             "qms.complaint.close", "qms.recall.open", "qms.recall.close",
             "qms.audit.close", "qms.risk.approve", "qms.pqr.approve",
             "qms.validation.protocol.approve", "qms.validation.report.approve", "qms.dossier.approve",
-            "qms.supplier.qualify",
+            "qms.supplier.qualify", "qms.extension.approve",
         }  # fmt: skip
         qa = token(client, "chenjing")
         body = {

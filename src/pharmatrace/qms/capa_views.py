@@ -19,6 +19,7 @@ from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.qms import capa as service
+from pharmatrace.qms import extensions
 from pharmatrace.qms.capa_models import (
     ACTION_STATUS_LABELS,
     ACTION_TYPE_LABELS,
@@ -157,8 +158,9 @@ def _page(request: Request, db: DbDep, principal: Principal, number: str, status
         authors = service.authors(session, capa)
         trail = _trail(session, capa)
         ask_login = first_signature_pending(session, principal)
+        extended = extensions.page_values(session, principal, "capa", capa.number)
     return _render(request, "qms/capa_detail.html", status_code, capa=detail, authors=authors, trail=trail,
-                   ask_login=ask_login, today=service.today(), **values)  # fmt: skip
+                   ask_login=ask_login, today=service.today(), extensions=extended, **values)  # fmt: skip
 
 
 @router.get("/capa/{number}", response_class=HTMLResponse)

@@ -19,7 +19,7 @@ from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.qms import changes
+from pharmatrace.qms import changes, extensions
 from pharmatrace.qms.change_models import (
     AREA_LABELS,
     AREAS,
@@ -216,9 +216,10 @@ def _change_page(request: Request, db: DbDep, principal: Principal, number: str,
         ]  # fmt: skip
         is_proposer = principal.user_id == change.proposer_id
         risks = risks_for(session, "change", change.number)
+        extended = extensions.page_values(session, principal, "change", change.number)
     return _render(request, "qms/change_detail.html", status_code, change=detail, trail=trail, ask_login=ask_login,
                    signable=signable, is_proposer=is_proposer, risks=risks, risk_statuses=RISK_STATUS_LABELS,
-                   **values)  # fmt: skip
+                   extensions=extended, **values)  # fmt: skip
 
 
 @router.get("/changes/{number}", response_class=HTMLResponse)

@@ -23,7 +23,7 @@ from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.qms import deviations
+from pharmatrace.qms import deviations, extensions
 from pharmatrace.qms.deviation_models import (
     CATEGORIES,
     CLASSES,
@@ -185,7 +185,8 @@ def _page(request: Request, db: DbDep, principal: Principal, number: str, status
             request, "qms/deviation_detail.html", status_code=status_code, d=detail, blockers=blockers,
             trail=_trail(session, deviation), ask_login=first_signature_pending(session, principal),
             investigation_days=deviations.INVESTIGATION_DAYS, risks=risks_for(session, "deviation", deviation.number),
-            risk_statuses=RISK_STATUS_LABELS, **values,
+            risk_statuses=RISK_STATUS_LABELS,
+            extensions=extensions.page_values(session, principal, "deviation", deviation.number), **values,
         )  # fmt: skip
 
 

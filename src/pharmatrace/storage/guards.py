@@ -295,6 +295,7 @@ APPEND_ONLY_TABLES = (
     "qms_validation_results",
     "qms_dossier_decisions",
     "qms_supplier_qualification_decisions",
+    "qms_extension_decisions",
     "monitoring_ingests",
     "monitoring_values",
     "monitoring_alarm_transitions",

@@ -29,6 +29,7 @@ from pharmatrace.qms import change_models as _qms_change  # noqa: F401
 from pharmatrace.qms import complaint_models as _qms_complaints  # noqa: F401
 from pharmatrace.qms import deviation_models as _qms_deviations  # noqa: F401
 from pharmatrace.qms import dossier_models as _qms_dossiers  # noqa: F401
+from pharmatrace.qms import extension_models as _qms_extensions  # noqa: F401
 from pharmatrace.qms import pqr_models as _qms_pqr  # noqa: F401
 from pharmatrace.qms import recall_models as _qms_recalls  # noqa: F401
 from pharmatrace.qms import release_models as _qms_release  # noqa: F401

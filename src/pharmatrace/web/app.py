@@ -229,6 +229,7 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.qms import dashboard_views as qms_dashboard_views
     from pharmatrace.qms import deviation_views as qms_deviation_views
     from pharmatrace.qms import dossier_views as qms_dossier_views
+    from pharmatrace.qms import extension_views as qms_extension_views
     from pharmatrace.qms import pqr_views as qms_pqr_views
     from pharmatrace.qms import recall_views as qms_recall_views
     from pharmatrace.qms import release_views as qms_release_views
@@ -285,6 +286,7 @@ def page_routers() -> list[APIRouter]:
         qms_recall_views.router,
         qms_audit_views.router,
         qms_risk_views.router,
+        qms_extension_views.router,
         qms_pqr_views.router,
         qms_validation_views.router,
         qms_dossier_views.router,
@@ -331,6 +333,7 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.qms import complaint_api as qms_complaint_api
     from pharmatrace.qms import deviation_api as qms_deviation_api
     from pharmatrace.qms import dossier_api as qms_dossier_api
+    from pharmatrace.qms import extension_api as qms_extension_api
     from pharmatrace.qms import pqr_api as qms_pqr_api
     from pharmatrace.qms import recall_api as qms_recall_api
     from pharmatrace.qms import release_api as qms_release_api
@@ -380,6 +383,7 @@ def api_routers() -> list[APIRouter]:
         qms_recall_api.router,
         qms_audit_api.router,
         qms_risk_api.router,
+        qms_extension_api.router,
         qms_pqr_api.router,
         qms_validation_api.router,
         qms_dossier_api.router,

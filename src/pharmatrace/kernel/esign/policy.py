@@ -475,6 +475,15 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("approved", "qms.deviation.approve"),),
         with_event=True,
     ),
+    # TJ-6.4.4, SH-6.2.4 (pharmatrace.qms.extensions): QA approves the extension of a deviation's, a CAPA's or a
+    # change's due date on its qms_extension_decisions row (never who requested it).
+    SignableAction(
+        "qms.extension.approve",
+        "qms_extension_decision",
+        N_("Approve a due-date extension (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
     # TJ-6.3.4, TJ-6.4.7, TJ-9.1 (pharmatrace.qms.release): the qualified person signs the release or the rejection
     # of a batch on its qms_release_decisions row, which names the SM3 of the checklist and summary it decided on.
     SignableAction(
