@@ -31,7 +31,7 @@ from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import packaging
 from pharmatrace.mes.dispensing_models import MaterialCharge, WeighingRecord
 from pharmatrace.mes.execution_models import BatchOrder
-from pharmatrace.qms import release
+from pharmatrace.qms import dossiers, release
 from pharmatrace.qms.release_models import ReleaseDecision
 from pharmatrace.qms.release_schemas import DecisionCreate
 from pharmatrace.storage.engine import Database
@@ -103,6 +103,7 @@ def test_the_demo_batch_was_released_on_its_own_lot_from_a_checklist_computed_fr
     assert _statuses(db) == {
         "record_review": "pass", "deviations": "pass", "capa": "not_applicable", "tests": "pass",
         "certificate": "pass", "packaging": "pass", "environment": "not_applicable", "materials": "pass",
+        "registration": "pass",
     }  # fmt: skip
     with db.sessions() as session:
         found = release.release_public(session, BATCH)
@@ -172,6 +173,18 @@ def test_the_demo_batch_was_released_on_its_own_lot_from_a_checklist_computed_fr
         lots.hold(uow, int(consumed or 0))
         uow.commit()
     assert _statuses(db)["materials"] == "fail"
+    # TJ-9.1: the product's registration certificate ended (Registration & contracts): the checklist says so at once
+    with db.sessions() as session:
+        (item,) = [i for i in release.checklist(session, BATCH) if i.code == "registration"]
+        assert item.status == "pass" and item.link and item.link.startswith("/qms/dossiers/REG-")
+        number = item.params["number"]
+    qa = principal(db, "chenjing")
+    with UnitOfWork(db, qa.actor) as uow:
+        dossiers.terminate(uow, qa, number, "注册证书注销（测试）")
+        uow.commit()
+    with db.sessions() as session:
+        (item,) = [i for i in release.checklist(session, BATCH) if i.code == "registration"]
+    assert item.status == "fail" and number in item.text and "terminated" in item.text
 
 
 @pytest.mark.clause("TJ-9.1", "TJ-6.4.7")
@@ -180,6 +193,7 @@ def test_release_is_refused_while_an_item_fails_and_never_by_a_participant(db: D
     assert _statuses(db, batch) == {
         "record_review": "fail", "deviations": "pass", "capa": "not_applicable", "tests": "fail",
         "certificate": "fail", "packaging": "not_applicable", "environment": "not_applicable", "materials": "fail",
+        "registration": "pass",
     }  # fmt: skip
     before = _counts(db)
     with pytest.raises(release.ReleaseRefused) as refused:

@@ -395,7 +395,11 @@ def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
     from pharmatrace.mes.execution_demo import seed_batches
 
     added["batch_orders"] = seed_batches(db, DEMO_PASSWORD)  # a released batch in progress (TJ-6.4)
+    from pharmatrace.qms.dossier_demo import seed_dossiers
     from pharmatrace.qms.release_demo import seed_release
+
+    # the product's registration certificate (the release checklist asks for it), the licence, the agreements
+    added["qms_dossiers"] = seed_dossiers(db, DEMO_PASSWORD)
 
     added["batch_releases"] = seed_release(db, DEMO_PASSWORD)  # the completed batch's release (TJ-9.1)
     from pharmatrace.trace.demo import seed_shipments
@@ -415,16 +419,12 @@ def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
     added["qms_audits"] = seed_audits(db, DEMO_PASSWORD)  # a closed self-inspection, a planned supplier audit
     added["qms_risks"] = seed_risks(db, DEMO_PASSWORD)  # an approved FMEA of the lyophilization step
     added["qms_pqr"] = seed_pqr(db, DEMO_PASSWORD)  # the product's quality review for the year, compiled
-    from pharmatrace.qms.dossier_demo import seed_dossiers
     from pharmatrace.qms.supplier_qualification_demo import seed_supplier_qualifications
     from pharmatrace.qms.validation_demo import seed_validation
 
     added["qms_validation"] = seed_validation(
         db, DEMO_PASSWORD
     )  # the lyophilizer's qualification, a process validation
-    added["qms_dossiers"] = seed_dossiers(
-        db, DEMO_PASSWORD
-    )  # the product's registration, a contract-testing agreement
     added["qms_supplier_qualifications"] = seed_supplier_qualifications(
         db, DEMO_PASSWORD
     )  # a supplier qualified

@@ -179,11 +179,23 @@ def expiring(session: Session, at: date | datetime | None = None) -> list[Dossie
     return [d for d in found if expiry(d, day) in ("expired", "due")]
 
 
-def registration_problem(session: Session, material_id: int, at: date | datetime | None = None) -> str | None:
-    """Why the product ``material_id`` has no drug registration certificate in force on ``at`` (default today), in
-    English (the msgid's text), or ``None``: ``None`` too when no certificate of the product is recorded here at
-    all — the register then says nothing about it. In force: effective, from ``effective_from`` to
-    ``valid_until`` included. For the release checklist (not wired by this area)."""
+@dataclass(frozen=True, slots=True)
+class RegistrationState:
+    """The product's drug registration certificate on a day: the certificate that holds (``problem`` None), or
+    why none does (a msgid and its parameters), with the certificate it is about; ``recorded`` is False when no
+    certificate of the product is recorded at all."""
+
+    recorded: bool
+    certificate: Dossier | None
+    problem: str | None  # a msgid
+    params: dict[str, str]
+
+
+def registration_state(
+    session: Session, material_id: int, at: date | datetime | None = None
+) -> RegistrationState:
+    """Whether a drug registration certificate of the product ``material_id`` is in force on ``at`` (default today):
+    effective, from ``effective_from`` to ``valid_until`` included. The batch release checklist asks it."""
     day = _day(at)
     found = list(session.scalars(
         select(Dossier).where(Dossier.material_id == material_id, Dossier.kind == "drug_registration_certificate",
@@ -191,30 +203,50 @@ def registration_problem(session: Session, material_id: int, at: date | datetime
         .order_by(Dossier.valid_until.desc())
     ))  # fmt: skip
     if not found:
-        return None
+        return RegistrationState(
+            False, None, N_("No drug registration certificate of the product is recorded"), {}
+        )
     for d in found:
         if (
             d.status == "effective"
             and (d.effective_from is None or d.effective_from <= day)
             and d.valid_until >= day
         ):
-            return None
+            return RegistrationState(True, d, None, {})
     effective = [d for d in found if d.status == "effective"]
     if effective and effective[0].valid_until < day:
         d = effective[0]
-        return N_("The registration certificate {number} ({reference}) expired on {date}").format(
-            number=d.number, reference=d.reference_no, date=d.valid_until.isoformat()
+        return RegistrationState(
+            True,
+            d,
+            N_("The registration certificate {number} ({reference}) expired on {date}"),
+            {"number": d.number, "reference": d.reference_no, "date": d.valid_until.isoformat()},
         )
     if effective:
         d = effective[0]
-        return N_("The registration certificate {number} ({reference}) is effective only from {date}").format(
-            number=d.number,
-            reference=d.reference_no,
-            date=d.effective_from.isoformat() if d.effective_from else "",
+        return RegistrationState(
+            True,
+            d,
+            N_("The registration certificate {number} ({reference}) is effective only from {date}"),
+            {
+                "number": d.number,
+                "reference": d.reference_no,
+                "date": d.effective_from.isoformat() if d.effective_from else "",
+            },
         )
-    return N_(
-        "No registration certificate of the product is in force (the last one, {number}, is {status})"
-    ).format(number=found[0].number, status=found[0].status)
+    return RegistrationState(
+        True, found[0], N_("No registration certificate of the product is in force (the last one, {number}, is {state})"),
+        {"number": found[0].number, "state": found[0].status},
+    )  # fmt: skip
+
+
+def registration_problem(session: Session, material_id: int, at: date | datetime | None = None) -> str | None:
+    """Why no drug registration certificate of the product is in force on ``at``, in English (the msgid's text);
+    ``None`` when one is, and when none is recorded here at all (:func:`registration_state` tells them apart)."""
+    state = registration_state(session, material_id, at)
+    if not state.recorded or state.problem is None:
+        return None
+    return str(state.problem).format(**state.params)
 
 
 # --- content and its hash ------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ from pharmatrace.mes.packaging_models import (
     PrintedMaterialCheck,
     VisualInspection,
 )
-from pharmatrace.qms import deviations
+from pharmatrace.qms import deviations, dossiers
 from pharmatrace.qms.deviation_models import Deviation
 from pharmatrace.qms.deviation_schemas import SignaturePublic
 from pharmatrace.qms.release_models import FINAL_DECISIONS, ReleaseDecision
@@ -71,7 +71,7 @@ from pharmatrace.qms.release_schemas import (
     TestLine,
 )
 from pharmatrace.wms import lots, production
-from pharmatrace.wms.models import Lot
+from pharmatrace.wms.models import Lot, Material
 
 DECIDE = "qms.release.decide"
 ACTIONS = {"release": "qms.batch.release", "reject": "qms.batch.reject"}  # kernel/esign/policy.py
@@ -343,6 +343,27 @@ def _check_materials(session: Session, order: BatchOrder) -> CheckItem:
     )
 
 
+def _check_registration(session: Session, order: BatchOrder) -> CheckItem:
+    # TJ-9.1: a batch is released only under a registration in force (药品注册证书, Registration & contracts area)
+    label = N_("The product's drug registration certificate is in force (TJ-9.1)")
+    product = session.scalar(select(Material).where(Material.code == order.product_code))
+    if product is None:
+        return _item(
+            "registration", label, "fail", N_("No drug registration certificate of the product is recorded")
+        )
+    state = dossiers.registration_state(session, product.id)
+    cert = state.certificate
+    evidence = (
+        [f"{cert.number} {cert.reference_no} {cert.status} → {cert.valid_until.isoformat()}"] if cert else []
+    )
+    link = f"/qms/dossiers/{cert.number}" if cert else "/qms/dossiers?category=registration"
+    if state.problem is not None:
+        return _item("registration", label, "fail", state.problem, evidence, link, **state.params)
+    assert cert is not None
+    return _item("registration", label, "pass", N_("{number} ({reference}) valid until {date}"), evidence, link,
+                 number=cert.number, reference=cert.reference_no, date=cert.valid_until.isoformat())  # fmt: skip
+
+
 def checklist(session: Session, batch_no: str) -> list[CheckItem]:
     """The release checklist of a batch, computed from the record as it stands now (TJ-9.1)."""
     order = get_batch(session, batch_no)
@@ -355,6 +376,7 @@ def checklist(session: Session, batch_no: str) -> list[CheckItem]:
         _check_packaging(session, order),
         _check_environment(session, order),
         _check_materials(session, order),
+        _check_registration(session, order),
     ]
 
 
