@@ -153,9 +153,8 @@ def test_the_api_validates_refuses_without_permission_and_follows_the_lifecycle(
     unaccepted = client.post(
         f"{base}/approve", json={"password": DEMO_PASSWORD, "login": "qianyu"}, headers=approver
     )
-    assert unaccepted.status_code == 409 and "acceptable" in unaccepted.json()["error"]["message"], (
-        unaccepted.text
-    )
+    assert unaccepted.status_code == 409, unaccepted.text
+    assert unaccepted.json()["error"]["code"] == "risk_transition_refused" and "剩余风险" in unaccepted.text
     assert (
         client.post(f"{base}/return", json={"reason": "补充剩余风险接受理由"}, headers=approver).status_code
         == 200

@@ -34,7 +34,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger, workflow
-from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitted, ValidationFailed
+from pharmatrace.kernel.errors import N_, Conflict, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -307,35 +307,15 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _refuse_state(assessment: RiskAssessment) -> RiskTransitionRefused:
-    return RiskTransitionRefused(
-        N_("{number} is “{status}”: this step is not possible now"),
-        number=assessment.number,
-        status=Msgid(STATUS_LABELS[assessment.status]),
-    )
-
-
-def _check(session: Session, principal: Principal, assessment: RiskAssessment, name: str) -> Transition:
-    """Every write needs ``qms.risk.manage``; then the transition's permission, source state and guards."""
-    principal.require(MANAGE_PERMISSION)
-    transition = TRANSITIONS[name]
-    workflow.check(
-        transition,
-        assessment.status,
-        principal,
-        Context(session, assessment, principal),
-        lambda: _refuse_state(assessment),
-    )
-    return transition
-
-
-def allowed(session: Session, principal: Principal, assessment: RiskAssessment, name: str) -> bool:
-    """Whether ``principal`` may take the transition now (for the pages' forms)."""
-    try:
-        _check(session, principal, assessment, name)
-    except (NotPermitted, Conflict):
-        return False
-    return True
+MACHINE = workflow.Machine(
+    TRANSITIONS,
+    Context,
+    workflow.state_refusal(RiskTransitionRefused, STATUS_LABELS),
+    require=MANAGE_PERMISSION,
+)  # every write needs qms.risk.manage first
+_refuse_state = MACHINE.refused
+_check = MACHINE.check
+allowed = MACHINE.allowed
 
 
 def _draft(principal: Principal, assessment: RiskAssessment) -> None:
