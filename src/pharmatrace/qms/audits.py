@@ -34,7 +34,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger, workflow
-from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitted, ValidationFailed
+from pharmatrace.kernel.errors import N_, Conflict, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.models import User
@@ -269,30 +269,14 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _refuse_state(audit: Audit) -> AuditTransitionRefused:
-    return AuditTransitionRefused(
-        N_("{number} is “{status}”: this step is not possible now"),
-        number=audit.number,
-        status=Msgid(STATUS_LABELS[audit.status]),
-    )
-
-
-def _check(session: Session, principal: Principal, audit: Audit, name: str) -> Transition:
-    """A transition's permission, source state and guards; nothing is written."""
-    transition = TRANSITIONS[name]
-    workflow.check(
-        transition, audit.status, principal, Context(session, audit, principal), lambda: _refuse_state(audit)
-    )
-    return transition
-
-
-def allowed(session: Session, principal: Principal, audit: Audit, name: str) -> bool:
-    """Whether ``principal`` may take the transition now (for the pages' forms)."""
-    try:
-        _check(session, principal, audit, name)
-    except (NotPermitted, Conflict):
-        return False
-    return True
+MACHINE = workflow.Machine(
+    TRANSITIONS,
+    Context,
+    workflow.state_refusal(AuditTransitionRefused, STATUS_LABELS),
+)
+_refuse_state = MACHINE.refused
+_check = MACHINE.check
+allowed = MACHINE.allowed
 
 
 def _editable(audit: Audit, statuses: tuple[str, ...]) -> None:

@@ -36,7 +36,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger, workflow
-from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitted, ValidationFailed
+from pharmatrace.kernel.errors import N_, Conflict, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.models import User
@@ -244,34 +244,14 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _refuse_state(complaint: Complaint) -> ComplaintTransitionRefused:
-    return ComplaintTransitionRefused(
-        N_("{number} is “{status}”: this step is not possible now"),
-        number=complaint.number,
-        status=Msgid(STATUS_LABELS[complaint.status]),
-    )
-
-
-def _check(session: Session, principal: Principal, complaint: Complaint, name: str) -> Transition:
-    """A transition's permission, source state and guards; nothing is written."""
-    transition = TRANSITIONS[name]
-    workflow.check(
-        transition,
-        complaint.status,
-        principal,
-        Context(session, complaint, principal),
-        lambda: _refuse_state(complaint),
-    )
-    return transition
-
-
-def allowed(session: Session, principal: Principal, complaint: Complaint, name: str) -> bool:
-    """Whether ``principal`` may take the transition now (for the pages' forms)."""
-    try:
-        _check(session, principal, complaint, name)
-    except (NotPermitted, Conflict):
-        return False
-    return True
+MACHINE = workflow.Machine(
+    TRANSITIONS,
+    Context,
+    workflow.state_refusal(ComplaintTransitionRefused, STATUS_LABELS),
+)
+_refuse_state = MACHINE.refused
+_check = MACHINE.check
+allowed = MACHINE.allowed
 
 
 def _editable(complaint: Complaint, statuses: tuple[str, ...]) -> None:

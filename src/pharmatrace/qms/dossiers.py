@@ -320,35 +320,15 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _refuse_state(dossier: Dossier) -> DossierTransitionRefused:
-    return DossierTransitionRefused(
-        N_("{number} is “{status}”: this step is not possible now"),
-        number=dossier.number,
-        status=Msgid(STATUS_LABELS[dossier.status]),
-    )
-
-
-def _check(session: Session, principal: Principal, dossier: Dossier, name: str) -> Transition:
-    """Every write needs ``qms.dossier.manage``; then the transition's permission, source state and guards."""
-    principal.require(MANAGE_PERMISSION)
-    transition = TRANSITIONS[name]
-    workflow.check(
-        transition,
-        dossier.status,
-        principal,
-        Context(session, dossier, principal),
-        lambda: _refuse_state(dossier),
-    )
-    return transition
-
-
-def allowed(session: Session, principal: Principal, dossier: Dossier, name: str) -> bool:
-    """Whether ``principal`` may take the transition now (for the pages' forms)."""
-    try:
-        _check(session, principal, dossier, name)
-    except (NotPermitted, Conflict):
-        return False
-    return True
+MACHINE = workflow.Machine(
+    TRANSITIONS,
+    Context,
+    workflow.state_refusal(DossierTransitionRefused, STATUS_LABELS),
+    require=MANAGE_PERMISSION,
+)  # every write needs qms.dossier.manage first
+_refuse_state = MACHINE.refused
+_check = MACHINE.check
+allowed = MACHINE.allowed
 
 
 def _draft(principal: Principal, dossier: Dossier) -> None:

@@ -37,7 +37,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger, workflow
-from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitted, ValidationFailed
+from pharmatrace.kernel.errors import N_, Conflict, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -204,30 +204,14 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _refuse_state(pqr: Pqr) -> PqrTransitionRefused:
-    return PqrTransitionRefused(
-        N_("{number} is “{status}”: this step is not possible now"),
-        number=pqr.number,
-        status=Msgid(STATUS_LABELS[pqr.status]),
-    )
-
-
-def _check(session: Session, principal: Principal, pqr: Pqr, name: str) -> Transition:
-    """A transition's permission, source state and guards; nothing is written."""
-    transition = TRANSITIONS[name]
-    workflow.check(
-        transition, pqr.status, principal, Context(session, pqr, principal), lambda: _refuse_state(pqr)
-    )
-    return transition
-
-
-def allowed(session: Session, principal: Principal, pqr: Pqr, name: str) -> bool:
-    """Whether ``principal`` may take the transition now (for the pages' forms)."""
-    try:
-        _check(session, principal, pqr, name)
-    except (NotPermitted, Conflict):
-        return False
-    return True
+MACHINE = workflow.Machine(
+    TRANSITIONS,
+    Context,
+    workflow.state_refusal(PqrTransitionRefused, STATUS_LABELS),
+)
+_refuse_state = MACHINE.refused
+_check = MACHINE.check
+allowed = MACHINE.allowed
 
 
 # --- compiling -----------------------------------------------------------------------------------------------

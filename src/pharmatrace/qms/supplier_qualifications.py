@@ -396,28 +396,14 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _refuse_state(q: SupplierQualification) -> QualificationTransitionRefused:
-    return QualificationTransitionRefused(
-        N_("{number} is “{status}”: this step is not possible now"),
-        number=q.number,
-        status=Msgid(STATUS_LABELS[q.status]),
-    )
-
-
-def _check(session: Session, principal: Principal, q: SupplierQualification, name: str) -> Transition:
-    """The transition's permission (any one), its source state and its guards."""
-    transition = TRANSITIONS[name]
-    workflow.check(transition, q.status, principal, Context(session, q, principal), lambda: _refuse_state(q))
-    return transition
-
-
-def allowed(session: Session, principal: Principal, q: SupplierQualification, name: str) -> bool:
-    """Whether ``principal`` may take the transition now (for the pages' forms)."""
-    try:
-        _check(session, principal, q, name)
-    except (NotPermitted, Conflict):
-        return False
-    return True
+MACHINE = workflow.Machine(
+    TRANSITIONS,
+    Context,
+    workflow.state_refusal(QualificationTransitionRefused, STATUS_LABELS),
+)
+_refuse_state = MACHINE.refused
+_check = MACHINE.check
+allowed = MACHINE.allowed
 
 
 def _draft(principal: Principal, q: SupplierQualification) -> None:

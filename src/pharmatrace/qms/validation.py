@@ -49,7 +49,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger, workflow
-from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, NotPermitted, ValidationFailed
+from pharmatrace.kernel.errors import N_, Conflict, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -333,35 +333,15 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _refuse_state(validation: Validation) -> ValidationTransitionRefused:
-    return ValidationTransitionRefused(
-        N_("{number} is “{status}”: this step is not possible now"),
-        number=validation.number,
-        status=Msgid(STATUS_LABELS[validation.status]),
-    )
-
-
-def _check(session: Session, principal: Principal, validation: Validation, name: str) -> Transition:
-    """Every write needs ``qms.validation.manage``; then the transition's permission, source state and guards."""
-    principal.require(MANAGE_PERMISSION)
-    transition = TRANSITIONS[name]
-    workflow.check(
-        transition,
-        validation.status,
-        principal,
-        Context(session, validation, principal),
-        lambda: _refuse_state(validation),
-    )
-    return transition
-
-
-def allowed(session: Session, principal: Principal, validation: Validation, name: str) -> bool:
-    """Whether ``principal`` may take the transition now (for the pages' forms)."""
-    try:
-        _check(session, principal, validation, name)
-    except (NotPermitted, Conflict):
-        return False
-    return True
+MACHINE = workflow.Machine(
+    TRANSITIONS,
+    Context,
+    workflow.state_refusal(ValidationTransitionRefused, STATUS_LABELS),
+    require=MANAGE_PERMISSION,
+)  # every write needs qms.validation.manage first
+_refuse_state = MACHINE.refused
+_check = MACHINE.check
+allowed = MACHINE.allowed
 
 
 def _in_status(principal: Principal, validation: Validation, status: str) -> None:
