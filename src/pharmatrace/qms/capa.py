@@ -326,21 +326,9 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _check(session: Session, principal: Principal, capa: Capa, name: str) -> Transition:
-    """A transition's permission, source state and guards; nothing is written."""
-    transition = TRANSITIONS[name]
-    workflow.check(
-        transition, capa.status, principal, Context(session, capa, principal), lambda: _refused_in_state(capa)
-    )
-    return transition
-
-
-def _refused_in_state(capa: Capa) -> CapaTransitionRefused:
-    return CapaTransitionRefused(
-        N_("{number} is “{status}”: this step is not possible now"),
-        number=capa.number,
-        status=Msgid(STATUS_LABELS[capa.status]),
-    )
+MACHINE = workflow.Machine(TRANSITIONS, Context, workflow.state_refusal(CapaTransitionRefused, STATUS_LABELS))
+_refused_in_state = MACHINE.refused
+_check = MACHINE.check
 
 
 def _move(capa: Capa, transition: Transition) -> None:

@@ -43,7 +43,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger, workflow
-from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotFound, ValidationFailed
+from pharmatrace.kernel.errors import N_, Conflict, NotFound, ValidationFailed
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -251,25 +251,11 @@ TRANSITIONS: dict[str, Transition] = {
 # fmt: on
 
 
-def _refused_in_state(recall: Recall) -> RecallTransitionRefused:
-    return RecallTransitionRefused(
-        N_("{number} is “{status}”: this step is not possible now"),
-        number=recall.number,
-        status=Msgid(STATUS_LABELS[recall.status]),
-    )
-
-
-def _check(session: Session, principal: Principal, recall: Recall, name: str) -> Transition:
-    """A transition's permission, source state and guards; nothing is written."""
-    transition = TRANSITIONS[name]
-    workflow.check(
-        transition,
-        recall.status,
-        principal,
-        Context(session, recall, principal),
-        lambda: _refused_in_state(recall),
-    )
-    return transition
+MACHINE = workflow.Machine(
+    TRANSITIONS, Context, workflow.state_refusal(RecallTransitionRefused, STATUS_LABELS)
+)
+_refused_in_state = MACHINE.refused
+_check = MACHINE.check
 
 
 def _move(recall: Recall, transition: Transition) -> None:
