@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 
 FONT_ENV = "PHARMATRACE_PDF_FONT"
@@ -125,6 +127,34 @@ def report_pdf(
     pdf.set_creator("PharmaTrace")
     if author:
         pdf.set_author(author)
+    return pdf
+
+
+def record_pdf(
+    *,
+    title: str,
+    subtitle: str,
+    subject: str,
+    keywords: str,
+    printed_by: str,
+    printed_at: datetime,
+    translate: Callable[..., str],
+) -> Any:
+    """A signed record printed for review and archive (the batch release summary, the product quality review): a
+    portrait PDF/A-2B :func:`report_pdf` with the running header "PharmaTrace · title · subtitle", on every page's
+    foot who printed it and when (Beijing time) with "page x of y", the metadata set and its first page added."""
+    printed = translate(N_("Printed by {name} at {time} (Beijing time)")).format(
+        name=printed_by, time=clock.format_beijing(printed_at)
+    )
+    pdf = report_pdf(
+        header=f"{translate(N_('PharmaTrace'))} · {title} · {subtitle}", footer=printed, title=title,
+        page_label=translate(N_("Page {page} of {pages}")), author=printed_by, orientation="P", pdfa=True,
+    )  # fmt: skip
+    pdf.set_subject(subject)
+    pdf.set_keywords(keywords)
+    pdf.set_creation_date(printed_at)
+    pdf.set_lang("zh-CN")
+    pdf.add_page()
     return pdf
 
 

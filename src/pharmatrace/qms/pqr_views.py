@@ -1,7 +1,8 @@
 """Pages: the list of product quality reviews, the compile form (product and year, or a period), a review's page
 (every compiled section with its counts and rows, the yield and assay trend charts drawn by the local ECharts from
 JSON in the page, QA's conclusions form, recompiling, the qualified person's signed approval, the earlier versions
-and the audit trail) and a printable view (TJ-9.4, SH-6.2.4). Plain forms, usable on a tablet."""
+and the audit trail), a printable view and the review as PDF, its print recorded in the audit trail (TJ-9.4,
+SH-6.2.4, TJ-10.1.1.1). Plain forms, usable on a tablet."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from pharmatrace.kernel import clock
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.errors import N_
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
+from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.lims.oos_views import PHASE_LABELS as OOS_PHASE_LABELS
 from pharmatrace.lims.oos_views import STATUS_LABELS as OOS_STATUS_LABELS
 from pharmatrace.lims.results import VERDICT_LABELS
@@ -25,7 +28,7 @@ from pharmatrace.lims.stability_models import STATUS_LABELS as STUDY_STATUS_LABE
 from pharmatrace.lims.stability_models import STUDY_TYPE_LABELS
 from pharmatrace.mes.ebr import SIGNATURE_STATES
 from pharmatrace.mes.execution import ORDER_STATUS_LABELS
-from pharmatrace.qms import deviations
+from pharmatrace.qms import deviations, pqr_pdf
 from pharmatrace.qms import pqr as service
 from pharmatrace.qms.change_models import CLASS_LABELS as CHANGE_CLASS_LABELS
 from pharmatrace.qms.change_models import STATUS_LABELS as CHANGE_STATUS_LABELS
@@ -188,6 +191,24 @@ def pqr_print(
         printable=True,
         comments_inline=True,
     )
+
+
+@router.get("/pqr/{number}/pdf")
+def pqr_as_pdf(db: DbDep, principal: QmsView, number: str, version: int | None = None) -> Response:
+    """The review (or an earlier version by ``version``) as a PDF/A report to review and sign; the print is
+    recorded in the audit trail (TJ-10.1.1.1)."""
+    with UnitOfWork(db, principal.actor) as uow:
+        pqr = service.get_pqr(uow.session, number, version)
+        detail = service.pqr_detail(uow.session, pqr)
+        data = pqr_pdf.render_pdf(detail, labels=LABELS, printed_by=principal.full_name, printed_at=clock.now(),
+                                  translate=i18n.translate)  # fmt: skip
+        uow.record("qms.pqr.pdf", "qms_pqr", pqr.id,
+                   changes={"number": [None, pqr.number], "version": [None, pqr.version],
+                            "content_sm3": [None, pqr.content_sm3]},
+                   reason=f"product quality review {pqr.number} v{pqr.version} output as pdf")  # fmt: skip
+        uow.commit()
+    return Response(data, media_type="application/pdf",
+                    headers={"content-disposition": f'inline; filename="{detail.number}-v{detail.version}.pdf"'})  # fmt: skip
 
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,

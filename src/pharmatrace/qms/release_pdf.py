@@ -9,7 +9,7 @@ from datetime import datetime
 
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_
-from pharmatrace.kernel.pdf import report_pdf, table_row, text_line
+from pharmatrace.kernel.pdf import record_pdf, table_row, text_line
 from pharmatrace.qms.release import DECISION_LABELS, STATE_LABELS, STATUS_LABELS
 from pharmatrace.qms.release_schemas import ReleasePublic
 
@@ -21,18 +21,9 @@ WIDTHS = (62.0, 22.0, 106.0)  # item, status, finding: 190 mm
 def render_pdf(found: ReleasePublic, *, printed_by: str, printed_at: datetime, translate: Translate) -> bytes:
     s = found.summary
     title = f"{translate(N_('Batch release summary'))} {s.batch_no}"
-    printed = translate(N_("Printed by {name} at {time} (Beijing time)")).format(
-        name=printed_by, time=clock.format_beijing(printed_at)
-    )
-    pdf = report_pdf(
-        header=f"{translate(N_('PharmaTrace'))} · {title} · {s.product_name}", footer=printed, title=title,
-        page_label=translate(N_("Page {page} of {pages}")), author=printed_by, orientation="P", pdfa=True,
-    )  # fmt: skip
-    pdf.set_subject(translate(N_("Batch release summary")))
-    pdf.set_keywords(f"{s.batch_no} {s.order_no} {s.product_code}")
-    pdf.set_creation_date(printed_at)
-    pdf.set_lang("zh-CN")
-    pdf.add_page()
+    pdf = record_pdf(title=title, subtitle=s.product_name, subject=translate(N_("Batch release summary")),
+                     keywords=f"{s.batch_no} {s.order_no} {s.product_code}", printed_by=printed_by,
+                     printed_at=printed_at, translate=translate)  # fmt: skip
 
     def line(text: str, size: float = 9.5) -> None:
         text_line(pdf, text, LINE, size)
