@@ -92,6 +92,15 @@ class UnitOfWork:
         self.commit()
         raise error
 
+    def give_reason(self, reason: str) -> str:
+        """The reason a person gave for this change (TJ-B.2.5 CZYY) becomes the unit of work's: trimmed, at least
+        two characters (refused with ``ReasonRequired`` otherwise), at most 500 kept."""
+        text = reason.strip()
+        if len(text) < 2:
+            raise ReasonRequired(N_("A reason is required for this change"))
+        self.reason = text[:500]
+        return self.reason
+
     def void(self, row: Audited, reason: str | None = None) -> None:
         """Put a GMP row out of use: ``voided_at`` now and, where the row keeps one, ``void_reason``; the trail
         records a void with the reason. ``reason``, when given, becomes the unit of work's; without one the unit

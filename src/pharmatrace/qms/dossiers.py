@@ -338,14 +338,6 @@ def _draft(principal: Principal, dossier: Dossier) -> None:
         raise _refuse_state(dossier)
 
 
-def _reason(uow: UnitOfWork, reason: str) -> str:
-    text = reason.strip()
-    if len(text) < 2:
-        raise ValidationFailed(N_("A reason is required for this change"))
-    uow.reason = text[:500]
-    return uow.reason
-
-
 # --- checks against the plant --------------------------------------------------------------------------------
 
 
@@ -492,7 +484,7 @@ def return_to_draft(uow: UnitOfWork, principal: Principal, number: str, reason: 
     session = uow.session
     dossier = get_dossier(session, number)
     transition = _check(session, principal, dossier, "return")
-    _reason(uow, reason)
+    uow.give_reason(reason)
     dossier.status = transition.target
     session.flush()
     return dossier
@@ -530,7 +522,7 @@ def _end(uow: UnitOfWork, principal: Principal, number: str, name: str, reason: 
     session = uow.session
     dossier = get_dossier(session, number)
     transition = _check(session, principal, dossier, name)
-    _reason(uow, reason)
+    uow.give_reason(reason)
     dossier.status = transition.target
     dossier.ended_at, dossier.ended_by, dossier.end_reason = clock.now(), principal.login, uow.reason
     session.flush()

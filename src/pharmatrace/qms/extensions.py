@@ -299,19 +299,11 @@ def approve(
     return decision
 
 
-def _reason(uow: UnitOfWork, reason: str) -> str:
-    text = reason.strip()
-    if len(text) < 2:
-        raise ValidationFailed(N_("A reason is required for this change"))
-    uow.reason = text[:500]
-    return uow.reason
-
-
 def reject(uow: UnitOfWork, principal: Principal, extension_id: int, reason: str) -> DueDateExtension:
     """QA refuses the extension, with the reason; the record's due date stays."""
     session = uow.session
     extension = _to_decide(session, principal, extension_id)
-    why = _reason(uow, reason)
+    why = uow.give_reason(reason)
     extension.status = "rejected"
     extension.decided_at = clock.now()
     extension.decided_by = principal.login
@@ -331,7 +323,7 @@ def withdraw(uow: UnitOfWork, principal: Principal, extension_id: int, reason: s
         raise ExtensionRefused(
             N_("The extension of {number} is already decided"), number=extension.record_number
         )
-    why = _reason(uow, reason)
+    why = uow.give_reason(reason)
     extension.status = "withdrawn"
     extension.decided_at = clock.now()
     extension.decided_by = principal.login

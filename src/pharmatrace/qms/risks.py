@@ -34,7 +34,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger, workflow
-from pharmatrace.kernel.errors import N_, Conflict, NotFound, NotPermitted, ValidationFailed
+from pharmatrace.kernel.errors import N_, Conflict, NotFound, NotPermitted
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -325,14 +325,6 @@ def _draft(principal: Principal, assessment: RiskAssessment) -> None:
         raise _refuse_state(assessment)
 
 
-def _reason(uow: UnitOfWork, reason: str) -> str:
-    text = reason.strip()
-    if len(text) < 2:
-        raise ValidationFailed(N_("A reason is required for this change"))
-    uow.reason = text[:500]
-    return uow.reason
-
-
 # --- checks against the plant --------------------------------------------------------------------------------
 
 
@@ -462,7 +454,7 @@ def void_item(uow: UnitOfWork, principal: Principal, number: str, seq: int, reas
     item = get_item(assessment, seq)
     if item.voided_at is not None:
         raise Conflict(N_("Failure mode {seq} is void"), seq=seq)
-    uow.void(item, _reason(uow, reason))
+    uow.void(item, uow.give_reason(reason))
     session.expire(assessment, ["items"])
     return item
 
@@ -485,7 +477,7 @@ def return_to_draft(uow: UnitOfWork, principal: Principal, number: str, reason: 
     session = uow.session
     assessment = get_assessment(session, number)
     transition = _check(session, principal, assessment, "return")
-    _reason(uow, reason)
+    uow.give_reason(reason)
     assessment.status = transition.target
     session.flush()
     return assessment
@@ -519,7 +511,7 @@ def revise(uow: UnitOfWork, principal: Principal, number: str, reason: str) -> R
     session = uow.session
     assessment = get_assessment(session, number)
     transition = _check(session, principal, assessment, "revise")
-    _reason(uow, reason)
+    uow.give_reason(reason)
     assessment.status = transition.target
     assessment.revision += 1
     assessment.submitted_at = assessment.submitted_by = None
@@ -533,7 +525,7 @@ def withdraw(uow: UnitOfWork, principal: Principal, number: str, reason: str) ->
     session = uow.session
     assessment = get_assessment(session, number)
     transition = _check(session, principal, assessment, "withdraw")
-    _reason(uow, reason)
+    uow.give_reason(reason)
     assessment.status = transition.target
     assessment.withdrawn_at = clock.now()
     assessment.withdrawn_by = principal.login

@@ -413,14 +413,6 @@ def _draft(principal: Principal, q: SupplierQualification) -> None:
         raise _refuse_state(q)
 
 
-def _reason(uow: UnitOfWork, reason: str) -> str:
-    text = reason.strip()
-    if len(text) < 2:
-        raise ValidationFailed(N_("A reason is required for this change"))
-    uow.reason = text[:500]
-    return uow.reason
-
-
 # --- checks against the plant --------------------------------------------------------------------------------
 
 
@@ -554,7 +546,7 @@ def void_document(
     doc = get_document(q, seq)
     if doc.voided_at is not None:
         raise Conflict(N_("Document {seq} is void"), seq=seq)
-    uow.void(doc, _reason(uow, reason))
+    uow.void(doc, uow.give_reason(reason))
     session.expire(q, ["documents"])
     return doc
 
@@ -577,7 +569,7 @@ def return_to_draft(uow: UnitOfWork, principal: Principal, number: str, reason: 
     session = uow.session
     q = get_qualification(session, number)
     transition = _check(session, principal, q, "return")
-    _reason(uow, reason)
+    uow.give_reason(reason)
     q.status = transition.target
     session.flush()
     return q
@@ -629,7 +621,7 @@ def reject(uow: UnitOfWork, principal: Principal, number: str, reason: str) -> Q
     session = uow.session
     q = get_qualification(session, number)
     transition = _check(session, principal, q, "reject")
-    text = _reason(uow, reason)
+    text = uow.give_reason(reason)
     content = canonical_content(q)
     now = clock.now()
     q.status = transition.target
@@ -651,7 +643,7 @@ def cancel(uow: UnitOfWork, principal: Principal, number: str, reason: str) -> S
     session = uow.session
     q = get_qualification(session, number)
     transition = _check(session, principal, q, "cancel")
-    _reason(uow, reason)
+    uow.give_reason(reason)
     q.status = transition.target
     q.cancelled_at = clock.now()
     q.cancelled_by = principal.login

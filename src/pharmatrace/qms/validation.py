@@ -350,14 +350,6 @@ def _in_status(principal: Principal, validation: Validation, status: str) -> Non
         raise _refuse_state(validation)
 
 
-def _reason(uow: UnitOfWork, reason: str) -> str:
-    text = reason.strip()
-    if len(text) < 2:
-        raise ValidationFailed(N_("A reason is required for this change"))
-    uow.reason = text[:500]
-    return uow.reason
-
-
 # --- checks against the plant --------------------------------------------------------------------------------
 
 
@@ -486,7 +478,7 @@ def void_test(uow: UnitOfWork, principal: Principal, number: str, seq: int, reas
     validation = get_validation(session, number)
     _in_status(principal, validation, "draft")
     test = _live_test(validation, seq)
-    uow.void(test, _reason(uow, reason))
+    uow.void(test, uow.give_reason(reason))
     session.expire(validation, ["tests"])
     return test
 
@@ -508,7 +500,7 @@ def return_protocol(uow: UnitOfWork, principal: Principal, number: str, reason: 
     session = uow.session
     validation = get_validation(session, number)
     transition = _check(session, principal, validation, "return")
-    _reason(uow, reason)
+    uow.give_reason(reason)
     validation.status = transition.target
     session.flush()
     return validation
@@ -558,7 +550,7 @@ def record_result(
     if current is None and body.correction_reason is not None:
         raise ValidationFailed(N_("Test {seq} has no result to correct"), seq=seq)
     if body.correction_reason is not None:
-        _reason(uow, body.correction_reason)
+        uow.give_reason(body.correction_reason)
     uow.reason = uow.reason or f"validation {validation.number}: test {seq} executed"
     result = ValidationResult(
         validation_id=validation.id, test_id=test.id, observed=body.observed, outcome=body.outcome,
@@ -590,7 +582,7 @@ def return_report(uow: UnitOfWork, principal: Principal, number: str, reason: st
     session = uow.session
     validation = get_validation(session, number)
     transition = _check(session, principal, validation, "return_report")
-    _reason(uow, reason)
+    uow.give_reason(reason)
     validation.status = transition.target
     session.flush()
     return validation
@@ -641,7 +633,7 @@ def cancel(uow: UnitOfWork, principal: Principal, number: str, reason: str) -> V
     session = uow.session
     validation = get_validation(session, number)
     transition = _check(session, principal, validation, "cancel")
-    _reason(uow, reason)
+    uow.give_reason(reason)
     validation.status = transition.target
     validation.cancelled_at, validation.cancelled_by = clock.now(), principal.login
     validation.cancel_reason = uow.reason
