@@ -26,7 +26,7 @@ from pharmatrace.lims.stability_models import STATUS_LABELS, STUDY_TYPE_LABELS, 
 from pharmatrace.lims.stability_schemas import PlacementCreate, PullCreate, StudyCreate, StudyUpdate
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import form_data, submit, validate
+from pharmatrace.web.forms import form_data, saved, submit, validate
 from pharmatrace.web.templating import render
 from pharmatrace.wms.models import Material
 
@@ -87,10 +87,6 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
 
 def _url(code: str) -> str:
     return f"/lims/stability/{quote(code)}"
-
-
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
 
 
 def _words() -> dict[str, str]:
@@ -193,7 +189,7 @@ async def create(request: Request, db: DbDep, principal: Author) -> Response:
     return submit(db, principal, StudyCreate, _protocol(data),
                   write=lambda uow, body: stability.create_study(uow, principal, body),
                   rerender=lambda status, **values: _editor(request, db, status, **{**values, "data": data}),
-                  done=lambda study: _url(getattr(study, "code", "")) + _saved())  # fmt: skip
+                  done=lambda study: _url(getattr(study, "code", "")) + saved())  # fmt: skip
 
 
 @router.get("/stability/{code}/edit", response_class=HTMLResponse)
@@ -215,7 +211,7 @@ async def edit(request: Request, db: DbDep, principal: Author, code: str) -> Res
                   write=lambda uow, body: stability.update_study(uow, principal, code, body),
                   rerender=lambda status, **values: _editor(request, db, status, study=study,
                                                             **{**values, "data": data}),
-                  done=_url(study.code) + _saved())  # fmt: skip
+                  done=_url(study.code) + saved())  # fmt: skip
 
 
 # --- a study ----------------------------------------------------------------------------------------------
@@ -250,7 +246,7 @@ def _act(request: Request, db: DbDep, principal: Principal, code: str, form: str
     except PharmaTraceError as error:
         return _study_page(request, db, principal, code, error.http_status, error=i18n.error_message(error),
                            form=form, data=data or {})  # fmt: skip
-    return RedirectResponse(_url(code) + _saved(), status_code=303)
+    return RedirectResponse(_url(code) + saved(), status_code=303)
 
 
 @router.post("/stability/{code}/approve", response_class=HTMLResponse)

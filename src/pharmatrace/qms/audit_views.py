@@ -41,7 +41,7 @@ from pharmatrace.qms.audit_schemas import (
 )
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import act, form_data, submit
+from pharmatrace.web.forms import act, filled, form_data, saved, submit
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -72,14 +72,6 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
 
 def _url(number: str) -> str:
     return f"/qms/audits/{quote(number)}"
-
-
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
-
-
-def _filled(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: str(data[k]).strip() for k in keys if str(data.get(k, "")).strip()}
 
 
 # --- the list ------------------------------------------------------------------------------------------------
@@ -121,11 +113,11 @@ def new_page(
 @router.post("/audits/new", response_class=HTMLResponse)
 async def create(request: Request, db: DbDep, principal: Manager) -> Response:
     data = await form_data(request)
-    values = _filled(data, PLAN_FIELDS)
+    values = filled(data, PLAN_FIELDS)
     return submit(db, principal, AuditCreate, values,
                   write=lambda uow, body: service.create_audit(uow, principal, body),
                   rerender=lambda status, **v: _new(request, status, **{**v, "data": data}),
-                  done=lambda audit: _url(getattr(audit, "number", "")) + _saved())  # fmt: skip
+                  done=lambda audit: _url(getattr(audit, "number", "")) + saved())  # fmt: skip
 
 
 # --- an audit ------------------------------------------------------------------------------------------------
@@ -169,14 +161,14 @@ def audit_page(request: Request, db: DbDep, principal: QmsView, number: str) -> 
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None, data: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    return act(db, principal, write, done=_url(number) + _saved(), reason=reason, data=data,
+    return act(db, principal, write, done=_url(number) + saved(), reason=reason, data=data,
                rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
 def _step(request: Request, db: DbDep, principal: Principal, number: str, form: str, schema: Any,
           values: dict[str, Any], data: dict[str, Any], write: Any) -> Response:  # fmt: skip
     """Validate a step's form, then write it; bad input re-renders the page with 422 and nothing written."""
-    return submit(db, principal, schema, values, write=write, done=_url(number) + _saved(),
+    return submit(db, principal, schema, values, write=write, done=_url(number) + saved(),
                   reason=lambda body: getattr(body, "reason", None),
                   shown={k: v for k, v in data.items() if k != "password"},
                   rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip
@@ -185,7 +177,7 @@ def _step(request: Request, db: DbDep, principal: Principal, number: str, form: 
 @router.post("/audits/{number}/plan", response_class=HTMLResponse)
 async def change_plan(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
     data = await form_data(request)
-    values = _filled(data, (*service.PLAN_FIELDS, "lead_auditor", "reason"))
+    values = filled(data, (*service.PLAN_FIELDS, "lead_auditor", "reason"))
     return _step(request, db, principal, number, "plan", AuditUpdate, values, data,
                  lambda uow, body: service.update_audit(uow, principal, number, body))  # fmt: skip
 
@@ -203,14 +195,14 @@ def report(request: Request, db: DbDep, principal: Manager, number: str) -> Resp
 @router.post("/audits/{number}/items", response_class=HTMLResponse)
 async def add_item(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
     data = await form_data(request)
-    return _step(request, db, principal, number, "add-item", ChecklistItemCreate, _filled(data, ("code", "question")),
+    return _step(request, db, principal, number, "add-item", ChecklistItemCreate, filled(data, ("code", "question")),
                  data, lambda uow, body: service.add_item(uow, principal, number, body))  # fmt: skip
 
 
 @router.post("/audits/{number}/items/{seq}", response_class=HTMLResponse)
 async def assess_item(request: Request, db: DbDep, principal: Manager, number: str, seq: int) -> Response:
     data = await form_data(request)
-    values = _filled(data, ("result", "evidence_note", "reason"))
+    values = filled(data, ("result", "evidence_note", "reason"))
     return _step(request, db, principal, number, f"item-{seq}", ChecklistAssessment, values, data,
                  lambda uow, body: service.assess_item(uow, principal, number, seq, body))  # fmt: skip
 
@@ -218,7 +210,7 @@ async def assess_item(request: Request, db: DbDep, principal: Manager, number: s
 @router.post("/audits/{number}/findings", response_class=HTMLResponse)
 async def add_finding(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
     data = await form_data(request)
-    values = _filled(data, ("classification", "clause_ref", "description", "due_date", "capa_number"))
+    values = filled(data, ("classification", "clause_ref", "description", "due_date", "capa_number"))
     return _step(request, db, principal, number, "add-finding", FindingCreate, values, data,
                  lambda uow, body: service.add_finding(uow, principal, number, body))  # fmt: skip
 
@@ -226,7 +218,7 @@ async def add_finding(request: Request, db: DbDep, principal: Manager, number: s
 @router.post("/audits/{number}/findings/{seq}/response", response_class=HTMLResponse)
 async def respond_finding(request: Request, db: DbDep, principal: Manager, number: str, seq: int) -> Response:
     data = await form_data(request)
-    values = _filled(data, ("response", "capa_number", "reason"))
+    values = filled(data, ("response", "capa_number", "reason"))
     return _step(request, db, principal, number, f"finding-{seq}", FindingResponse, values, data,
                  lambda uow, body: service.respond_finding(uow, principal, number, seq, body))  # fmt: skip
 
@@ -234,7 +226,7 @@ async def respond_finding(request: Request, db: DbDep, principal: Manager, numbe
 @router.post("/audits/{number}/findings/{seq}/verification", response_class=HTMLResponse)
 async def verify_finding(request: Request, db: DbDep, principal: Manager, number: str, seq: int) -> Response:
     data = await form_data(request)
-    return _step(request, db, principal, number, f"verify-{seq}", FindingVerification, _filled(data, ("note",)),
+    return _step(request, db, principal, number, f"verify-{seq}", FindingVerification, filled(data, ("note",)),
                  data, lambda uow, body: service.verify_finding(uow, principal, number, seq, body))  # fmt: skip
 
 

@@ -32,7 +32,7 @@ from pharmatrace.qms.capa_models import (
 from pharmatrace.qms.capa_schemas import ActionAdd, CapaApprove, CapaCreate, EffectivenessVerdict
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import CurrentPrincipal, DbDep, Requires
-from pharmatrace.web.forms import act, form_data, submit, validate
+from pharmatrace.web.forms import act, form_data, saved, submit, validate
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -69,10 +69,6 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
 
 def _url(number: str) -> str:
     return f"/qms/capa/{quote(number)}"
-
-
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
 
 
 def _action_values(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -127,7 +123,7 @@ async def create(request: Request, db: DbDep, principal: Raiser) -> Response:
     return submit(db, principal, CapaCreate, values,
                   write=lambda uow, body: service.create_capa(uow, principal, body),
                   rerender=lambda status, **v: _new(request, status, **{**v, "data": data}),
-                  done=lambda capa: _url(getattr(capa, "number", "")) + _saved())  # fmt: skip
+                  done=lambda capa: _url(getattr(capa, "number", "")) + saved())  # fmt: skip
 
 
 # --- a CAPA --------------------------------------------------------------------------------------------------
@@ -182,7 +178,7 @@ def evidence(db: DbDep, principal: CurrentPrincipal, number: str, sm3: str) -> R
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None, data: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    return act(db, principal, write, done=_url(number) + _saved(), reason=reason, data=data,
+    return act(db, principal, write, done=_url(number) + saved(), reason=reason, data=data,
                rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 

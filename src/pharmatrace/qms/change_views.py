@@ -48,7 +48,7 @@ from pharmatrace.qms.risk_models import STATUS_LABELS as RISK_STATUS_LABELS
 from pharmatrace.qms.risks import risks_for
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import act, form_data, submit, validate
+from pharmatrace.web.forms import act, form_data, saved, submit, validate
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -80,10 +80,6 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
 
 def _url(number: str) -> str:
     return f"/qms/changes/{quote(number)}"
-
-
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
 
 
 def _trail(session: Session, change: ChangeRequest) -> list[AuditEntry]:
@@ -174,7 +170,7 @@ async def create(request: Request, db: DbDep, principal: Proposer) -> Response:
     return submit(db, principal, ChangeCreate, _proposal(data),
                   write=lambda uow, body: changes.create_change(uow, principal, body),
                   rerender=lambda status, **values: _editor(request, status, **{**values, "data": data}),
-                  done=lambda change: _url(getattr(change, "number", "")) + _saved())  # fmt: skip
+                  done=lambda change: _url(getattr(change, "number", "")) + saved())  # fmt: skip
 
 
 @router.get("/changes/{number}/edit", response_class=HTMLResponse)
@@ -196,7 +192,7 @@ async def edit(request: Request, db: DbDep, principal: QmsView, number: str) -> 
                   write=lambda uow, body: changes.update_change(uow, principal, number, body),
                   rerender=lambda status, **values: _editor(request, status, change=change,
                                                             **{**values, "data": data}),
-                  done=_url(change.number) + _saved())  # fmt: skip
+                  done=_url(change.number) + saved())  # fmt: skip
 
 
 # --- a change -----------------------------------------------------------------------------------------------
@@ -230,7 +226,7 @@ def change_page(request: Request, db: DbDep, principal: QmsView, number: str) ->
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str,
          write: Callable[[UnitOfWork], object], reason: str | None = None,
          data: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    return act(db, principal, write, done=_url(number) + _saved(), reason=reason, data=data,
+    return act(db, principal, write, done=_url(number) + saved(), reason=reason, data=data,
                rerender=lambda status, **values: _change_page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 

@@ -40,7 +40,7 @@ from pharmatrace.qms.complaint_schemas import (
 )
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import act, form_data, submit
+from pharmatrace.web.forms import act, filled, form_data, saved, submit
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -76,10 +76,6 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
 
 def _url(number: str) -> str:
     return f"/qms/complaints/{quote(number)}"
-
-
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
 
 
 def _local_time(text: str) -> str | None:
@@ -135,7 +131,7 @@ async def create(request: Request, db: DbDep, principal: Manager) -> Response:
     return submit(db, principal, ComplaintCreate, values,
                   write=lambda uow, body: service.create_complaint(uow, principal, body),
                   rerender=lambda status, **v: _new(request, status, **{**v, "data": data}),
-                  done=lambda complaint: _url(getattr(complaint, "number", "")) + _saved())  # fmt: skip
+                  done=lambda complaint: _url(getattr(complaint, "number", "")) + saved())  # fmt: skip
 
 
 # --- a complaint ---------------------------------------------------------------------------------------------
@@ -178,27 +174,23 @@ def complaint_page(request: Request, db: DbDep, principal: QmsView, number: str)
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None, data: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    return act(db, principal, write, done=_url(number) + _saved(), reason=reason, data=data,
+    return act(db, principal, write, done=_url(number) + saved(), reason=reason, data=data,
                rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
 def _step(request: Request, db: DbDep, principal: Principal, number: str, form: str, schema: Any,
           values: dict[str, Any], data: dict[str, Any], write: Any) -> Response:  # fmt: skip
     """Validate a step's form, then write it; bad input re-renders the page with 422 and nothing written."""
-    return submit(db, principal, schema, values, write=write, done=_url(number) + _saved(),
+    return submit(db, principal, schema, values, write=write, done=_url(number) + saved(),
                   reason=lambda body: getattr(body, "reason", None),
                   shown={k: v for k, v in data.items() if k != "password"},
                   rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip
 
 
-def _filled(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: str(data[k]).strip() for k in keys if str(data.get(k, "")).strip()}
-
-
 @router.post("/complaints/{number}/classification", response_class=HTMLResponse)
 async def classify(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
     data = await form_data(request)
-    values = _filled(data, ("classification", "rationale", "reason"))
+    values = filled(data, ("classification", "rationale", "reason"))
     return _step(request, db, principal, number, "classify", ComplaintClassify, values, data,
                  lambda uow, body: service.classify(uow, principal, number, body))  # fmt: skip
 
@@ -206,7 +198,7 @@ async def classify(request: Request, db: DbDep, principal: Manager, number: str)
 @router.post("/complaints/{number}/investigator", response_class=HTMLResponse)
 async def assign(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
     data = await form_data(request)
-    values = _filled(data, ("investigator",))
+    values = filled(data, ("investigator",))
     return _step(request, db, principal, number, "assign", InvestigatorAssign, values, data,
                  lambda uow, body: service.assign_investigator(uow, principal, number, body))  # fmt: skip
 
@@ -214,7 +206,7 @@ async def assign(request: Request, db: DbDep, principal: Manager, number: str) -
 @router.post("/complaints/{number}/investigation", response_class=HTMLResponse)
 async def investigate(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
     data = await form_data(request)
-    values: dict[str, Any] = _filled(data, TEXT_FIELDS)
+    values: dict[str, Any] = filled(data, TEXT_FIELDS)
     values["batch_record_reviewed"] = data.get("batch_record_reviewed") == "true"
     values["retained_sample_reviewed"] = data.get("retained_sample_reviewed") == "true"
     return _step(request, db, principal, number, "investigation", InvestigationRecord, values, data,
@@ -224,7 +216,7 @@ async def investigate(request: Request, db: DbDep, principal: Manager, number: s
 @router.post("/complaints/{number}/response", response_class=HTMLResponse)
 async def respond(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
     data = await form_data(request)
-    values: dict[str, Any] = _filled(data, ("response",))
+    values: dict[str, Any] = filled(data, ("response",))
     when = _local_time(str(data.get("responded_at", "")))
     if when is not None:
         values["responded_at"] = when

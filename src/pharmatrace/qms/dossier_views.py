@@ -34,7 +34,7 @@ from pharmatrace.qms.dossier_models import (
 from pharmatrace.qms.dossier_schemas import DossierApprove, DossierCreate, DossierUpdate
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import act, form_data, submit
+from pharmatrace.web.forms import act, form_data, saved, submit
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -60,10 +60,6 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
 
 def _url(number: str) -> str:
     return f"/qms/dossiers/{quote(number)}"
-
-
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
 
 
 async def _form(request: Request) -> tuple[dict[str, Any], tuple[bytes, str] | None]:
@@ -130,7 +126,7 @@ async def create(request: Request, db: DbDep, principal: Manager) -> Response:
     return submit(db, principal, DossierCreate, values,
                   write=lambda uow, body: service.create_dossier(uow, principal, body, upload),
                   rerender=lambda status, **v: _new(request, status, **{**v, "data": data}),
-                  done=lambda made: _url(getattr(made, "number", "")) + _saved())  # fmt: skip
+                  done=lambda made: _url(getattr(made, "number", "")) + saved())  # fmt: skip
 
 
 # --- a record ------------------------------------------------------------------------------------------------
@@ -177,7 +173,7 @@ def dossier_file(db: DbDep, _: QmsView, number: str) -> Response:
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None) -> Response:  # fmt: skip
-    return act(db, principal, write, done=_url(number) + _saved(), reason=reason,
+    return act(db, principal, write, done=_url(number) + saved(), reason=reason,
                rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
@@ -227,7 +223,7 @@ async def approve(request: Request, db: DbDep, principal: Manager, number: str) 
     values = {k: v for k, v in data.items() if k in DossierApprove.model_fields and v != ""}
     return submit(db, principal, DossierApprove, values,
                   write=lambda uow, body: service.approve(uow, principal, number, body),
-                  done=_url(number) + _saved(), shown={k: v for k, v in data.items() if k != "password"},
+                  done=_url(number) + saved(), shown={k: v for k, v in data.items() if k != "password"},
                   rerender=lambda status, **shown: _page(request, db, principal, number, status, form="approve", **shown))  # fmt: skip
 
 
@@ -252,5 +248,5 @@ async def edit(request: Request, db: DbDep, principal: Manager, number: str) -> 
     values = {k: v for k, v in data.items() if k in HEADER_FIELDS}
     return submit(db, principal, DossierUpdate, values,
                   write=lambda uow, body: service.update_dossier(uow, principal, number, body),
-                  done=_url(number) + _saved(), shown=data,
+                  done=_url(number) + saved(), shown=data,
                   rerender=lambda status, **shown: _page(request, db, principal, number, status, form="edit", **shown))  # fmt: skip

@@ -43,7 +43,7 @@ from pharmatrace.qms.recall_models import STATUS_LABELS as RECALL_STATUS_LABELS
 from pharmatrace.qms.release import STATE_LABELS as RELEASE_LABELS
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import act, form_data, submit
+from pharmatrace.web.forms import act, form_data, saved, submit
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -94,10 +94,6 @@ def _url(number: str) -> str:
     return f"/qms/pqr/{quote(number)}"
 
 
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
-
-
 # --- the list ------------------------------------------------------------------------------------------------
 
 
@@ -134,7 +130,7 @@ async def create(request: Request, db: DbDep, principal: Manager) -> Response:
     return submit(db, principal, PqrCompile, values,
                   write=lambda uow, body: service.compile_review(uow, principal, body),
                   rerender=lambda status, **v: _new(request, db, status, **{**v, "data": data}),
-                  done=lambda pqr: _url(getattr(pqr, "number", "")) + _saved())  # fmt: skip
+                  done=lambda pqr: _url(getattr(pqr, "number", "")) + saved())  # fmt: skip
 
 
 # --- a review ------------------------------------------------------------------------------------------------
@@ -213,14 +209,14 @@ def pqr_as_pdf(db: DbDep, principal: QmsView, number: str, version: int | None =
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None, data: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    return act(db, principal, write, done=_url(number) + _saved(), reason=reason, data=data,
+    return act(db, principal, write, done=_url(number) + saved(), reason=reason, data=data,
                rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
 def _step(request: Request, db: DbDep, principal: Principal, number: str, form: str, schema: Any,
           values: dict[str, Any], data: dict[str, Any], write: Any) -> Response:  # fmt: skip
     """Validate a step's form, then write it; bad input re-renders the page with 422 and nothing written."""
-    return submit(db, principal, schema, values, write=write, done=_url(number) + _saved(),
+    return submit(db, principal, schema, values, write=write, done=_url(number) + saved(),
                   reason=lambda body: getattr(body, "reason", None),
                   shown={k: v for k, v in data.items() if k != "password"},
                   rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.audit_trail.service import trail_of
-from pharmatrace.kernel.errors import N_, PharmaTraceError
+from pharmatrace.kernel.errors import PharmaTraceError
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.service import Principal
@@ -43,7 +43,7 @@ from pharmatrace.trace.models import SHIPMENT_STATUS_LABELS, STATE_LABELS
 from pharmatrace.trace.recall import RecallImpact
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import form_data, submit
+from pharmatrace.web.forms import form_data, saved, submit
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -78,10 +78,6 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
 
 def _url(number: str) -> str:
     return f"/qms/recalls/{quote(number)}"
-
-
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
 
 
 # --- the list ------------------------------------------------------------------------------------------------
@@ -128,7 +124,7 @@ async def create(request: Request, db: DbDep, principal: Manager) -> Response:
     return submit(db, principal, RecallCreate, values,
                   write=lambda uow, body: service.create_recall(uow, principal, body),
                   rerender=lambda status, **v: _new(request, db, status, **{**v, "data": data}),
-                  done=lambda recall: _url(getattr(recall, "number", "")) + _saved())  # fmt: skip
+                  done=lambda recall: _url(getattr(recall, "number", "")) + saved())  # fmt: skip
 
 
 # --- a recall ------------------------------------------------------------------------------------------------
@@ -173,7 +169,7 @@ def _step(request: Request, db: DbDep, principal: Principal, number: str, form: 
           data: dict[str, Any], write: Any, reason: str | None = None) -> Response:  # fmt: skip
     """A form of the recall's page: validate, write through the unit of work, redirect; or the page again
     with the error (422 for bad input, the refusal's status otherwise) and nothing written."""
-    return submit(db, principal, schema, data, write=write, done=_url(number) + _saved(), reason=lambda _: reason,
+    return submit(db, principal, schema, data, write=write, done=_url(number) + saved(), reason=lambda _: reason,
                   shown={k: v for k, v in data.items() if k != "password"},
                   rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip
 

@@ -24,7 +24,7 @@ from pharmatrace.qms.risk_models import BAND_LABELS, STATUS_LABELS, SUBJECT_LABE
 from pharmatrace.qms.risk_schemas import AssessmentApprove, AssessmentCreate, RiskItemInput
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import act, form_data, submit
+from pharmatrace.web.forms import act, filled, form_data, saved, submit
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -52,14 +52,6 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
 
 def _url(number: str) -> str:
     return f"/qms/risks/{quote(number)}"
-
-
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
-
-
-def _filled(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: str(data[k]).strip() for k in keys if str(data.get(k, "")).strip()}
 
 
 # --- the list ------------------------------------------------------------------------------------------------
@@ -94,11 +86,11 @@ def new_page(request: Request, _: Manager, subject_kind: str = "process", subjec
 @router.post("/risks/new", response_class=HTMLResponse)
 async def create(request: Request, db: DbDep, principal: Manager) -> Response:
     data = await form_data(request)
-    values = _filled(data, HEADER_FIELDS)
+    values = filled(data, HEADER_FIELDS)
     return submit(db, principal, AssessmentCreate, values,
                   write=lambda uow, body: service.create_assessment(uow, principal, body),
                   rerender=lambda status, **v: _new(request, status, **{**v, "data": data}),
-                  done=lambda made: _url(getattr(made, "number", "")) + _saved())  # fmt: skip
+                  done=lambda made: _url(getattr(made, "number", "")) + saved())  # fmt: skip
 
 
 # --- an assessment -------------------------------------------------------------------------------------------
@@ -139,14 +131,14 @@ def risk_page(request: Request, db: DbDep, principal: QmsView, number: str) -> R
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None, data: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    return act(db, principal, write, done=_url(number) + _saved(), reason=reason, data=data,
+    return act(db, principal, write, done=_url(number) + saved(), reason=reason, data=data,
                rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
 def _step(request: Request, db: DbDep, principal: Principal, number: str, form: str, schema: Any,
           values: dict[str, Any], data: dict[str, Any], write: Any) -> Response:  # fmt: skip
     """Validate a step's form, then write it; bad input re-renders the page with 422 and nothing written."""
-    return submit(db, principal, schema, values, write=write, done=_url(number) + _saved(),
+    return submit(db, principal, schema, values, write=write, done=_url(number) + saved(),
                   shown={k: v for k, v in data.items() if k != "password"},
                   rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip
 
@@ -165,14 +157,14 @@ def _with_reason(request: Request, db: DbDep, principal: Principal, number: str,
 @router.post("/risks/{number}/items", response_class=HTMLResponse)
 async def add_item(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
     data = await form_data(request)
-    return _step(request, db, principal, number, "add-item", RiskItemInput, _filled(data, ITEM_FIELDS), data,
+    return _step(request, db, principal, number, "add-item", RiskItemInput, filled(data, ITEM_FIELDS), data,
                  lambda uow, body: service.add_item(uow, principal, number, body))  # fmt: skip
 
 
 @router.post("/risks/{number}/items/{seq}", response_class=HTMLResponse)
 async def update_item(request: Request, db: DbDep, principal: Manager, number: str, seq: int) -> Response:
     data = await form_data(request)
-    return _step(request, db, principal, number, f"item-{seq}", RiskItemInput, _filled(data, ITEM_FIELDS), data,
+    return _step(request, db, principal, number, f"item-{seq}", RiskItemInput, filled(data, ITEM_FIELDS), data,
                  lambda uow, body: service.update_item(uow, principal, number, seq, body))  # fmt: skip
 
 

@@ -36,7 +36,7 @@ from pharmatrace.qms.supplier_qualification_schemas import (
 )
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import act, form_data, submit
+from pharmatrace.web.forms import act, form_data, saved, submit
 from pharmatrace.web.templating import render
 from pharmatrace.wms import service as wms
 
@@ -66,10 +66,6 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
 
 def _url(number: str) -> str:
     return f"{BASE}/{quote(number)}"
-
-
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
 
 
 def _filled(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -133,7 +129,7 @@ async def create(request: Request, db: DbDep, principal: Manager) -> Response:
     return submit(db, principal, QualificationCreate, _filled(data, CREATE_FIELDS),
                   write=lambda uow, body: service.create_qualification(uow, principal, body),
                   rerender=lambda status, **v: _new(request, db, status, **{**v, "data": data}),
-                  done=lambda made: _url(getattr(made, "number", "")) + _saved())  # fmt: skip
+                  done=lambda made: _url(getattr(made, "number", "")) + saved())  # fmt: skip
 
 
 # --- a qualification -----------------------------------------------------------------------------------------
@@ -187,14 +183,14 @@ def qualification_page(request: Request, db: DbDep, principal: QmsView, number: 
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None) -> Response:  # fmt: skip
-    return act(db, principal, write, done=_url(number) + _saved(), reason=reason,
+    return act(db, principal, write, done=_url(number) + saved(), reason=reason,
                rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
 def _step(request: Request, db: DbDep, principal: Principal, number: str, form: str, schema: Any,
           values: dict[str, Any], data: dict[str, Any], write: Any) -> Response:  # fmt: skip
     """Validate a step's form, then write it; bad input re-renders the page with 422 and nothing written."""
-    return submit(db, principal, schema, values, write=write, done=_url(number) + _saved(),
+    return submit(db, principal, schema, values, write=write, done=_url(number) + saved(),
                   shown={k: v for k, v in data.items() if k != "password"},
                   rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip
 

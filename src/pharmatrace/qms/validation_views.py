@@ -38,7 +38,7 @@ from pharmatrace.qms.validation_schemas import (
 )
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
-from pharmatrace.web.forms import act, form_data, submit
+from pharmatrace.web.forms import act, filled, form_data, saved, submit
 from pharmatrace.web.templating import render
 
 router = APIRouter(prefix="/qms", include_in_schema=False)
@@ -77,14 +77,6 @@ def _url(number: str) -> str:
     return f"/qms/validation/{quote(number)}"
 
 
-def _saved() -> str:
-    return "?done=" + quote(i18n.gettext(N_("Saved")))
-
-
-def _filled(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: str(data[k]).strip() for k in keys if str(data.get(k, "")).strip()}
-
-
 # --- the list ------------------------------------------------------------------------------------------------
 
 
@@ -120,11 +112,11 @@ def new_page(request: Request, _: Manager, kind: str = "equipment_qualification"
 @router.post("/validation/new", response_class=HTMLResponse)
 async def create(request: Request, db: DbDep, principal: Manager) -> Response:
     data = await form_data(request, lists=("stages",))
-    values: dict[str, Any] = {**_filled(data, HEADER_FIELDS), "stages": data["stages"]}
+    values: dict[str, Any] = {**filled(data, HEADER_FIELDS), "stages": data["stages"]}
     return submit(db, principal, ValidationCreate, values,
                   write=lambda uow, body: service.create_validation(uow, principal, body),
                   rerender=lambda status, **v: _new(request, status, **{**v, "data": data}),
-                  done=lambda made: _url(getattr(made, "number", "")) + _saved())  # fmt: skip
+                  done=lambda made: _url(getattr(made, "number", "")) + saved())  # fmt: skip
 
 
 # --- a validation --------------------------------------------------------------------------------------------
@@ -165,14 +157,14 @@ def validation_page(request: Request, db: DbDep, principal: QmsView, number: str
 
 def _act(request: Request, db: DbDep, principal: Principal, number: str, form: str, write: Any,
          reason: str | None = None) -> Response:  # fmt: skip
-    return act(db, principal, write, done=_url(number) + _saved(), reason=reason,
+    return act(db, principal, write, done=_url(number) + saved(), reason=reason,
                rerender=lambda status, **values: _page(request, db, principal, number, status, form=form, **values))  # fmt: skip
 
 
 def _step(request: Request, db: DbDep, principal: Principal, number: str, form: str, schema: Any,
           values: dict[str, Any], data: dict[str, Any], write: Any) -> Response:  # fmt: skip
     """Validate a step's form, then write it; bad input re-renders the page with 422 and nothing written."""
-    return submit(db, principal, schema, values, write=write, done=_url(number) + _saved(),
+    return submit(db, principal, schema, values, write=write, done=_url(number) + saved(),
                   shown={k: v for k, v in data.items() if k != "password"},
                   rerender=lambda status, **shown: _page(request, db, principal, number, status, form=form, **shown))  # fmt: skip
 
@@ -195,14 +187,14 @@ def _signed(data: dict[str, Any]) -> dict[str, Any]:
 @router.post("/validation/{number}/items", response_class=HTMLResponse)
 async def add_item(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
     data = await form_data(request)
-    return _step(request, db, principal, number, "add-item", ProtocolItemInput, _filled(data, ITEM_FIELDS), data,
+    return _step(request, db, principal, number, "add-item", ProtocolItemInput, filled(data, ITEM_FIELDS), data,
                  lambda uow, body: service.add_test(uow, principal, number, body))  # fmt: skip
 
 
 @router.post("/validation/{number}/items/{seq}", response_class=HTMLResponse)
 async def update_item(request: Request, db: DbDep, principal: Manager, number: str, seq: int) -> Response:
     data = await form_data(request)
-    return _step(request, db, principal, number, f"item-{seq}", ProtocolItemInput, _filled(data, ITEM_FIELDS), data,
+    return _step(request, db, principal, number, f"item-{seq}", ProtocolItemInput, filled(data, ITEM_FIELDS), data,
                  lambda uow, body: service.update_test(uow, principal, number, seq, body))  # fmt: skip
 
 
@@ -216,7 +208,7 @@ async def void_item(request: Request, db: DbDep, principal: Manager, number: str
 @router.post("/validation/{number}/items/{seq}/result", response_class=HTMLResponse)
 async def record_result(request: Request, db: DbDep, principal: Manager, number: str, seq: int) -> Response:
     data = await form_data(request)
-    return _step(request, db, principal, number, f"result-{seq}", ResultInput, _filled(data, RESULT_FIELDS), data,
+    return _step(request, db, principal, number, f"result-{seq}", ResultInput, filled(data, RESULT_FIELDS), data,
                  lambda uow, body: service.record_result(uow, principal, number, seq, body))  # fmt: skip
 
 
@@ -242,7 +234,7 @@ async def approve_protocol(request: Request, db: DbDep, principal: Manager, numb
 @router.post("/validation/{number}/submit_report", response_class=HTMLResponse)
 async def submit_report(request: Request, db: DbDep, principal: Manager, number: str) -> Response:
     data = await form_data(request)
-    return _step(request, db, principal, number, "submit_report", ReportSubmit, _filled(data, ("conclusion",)), data,
+    return _step(request, db, principal, number, "submit_report", ReportSubmit, filled(data, ("conclusion",)), data,
                  lambda uow, body: service.submit_report(uow, principal, number, body))  # fmt: skip
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from pharmatrace.kernel.errors import PharmaTraceError
+from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.web import i18n
 
@@ -111,3 +112,13 @@ def submit(
         return rerender(error.http_status, data=shown, error=i18n.error_message(error))
     return act(db, principal, lambda uow: write(uow, body), rerender=rerender, done=done,
                reason=reason(body) if reason else None, data=shown)  # fmt: skip
+
+
+def saved() -> str:
+    """The query a record page is redirected to after a write: the translated "Saved" notice."""
+    return "?done=" + quote(i18n.gettext(N_("Saved")))
+
+
+def filled(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The form's non-blank values of ``keys``, trimmed (a blank field is left to the schema's default)."""
+    return {k: str(data[k]).strip() for k in keys if str(data.get(k, "")).strip()}
