@@ -29,10 +29,14 @@ from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import execution, review
 from pharmatrace.mes.events import BatchReviewed
-from pharmatrace.mes.execution_models import BatchOrder
+from pharmatrace.mes.execution_models import BatchOrder, StepExecution
 from pharmatrace.mes.execution_schemas import CorrectionCreate, ExceptionDecision
 from pharmatrace.mes.review_models import BatchReview
 from pharmatrace.mes.review_schemas import ReviewFilter
+from pharmatrace.monitoring import alarms, historian, tags
+from pharmatrace.monitoring.alarm_schemas import AlarmFilter, RuleCreate
+from pharmatrace.monitoring.historian import Reading
+from pharmatrace.monitoring.schemas import SourceCreate, TagCreate
 from pharmatrace.storage.engine import Database
 
 CODE = "MR-K-001"
@@ -205,6 +209,43 @@ def test_the_review_lists_exactly_the_exceptions_of_each_kind_and_nothing_else(
         assert (
             review.review_items(session, ReviewFilter(batch=noisy, date_to=today - timedelta(days=3))) == []
         )
+
+
+@pytest.mark.clause("TJ-6.4.3.4", "TJ-6.4.7", "TJ-6.5")
+def test_an_alarm_in_a_steps_room_while_it_ran_is_listed_for_the_review(db: Database) -> None:
+    approved_recipe(db, RECIPE)
+    order_no = released(db, CODE)
+    clean_batch(db, order_no)  # every step in RM-WEIGH (OP-A1), within its limits: nothing to review
+    with db.sessions() as session:
+        order_id = session.scalars(select(BatchOrder.id).where(BatchOrder.order_no == order_no)).one()
+        start, end = session.execute(select(StepExecution.started_at, StepExecution.completed_at).where(
+            StepExecution.batch_order_id == order_id, StepExecution.step_code == "K-DE")).one()  # fmt: skip
+    # the weighing room's temperature, its rule and a reading above the limit while K-DE ran: a real ingest
+    tag, engineer = "RM-WEIGH.temperature", principal(db, "wuhao")
+    with UnitOfWork(db, engineer.actor) as uow:
+        tags.create_source(uow, engineer, SourceCreate(code="T-REVIEW", name="称量间温湿度", protocol="mqtt",
+                                                       endpoint="mqtt://127.0.0.1:1883"))  # fmt: skip
+        tags.create_tag(uow, engineer, TagCreate(name=tag, source="T-REVIEW", address="plant/RM-WEIGH#t",
+                                                 data_type="decimal", decimals=2, unit="℃"))  # fmt: skip
+        alarms.create_rule(
+            uow, engineer, RuleCreate.model_validate({"tag": tag, "name": "EM", "alert_high": "24"})
+        )
+        uow.commit()
+    historian.ingest(
+        db, "T-REVIEW", [Reading(tag, start + (end - start) / 2, Decimal("25.00"), "good", None)]
+    )
+    with db.sessions() as session:
+        (alarm,) = alarms.search(session, AlarmFilter(tag=tag))
+    assert review.registered() is None and items_of(db, order_no) == []  # monitoring not connected: nothing
+    review.register(alarms.DatabaseAlarmSource(db))
+    try:
+        found = [i for i in items_of(db, order_no) if i.kind == "alarm"]
+    finally:
+        review.register(None)
+    assert found and {i.params["number"] for i in found} == {alarm.number}
+    k_de = next(i for i in found if i.step_code == "K-DE")  # and every later step of the room while it lasts
+    assert (k_de.status, k_de.key) == ("recorded", f"alarm:{alarm.id}:{k_de.key.rsplit(':', 1)[1]}")
+    assert f"Alarm {alarm.number} in RM-WEIGH: {tag} high_alert 25.00" in k_de.message
 
 
 @pytest.mark.pages

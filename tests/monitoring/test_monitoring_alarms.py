@@ -23,6 +23,7 @@ from helpers import audit_entries, behind_the_apps_back, count_rows, principal
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.mes import review
 from pharmatrace.monitoring import alarms, historian
 from pharmatrace.monitoring.adapters import Binding
 from pharmatrace.monitoring.alarm_models import Alarm, AlarmRule, AlarmTransition
@@ -243,7 +244,7 @@ def test_the_release_checklist_sees_alarms_not_yet_acknowledged(db: Database) ->
     try:
         assert release.registered()
         source = link.source
-        assert source is not None
+        assert source is not None and review.registered() is source  # the batch review asks it too
         [line] = source.unassessed_alarms(["RM-WEIGH"], T0 - timedelta(hours=1), T0 + timedelta(hours=1))
         assert line.startswith(f"{alarm.number} RM-WEIGH {TAG} high_alert 25.00")
         assert (
@@ -259,7 +260,7 @@ def test_the_release_checklist_sees_alarms_not_yet_acknowledged(db: Database) ->
         assert "RM-PREP.conductivity high_action 1.48" in demo
     finally:
         alarms.disconnect(link)
-    assert not release.registered()
+    assert not release.registered() and review.registered() is None
 
 
 @pytest.mark.both  # the database's CHECKs stand behind the schema and the service

@@ -51,7 +51,7 @@ def _signature_text(sig: SignatureLine, translate: Translate) -> str:
 
 def item_text(item: ReviewItemPublic, translate: Translate) -> str:
     """An exception's description in the reader's language (its msgid translated, then its params)."""
-    if item.exception_id is None and item.kind != "late_signature":
+    if item.exception_id is None and item.kind not in ("late_signature", "alarm"):
         return item.message  # a refusal's recorded reason (English, as stored in the trail)
     params = dict(item.params)
     if item.kind == "late_signature":

@@ -7,6 +7,9 @@ The review list gathers, across batches, everything a reviewer must see and noth
   tolerance, refused material), with the supervisor's decision (no deviation, or the deviation raised);
 * every refusal the floor met, read from the audit trail (``mes.material.refused``,
   ``mes.weighing.refused``, ``mes.step.refused``): nothing entered the record, the refusal is the evidence;
+* every **alarm** environmental monitoring raised in a step's room while the step ran (TJ-6.4.3.4, TJ-6.4.7), once
+  the monitoring area is connected (:func:`register`; it registers itself at start-up): shown ``recorded`` with the
+  alarm's state, its assessment being the alarm's acknowledgement;
 * every **late signature**: a second signature (verifier, supervisor, QA on the floor) given more than
   :data:`LATE_SIGNATURE_MINUTES` (60) minutes after its step was completed — the signature is valid, but the
   contemporaneity of the check (TJ-10.1.3) is for QA to judge. Past the recipe's own window
@@ -31,7 +34,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -82,6 +85,7 @@ DERIVED_KIND_LABELS = {
     "refused_weighing": N_("Weighing refused"),
     "refused_step": N_("Step refused"),
     "late_signature": N_("Late signature"),
+    "alarm": N_("Environmental alarm during the step"),
 }
 KIND_LABELS: dict[str, str] = {**execution.EXCEPTION_KIND_LABELS, **DERIVED_KIND_LABELS}
 STATUS_LABELS: dict[str, str] = {
@@ -95,6 +99,43 @@ class ReviewRefused(Conflict):
     """The QA review sign-off is refused: the batch is not ready for it (the message says why)."""
 
     code = "review_refused"
+
+
+# --- the alarm seam (the monitoring area registers itself, pharmatrace.monitoring.alarms.connect) ---------------
+
+
+class Alarm(Protocol):
+    """What the review shows of an alarm (``pharmatrace.monitoring.alarm_schemas.AlarmPublic``)."""
+
+    id: int
+    number: str
+    tag: str
+    room: str | None
+    condition: str
+    value: str | None
+    unit: str
+    raised_at: datetime
+    state: str
+    acknowledged_by: str | None
+
+
+class AlarmSource(Protocol):
+    def alarms_during(self, rooms: Sequence[str], start: datetime, end: datetime) -> Sequence[Alarm]:
+        """The alarms of tags in ``rooms`` whose episode overlaps ``start`` → ``end`` (UTC)."""
+        ...
+
+
+_alarms: AlarmSource | None = None
+
+
+def register(source: AlarmSource | None) -> None:
+    """Make ``source`` what the review asks for the alarms during a step (``None``: not connected)."""
+    global _alarms
+    _alarms = source
+
+
+def registered() -> AlarmSource | None:
+    return _alarms
 
 
 # --- the review list -------------------------------------------------------------------------------------
@@ -141,7 +182,7 @@ def review_items(
     }
     ids = list(orders)
     items = [*_exception_items(session, ids, facts), *_refusal_items(session, ids, facts),
-             *_late_signature_items(session, ids, facts)]  # fmt: skip
+             *_late_signature_items(session, ids, facts), *_alarm_items(session, orders, facts)]  # fmt: skip
     lower = _beijing_day_start(f.date_from) if f.date_from else None
     upper = _beijing_day_start(f.date_to + timedelta(days=1)) if f.date_to else None
     kept = [
@@ -203,6 +244,42 @@ def _refusal_items(session: Session, ids: list[int], facts: dict[int, _OrderFact
             status="recorded", explanation="", decided_by=None,
             deviation_number=None, exception_id=None,
         ))  # fmt: skip
+    return out
+
+
+def _alarm_items(
+    session: Session, orders: dict[int, BatchOrder], facts: dict[int, _OrderFacts]
+) -> list[ReviewItemPublic]:
+    """The alarms raised in each step's room (its operation's, from the control recipe) while the step ran."""
+    if _alarms is None:
+        return []
+    out = []
+    for order_id, order in orders.items():
+        if execution.control_recipe_of(session, order) is None:
+            continue
+        body = execution.control_body(session, order)
+        rooms = {step.code: op.room for unit in body.unit_procedures for op in unit.operations
+                 for step in op.steps if op.room}  # fmt: skip
+        steps = session.scalars(select(StepExecution).where(
+            StepExecution.batch_order_id == order_id, StepExecution.started_at.is_not(None)))  # fmt: skip
+        o = facts[order_id]
+        for step in steps:
+            room = rooms.get(step.step_code)
+            if room is None or step.started_at is None:
+                continue
+            end = step.completed_at or clock.now()
+            for alarm in _alarms.alarms_during([room], step.started_at, end):
+                msgid = N_("Alarm {number} in {room}: {tag} {condition} {value} {unit}")
+                params = {"number": alarm.number, "room": room, "tag": alarm.tag, "condition": alarm.condition,
+                          "value": alarm.value or "—", "unit": alarm.unit}  # fmt: skip
+                out.append(ReviewItemPublic(
+                    key=f"alarm:{alarm.id}:{step.id}", order_no=o.order_no, batch_no=o.batch_no,
+                    product_code=o.product_code, product_name=o.product_name, step_code=step.step_code,
+                    kind="alarm", message=msgid.format(**params), msgid=msgid, params=params,
+                    evidence=f"{alarm.state} · {clock.format_beijing(step.started_at)} → {clock.format_beijing(end)}",
+                    at=alarm.raised_at, by=alarm.acknowledged_by or "", status="recorded", explanation="",
+                    decided_by=alarm.acknowledged_by, deviation_number=None, exception_id=None,
+                ))  # fmt: skip
     return out
 
 

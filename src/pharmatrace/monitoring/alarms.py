@@ -580,7 +580,7 @@ def alarms_during(
     session: Session, rooms: Sequence[str], start: datetime, end: datetime
 ) -> list[AlarmPublic]:
     """The alarms of tags in ``rooms`` (room codes) whose episode overlaps ``start`` → ``end``: the seam for a
-    batch step's review by exception (TJ-6.4.3.4, TJ-6.4.7; the MES has no alarm seam yet)."""
+    batch step's review by exception (TJ-6.4.3.4, TJ-6.4.7; :func:`pharmatrace.mes.review.register`)."""
     found: list[AlarmPublic] = []
     for room in sorted(set(rooms)):
         found.extend(search(session, AlarmFilter(room=room, start=start, end=end)))
@@ -620,12 +620,15 @@ class Connection:
 def connect(db: Database) -> Connection:
     """At start-up: register the alarm source with the batch release (unless one is registered, a test's), and
     the MQTT channel when ``PHARMATRACE_ALARM_MQTT`` names a broker."""
+    from pharmatrace.mes import review
     from pharmatrace.qms import release
 
     source = None
     if not release.registered():
         source = DatabaseAlarmSource(db)
         release.register(source)
+        if review.registered() is None:  # the batch review by exception lists the alarms during each step
+            review.register(source)
     url = os.environ.get(MQTT_ENV, "").strip()
     channel = MqttChannel.from_url(url) if url else None
     if channel is not None:
@@ -635,8 +638,11 @@ def connect(db: Database) -> Connection:
 
 def disconnect(connection: Connection) -> None:
     """At shutdown: take back what :func:`connect` registered, and only that."""
+    from pharmatrace.mes import review
     from pharmatrace.qms import release
 
     if connection.source is not None and release._alarms is connection.source:  # ours only
         release.register(None)
+    if connection.source is not None and review.registered() is connection.source:
+        review.register(None)
     unregister_channel(connection.channel)
