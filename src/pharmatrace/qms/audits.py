@@ -68,7 +68,7 @@ from pharmatrace.qms.audit_schemas import (
     FindingResponse,
     FindingVerification,
 )
-from pharmatrace.qms.capa_schemas import SignaturePublic
+from pharmatrace.qms.signatures import signatures_of
 from pharmatrace.wms.models import Supplier
 
 MANAGE_PERMISSION = "qms.audit.manage"
@@ -571,11 +571,7 @@ def verify_finding(
 
 
 def decision_public(session: Session, decision: AuditDecision) -> DecisionPublic:
-    signatures = [
-        SignaturePublic(action=s.action, meaning=s.meaning, signer_login=s.signer_login, signer_name=s.signer_name,
-                        signed_at=s.signed_at, status=s.status)
-        for s in esign.manifestations(session, DECISION_TYPE, str(decision.id))
-    ]  # fmt: skip
+    signatures = signatures_of(session, DECISION_TYPE, str(decision.id))
     return DecisionPublic(
         id=decision.id, kind=decision.kind, content_sm3=decision.content_sm3, conclusion=decision.conclusion,
         decided_at=decision.decided_at, decided_by=decision.decided_by, decided_by_name=decision.decided_by_name,

@@ -74,8 +74,8 @@ from pharmatrace.qms.capa_schemas import (
     Dashboard,
     DecisionPublic,
     EffectivenessVerdict,
-    SignaturePublic,
 )
+from pharmatrace.qms.signatures import signatures_of
 
 RAISE_PERMISSION = "qms.deviation.raise"
 QA_PERMISSION = "qms.deviation.approve"
@@ -695,11 +695,7 @@ def action_public(capa: Capa, action: CapaAction, on: date | None = None) -> Act
 
 
 def decision_public(session: Session, decision: CapaDecision) -> DecisionPublic:
-    signatures = [
-        SignaturePublic(action=s.action, meaning=s.meaning, signer_login=s.signer_login, signer_name=s.signer_name,
-                        signed_at=s.signed_at, status=s.status)
-        for s in esign.manifestations(session, DECISION_TYPE, str(decision.id))
-    ]  # fmt: skip
+    signatures = signatures_of(session, DECISION_TYPE, str(decision.id))
     return DecisionPublic(
         id=decision.id, kind=decision.kind, verdict=decision.verdict, cycle=decision.cycle,
         content_sm3=decision.content_sm3, comment=decision.comment, evidence=decision.evidence,

@@ -43,7 +43,6 @@ from pharmatrace.kernel.identity.models import User
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import numbering
-from pharmatrace.qms.capa_schemas import SignaturePublic
 from pharmatrace.qms.complaint_models import (
     AT_LEAST_MAJOR,
     AWAITING_RESPONSE,
@@ -66,6 +65,7 @@ from pharmatrace.qms.complaint_schemas import (
     InvestigatorAssign,
     ResponseRecord,
 )
+from pharmatrace.qms.signatures import signatures_of
 
 MANAGE_PERMISSION = "qms.complaint.manage"
 VIEW_PERMISSION = "qms.view"
@@ -541,11 +541,7 @@ def cancel(uow: UnitOfWork, principal: Principal, number: str, reason: str) -> C
 
 
 def decision_public(session: Session, decision: ComplaintDecision) -> DecisionPublic:
-    signatures = [
-        SignaturePublic(action=s.action, meaning=s.meaning, signer_login=s.signer_login, signer_name=s.signer_name,
-                        signed_at=s.signed_at, status=s.status)
-        for s in esign.manifestations(session, DECISION_TYPE, str(decision.id))
-    ]  # fmt: skip
+    signatures = signatures_of(session, DECISION_TYPE, str(decision.id))
     return DecisionPublic(
         id=decision.id, kind=decision.kind, content_sm3=decision.content_sm3, comment=decision.comment,
         decided_at=decision.decided_at, decided_by=decision.decided_by, decided_by_name=decision.decided_by_name,

@@ -42,7 +42,6 @@ from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import numbering
-from pharmatrace.qms.capa_schemas import SignaturePublic
 from pharmatrace.qms.dossier_models import (
     CATEGORIES,
     DEFAULT_REMINDER_DAYS,
@@ -62,6 +61,7 @@ from pharmatrace.qms.dossier_schemas import (
     DossierPublic,
     DossierUpdate,
 )
+from pharmatrace.qms.signatures import signatures_of
 from pharmatrace.storage.engine import Database
 from pharmatrace.wms.models import Material, Supplier
 
@@ -543,11 +543,7 @@ def cancel(uow: UnitOfWork, principal: Principal, number: str, reason: str) -> D
 
 
 def decision_public(session: Session, decision: DossierDecision) -> DecisionPublic:
-    signatures = [
-        SignaturePublic(action=s.action, meaning=s.meaning, signer_login=s.signer_login, signer_name=s.signer_name,
-                        signed_at=s.signed_at, status=s.status)
-        for s in esign.manifestations(session, DECISION_TYPE, str(decision.id))
-    ]  # fmt: skip
+    signatures = signatures_of(session, DECISION_TYPE, str(decision.id))
     d = decision
     return DecisionPublic(
         id=d.id, kind=d.kind, content_sm3=d.content_sm3, comment=d.comment, decided_at=d.decided_at,

@@ -41,7 +41,6 @@ from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.qms.capa_schemas import SignaturePublic
 from pharmatrace.qms.extension_models import (
     KIND_LABELS,
     KINDS,
@@ -55,6 +54,7 @@ from pharmatrace.qms.extension_schemas import (
     ExtensionRequest,
     ExtensionSummary,
 )
+from pharmatrace.qms.signatures import signatures_of
 
 QA_PERMISSION = (
     "qms.deviation.approve"  # the signature step of qms.extension.approve (kernel/esign/policy.py)
@@ -339,11 +339,7 @@ def withdraw(uow: UnitOfWork, principal: Principal, extension_id: int, reason: s
 def extension_public(session: Session, extension: DueDateExtension) -> ExtensionPublic:
     e = extension
     decision = e.decisions[0] if e.decisions else None
-    signatures = [] if decision is None else [
-        SignaturePublic(action=s.action, meaning=s.meaning, signer_login=s.signer_login, signer_name=s.signer_name,
-                        signed_at=s.signed_at, status=s.status)
-        for s in esign.manifestations(session, DECISION_TYPE, str(decision.id))
-    ]  # fmt: skip
+    signatures = [] if decision is None else signatures_of(session, DECISION_TYPE, str(decision.id))
     return ExtensionPublic(
         id=e.id, record_kind=e.record_kind, record_number=e.record_number, due_before=e.due_before,
         new_due=e.new_due, justification=e.justification, interim_measures=e.interim_measures,

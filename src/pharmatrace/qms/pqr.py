@@ -42,7 +42,6 @@ from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import pqr_compile
-from pharmatrace.qms.capa_schemas import SignaturePublic
 from pharmatrace.qms.pqr_models import OPEN_STATUSES, SECTIONS, STATUS_LABELS, STATUSES, PqrDecision
 from pharmatrace.qms.pqr_models import ProductQualityReview as Pqr
 from pharmatrace.qms.pqr_schemas import (
@@ -55,6 +54,7 @@ from pharmatrace.qms.pqr_schemas import (
     PqrReview,
     PqrVersionPublic,
 )
+from pharmatrace.qms.signatures import signatures_of
 from pharmatrace.wms.models import Material
 
 MANAGE_PERMISSION = "qms.pqr.manage"
@@ -361,11 +361,7 @@ def approve(uow: UnitOfWork, principal: Principal, number: str, body: PqrApprove
 
 
 def decision_public(session: Session, decision: PqrDecision) -> PqrDecisionPublic:
-    signatures = [
-        SignaturePublic(action=s.action, meaning=s.meaning, signer_login=s.signer_login, signer_name=s.signer_name,
-                        signed_at=s.signed_at, status=s.status)
-        for s in esign.manifestations(session, DECISION_TYPE, str(decision.id))
-    ]  # fmt: skip
+    signatures = signatures_of(session, DECISION_TYPE, str(decision.id))
     return PqrDecisionPublic(
         id=decision.id, kind=decision.kind, content_sm3=decision.content_sm3, review_sm3=decision.review_sm3,
         conclusion=decision.conclusion, comment=decision.comment, decided_at=decision.decided_at,

@@ -39,7 +39,6 @@ from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import numbering
-from pharmatrace.qms.capa_schemas import SignaturePublic
 from pharmatrace.qms.risk_models import (
     LINKED_SUBJECTS,
     OPEN_STATUSES,
@@ -62,6 +61,7 @@ from pharmatrace.qms.risk_schemas import (
     RiskItemInput,
     RiskMatrix,
 )
+from pharmatrace.qms.signatures import signatures_of
 
 MANAGE_PERMISSION = "qms.risk.manage"
 VIEW_PERMISSION = "qms.view"
@@ -538,11 +538,7 @@ def withdraw(uow: UnitOfWork, principal: Principal, number: str, reason: str) ->
 
 
 def decision_public(session: Session, decision: RiskDecision) -> DecisionPublic:
-    signatures = [
-        SignaturePublic(action=s.action, meaning=s.meaning, signer_login=s.signer_login, signer_name=s.signer_name,
-                        signed_at=s.signed_at, status=s.status)
-        for s in esign.manifestations(session, DECISION_TYPE, str(decision.id))
-    ]  # fmt: skip
+    signatures = signatures_of(session, DECISION_TYPE, str(decision.id))
     d = decision
     return DecisionPublic(
         id=d.id, revision=d.revision, kind=d.kind, content_sm3=d.content_sm3, comment=d.comment,

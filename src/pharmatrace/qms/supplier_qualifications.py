@@ -42,7 +42,7 @@ from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import numbering, supplier_performance
 from pharmatrace.qms.audit_models import Audit
-from pharmatrace.qms.capa_schemas import SignaturePublic
+from pharmatrace.qms.signatures import signatures_of
 from pharmatrace.qms.supplier_qualification_models import (
     DOCUMENT_LABELS,
     KINDS,
@@ -656,11 +656,7 @@ def cancel(uow: UnitOfWork, principal: Principal, number: str, reason: str) -> S
 
 
 def decision_public(session: Session, decision: QualificationDecision) -> DecisionPublic:
-    signatures = [
-        SignaturePublic(action=s.action, meaning=s.meaning, signer_login=s.signer_login, signer_name=s.signer_name,
-                        signed_at=s.signed_at, status=s.status)
-        for s in esign.manifestations(session, DECISION_TYPE, str(decision.id))
-    ]  # fmt: skip
+    signatures = signatures_of(session, DECISION_TYPE, str(decision.id))
     d = decision
     return DecisionPublic(
         id=d.id, kind=d.kind, content_sm3=d.content_sm3, comment=d.comment, decided_at=d.decided_at,

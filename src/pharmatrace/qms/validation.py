@@ -54,7 +54,7 @@ from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import numbering
-from pharmatrace.qms.capa_schemas import SignaturePublic
+from pharmatrace.qms.signatures import signatures_of
 from pharmatrace.qms.validation_models import (
     KINDS,
     OPEN_STATUSES,
@@ -645,11 +645,7 @@ def cancel(uow: UnitOfWork, principal: Principal, number: str, reason: str) -> V
 
 
 def decision_public(session: Session, decision: ValidationDecision) -> DecisionPublic:
-    signatures = [
-        SignaturePublic(action=s.action, meaning=s.meaning, signer_login=s.signer_login, signer_name=s.signer_name,
-                        signed_at=s.signed_at, status=s.status)
-        for s in esign.manifestations(session, DECISION_TYPE, str(decision.id))
-    ]  # fmt: skip
+    signatures = signatures_of(session, DECISION_TYPE, str(decision.id))
     d = decision
     return DecisionPublic(
         id=d.id, kind=d.kind, outcome=d.outcome, content_sm3=d.content_sm3, comment=d.comment,
