@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 # Tests never touch the developer's var/ (make exports PHARMATRACE_VAR): one throwaway state dir.
@@ -206,6 +207,49 @@ def pg_server() -> Iterator[Engine]:
     admin.dispose()
 
 
+class PgCopies:
+    """Each test's copy of the PostgreSQL template, made before the test asks for it and dropped after it, in
+    one background thread per worker. ``DROP DATABASE`` waits for a checkpoint and ``CREATE DATABASE`` copies
+    26 MB: about 0.5 s a test spent waiting on the server, now spent while the next test runs. The thread works
+    in order: the next copy is queued before the last test's drop, so a test never waits for a drop."""
+
+    def __init__(self, admin: Engine, template: str) -> None:
+        self._admin, self._template = admin, template
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-copies")
+        self._next: Future[str] | None = None
+
+    def _create(self) -> str:
+        name = f"pt_t_{uuid.uuid4().hex[:12]}"
+        with self._admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"'))
+        return name
+
+    def _drop(self, name: str) -> None:
+        with self._admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def take(self) -> str:
+        name = self._next.result() if self._next is not None else self._create()
+        self._next = self._thread.submit(self._create)
+        return name
+
+    def give_back(self, name: str) -> None:
+        self._thread.submit(self._drop, name)
+
+    def close(self) -> None:
+        if self._next is not None:
+            with contextlib.suppress(Exception):
+                self._thread.submit(self._drop, self._next.result())
+        self._thread.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
+def pg_copies(pg_template: str, pg_server: Engine) -> Iterator[PgCopies]:
+    copies = PgCopies(pg_server, pg_template)
+    yield copies
+    copies.close()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The controller (or the only process) drops the shared PostgreSQL template once every worker is done."""
     if hasattr(session.config, "workerinput"):
@@ -247,15 +291,11 @@ def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         yield database
         database.dispose()
         return
-    template_name: str = request.getfixturevalue("pg_template")
-    admin: Engine = request.getfixturevalue("pg_server")
-    name = f"pt_t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    copies: PgCopies = request.getfixturevalue("pg_copies")
+    name = copies.take()
     shared = shared_dir(request.getfixturevalue("tmp_path_factory"))
     state = copy_state(shared / "postgresql" / "var", tmp_path / "var")
     database = Database.from_url(pg_url(name), state_dir=state)
     yield database
     database.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    copies.give_back(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import uuid
@@ -12,13 +13,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import routing as fastapi_routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from pharmatrace import __version__
 from pharmatrace.kernel import context
@@ -195,7 +199,56 @@ def _route_table() -> tuple[BaseRoute, ...]:
         table.include_router(router)
     for router in api_routers():
         table.include_router(router, prefix=API_PREFIX)
-    return tuple(table.routes)
+    return tuple(_skipping(route) for route in table.routes)
+
+
+def _literal_prefix(path: str) -> str:
+    """What every URL a route path matches begins with: the text before its first ``{parameter}``."""
+    return path.split("{", 1)[0]
+
+
+if hasattr(fastapi_routing, "_IncludedRouter"):
+
+    @dataclasses.dataclass
+    class _SkippingRouter(fastapi_routing._IncludedRouter):
+        """An included router that answers "no match" at once for a URL none of its routes can match.
+
+        FastAPI (0.120 on) keeps each included router as one entry and asks each in turn, and each asks its
+        routes in turn: with some sixty routers and 700 routes, matching took most of a simple request's time
+        (6 ms for a 404, 4 ms for ``/healthz``). A route's regular expression only matches URLs that begin with
+        the literal text of its path before the first parameter, so a router whose routes' literal prefixes
+        the URL does not begin with is passed over; everything else is FastAPI's own matching."""
+
+        prefixes: tuple[str, ...] = ()
+
+        def matches(self, scope: Scope) -> tuple[Match, Scope]:
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            if not path.startswith(self.prefixes):
+                return Match.NONE, {}
+            return super().matches(scope)
+
+    def _skipping(route: BaseRoute) -> BaseRoute:
+        if type(route) is not fastapi_routing._IncludedRouter:
+            return route
+        prefixes = []
+        for inner in route.original_router.routes:
+            path = getattr(inner, "path", None)
+            if not isinstance(inner, Route | APIRoute) or not isinstance(path, str):
+                return route  # a mount or a nested router: left to FastAPI as it is
+            prefixes.append(_literal_prefix(route.include_context.path_for(inner)))
+        return _SkippingRouter(
+            original_router=route.original_router,
+            include_context=route.include_context,
+            prefixes=tuple(sorted(set(prefixes))),
+        )
+
+else:  # an older FastAPI flattens included routers into plain routes itself
+
+    def _skipping(route: BaseRoute) -> BaseRoute:
+        return route
 
 
 def page_routers() -> list[APIRouter]:

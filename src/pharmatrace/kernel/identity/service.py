@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, lazyload, object_session
 
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.context import Actor
@@ -124,14 +124,28 @@ class Principal:
 def principal_of(
     user: User, *, session_id: int | None = None, policy: PasswordPolicy | None = None
 ) -> Principal:
-    roles = [grant.role for grant in user.grants if grant.role.active]
+    session = object_session(user)
+    if (
+        session is not None
+    ):  # one query of plain rows, not the user's grants, roles and permissions as objects
+        rows = session.execute(
+            select(Role.code, Role.kind, RolePermission.permission_code)
+            .join(UserRole, UserRole.role_id == Role.id)
+            .outerjoin(RolePermission, RolePermission.role_id == Role.id)
+            .where(UserRole.user_id == user.id, Role.active.is_(True))
+        ).all()
+        roles = {(code, kind) for code, kind, _ in rows}
+        held = frozenset(permission for _, _, permission in rows if permission is not None)
+    else:
+        active = [grant.role for grant in user.grants if grant.role.active]
+        roles = {(role.code, role.kind) for role in active}
+        held = frozenset(code for role in active for code in role.permission_codes)
     expired = False
     if policy is not None:
         expired = clock.now() - user.password_changed_at > timedelta(days=policy.expiry_days)
-    held = frozenset(code for role in roles for code in role.permission_codes)
+    kinds = frozenset(kind for _, kind in roles)
     unqualified: dict[str, str] = {}
-    session = object_session(user)
-    if session is not None and "business" in {role.kind for role in roles}:
+    if session is not None and "business" in kinds:
         for check in QUALIFICATION_CHECKS:
             for code, missing in check(session, user.id).items():
                 if code in held:
@@ -141,8 +155,8 @@ def principal_of(
         login=user.login,
         full_name=user.full_name,
         permissions=held,
-        role_kinds=frozenset(role.kind for role in roles),
-        role_codes=frozenset(role.code for role in roles),
+        role_kinds=kinds,
+        role_codes=frozenset(code for code, _ in roles),
         must_change_password=user.must_change_password or expired,
         session_id=session_id,
         unqualified=unqualified,
@@ -274,7 +288,9 @@ def resolve_session(uow: UnitOfWork, token: str) -> Principal | None:
     row = session.scalar(select(AuthSession).where(AuthSession.token_hash == token_digest(token)))
     if row is None or row.ended_at is not None:
         return None
-    user = session.get(User, row.user_id)
+    user = session.get(
+        User, row.user_id, options=[lazyload(User.grants)]
+    )  # principal_of reads the roles itself
     policy = password_policy(session)
     moment = clock.now()
     if user is None or not user.active or user.locked:
