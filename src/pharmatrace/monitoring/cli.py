@@ -1,5 +1,6 @@
-"""``pharmatrace monitoring``: run the demo plant's simulated peers, or collect a configured source into the
-historian (SH-8.4.3). To be registered in ``pharmatrace/cli.py``: ``app.add_typer(monitoring_app, name="monitoring")``.
+"""``pharmatrace monitoring``: run the demo plant's simulated peers, collect a configured source into the
+historian through its local journal (SH-8.4.3, store-and-forward: ADR 0025), or show what that journal still holds.
+To be registered in ``pharmatrace/cli.py``: ``app.add_typer(monitoring_app, name="monitoring")``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from typing import Annotated
 import typer
 
 from pharmatrace.cli_support import database, fail
+from pharmatrace.config import get_settings
+from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import PharmaTraceError
+from pharmatrace.monitoring import buffer
 from pharmatrace.monitoring.collector import Collector, collect
 from pharmatrace.monitoring.simulators import Point
 from pharmatrace.monitoring.simulators.modbus_water import WaterSystemDevice
@@ -95,7 +99,8 @@ def collect_source(
         int | None, typer.Option(help="stop after this many values (default: until Ctrl-C)")
     ] = None,
 ) -> None:
-    """Connect to a configured data source and store its values in the historian, in audited batches."""
+    """Connect to a configured data source and store its values in the historian, in audited batches, through
+    the source's local journal: while the database is away values are kept on disk and back-filled in order."""
     db = database()
 
     collector = Collector(db, source.upper())
@@ -116,5 +121,29 @@ def collect_source(
         asyncio.run(run())
     except (PharmaTraceError, OSError, TimeoutError) as error:
         fail(error)
-    stored = sum(r.stored for r in collector.results)
-    typer.echo(f"{stored} values stored from {source} in {len(collector.results)} audited batches")
+    finally:
+        typer.echo(f"{source.upper()}: {collector.counts().summary()}")
+    typer.echo(f"{len(collector.results)} audited batches")
+
+
+@monitoring_app.command("buffer")
+def buffer_status(
+    source: Annotated[str, typer.Argument(help="the data source's code, e.g. CLEANROOM-MQTT")],
+) -> None:
+    """What the collector's local journal of a source still holds for the database (read while it runs, too)."""
+    try:
+        found = buffer.status(get_settings().var_dir, source)
+    except PharmaTraceError as error:
+        fail(error)
+    typer.echo(f"{found.source_code}: {found.pending_readings} values in {found.pending_batches} batches pending "
+               f"({found.size_bytes} bytes, {found.path})")  # fmt: skip
+    if found.oldest_journaled_at is not None and found.newest_journaled_at is not None:
+        typer.echo(f"journaled {clock.format_beijing(found.oldest_journaled_at)} → "
+                   f"{clock.format_beijing(found.newest_journaled_at)}")  # fmt: skip
+    if found.torn_bytes:
+        typer.echo(f"an incomplete last record of {found.torn_bytes} bytes (a write in progress or interrupted): "
+                   "the collector drops it when it starts")  # fmt: skip
+
+
+if __name__ == "__main__":  # `python -m pharmatrace.monitoring.cli collect SOURCE`: the collector alone
+    monitoring_app()

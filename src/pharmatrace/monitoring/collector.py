@@ -1,20 +1,29 @@
-"""The collector: readings from an adapter's queue into the historian in batches (SH-8.4.3).
+"""The collector: readings from an adapter's queue into the historian in batches, through a local journal
+(SH-8.4.3, SH-8.4.1, TJ-10.1.3.3.a; store-and-forward, ADR 0025).
 
 An adapter (:mod:`.adapters`) puts :class:`~.historian.Reading` objects on an ``asyncio.Queue``; the collector
-takes them off, and stores a batch when it is full or the oldest reading waited ``flush_seconds``. Each batch is
-one unit of work (:func:`pharmatrace.monitoring.historian.ingest`), run in a worker thread so the event loop keeps
-receiving. Store-and-forward (a local buffer while the database is away) is a later session's; the batch key
-already makes a re-sent batch idempotent.
+takes them off and, when a batch is full or its oldest reading waited ``flush_seconds``, appends it to the source's
+journal (:mod:`.buffer`, fsync'd) — and only then acknowledges it to the source (MQTT: the PUBACK). A forwarder
+task stores the journal's batches in order, each as one unit of work (:func:`pharmatrace.monitoring.historian.ingest`
+with the batch's key), in a worker thread so the event loop keeps receiving. While the database is away (refused,
+restarting, cut off) the collector keeps receiving and journaling, retries with a capped back-off and back-fills in
+order, with the original source times, when it returns. On start it first forwards what an earlier run left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pharmatrace.adapters import get_within
 from pharmatrace.kernel.errors import N_, NotFound
@@ -23,9 +32,32 @@ from pharmatrace.monitoring.adapters import Binding
 from pharmatrace.monitoring.adapters.modbus import ModbusAdapter
 from pharmatrace.monitoring.adapters.mqtt import MqttAdapter
 from pharmatrace.monitoring.adapters.opcua import OpcUaAdapter
+from pharmatrace.monitoring.buffer import Journal
 from pharmatrace.monitoring.historian import IngestResult, Reading
 from pharmatrace.monitoring.models import DataSource, Tag
 from pharmatrace.storage.engine import Database
+
+log = logging.getLogger(__name__)
+# The database is away (refused, shut down, the connection cut): keep the batch, try again later. Anything else
+# (a refusal of the batch itself) stops the collector with its error, the batch kept in the journal.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Readings received from the adapter, journaled, forwarded to the database (stored or found there already),
+    stored (new rows), and still pending in the journal; the times the database was found away."""
+
+    received: int
+    journaled: int
+    forwarded: int
+    stored: int
+    pending: int
+    outages: int
+
+    def summary(self) -> str:
+        return (f"{self.received} received, {self.journaled} journaled, {self.forwarded} forwarded "
+                f"({self.stored} stored), {self.pending} pending; database away {self.outages} times")  # fmt: skip
 
 
 @dataclass
@@ -34,41 +66,169 @@ class Collector:
     source_code: str
     batch_size: int = 200
     flush_seconds: float = 1.0
+    idle_seconds: float = 0.2  # with acknowledgements: the broker's in-flight window waits for them
+    retry_seconds: float = (
+        0.5  # the first back-off while the database is away, doubled up to retry_max_seconds
+    )
+    retry_max_seconds: float = 30.0
+    journal: Journal | None = None  # opened (and closed) by ``run`` when not given
     results: list[IngestResult] = field(default_factory=list)
+    received: int = 0
+    journaled: int = 0
+    forwarded: int = 0
+    outages: int = 0
 
-    async def flush(self, batch: list[Reading]) -> None:
-        if batch:
-            result = await asyncio.to_thread(historian.ingest, self.db, self.source_code, list(batch))
-            if result is not None:
-                self.results.append(result)
-            batch.clear()
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _step: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
-    async def run(self, queue: asyncio.Queue[Reading], *, limit: int | None = None) -> int:
-        """Collect until ``limit`` readings were taken (or forever); returns how many were taken.
+    def counts(self) -> Counts:
+        pending = self.journal.pending_readings if self.journal is not None else 0
+        return Counts(self.received, self.journaled, self.forwarded, sum(r.stored for r in self.results), pending,
+                      self.outages)  # fmt: skip
 
-        Cancelling it stores what it holds first: nothing received is dropped."""
+    # --- receiving ----------------------------------------------------------------------------------------
+
+    async def flush(self, batch: list[Reading], acknowledge: Callable[[int], None] | None = None) -> None:
+        """Journal the batch (durably), then acknowledge it to the source and wake the forwarder."""
+        if not batch:
+            return
+        readings = list(batch)
+        batch.clear()
+        assert self.journal is not None
+        await asyncio.shield(asyncio.to_thread(self.journal.append, readings))
+        self.journaled += len(readings)
+        if acknowledge is not None:
+            acknowledge(len(readings))
+        self._wake.set()
+
+    async def _receive(self, queue: asyncio.Queue[Reading], limit: int | None,
+                       acknowledge: Callable[[int], None] | None) -> int:  # fmt: skip
         taken = 0
         batch: list[Reading] = []
-        started: float | None = None
+        started = last = 0.0
         try:
             while limit is None or taken < limit:
-                wait = None if started is None else max(0.0, started + self.flush_seconds - time.monotonic())
+                wait = None
+                if batch:
+                    wait = started + self.flush_seconds
+                    if acknowledge is not None:  # the source holds back more until these are acknowledged
+                        wait = min(wait, last + self.idle_seconds)
+                    wait = max(0.0, wait - time.monotonic())
                 try:
                     reading = await get_within(queue, wait)
                 except TimeoutError:
-                    await self.flush(batch)
-                    started = None
+                    await self.flush(batch, acknowledge)
                     continue
                 batch.append(reading)
                 taken += 1
-                if started is None:
-                    started = time.monotonic()
+                self.received += 1
+                last = time.monotonic()
+                if len(batch) == 1:
+                    started = last
                 if len(batch) >= self.batch_size:
-                    await self.flush(batch)
-                    started = None
+                    await self.flush(batch, acknowledge)
         finally:
-            await asyncio.shield(self.flush(batch))
+            await asyncio.shield(self.flush(batch, acknowledge))  # cancelled or not: nothing received is lost
         return taken
+
+    # --- forwarding ---------------------------------------------------------------------------------------
+
+    async def _forward_one(self) -> bool:
+        """Store the oldest pending batch and mark it forwarded; ``False`` when nothing is pending."""
+        assert self.journal is not None
+        journal = self.journal
+        pending = await asyncio.to_thread(journal.first_pending)
+        if pending is None:
+            return False
+
+        async def step() -> None:
+            result = await asyncio.to_thread(
+                historian.ingest, self.db, self.source_code, list(pending.readings), batch_key=pending.key
+            )
+            await asyncio.to_thread(journal.forwarded, pending.seq)
+            self.forwarded += len(pending.readings)
+            if result is not None:
+                self.results.append(result)
+
+        self._step = asyncio.ensure_future(step())
+        await asyncio.shield(self._step)  # a cancellation lets the batch in flight finish being stored
+        return True
+
+    async def _forward(self, closing: asyncio.Event, *, once: bool = False) -> None:
+        """Forward the journal in order, waiting for the database while it is away; returns when ``closing`` is
+        set and nothing is pending (or, ``once``, after one pass, which a database away ends)."""
+        delay = self.retry_seconds
+        while True:
+            try:
+                while await self._forward_one():
+                    pass
+                delay = self.retry_seconds
+            except DATABASE_AWAY as error:
+                self.outages += 1
+                if once:
+                    log.warning("collector %s: database away, %d readings stay journaled: %s",
+                                self.source_code, self.counts().pending, str(error).splitlines()[0])  # fmt: skip
+                    return
+                log.warning("collector %s: database away, retrying in %.1f s: %s", self.source_code, delay,
+                            str(error).splitlines()[0])  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_seconds)
+                continue
+            if once or closing.is_set():
+                return
+            await self._wake.wait()
+            self._wake.clear()
+
+    async def run(self, queue: asyncio.Queue[Reading], *, limit: int | None = None,
+                  acknowledge: Callable[[int], None] | None = None) -> int:  # fmt: skip
+        """Collect until ``limit`` readings were taken (or forever); returns how many were taken, once every
+        batch is in the database. ``acknowledge(n)`` is called after each batch of ``n`` readings is journaled.
+
+        Cancelling it journals what it holds and forwards what it can; nothing received is dropped — what the
+        database did not take stays in the journal for the next run."""
+        opened = self.journal is None
+        if self.journal is None:
+            self.journal = await asyncio.to_thread(Journal.open, self.db.state_dir, self.source_code)
+        closing = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._wake.set()  # first what an earlier run left
+        forwarding = asyncio.create_task(self._forward(closing))
+        receiving = asyncio.create_task(self._receive(queue, limit, acknowledge))
+        try:
+            done, _ = await asyncio.wait({receiving, forwarding}, return_when=asyncio.FIRST_COMPLETED)
+            if forwarding in done:  # the forwarder failed: a batch the database refuses (kept in the journal)
+                receiving.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await receiving
+                forwarding.result()
+            taken = receiving.result()
+            closing.set()
+            self._wake.set()
+            await forwarding
+            return taken
+        except asyncio.CancelledError:
+            receiving.cancel()  # it journals what it holds
+            forwarding.cancel()  # the batch it is storing finishes (_final_pass waits for it)
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiving
+            with contextlib.suppress(asyncio.CancelledError):
+                await forwarding
+            await asyncio.shield(self._final_pass())
+            raise
+        finally:
+            for task in (receiving, forwarding, self._step):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            if opened and self.journal is not None:
+                self.journal.close()
+
+    async def _final_pass(self) -> None:
+        if self._step is not None and not self._step.done():
+            with contextlib.suppress(*DATABASE_AWAY):
+                await self._step
+        await self._forward(asyncio.Event(), once=True)
 
 
 def bindings_of(db: Database, source_code: str) -> tuple[DataSource, list[Binding]]:
@@ -81,13 +241,46 @@ def bindings_of(db: Database, source_code: str) -> tuple[DataSource, list[Bindin
         return source, [Binding(t.name, t.address, t.data_type, t.decimals) for t in found]
 
 
-def adapter_for(source: DataSource, bindings: list[Binding]) -> OpcUaAdapter | MqttAdapter | ModbusAdapter:
+def configuration(db: Database, journal: Journal) -> tuple[DataSource, list[Binding]]:
+    """The source's configuration from the database, kept beside its journal; while the database is away, the
+    configuration the last run kept: a collector restarted during an outage journals from its first message."""
+    try:
+        source, bindings = bindings_of(db, journal.source_code)
+    except DATABASE_AWAY:
+        saved = journal.saved_source()
+        if saved is None:
+            raise
+        log.warning("collector %s: database away, starting from the configuration kept in %s",
+                    journal.source_code, journal.directory)  # fmt: skip
+        return (DataSource(code=saved["code"], protocol=saved["protocol"], endpoint=saved["endpoint"]),
+                [Binding(*b) for b in saved["bindings"]])  # fmt: skip
+    journal.save_source({"code": source.code, "protocol": source.protocol, "endpoint": source.endpoint,
+                         "bindings": [[b.tag, b.address, b.data_type, b.decimals] for b in bindings]})  # fmt: skip
+    return source, bindings
+
+
+def collector_client_id(source_code: str, state_dir: Path) -> str:
+    """The collector's MQTT client id for a source of the installation whose state (and journal) is in
+    ``state_dir``: the same on every start, so it finds its session; two installations (or two copies of one
+    plant) sharing a broker never take over each other's session."""
+    site = hashlib.sha256(str(Path(state_dir).resolve()).encode()).hexdigest()[:8]
+    return f"pharmatrace-collector-{site}-{source_code.upper()}"[:64]
+
+
+def adapter_for(
+    source: DataSource, bindings: list[Binding], *, client_id: str | None = None
+) -> OpcUaAdapter | MqttAdapter | ModbusAdapter:
     """The protocol client of a source, from its endpoint (``opc.tcp://…``, ``mqtt://host:port``,
-    ``modbus://host:port/device``); Modbus polls at the fastest scan rate of its tags (at least 100 ms)."""
+    ``modbus://host:port/device``); Modbus polls at the fastest scan rate of its tags (at least 100 ms).
+    ``client_id``: the collector's persistent MQTT session (:func:`collector_client_id`, QoS 1, acknowledged
+    after journaling)."""
     url = urlsplit(source.endpoint)
     if source.protocol == "opcua":
         return OpcUaAdapter(source.endpoint, bindings)
     if source.protocol == "mqtt":
+        if client_id is not None:
+            return MqttAdapter(url.hostname or "127.0.0.1", url.port or 1883, bindings,
+                               client_id=client_id, manual_ack=True)  # fmt: skip
         return MqttAdapter(url.hostname or "127.0.0.1", url.port or 1883, bindings)
     device = int(url.path.strip("/") or 1)
     return ModbusAdapter(
@@ -99,7 +292,20 @@ async def collect(
     db: Database, source_code: str, *, limit: int | None = None, collector: Collector | None = None
 ) -> int:
     """Connect to a configured source and store what it sends until ``limit`` readings (or cancelled); pass a
-    ``collector`` to read its results after a cancellation."""
-    source, bindings = await asyncio.to_thread(bindings_of, db, source_code)
-    async with adapter_for(source, bindings) as adapter:
-        return await (collector or Collector(db, source.code)).run(adapter.queue, limit=limit)
+    ``collector`` to read its counts and results after a cancellation. The journal is opened before the
+    source is connected: a second collector of the same source is refused before it takes any message."""
+    collector = collector or Collector(db, source_code.upper())
+    opened = collector.journal is None
+    if collector.journal is None:
+        collector.journal = await asyncio.to_thread(Journal.open, db.state_dir, collector.source_code)
+    try:
+        source, bindings = await asyncio.to_thread(configuration, db, collector.journal)
+        client_id = collector_client_id(source.code, db.state_dir)
+        async with adapter_for(source, bindings, client_id=client_id) as adapter:
+            acknowledge = (
+                adapter.acknowledge if isinstance(adapter, MqttAdapter) and adapter.manual_ack else None
+            )
+            return await collector.run(adapter.queue, limit=limit, acknowledge=acknowledge)
+    finally:
+        if opened:
+            collector.journal.close()

@@ -15,6 +15,14 @@ Numbers are parsed as :class:`~decimal.Decimal`, so a decimal tag keeps the digi
 float tag gets exactly the double that was sent. Subscriptions are QoS 1 (at least once): a re-delivery has the same
 tag and source time and the historian stores it once. A message that cannot be parsed is not dropped silently: it is
 kept in ``rejected`` (topic, reason) and logged.
+
+The collector's adapter (``client_id`` given, ``manual_ack=True``; ADR 0025) keeps a persistent session at the
+broker (``clean_session=False``, the same client id on every start) and acknowledges a message only when the
+collector says its readings are in the journal (:meth:`MqttAdapter.acknowledge`), in the order received (MQTT
+3.1.1 §4.6): a message received but not yet journaled when the collector is killed, or published while it is
+away, is delivered again. After a broker restart paho reconnects (capped back-off) and the adapter subscribes
+again; an acknowledgement for a message of a connection that has since dropped is not sent — the broker
+re-delivers that message and the historian stores it once.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import json
 import logging
 import threading
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -72,22 +80,31 @@ def typed(binding: Binding, raw: Any) -> Value:
 class MqttAdapter:
     """``async with MqttAdapter(host, port, bindings) as adapter:`` readings arrive on ``adapter.queue``."""
 
-    def __init__(self, host: str, port: int, bindings: Iterable[Binding], *, qos: int = 1) -> None:
+    def __init__(self, host: str, port: int, bindings: Iterable[Binding], *, qos: int = 1,
+                 client_id: str | None = None, manual_ack: bool = False) -> None:  # fmt: skip
         self.host = host
         self.port = port
         self.qos = qos
+        self.manual_ack = manual_ack
         self.fields: dict[str, dict[str, Binding]] = defaultdict(dict)
         for binding in bindings:
             topic, _, field = binding.address.partition("#")
             self.fields[topic][field] = binding
         self.queue: asyncio.Queue[Reading] = asyncio.Queue()
         self.rejected: list[tuple[str, str]] = []
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"pharmatrace-{uuid.uuid4().hex[:12]}",
-            clean_session=True,
-        )
+        self.client_id = client_id or f"pharmatrace-{uuid.uuid4().hex[:12]}"
+        # a named client keeps its session: what was published or left unacknowledged while away comes again
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                   clean_session=client_id is None, manual_ack=manual_ack)  # fmt: skip
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection = 0  # counts connections: an acknowledgement never crosses into a newer one
+        self.connections = 0  # successful connections (a reconnection after a broker restart counts)
+        # the event loop's side: readings put on the queue, readings the collector made durable, and the
+        # deliveries awaiting their acknowledgement (readings put up to and with it, mid, qos, connection)
+        self._put = 0
+        self._durable = 0
+        self._unacknowledged: deque[tuple[int, int, int, int]] = deque()
         self._subscribed = threading.Event()
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
@@ -108,6 +125,7 @@ class MqttAdapter:
         await asyncio.to_thread(self._stop)
 
     def _stop(self) -> None:
+        self._connection += 1  # acknowledgements still to come belong to a closed connection
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -119,6 +137,8 @@ class MqttAdapter:
         if reason.is_failure:
             log.error("MQTT connection refused: %s", reason)
             return
+        self._connection += 1
+        self.connections += 1
         client.subscribe([(topic, self.qos) for topic in self.fields])
 
     def _on_subscribe(
@@ -128,15 +148,44 @@ class MqttAdapter:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         received = clock.now()
+        assert self._loop is not None
         try:
             readings = self.parse(message.topic, bytes(message.payload), received)
         except (ValueError, TypeError, KeyError, ArithmeticError) as error:
             self.rejected.append((message.topic, str(error)))
             log.warning("MQTT message on %s refused: %s", message.topic, error)
+            readings = []  # nothing to keep: acknowledged in its turn
+        if self.manual_ack:
+            delivery = (message.mid, message.qos, self._connection)
+            self._loop.call_soon_threadsafe(self._delivered, readings, *delivery)
             return
-        assert self._loop is not None
         for reading in readings:
             self._loop.call_soon_threadsafe(self.queue.put_nowait, reading)
+
+    # --- acknowledgement after journaling (the event loop's thread) -------------------------------------------
+
+    def _delivered(self, readings: list[Reading], mid: int, qos: int, connection: int) -> None:
+        for reading in readings:
+            self.queue.put_nowait(reading)
+        self._put += len(readings)
+        self._unacknowledged.append((self._put, mid, qos, connection))
+        self._release()
+
+    def acknowledge(self, count: int) -> None:
+        """The next ``count`` readings taken off the queue are journaled: acknowledge the messages now complete."""
+        self._durable += count
+        self._release()
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages received and not yet acknowledged to the broker."""
+        return len(self._unacknowledged)
+
+    def _release(self) -> None:
+        while self._unacknowledged and self._unacknowledged[0][0] <= self._durable:
+            _, mid, qos, connection = self._unacknowledged.popleft()
+            if connection == self._connection:
+                self._client.ack(mid, qos)
 
     def parse(self, topic: str, payload: bytes, received: datetime) -> list[Reading]:
         fields = self.fields.get(topic)

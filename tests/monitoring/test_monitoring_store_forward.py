@@ -1,0 +1,318 @@
+"""Store-and-forward: the collector journals every batch before it acknowledges or forwards it, keeps receiving
+while the database is away and back-fills in order with the original times; nothing is lost or stored twice across
+a collector killed with SIGKILL (MQTT QoS 1, persistent session, acknowledged after journaling); a torn journal
+tail is dropped, a damaged record refused (SH-8.4.1, SH-8.4.3, TJ-10.1.3.3.a; ADR 0025)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from monitoring_steps import assert_same, configure, stored_of
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select, text
+from typer.testing import CliRunner
+
+from databases import pg_admin
+from pharmatrace.config import get_settings
+from pharmatrace.kernel.errors import Conflict, NotFound, ValidationFailed
+from pharmatrace.monitoring import buffer, historian
+from pharmatrace.monitoring.adapters import Binding
+from pharmatrace.monitoring.buffer import Journal, JournalCorrupt
+from pharmatrace.monitoring.cli import monitoring_app
+from pharmatrace.monitoring.collector import Collector, collector_client_id
+from pharmatrace.monitoring.historian import Reading
+from pharmatrace.monitoring.models import HistorianValue, Tag
+from pharmatrace.storage.engine import Database
+
+WAIT_S = 20.0
+BROKER = ("127.0.0.1", 1883)
+BAD_SENSOR_FAILURE = 0x808B0000
+
+
+def until(condition: Callable[[], bool], what: str, seconds: float = WAIT_S) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+async def until_async(condition: Callable[[], bool], what: str, seconds: float = WAIT_S) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def readings(tags: list[str], steps: int, start: datetime) -> list[Reading]:
+    """A value of each tag per step, in source-time order: exact decimals, long floats, an Uncertain value, a Bad
+    one without a value (with its status code), microseconds, and a receipt time of its own."""
+    out: list[Reading] = []
+    for step in range(steps):
+        at = start + timedelta(seconds=step, microseconds=7 * step + 1)
+        received = at + timedelta(milliseconds=3)
+        decimal_tag, float_tag = tags
+        out.append(Reading(decimal_tag, at, Decimal(f"21.{step % 10}0"), "good", server_time=received))
+        if step == 11:
+            out.append(Reading(float_tag, at, None, "bad", BAD_SENSOR_FAILURE, server_time=received))
+        else:
+            out.append(Reading(float_tag, at, 45.0 + step / 7, "uncertain" if step == 7 else "good",
+                               server_time=received))  # fmt: skip
+    return out
+
+
+def allow_connections(db: Database, allowed: bool) -> None:
+    """The database refuses new connections and its sessions are cut (a database restart, as the collector
+    sees it); or it takes them again."""
+    name = db.engine.url.database
+    admin = pg_admin()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}'))
+            if not allowed:
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})  # fmt: skip
+    finally:
+        admin.dispose()
+
+
+def order_stored(db: Database, tags: list[str]) -> list[tuple[str, datetime]]:
+    with db.sessions() as session:
+        rows = session.execute(select(Tag.name, HistorianValue.source_time).join(Tag, Tag.id == HistorianValue.tag_id)
+                               .where(Tag.name.in_(tags)).order_by(HistorianValue.id))  # fmt: skip
+        return [(name, at) for name, at in rows]
+
+
+def source_of(db: Database, run: str) -> tuple[str, list[str], str]:
+    """A clean-room MQTT source of this run with a decimal and a float tag on one topic."""
+    topic = f"sf{run}/cleanroom/RM-FILL"
+    tags = [f"RM-FILL.t{run}", f"RM-FILL.h{run}"]
+    bindings = [Binding(tags[0], f"{topic}#temperature", "decimal", 2), Binding(tags[1], f"{topic}#humidity")]
+    return configure(db, "mqtt", "mqtt://127.0.0.1:1883", bindings), tags, topic
+
+
+@pytest.mark.clause("SH-8.4.3", "SH-8.4.1", "TJ-10.1.3.3.a")
+def test_the_database_goes_away_and_every_reading_is_back_filled_once_in_order(db: Database) -> None:
+    code, tags, _ = source_of(db, uuid.uuid4().hex[:8])
+    sent = readings(tags, 30, datetime(2026, 11, 29, 2, 0, tzinfo=UTC))
+    before, during = sent[:20], sent[20:]
+    collector = Collector(
+        db, code, batch_size=6, flush_seconds=0.05, retry_seconds=0.05, retry_max_seconds=0.2
+    )
+    queue: asyncio.Queue[Reading] = asyncio.Queue()
+
+    async def main() -> int:
+        collecting = asyncio.create_task(collector.run(queue, limit=len(sent)))
+        for reading in before:
+            queue.put_nowait(reading)
+        await until_async(lambda: collector.forwarded == len(before), "the first readings stored")
+        await asyncio.to_thread(allow_connections, db, False)
+        try:
+            for reading in during:  # readings keep arriving while the database is away: journaled, not lost
+                queue.put_nowait(reading)
+            await until_async(lambda: collector.journaled == len(sent) and collector.outages >= 2, "retries")
+            counts = collector.counts()
+            assert (counts.received, counts.forwarded, counts.pending) == (
+                len(sent),
+                len(before),
+                len(during),
+            )
+            held = buffer.status(db.state_dir, code)  # what `monitoring buffer` shows meanwhile
+            assert (held.pending_readings, held.pending_batches, held.torn_bytes) == (len(during), 7, 0)
+        finally:
+            await asyncio.to_thread(allow_connections, db, True)
+        return await asyncio.wait_for(collecting, WAIT_S)
+
+    assert asyncio.run(main()) == len(sent)
+    stored = stored_of(db, tags)
+    assert_same(
+        sent, stored
+    )  # each once, exact value, source time (µs) and quality, the Bad one's status code
+    assert {(s.tag, s.source_time): s.server_time for s in stored} == {
+        (r.tag, r.source_time): r.server_time for r in sent}  # the original receipt times, not the back-fill's  # fmt: skip
+    assert order_stored(db, tags) == [(r.tag, r.source_time) for r in sent]  # back-filled in order
+    counts = collector.counts()
+    assert (counts.forwarded, counts.stored, counts.pending, sum(r.duplicates for r in collector.results)) == (
+        len(sent), len(sent), 0, 0)  # fmt: skip
+    assert buffer.status(db.state_dir, code).size_bytes == 0  # forwarded records are compacted away
+
+
+def _client(client_id: str, *, clean: bool = True) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean)
+    client.connect(*BROKER)
+    client.loop_start()
+    return client
+
+
+def _stop(client: mqtt.Client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+def _collector_process(db: Database, code: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PHARMATRACE_DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
+           "PHARMATRACE_VAR": str(db.state_dir)}  # fmt: skip
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "pharmatrace.monitoring.cli", "collect", code], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+@pytest.mark.clause("SH-8.4.3", "SH-8.4.1", "TJ-10.1.3.3.a", "SH-8.1")
+def test_a_collector_killed_mid_stream_loses_and_duplicates_nothing(db: Database, tmp_path: Path) -> None:
+    code, tags, topic = source_of(db, uuid.uuid4().hex[:8])
+    client_id = collector_client_id(code, db.state_dir)
+    session = _client(
+        client_id, clean=False
+    )  # the collector's session exists: what is published is kept for it
+    session.subscribe(topic, qos=1)[1]
+    _stop(session)
+    start = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    first, then = 40, 20
+    publisher = _client(f"test-{uuid.uuid4().hex[:10]}")
+
+    def publish(steps: range) -> None:
+        for step in steps:
+            at = (start + timedelta(seconds=step, microseconds=step)).isoformat()
+            publisher.publish(topic, f'{{"ts": "{at}", "temperature": 21.{step % 10}0, "humidity": {45 + step / 7!r}}}',
+                              qos=1).wait_for_publish(5)  # fmt: skip
+
+    def stored() -> int:
+        with db.sessions() as s:
+            return int(
+                s.scalar(select(func.count()).select_from(HistorianValue).join(Tag).where(Tag.name.in_(tags)))
+                or 0
+            )
+
+    log = tmp_path / "collector.log"
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        processes.append(_collector_process(db, code, log))
+        publish(range(first))
+        until(lambda: stored() > 0, "the collector storing")
+        os.kill(
+            processes[0].pid, signal.SIGKILL
+        )  # mid-stream: batches received, journaled, not yet forwarded
+        assert processes[0].wait(5) == -signal.SIGKILL
+        publish(range(first, first + then))  # while it is dead: queued by the broker for its session
+        processes.append(_collector_process(db, code, log))
+        until(lambda: stored() == 2 * (first + then), "every point stored after the restart")
+        processes[1].send_signal(signal.SIGTERM)
+        assert processes[1].wait(10) == 0, log.read_text()
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(5)
+        _stop(publisher)
+        _stop(_client(client_id))  # the test's session is not left at the broker
+    with db.sessions() as s:
+        rows = s.execute(select(func.count(), func.count(func.distinct(func.concat(HistorianValue.tag_id, "@",
+                                                                                   HistorianValue.source_time))))
+                         .join(Tag).where(Tag.name.in_(tags))).one()  # fmt: skip
+    assert tuple(rows) == (2 * (first + then), 2 * (first + then))  # every point once: none lost, none twice
+    values = stored_of(db, tags)
+    temperatures = [v.text for v in values if v.tag == tags[0]]
+    assert temperatures == [f"21.{step % 10}0" for step in range(first + then)]  # exact digits, in time order
+    assert [v.value for v in values if v.tag == tags[1]] == [45 + step / 7 for step in range(first + then)]
+    assert {v.source_time for v in values} == {
+        start + timedelta(seconds=i, microseconds=i) for i in range(60)
+    }
+    output = log.read_text()
+    assert ", 0 pending" in output, output  # the second run ended with its journal empty
+    assert buffer.status(db.state_dir, code).pending_readings == 0
+
+
+@pytest.mark.clause("SH-8.4.3", "SH-8.4.1", "TJ-10.1.3.3.a")
+def test_a_torn_journal_tail_is_dropped_and_the_rest_forwarded_once(db: Database) -> None:
+    run = uuid.uuid4().hex[:8]
+    code, tags, _ = source_of(db, run)
+    sent = readings(tags, 9, datetime(2026, 11, 29, 4, 0, tzinfo=UTC))
+    with Journal.open(db.state_dir, code) as journal:
+        batches = [journal.append(sent[i : i + 6]) for i in (0, 6, 12)]
+        with pytest.raises(Conflict, match="held by another running collector"):
+            Journal.open(db.state_dir, code)
+        with pytest.raises(Conflict, match="not the next to forward"):
+            journal.forwarded(batches[1].seq)
+        with pytest.raises(ValidationFailed, match="empty batch"):
+            journal.append([])
+        back = journal.first_pending()
+        assert back is not None and back.key == batches[0].key
+        # read back exactly: 21.50 as 21.50, the float's repr, µs, quality, status code, receipt time
+        assert [buffer.encode_reading(r) for r in back.readings] == [
+            buffer.encode_reading(r) for r in sent[:6]
+        ]
+    # the first batch reached the database, then the collector died before marking it forwarded …
+    first = historian.ingest(db, code, list(batches[0].readings), batch_key=batches[0].key)
+    assert first is not None
+    # … and, on another run, died writing a fourth batch: half a frame at the end
+    path = buffer.journal_dir(db.state_dir, code) / buffer.JOURNAL
+    tail = buffer.frame({"k": "batch", "seq": 4, "key": "never-acknowledged", "at": "2026-11-29T04:00:00+00:00",
+                         "r": [buffer.encode_reading(sent[0])]})  # fmt: skip
+    with path.open("ab") as out:
+        out.write(tail[: len(tail) // 2])
+    held = buffer.status(db.state_dir, code)
+    assert (held.pending_batches, held.pending_readings, held.torn_bytes) == (3, 18, len(tail) // 2)
+
+    collector = Collector(db, code)
+    assert asyncio.run(collector.run(asyncio.Queue(), limit=0)) == 0  # on start: what the earlier runs left
+    assert collector.journal is not None and collector.journal.dropped_bytes == len(tail) // 2
+    assert collector.results[0] == first  # the re-sent batch is the same ingest (its key), not a second one
+    assert [r.duplicates for r in collector.results] == [0, 0, 0] and collector.forwarded == 18
+    assert_same(sent, stored_of(db, tags))
+    assert path.stat().st_size == 0
+
+    # a batch the database refuses (its source unknown there) stops the collector with the reason, kept
+    stray = f"T-GONE{run.upper()}"
+    with Journal.open(db.state_dir, stray) as journal:
+        journal.append(sent[:2])
+    with pytest.raises(Conflict, match=f"No active data source {stray}"):
+        asyncio.run(Collector(db, stray).run(asyncio.Queue(), limit=0))
+    assert buffer.status(db.state_dir, stray).pending_readings == 2
+
+    # damage in the middle of a journal is not a torn write: refused, nothing dropped
+    with Journal.open(db.state_dir, stray) as journal:
+        journal.append(sent[2:4])
+        journal.append(sent[4:6])
+    path = buffer.journal_dir(db.state_dir, stray) / buffer.JOURNAL
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt, match="is damaged at byte"):
+        Journal.open(db.state_dir, stray)
+    with pytest.raises(JournalCorrupt):
+        buffer.status(db.state_dir, stray)
+    assert path.read_bytes() == bytes(data)
+
+    # a journal that grew but whose last write never reached the disk (zeros) drops that tail only
+    zeros = buffer.journal_dir(db.state_dir, f"{stray}Z") / buffer.JOURNAL
+    with Journal.open(db.state_dir, f"{stray}Z") as journal:
+        journal.append(sent[:3])
+    with zeros.open("ab") as out:
+        out.write(bytes(64))
+    with Journal.open(db.state_dir, f"{stray}Z") as journal:
+        assert (journal.pending_readings, journal.dropped_bytes) == (3, 64)
+
+    # unknown sources and codes that are not codes
+    with pytest.raises(NotFound, match="No collector journal for NO-SUCH"):
+        buffer.status(db.state_dir, "no-such")
+    with pytest.raises(ValidationFailed, match="is not a data source code"):
+        buffer.journal_dir(db.state_dir, "../etc")
+    result = CliRunner().invoke(monitoring_app, ["buffer", "NO-SUCH"])
+    assert result.exit_code == 2 and "No collector journal for NO-SUCH" in result.output
+    with Journal.open(get_settings().var_dir, stray) as journal:  # the instance's own PHARMATRACE_VAR
+        journal.append(sent[:2])
+    result = CliRunner().invoke(monitoring_app, ["buffer", stray])
+    assert result.exit_code == 0 and f"{stray}: 2 values in 1 batches pending" in result.output, result.output
