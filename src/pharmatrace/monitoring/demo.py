@@ -10,6 +10,11 @@ Alarm rules (TJ-6.5) are configured with the tags; the history holds two excursi
 stores them: the filling room's differential pressure dipped under its alert limit for twenty minutes an hour ago
 (cleared by the values, acknowledged by 李娜 with her assessment: closed), and the purified water's conductivity at
 the point of use is above its action limit now (active, awaiting acknowledgement).
+
+The grade A/B rooms have their particle counters (≥0.5 µm and ≥5 µm per m³) and differential pressure (TJ-6.5),
+judged against their grade's limits; compressed air (pressure, dew point) and pure steam (temperature, condensate
+conductivity) are read at their points of use in the preparation room on the utilities' Modbus device (TJ-6.8). The
+floor plan (the audited setting ``monitoring.floor_plan``) places the seven rooms and the four utility systems.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from sqlalchemy import select
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.monitoring import alarms, historian, tags
+from pharmatrace.monitoring import alarms, environment, historian, tags
 from pharmatrace.monitoring.alarm_models import Alarm
 from pharmatrace.monitoring.alarm_schemas import AlarmAcknowledge, RuleCreate
 from pharmatrace.monitoring.historian import Reading
@@ -63,13 +68,47 @@ TAGS = (
          None, "灌装间对相邻C级区压差", 10_000),
     _tag("RM-LYO.temperature", "CLEANROOM-MQTT", "plant/cleanroom/RM-LYO#temperature", "°C", "decimal", 2, "18",
          "26", "冻干间温度", 10_000),
+    # particle counters and differential pressure of the grade A/B rooms: no limits of their own, the room's grade
+    # limits apply (TJ-6.5, pharmatrace.monitoring.environment)
+    _tag("RM-FILL.particles_0_5", "CLEANROOM-MQTT", "plant/cleanroom/RM-FILL#particles_0_5", "/m³", "int", 0, None,
+         None, "灌装间悬浮粒子 ≥0.5 µm", 60_000),
+    _tag("RM-FILL.particles_5", "CLEANROOM-MQTT", "plant/cleanroom/RM-FILL#particles_5", "/m³", "int", 0, None, None,
+         "灌装间悬浮粒子 ≥5 µm", 60_000),
+    _tag("RM-FILL-A.particles_0_5", "CLEANROOM-MQTT", "plant/cleanroom/RM-FILL-A#particles_0_5", "/m³", "int", 0,
+         None, None, "灌装加塞A级区悬浮粒子 ≥0.5 µm", 60_000),
+    _tag("RM-FILL-A.particles_5", "CLEANROOM-MQTT", "plant/cleanroom/RM-FILL-A#particles_5", "/m³", "int", 0, None,
+         None, "灌装加塞A级区悬浮粒子 ≥5 µm", 60_000),
+    _tag("RM-FILL-A.differential_pressure", "CLEANROOM-MQTT", "plant/cleanroom/RM-FILL-A#dp", "Pa", "decimal", 1,
+         None, None, "A级区对B级背景压差", 10_000),
+    _tag("RM-LYO.particles_0_5", "CLEANROOM-MQTT", "plant/cleanroom/RM-LYO#particles_0_5", "/m³", "int", 0, None,
+         None, "冻干间悬浮粒子 ≥0.5 µm", 60_000),
+    _tag("RM-LYO.particles_5", "CLEANROOM-MQTT", "plant/cleanroom/RM-LYO#particles_5", "/m³", "int", 0, None, None,
+         "冻干间悬浮粒子 ≥5 µm", 60_000),
+    _tag("RM-LYO.differential_pressure", "CLEANROOM-MQTT", "plant/cleanroom/RM-LYO#dp", "Pa", "decimal", 1, None,
+         None, "冻干间对相邻C级区压差", 10_000),
     _tag("RM-PREP.conductivity", "WATER-MODBUS", "hr:100", "µS/cm", "decimal", 2, None, "1.3",
          "配液间纯化水使用点电导率", 5000),
     _tag("RM-PREP.toc", "WATER-MODBUS", "hr:101", "ppb", "int", 0, None, "500", "配液间纯化水使用点TOC", 5000),
+    # compressed air and pure steam at their points of use in the preparation room, on the same utilities PLC
+    # (TJ-6.8): the plant's limits apply (pharmatrace.monitoring.environment.UTILITY_LIMITS)
+    _tag("RM-PREP.compressed_air_pressure", "WATER-MODBUS", "hr:110", "MPa", "decimal", 2, None, None,
+         "配液间压缩空气使用点压力", 5000),
+    _tag("RM-PREP.compressed_air_dew_point", "WATER-MODBUS", "hr:111", "°C", "decimal", 1, None, None,
+         "配液间压缩空气压力露点", 5000),
+    _tag("RM-PREP.pure_steam_temperature", "WATER-MODBUS", "hr:112", "°C", "decimal", 1, None, None,
+         "配液罐SIP纯蒸汽温度", 5000),
+    _tag("RM-PREP.pure_steam_condensate_conductivity", "WATER-MODBUS", "hr:113", "µS/cm", "decimal", 2, None, None,
+         "纯蒸汽冷凝水电导率", 5000),
 )  # fmt: skip
 BASES = {
     "RM-FILL.temperature": (21.0, 0.6), "RM-FILL.humidity": (52.0, 3.0), "RM-FILL.differential_pressure": (15.0, 1.5),
     "RM-LYO.temperature": (20.5, 0.5), "RM-PREP.conductivity": (0.62, 0.08), "RM-PREP.toc": (140.0, 25.0),
+    "RM-FILL.particles_0_5": (820.0, 310.0), "RM-FILL.particles_5": (4.0, 3.0),
+    "RM-FILL-A.particles_0_5": (310.0, 140.0), "RM-FILL-A.particles_5": (1.0, 1.0),
+    "RM-FILL-A.differential_pressure": (12.5, 0.8), "RM-LYO.particles_0_5": (960.0, 280.0),
+    "RM-LYO.particles_5": (5.0, 3.0), "RM-LYO.differential_pressure": (14.0, 1.2),
+    "RM-PREP.compressed_air_pressure": (0.62, 0.02), "RM-PREP.compressed_air_dew_point": (-42.0, 1.5),
+    "RM-PREP.pure_steam_temperature": (133.0, 1.0), "RM-PREP.pure_steam_condensate_conductivity": (0.45, 0.08),
 }  # fmt: skip
 
 
@@ -90,6 +129,10 @@ RULES = (
           off_delay_s=60),
     _rule("RM-PREP.toc", "PW", "纯化水TOC纠偏限", action_high="500", on_delay_s=300),
     _rule("FD-01.shelf_temperature", "RATE", "板层升降温速率", rate_per_minute="2", on_delay_s=30),
+    _rule("RM-FILL-A.particles_0_5", "EM", "A级区悬浮粒子 ≥0.5 µm 警戒/纠偏（附录1）", alert_high="1000",
+          action_high="3520", on_delay_s=0),
+    _rule("RM-FILL-A.particles_5", "EM", "A级区悬浮粒子 ≥5 µm 警戒/纠偏（附录1）", alert_high="10", action_high="20",
+          on_delay_s=0),
 )  # fmt: skip
 # Excursions written into the demo history (tag, step → value): step 11 is ten minutes ago.
 EXCURSIONS = {
@@ -98,6 +141,23 @@ EXCURSIONS = {
     ("RM-FILL.differential_pressure", 7): Decimal("11.4"),
     ("RM-PREP.conductivity", 10): Decimal("1.42"),
     ("RM-PREP.conductivity", 11): Decimal("1.48"),
+}
+FLOOR_PLAN = {  # the line on a 1000 × 600 plan (pharmatrace.monitoring.environment): rooms, then the utilities
+    "rooms": {
+        "RM-WEIGH": {"x": 20, "y": 20, "w": 180, "h": 200},
+        "RM-PREP": {"x": 200, "y": 20, "w": 200, "h": 200},
+        "RM-FILL": {"x": 400, "y": 20, "w": 260, "h": 120},
+        "RM-FILL-A": {"x": 400, "y": 140, "w": 260, "h": 100},
+        "RM-LYO": {"x": 660, "y": 20, "w": 220, "h": 220},
+        "RM-CAP": {"x": 400, "y": 260, "w": 260, "h": 180},
+        "RM-PACK": {"x": 660, "y": 260, "w": 220, "h": 180},
+    },
+    "utilities": [
+        {"system": "purified_water", "label": "纯化水系统", "x": 20, "y": 470, "w": 220, "h": 100},
+        {"system": "wfi", "label": "注射用水系统", "x": 260, "y": 470, "w": 220, "h": 100},
+        {"system": "compressed_air", "label": "压缩空气系统", "x": 500, "y": 470, "w": 220, "h": 100},
+        {"system": "pure_steam", "label": "纯蒸汽系统", "x": 740, "y": 470, "w": 220, "h": 100},
+    ],
 }
 ASSESSMENT = (
     "压差低于警戒限约20分钟，未低于纠偏限（10 Pa）；期间灌装间门禁记录显示物料传递窗双门同时开启，已按SOP-EM-004"
@@ -127,7 +187,13 @@ def seed_monitoring(db: Database) -> int:
         for rule in RULES:
             alarms.create_rule(uow, engineer, rule)
         uow.commit()
-    added = len(SOURCES) + len(TAGS) + len(RULES)
+    with UnitOfWork(db, engineer.actor, reason="demo plant seed: the floor plan") as uow:
+        update = environment.FloorPlanUpdate.model_validate(
+            {**FLOOR_PLAN, "reason": "车间平面图（监控布局）首次配置"}
+        )
+        environment.set_floor_plan(uow, engineer, update)
+        uow.commit()
+    added = len(SOURCES) + len(TAGS) + len(RULES) + 1
     now = clock.now().replace(microsecond=0)
     by_source: dict[str, list[Reading]] = {}
     for tag in TAGS:

@@ -1,8 +1,11 @@
 """A purified-water system (纯化水系统) as a Modbus TCP device on loopback (pymodbus), for the tests and the demo.
 
 Holding registers, signed 16-bit, scaled by their decimals: conductivity (µS/cm, 2 decimals), TOC (ppb, 0),
-loop temperature (°C, 1), flow (m³/h, 2), ozone on (0/1). :meth:`WaterSystemDevice.set` changes a register as the
-PLC would; every read is answered from the current values.
+loop temperature (°C, 1), flow (m³/h, 2), ozone on (0/1). The same utilities PLC holds the compressed air and pure
+steam at their points of use (TJ-6.8, :data:`UTILITY_SIGNALS`, registers 110–113): compressed-air pressure (MPa, 2)
+and pressure dew point (°C, 1), pure-steam temperature (°C, 1) and condensate conductivity (µS/cm, 2) — served
+always, bound only through :meth:`WaterSystemDevice.utility_bindings`. :meth:`WaterSystemDevice.set` changes a
+register as the PLC would; every read is answered from the current values.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ SIGNALS: dict[str, tuple[int, str, int, str, Decimal]] = {
     "flow": (103, "decimal", 2, "m³/h", Decimal("3.20")),
     "ozone_on": (104, "bool", 0, "", Decimal(1)),
 }
+UTILITY_SIGNALS: dict[str, tuple[int, str, int, str, Decimal]] = {
+    "compressed_air_pressure": (110, "decimal", 2, "MPa", Decimal("0.62")),
+    "compressed_air_dew_point": (111, "decimal", 1, "°C", Decimal("-42.0")),
+    "pure_steam_temperature": (112, "decimal", 1, "°C", Decimal("133.0")),
+    "pure_steam_condensate_conductivity": (113, "decimal", 2, "µS/cm", Decimal("0.45")),
+}
 
 
 class WaterSystemDevice:
@@ -38,7 +47,7 @@ class WaterSystemDevice:
         self.port = port or free_port()
         self.device_id = device_id
         self.registers: dict[int, int] = {}
-        for signal, (_, _, _, _, initial) in SIGNALS.items():
+        for signal, (_, _, _, _, initial) in (SIGNALS | UTILITY_SIGNALS).items():
             self.set(signal, initial)
         device = SimDevice(
             id=device_id,
@@ -53,9 +62,16 @@ class WaterSystemDevice:
             for signal, (register, kind, decimals, _, _) in SIGNALS.items()
         ]
 
+    def utility_bindings(self) -> list[Binding]:
+        """The compressed air's and pure steam's registers (TJ-6.8), named like the water point's tags."""
+        return [
+            Binding(f"{self.equipment}.{signal}{self.tag_suffix}", f"hr:{register}", kind, decimals)
+            for signal, (register, kind, decimals, _, _) in UTILITY_SIGNALS.items()
+        ]
+
     def set(self, signal: str, value: Decimal | int | bool) -> int:
         """Put ``value`` (in engineering units) into the signal's register; returns the raw register."""
-        register, _, decimals, _, _ = SIGNALS[signal]
+        register, _, decimals, _, _ = (SIGNALS | UTILITY_SIGNALS)[signal]
         raw = int(Decimal(int(value) if isinstance(value, bool) else value).scaleb(decimals))
         if not -32768 <= raw <= 32767:
             raise ValueError(f"{signal}: {value} does not fit a signed 16-bit register")
