@@ -431,6 +431,9 @@ def _today(db: Database, actor: Actor, added: dict[str, int]) -> None:
     from pharmatrace.monitoring.demo import seed_monitoring
 
     added["monitoring"] = seed_monitoring(db)  # sources, tags, a history of values (SH-8.4.3)
+    from pharmatrace.monitoring.assignments import seed_assignments
+
+    added["monitoring_assignments"] = seed_assignments(db)  # who is told of a room's or a system's alarms
     from pharmatrace.kernel.ledger_jobs import checkpoint
 
     checkpoint(db)  # the seeded plant starts fully covered by a signed, witnessed checkpoint

@@ -1,5 +1,5 @@
 """Monitoring alarms over the REST API (TJ-6.4.3.4, TJ-6.5): alarm rules kept by whoever maintains equipment,
-the alarm history searched by time, room, equipment, tag and state, an alarm with its transitions, and its
+the alarm history searched by time, room, equipment, tag, state and "mine", an alarm with its transitions, and its
 acknowledgement with the assessment."""
 
 from __future__ import annotations
@@ -67,13 +67,15 @@ def void_rule(rule_id: int, body: RuleVoid, db: DbDep, principal: Manage) -> Rul
 
 @router.get("/alarms", response_model=list[AlarmPublic])
 def list_alarms(
-    db: DbDep, _: View, start: Annotated[datetime | None, Query()] = None,
+    db: DbDep, principal: View, start: Annotated[datetime | None, Query()] = None,
     end: Annotated[datetime | None, Query()] = None, room: str = "", equipment: str = "", tag: str = "",
-    state: State | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    state: State | None = None, mine: bool = False, limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> list[AlarmPublic]:  # fmt: skip
     """The alarm history, newest first: alarms whose episode overlaps ``start`` → ``end`` (ISO 8601 with time
-    zone), of a room, equipment or tag, in a state (``open``: not yet closed)."""
-    f = AlarmFilter(start=start, end=end, room=room, equipment=equipment, tag=tag, state=state, limit=limit)
+    zone), of a room, equipment or tag, in a state (``open``: not yet closed); with ``mine=true`` only those told
+    to the caller (of the rooms and equipment assigned to them; none for who may not acknowledge)."""
+    f = AlarmFilter(start=start, end=end, room=room, equipment=equipment, tag=tag, state=state, limit=limit,
+                    told=principal.user_id if mine else None)  # fmt: skip
     with db.sessions() as session:
         return alarms.search(session, f)
 

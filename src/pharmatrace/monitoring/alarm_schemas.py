@@ -139,7 +139,8 @@ class AlarmAcknowledge(Strict):
 
 
 class AlarmFilter(Strict):
-    """The alarm history's search: source time range (of the raising value), room, equipment, tag, state."""
+    """The alarm history's search: source time range (of the raising value), room, equipment, tag, state, and the
+    alarms a user is told of (their rooms' and equipment's, :func:`~pharmatrace.monitoring.assignments.told_clause`)."""
 
     start: datetime | None = None
     end: datetime | None = None
@@ -148,6 +149,7 @@ class AlarmFilter(Strict):
     tag: Annotated[str, StringConstraints(strip_whitespace=True, max_length=96)] = ""
     state: State | None = None
     limit: Annotated[int, Field(ge=1, le=5000)] = 1000
+    told: int | None = None  # a user's id: only the alarms they are told of ("mine", TJ-6.5)
 
 
 class TransitionPublic(BaseModel):

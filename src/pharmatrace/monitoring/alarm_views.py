@@ -1,7 +1,8 @@
-"""Pages: monitoring alarms (报警, TJ-6.4.3.4, TJ-6.5). The alarms awaiting action and the history, searched by
-Beijing dates, room, equipment, tag and state, printable as PDF; an alarm with its transitions and the
-acknowledgement form (with the assessment); a tag's alarm rules with the editor for whoever maintains equipment;
-a small badge with the count of alarms awaiting acknowledgement for whoever may acknowledge."""
+"""Pages: monitoring alarms (报警, TJ-6.4.3.4, TJ-6.5, TJ-6.6). The alarms awaiting action and the history, searched
+by Beijing dates, room, equipment, tag and state, and "mine" (the alarms of the rooms and equipment assigned to me),
+printable as PDF; an alarm with its transitions and the acknowledgement form (with the assessment); a tag's alarm
+rules with the editor for whoever maintains equipment; a small badge with the count of the alarms awaiting my
+acknowledgement, for whoever may acknowledge (loaded by the navigation)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pharmatrace.kernel import clock
 from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.monitoring import alarm_pdf, alarms, tags
+from pharmatrace.monitoring import alarm_pdf, alarms, assignments, tags
 from pharmatrace.monitoring.alarm_schemas import AlarmAcknowledge, AlarmFilter, RuleCreate, RuleVoid
 from pharmatrace.monitoring.models import Tag
 from pharmatrace.web import i18n
@@ -45,9 +46,12 @@ def _beijing_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=clock.BEIJING).astimezone(UTC)
 
 
-def _filter(request: Request) -> tuple[AlarmFilter, dict[str, str]]:
+def _filter(request: Request, principal: Principal) -> tuple[AlarmFilter, dict[str, str]]:
     q = request.query_params
-    values = {key: q.get(key, "").strip() for key in ("from", "to", "room", "equipment", "tag", "state")}
+    values = {
+        key: q.get(key, "").strip() for key in ("from", "to", "room", "equipment", "tag", "state", "mine")
+    }
+    values["mine"] = "1" if values["mine"] in ("1", "on", "true") else ""
     start, end = _day(values["from"]), _day(values["to"])
     state = values["state"] if values["state"] in STATES else None
     f = AlarmFilter(
@@ -55,18 +59,22 @@ def _filter(request: Request) -> tuple[AlarmFilter, dict[str, str]]:
         end=_beijing_midnight(end + timedelta(days=1)) if end else None,
         room=values["room"][:32], equipment=values["equipment"][:32], tag=values["tag"][:96],
         state=state,  # one of STATES
+        told=principal.user_id if values["mine"] else None,  # "mine": the alarms told to me
     )  # fmt: skip
     return f, values
 
 
 def _page(request: Request, db: Any, principal: Principal, status: int = 200, **values: Any) -> Response:
-    f, query = _filter(request)
+    f, query = _filter(request, principal)
     with db.sessions() as session:
         found = alarms.search(session, f)
         awaiting = alarms.awaiting_count(session, principal)
+        covered = assignments.covered(
+            session, {a.room for a in found if a.room}, {a.equipment for a in found if a.equipment}
+        )
     pending = [a for a in found if a.acknowledged_at is None]
     return render(request, "monitoring/alarms.html", status, alarms=found, pending=pending, awaiting=awaiting,
-                  q=query, states=STATES, labels=LABELS, **values)  # fmt: skip
+                  q=query, states=STATES, labels=LABELS, covered=covered, **values)  # fmt: skip
 
 
 @router.get("/alarms", response_class=HTMLResponse)
@@ -77,7 +85,9 @@ def alarm_list(request: Request, db: DbDep, principal: View) -> Response:
 
 @router.get("/alarms/badge", response_class=HTMLResponse)
 def badge(request: Request, db: DbDep, principal: OptionalPrincipal) -> Response:
-    """The count of alarms awaiting acknowledgement, for a navigation bar (empty for who may not acknowledge)."""
+    """The count of the alarms awaiting my acknowledgement (of my rooms and equipment), for the navigation, which
+    loads it once per page for whoever may acknowledge (never polled: a poll would keep an idle session alive).
+    Empty for the others."""
     with db.sessions() as session:
         count = alarms.awaiting_count(session, principal)
     return render(request, "monitoring/alarm_badge.html", count=count)
@@ -86,7 +96,7 @@ def badge(request: Request, db: DbDep, principal: OptionalPrincipal) -> Response
 @router.get("/alarms/history.pdf")
 def history_pdf(request: Request, db: DbDep, principal: View) -> Response:
     """The alarm history as filtered, printed (time, location, equipment, content); the print is recorded."""
-    f, query = _filter(request)
+    f, query = _filter(request, principal)
     with UnitOfWork(db, principal.actor) as uow:
         found = alarms.search(uow.session, f, transitions=True)
         data = alarm_pdf.render_pdf(found, filters=query, printed_by=principal.full_name, printed_at=clock.now(),

@@ -32,11 +32,16 @@ the comment or the value. The acknowledgement is not an electronic signature: it
 deviation it may lead to and the signed batch release, whose checklist lists every alarm of the batch's rooms
 not yet acknowledged (:class:`DatabaseAlarmSource`, registered with :mod:`pharmatrace.qms.release`).
 
-**Notification**: in-app — the alarm list and its count of alarms awaiting acknowledgement for users who may
-acknowledge (:func:`awaiting_count`) — and pluggable channels (:class:`NotificationChannel`), an MQTT one
-publishing to ``pharmatrace/alarms/<room or equipment>/<tag>`` on the plant broker, so the panel or pager of a
-room subscribes to its own room's topic. Channels are called only after the unit of work committed: an alarm
-that was rolled back is never announced, and a channel's failure never loses an alarm.
+**Notification** (TJ-6.5, TJ-6.6): an alarm is told to the people assigned to its room or equipment, primary
+first, or to everyone who may acknowledge when nobody is (:mod:`pharmatrace.monitoring.assignments`). In-app — the
+alarm list with its "mine" filter and the navigation badge count the alarms awaiting acknowledgement *of the rooms
+and equipment assigned to the user* (:func:`awaiting_count`; all of them for a user who may acknowledge and has
+no assignment) — and pluggable channels (:class:`NotificationChannel`): an MQTT one publishing to
+``pharmatrace/alarms/<room or equipment>/<tag>`` on the plant broker, so the panel or pager of a room subscribes
+to its own room's topic, and a webhook (:class:`WebhookChannel`, an HTTP POST of the notice as JSON to
+``PHARMATRACE_ALARM_WEBHOOK``, for a pager gateway or a messaging bot). Each notice names its recipients' logins.
+Channels are called only after the unit of work committed: an alarm that was rolled back is never announced, and
+a channel's failure never loses an alarm (it is logged; the alarm is in the database and on the pages).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -59,7 +65,7 @@ from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_, Conflict, NotFound, ValidationFailed
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.monitoring import tags
+from pharmatrace.monitoring import assignments, tags
 from pharmatrace.monitoring.alarm_models import Alarm, AlarmRule, AlarmTransition, AlarmWatch
 from pharmatrace.monitoring.alarm_schemas import (
     LIMIT_FIELDS,
@@ -79,8 +85,11 @@ log = logging.getLogger(__name__)
 
 MANAGE_PERMISSION = tags.MANAGE_PERMISSION
 VIEW_PERMISSION = tags.VIEW_PERMISSION
-ACKNOWLEDGE_PERMISSION = "monitoring.alarm.acknowledge"
+ACKNOWLEDGE_PERMISSION = assignments.ACKNOWLEDGE_PERMISSION
 MQTT_ENV = "PHARMATRACE_ALARM_MQTT"  # e.g. mqtt://127.0.0.1:1883: the web app announces alarms there
+WEBHOOK_ENV = (
+    "PHARMATRACE_ALARM_WEBHOOK"  # e.g. https://pager.plant.example/alarms: each notice POSTed as JSON
+)
 TOPIC_PREFIX = "pharmatrace/alarms"
 
 CONDITION_LABELS = {
@@ -211,6 +220,7 @@ class AlarmNotice:
     at: str
     by: str
     comment: str
+    recipients: tuple[str, ...] = ()  # the logins told of it, primary first (empty when no channel listens)
 
     @property
     def topic(self) -> str:
@@ -240,6 +250,37 @@ class MqttChannel:
 
         messages: list[Any] = [{"topic": n.topic, "payload": n.payload(), "qos": 1} for n in notices]
         publish.multiple(messages, hostname=self.host, port=self.port, keepalive=int(self.timeout_s) + 5)
+
+
+class WebhookChannel:
+    """Announces alarms by an HTTP POST of each notice as JSON (``application/json``, UTF-8) to one URL, with a
+    timeout. A refused or unanswered POST is logged and the rest of the batch is not tried (the receiver is down:
+    each would wait for the timeout); the alarms stay in the database and on the pages."""
+
+    def __init__(self, url: str, *, timeout_s: float = 5.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{WEBHOOK_ENV} must be an http(s) URL, not {url!r}")
+        self.url, self.timeout_s = url, timeout_s
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self.url)  # no credentials, path or query in the logs: they may carry a token
+        port = f":{parts.port}" if parts.port else ""
+        return f"WebhookChannel({parts.scheme}://{parts.hostname}{port})"
+
+    def send(self, notices: Sequence[AlarmNotice]) -> None:
+        for index, notice in enumerate(notices):
+            request = urllib.request.Request(  # noqa: S310 - the scheme is checked to be http(s) above
+                self.url, data=notice.payload().encode(), method="POST",
+                headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "PharmaTrace alarms"},
+            )  # fmt: skip
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
+                    response.read()
+            except (OSError, ValueError) as error:  # URLError, HTTPError, a timeout
+                log.warning("alarm %s %s: %r failed (%s); %d notice(s) of this batch not sent", notice.number,
+                            notice.transition, self, error, len(notices) - index)  # fmt: skip
+                return
 
 
 _channels: list[NotificationChannel] = []
@@ -411,6 +452,7 @@ def _transition(uow: UnitOfWork, alarm: Alarm, transition: str, *, row: dict[str
 
 def _notice(uow: UnitOfWork, alarm: Alarm, tag: Tag, step: AlarmTransition) -> None:
     session = uow.session
+    told = tuple(r.login for r in assignments.recipients(session, alarm)) if _channels else ()
     room = session.get(Room, alarm.room_id) if alarm.room_id is not None else None
     equipment = session.get(Equipment, alarm.equipment_id) if alarm.equipment_id is not None else None
     _announce(uow, AlarmNotice(
@@ -419,7 +461,7 @@ def _notice(uow: UnitOfWork, alarm: Alarm, tag: Tag, step: AlarmTransition) -> N
         condition=alarm.condition, limit=format(alarm.limit_value, "f") if alarm.limit_value is not None else None,
         value=step.value_text if step.source_time else alarm.value_text,
         source_time=(step.source_time or alarm.raised_at).isoformat(), at=step.at.isoformat(),
-        by=step.actor_login, comment=step.comment,
+        by=step.actor_login, comment=step.comment, recipients=told,
     ))  # fmt: skip
 
 
@@ -508,6 +550,8 @@ def _query(f: AlarmFilter) -> Any:
         query = query.where(Equipment.code == f.equipment.upper())
     if f.tag:
         query = query.where(Tag.name.ilike(f"%{f.tag}%"))
+    if f.told is not None:  # "mine": the alarms this user is told of
+        query = query.where(assignments.told_clause(f.told))
     if f.state == "open":
         query = query.where(Alarm.state != "closed")
     elif f.state:
@@ -568,12 +612,17 @@ def _public(
 
 
 def awaiting_count(session: Session, principal: Principal | None) -> int:
-    """In-app notification: the alarms awaiting acknowledgement, for whoever may acknowledge them."""
+    """In-app notification: the alarms awaiting acknowledgement that ``principal`` is told of — of the rooms and
+    equipment assigned to them, of those nobody is assigned to, or all for one without assignment — for whoever
+    may acknowledge (no query for the others). One query."""
     if principal is None or not principal.can(ACKNOWLEDGE_PERMISSION):
         return 0
-    return int(
-        session.scalar(select(func.count()).select_from(Alarm).where(Alarm.acknowledged_at.is_(None))) or 0
+    query = (
+        select(func.count())
+        .select_from(Alarm)
+        .where(Alarm.acknowledged_at.is_(None), assignments.told_clause(principal.user_id))
     )
+    return int(session.scalar(query) or 0)
 
 
 def alarms_during(
@@ -615,11 +664,13 @@ class DatabaseAlarmSource:
 class Connection:
     source: DatabaseAlarmSource | None
     channel: MqttChannel | None
+    webhook: WebhookChannel | None = None
 
 
 def connect(db: Database) -> Connection:
-    """At start-up: register the alarm source with the batch release (unless one is registered, a test's), and
-    the MQTT channel when ``PHARMATRACE_ALARM_MQTT`` names a broker."""
+    """At start-up: register the alarm source with the batch release (unless one is registered, a test's), the
+    MQTT channel when ``PHARMATRACE_ALARM_MQTT`` names a broker, and the webhook when ``PHARMATRACE_ALARM_WEBHOOK``
+    names an http(s) URL."""
     from pharmatrace.mes import review
     from pharmatrace.qms import release
 
@@ -633,7 +684,18 @@ def connect(db: Database) -> Connection:
     channel = MqttChannel.from_url(url) if url else None
     if channel is not None:
         register_channel(channel)
-    return Connection(source, channel)
+    target = os.environ.get(WEBHOOK_ENV, "").strip()
+    webhook = None
+    if target:
+        try:
+            webhook = WebhookChannel(target)
+        except (
+            ValueError
+        ):  # the alarms are still raised and shown in-app: start, and say why nothing is POSTed
+            log.exception("alarm webhook not registered")
+    if webhook is not None:
+        register_channel(webhook)
+    return Connection(source, channel, webhook)
 
 
 def disconnect(connection: Connection) -> None:
@@ -646,3 +708,4 @@ def disconnect(connection: Connection) -> None:
     if connection.source is not None and review.registered() is connection.source:
         review.register(None)
     unregister_channel(connection.channel)
+    unregister_channel(connection.webhook)
