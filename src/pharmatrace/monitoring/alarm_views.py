@@ -18,6 +18,7 @@ from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.monitoring import alarm_pdf, alarms, assignments, tags
 from pharmatrace.monitoring.alarm_schemas import AlarmAcknowledge, AlarmFilter, RuleCreate, RuleVoid
+from pharmatrace.monitoring.alarm_models import Alarm
 from pharmatrace.monitoring.models import Tag
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, OptionalPrincipal, Requires
@@ -167,8 +168,11 @@ def _alarm_page(request: Request, db: Any, alarm_id: int, status: int = 200, **v
     with db.sessions() as session:
         found = alarms.alarm_public(session, alarm_id)  # NotFound: the error page
         trail = trail_of(session, [("monitoring_alarm", [alarm_id])])
+        row = session.get(Alarm, alarm_id)
+        told = assignments.recipients(session, row) if row is not None else []
+        assigned = any(person.role is not None for person in told)
     return render(request, "monitoring/alarm_detail.html", status, alarm=found, trail=trail, labels=LABELS,
-                  **values)  # fmt: skip
+                  recipients=told, assigned=assigned, role_labels=assignments.ROLE_LABELS, **values)  # fmt: skip
 
 
 @router.get("/alarms/{alarm_id}", response_class=HTMLResponse)
