@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from helpers import principal
 from pharmatrace.kernel import clock
+from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.errors import Conflict, NotPermitted, ValidationFailed
 from pharmatrace.kernel.numbers import round_gbt8170
 from pharmatrace.kernel.uow import UnitOfWork
@@ -68,6 +69,14 @@ def test_rounding_happens_once_so_a_value_just_inside_the_limit_passes(db: Datab
     assert counts(db)[-1] == 1  # only the demo's OOS: none opened here
 
 
+def refusals_on(db: Database, test_id: int) -> list[AuditEntry]:
+    with db.sessions() as session:
+        return list(session.scalars(select(AuditEntry).where(
+            AuditEntry.object_type == "lims_test", AuditEntry.object_id == str(test_id),
+            AuditEntry.event == results.ENTRY_REFUSED_EVENT,
+        )))  # fmt: skip
+
+
 @pytest.mark.clause("TJ-7.4", "TJ-B.2.4.3")
 def test_an_instrument_past_its_calibration_is_refused_and_nothing_is_written(db: Database) -> None:
     tests = mannitol_order(db)
@@ -76,6 +85,11 @@ def test_an_instrument_past_its_calibration_is_refused_and_nothing_is_written(db
         enter(db, tests[ASSAY], raws=MANNITOL_RAWS, instrument_code="UV-01")
     assert "UV-01" in str(refused.value) and "may not be used for a test" in str(refused.value)
     assert counts(db) == before and state_of(db, tests[ASSAY]) == "pending"
+    [attempt] = refusals_on(db, tests[ASSAY])  # the attempt itself is on the test's trail, with its reasons
+    assert attempt.actor_login == "wangfang" and attempt.changes["instrument"] == [None, "UV-01"]
+    assert attempt.changes["refusals"] == [None, ["calibration_expired"]] and "UV-01" in (
+        attempt.reason or ""
+    )
 
 
 @pytest.mark.clause("TJ-7.6", "TJ-7.3")
@@ -89,6 +103,8 @@ def test_an_expired_reagent_is_refused_and_a_usable_one_is_recorded_with_its_lot
         enter(db, tests["鉴别"], answer="conforms", reagent_codes=[usable, expired])
     assert expired in str(refused.value) and "expired" in str(refused.value).lower()
     assert counts(db) == before
+    [attempt] = refusals_on(db, tests["鉴别"])
+    assert attempt.changes["reagents"] == [None, [usable, expired]] and expired in (attempt.reason or "")
     result = enter(db, tests["鉴别"], answer="conforms", reagent_codes=[usable])
     assert [(r.code, r.name) for r in result.reagents] == [(usable, "甲醇")]
     assert result.reagents[0].lot_no == "M2609-4417" and result.reagents[0].expiry_date > reagents.today()

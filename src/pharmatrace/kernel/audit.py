@@ -118,4 +118,8 @@ SECURITY_EVENTS: dict[str, str] = {
     "mes.step.refused": N_("Batch step refused"),  # TJ-6.4.3.3: e.g. untrained operator, skipped step
     "mes.review.refused": N_("QA review of a batch record refused"),  # TJ-6.4.7: open exception, participant
     "ebr.export": N_("Electronic batch record viewed as a document or exported"),  # TJ-6.4.3.5
+    # TJ-7.4, TJ-7.6 (lims.results, lims.reagents)
+    "lims.result.entry.refused": N_("Result entry refused: the instrument or a reagent may not be used"),
+    "lims.reagent.use.refused": N_("Use of a reagent, standard or solution refused"),
+    "lims.standardization.refused": N_("Re-standardization refused"),
 }

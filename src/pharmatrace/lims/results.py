@@ -88,6 +88,7 @@ ENTER = "lims.result.enter"
 REVIEW = "lims.result.review"
 APPROVE_ACTION = "lims.result.review"  # the signable actions (kernel/esign/policy.py)
 RETURN_ACTION = "lims.result.return"
+ENTRY_REFUSED_EVENT = "lims.result.entry.refused"  # an unusable instrument or reagent (TJ-7.4, TJ-7.6)
 REVIEW_TYPE = "lims_result_review"
 TESTABLE_KINDS = ("test", "stability")
 SPENT_STATES = ("disposed", "destroyed")
@@ -631,8 +632,17 @@ def _write(uow: UnitOfWork, principal: Principal, test: LabTest, entry: ResultEn
     processing = _processing(entry, files)
     if kind == "reprocess" and not processing:
         raise ValidationFailed(N_("Say which processing method and parameters this version uses"))
-    instrument = _instrument(uow, entry.instrument_code, [f for f, _ in files], tested_at)
-    used = [reagents.require_usable(session, code, tested_at) for code in entry.reagent_codes]
+    try:
+        instrument = _instrument(uow, entry.instrument_code, [f for f, _ in files], tested_at)
+        used = [reagents.require_usable(session, code, tested_at) for code in entry.reagent_codes]
+    except (instruments.InstrumentUnusable, reagents.ReagentUnusable) as refused:
+        # TJ-7.4, TJ-7.6: an attempt to test with an unusable instrument or reagent is recorded on the test
+        uow.refuse(
+            refused, ENTRY_REFUSED_EVENT, "lims_test", test.id,
+            changes={"item": [None, test.item_name], "tested_at": [None, plain_value(tested_at)],
+                     "instrument": [None, entry.instrument_code], "reagents": [None, list(entry.reagent_codes)],
+                     "refusals": [None, [r.code for r in refused.reasons]]},
+        )  # fmt: skip
     verdict = specs.measure(item, _verdict_input(item, entry, raws))
     if test.analyst is None:
         _set_analyst(test, (principal.login, principal.full_name), principal.login, now)
