@@ -17,8 +17,8 @@ from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.monitoring import alarm_pdf, alarms, assignments, tags
-from pharmatrace.monitoring.alarm_schemas import AlarmAcknowledge, AlarmFilter, RuleCreate, RuleVoid
 from pharmatrace.monitoring.alarm_models import Alarm
+from pharmatrace.monitoring.alarm_schemas import AlarmAcknowledge, AlarmFilter, RuleCreate, RuleVoid
 from pharmatrace.monitoring.models import Tag
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, OptionalPrincipal, Requires

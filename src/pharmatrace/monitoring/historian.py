@@ -5,7 +5,10 @@ audited, so its audit entry is a leaf of the ledger — carrying the SM3 of the 
 (:func:`values_sm3`), and the values themselves in the append-only ``monitoring_values`` table, whose triggers
 refuse any write outside a unit of work and any UPDATE or DELETE. :func:`verify_ingest` recomputes the SM3 from
 the stored rows: a value changed behind the application's back (by a database superuser) no longer matches the
-digest the ledger holds.
+digest the ledger holds. The same unit of work merges the stored values into their 1-minute and 1-hour roll-ups
+(:func:`pharmatrace.monitoring.rollups.update`), which trends over long ranges read; everything here that answers
+"which values" — :func:`values`, :func:`values_of_tags`, the MES's :class:`DatabaseHistorianReader` — reads the raw
+values, never the roll-ups.
 
 A value keeps its exact form (SH-8.4.1): the text of a float is its shortest round-trip ``repr``, a decimal keeps
 its digits (``21.50`` stays ``21.50``), the source timestamp is kept to the microsecond (UTC), the quality and the
@@ -30,6 +33,7 @@ from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.errors import N_, Conflict, ValidationFailed
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import historian_seam
+from pharmatrace.monitoring import rollups
 from pharmatrace.monitoring.models import QUALITIES, DataSource, HistorianValue, Ingest, Tag
 from pharmatrace.storage.engine import Database
 
@@ -143,9 +147,13 @@ def ingest(
         source = session.scalar(select(DataSource).where(DataSource.code == source_code))
         if source is None or source.voided_at is not None:
             raise Conflict(N_("No active data source {code}"), code=source_code)
-        tags = {
+        tags = {  # the columns, not the objects: a source may have thousands of tags
             t.name: t
-            for t in session.scalars(select(Tag).where(Tag.source_id == source.id, Tag.voided_at.is_(None)))
+            for t in session.execute(
+                select(Tag.id, Tag.name, Tag.data_type).where(
+                    Tag.source_id == source.id, Tag.voided_at.is_(None)
+                )
+            )
         }
         now = clock.now()
         rows: list[dict[str, Any]] = []
@@ -197,6 +205,7 @@ def ingest(
         session.flush()
         if rows:
             session.execute(insert(HistorianValue), [{**row, "ingest_id": record.id} for row in rows])
+            rollups.update(session, rows)  # derived data, committed with the values it sums
             from pharmatrace.monitoring import alarms  # alarms → tags → historian
 
             alarms.evaluate(uow, rows)  # in this unit of work: an alarm commits with the values raising it

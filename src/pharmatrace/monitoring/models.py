@@ -3,7 +3,8 @@
 * :class:`DataSource` — where values come from (数据源): an OPC UA server, an MQTT broker's topics, a Modbus TCP
   device. GMP configuration: created and changed through the unit of work with the trail, voided with a reason.
 * :class:`Tag` — one signal (位号) of one piece of equipment or one room, ``FD-01.shelf_temperature``: unit, data
-  type, decimals, limits, scan rate, its address at the source. GMP configuration as the source.
+  type, decimals, limits, scan rate, its address at the source, its raw-retention class
+  (:data:`~.rollup_models.RETENTION_YEARS`). GMP configuration as the source.
 * :class:`Ingest` — one batch of raw values stored at once, append-only and audited: the count, the range of
   source times, and the SM3 of the values it stored (:func:`pharmatrace.monitoring.historian.values_sm3`). Its
   audit entry is a leaf of the ledger, so the ledger covers every value without an audit row per value.
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from pharmatrace.kernel.audit import Audited
 from pharmatrace.kernel.errors import N_
+from pharmatrace.monitoring.rollup_models import RETENTION_CLASSES
 from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
 
 PROTOCOLS = ("opcua", "mqtt", "modbus")
@@ -88,6 +90,7 @@ class Tag(Audited, Base):
         CheckConstraint("scan_rate_ms >= 10", name="scan_rate"),
         CheckConstraint("low_limit IS NULL OR high_limit IS NULL OR low_limit < high_limit", name="limits"),
         CheckConstraint("equipment_id IS NOT NULL OR room_id IS NOT NULL", name="bound"),
+        CheckConstraint(_in("retention_class", RETENTION_CLASSES), name="retention_class"),
         CheckConstraint(
             "(voided_at IS NULL) = (void_reason IS NULL) AND (void_reason IS NULL OR length(void_reason) >= 2)",
             name="void_reason",
@@ -110,6 +113,10 @@ class Tag(Audited, Base):
     high_limit: Mapped[Decimal | None] = mapped_column(Numeric(18, 6), nullable=True)
     scan_rate_ms: Mapped[int] = mapped_column(Integer, nullable=False, default=1000)
     address: Mapped[str] = mapped_column(String(256), nullable=False)  # node id, topic#field, hr:40001
+    # how long its raw values stay online (SH-8.4.3); the strictest class unless the engineer says otherwise
+    retention_class: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="gmp", server_default="gmp"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     created_by: Mapped[str] = mapped_column(String(64), nullable=False)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -20,6 +20,7 @@ from pharmatrace.mes.historian_seam import TAG_PATTERN
 Protocol = Literal["opcua", "mqtt", "modbus"]
 DataType = Literal["float", "decimal", "int", "bool"]
 Quality = Literal["good", "uncertain", "bad"]
+RetentionClass = Literal["gmp", "environment", "utility", "information"]  # rollup_models.RETENTION_YEARS
 
 SourceCode = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
@@ -62,6 +63,7 @@ class TagCreate(Strict):
     scan_rate_ms: Annotated[int, Field(ge=10, le=3_600_000)] = 1000
     location: Short = ""
     description: Text = ""
+    retention_class: RetentionClass = "gmp"  # the strictest (longest keep) unless said otherwise
 
     @model_validator(mode="after")
     def _check(self) -> TagCreate:
@@ -78,6 +80,7 @@ class TagChange(Strict):
     scan_rate_ms: Annotated[int, Field(ge=10, le=3_600_000)] | None = None
     unit: Unit | None = None
     description: Text | None = None
+    retention_class: RetentionClass | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TagChange:
@@ -100,6 +103,7 @@ class TagPublic(BaseModel):
     address: str
     location: str
     description: str
+    retention_class: str = "gmp"
     latest_value: str | None = None
     latest_quality: str | None = None
     latest_source_time: datetime | None = None
@@ -112,3 +116,36 @@ class ValuePublic(BaseModel):
     value: str | None
     quality: str
     status_code: int | None
+
+
+class TrendPointPublic(BaseModel):
+    """One point of a trend: ``value`` (a raw value, or a bucket's mean) is ``null`` for a gap — bad quality, or
+    no data; ``low``/``high`` the envelope of the values it stands for (``null`` for a single raw value)."""
+
+    at: datetime
+    value: float | None
+    low: float | None
+    high: float | None
+
+
+class TrendPublic(BaseModel):
+    tag: str
+    unit: str
+    low_limit: Decimal | None
+    high_limit: Decimal | None
+    since: datetime
+    until: datetime
+    source: Literal["raw", "1m", "1h"]  # what was read: the raw values, or the 1-minute or 1-hour roll-ups
+    read: int  # rows read before downsampling
+    points: list[TrendPointPublic]
+
+
+class RetentionPublic(BaseModel):
+    retention_class: str
+    years: int
+    tags: int
+    values: int
+    oldest: datetime | None
+    kept_until: datetime | None
+    cutoff: datetime
+    past_keep: int

@@ -30,6 +30,8 @@ VIEW_PERMISSION = "monitoring.view"
 PROTOCOL_LABELS = {"opcua": N_("OPC UA"), "mqtt": N_("MQTT"), "modbus": N_("Modbus TCP")}
 # OPC UA severities; not "Good" (合格, a verdict elsewhere): a reading's quality is not a pass/fail judgement
 QUALITY_LABELS = {"good": N_("Good quality"), "uncertain": N_("Uncertain quality"), "bad": N_("Bad quality")}
+RETENTION_LABELS = {"gmp": N_("GMP process data"), "environment": N_("Environmental monitoring"),
+                    "utility": N_("Utilities"), "information": N_("Information only")}  # fmt: skip
 
 
 def get_source(session: Session, code: str) -> DataSource:
@@ -104,7 +106,7 @@ def create_tag(uow: UnitOfWork, principal: Principal, body: TagCreate) -> Tag:
         location=body.location or (room.name if room is not None else ""), description=body.description,
         unit=body.unit, data_type=body.data_type, decimals=body.decimals, low_limit=body.low_limit,
         high_limit=body.high_limit, scan_rate_ms=body.scan_rate_ms, address=body.address,
-        created_at=clock.now(), created_by=uow.actor.login,
+        retention_class=body.retention_class, created_at=clock.now(), created_by=uow.actor.login,
     )  # fmt: skip
     session.add(tag)
     session.flush()
@@ -112,7 +114,8 @@ def create_tag(uow: UnitOfWork, principal: Principal, body: TagCreate) -> Tag:
 
 
 def change_tag(uow: UnitOfWork, principal: Principal, name: str, body: TagChange) -> Tag:
-    """Change a tag's limits, scan rate, unit or description: with a reason, old and new values in the trail."""
+    """Change a tag's limits, scan rate, unit, description or retention class: with a reason, old and new values in
+    the trail."""
     principal.require(MANAGE_PERMISSION)
     if uow.reason is None:
         raise ValidationFailed(N_("A reason is required for this change"))
@@ -166,7 +169,7 @@ def tag_public(session: Session, tag: Tag, latest_value: HistorianValue | None =
         equipment=equipment.code if equipment else None, room=room.code if room else None, unit=tag.unit,
         data_type=tag.data_type, decimals=tag.decimals, low_limit=tag.low_limit, high_limit=tag.high_limit,
         scan_rate_ms=tag.scan_rate_ms, address=tag.address, location=tag.location, description=tag.description,
-        latest_value=latest_value.value if latest_value else None,
+        retention_class=tag.retention_class, latest_value=latest_value.value if latest_value else None,
         latest_quality=latest_value.quality if latest_value else None,
         latest_source_time=latest_value.source_time if latest_value else None,
     )  # fmt: skip

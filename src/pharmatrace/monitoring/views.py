@@ -1,11 +1,12 @@
 """Pages: integrated monitoring (集成监控, SH-8.4.3, TJ-6.5). The data sources and the tags with their latest value,
 quality and source time (Beijing time on screen), filtered by source and text; a tag's page with its configuration
-and its raw values over the last hours, and its audit trail."""
+its trend chart and its raw values over the last hours, and its audit trail."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,7 +21,11 @@ from pharmatrace.web.templating import render
 router = APIRouter(prefix="/monitoring", include_in_schema=False)
 
 View = Annotated[Principal, Depends(Requires(tags.VIEW_PERMISSION))]
-LABELS = {"protocols": tags.PROTOCOL_LABELS, "qualities": tags.QUALITY_LABELS}
+LABELS = {
+    "protocols": tags.PROTOCOL_LABELS,
+    "qualities": tags.QUALITY_LABELS,
+    "retention": tags.RETENTION_LABELS,
+}
 HOURS = (1, 8, 24, 168)
 
 
@@ -39,7 +44,7 @@ def overview(request: Request, db: DbDep, principal: View) -> Response:
 
 @router.get("/tags/{name}", response_class=HTMLResponse)
 def tag_page(name: str, request: Request, db: DbDep, principal: View) -> Response:
-    """A tag's configuration and its raw values, newest first."""
+    """A tag's configuration, its trend (drawn in the browser from the trend API) and its raw values, newest first."""
     try:
         hours = int(request.query_params.get("hours", "24"))
     except ValueError:
@@ -51,5 +56,7 @@ def tag_page(name: str, request: Request, db: DbDep, principal: View) -> Respons
         trail = trail_of(session, [("monitoring_tag", [tag.id])])
         public = tags.tag_public(session, tag)
         found = historian.values(session, name, end - timedelta(hours=hours), end)
+    chart = {"url": f"/api/v1/monitoring/tags/{quote(tag.name)}/trend", "since": (end - timedelta(hours=hours)).isoformat(),
+             "until": end.isoformat(), "points": 800}  # fmt: skip
     return render(request, "monitoring/tag.html", tag=public, values=list(reversed(found))[:500], total=len(found), trail=trail,
-                  hours=hours, choices=HOURS, labels=LABELS)  # fmt: skip
+                  hours=hours, choices=HOURS, labels=LABELS, chart=chart)  # fmt: skip

@@ -21,7 +21,9 @@ from pharmatrace.mes import packaging_models as _packaging  # noqa: F401
 from pharmatrace.mes import recipe_models as _recipes  # noqa: F401
 from pharmatrace.mes import review_models as _review  # noqa: F401
 from pharmatrace.monitoring import alarm_models as _monitoring_alarms  # noqa: F401
+from pharmatrace.monitoring import assignment_models as _monitoring_assignments  # noqa: F401
 from pharmatrace.monitoring import models as _monitoring  # noqa: F401
+from pharmatrace.monitoring import rollup_models as _monitoring_rollups  # noqa: F401
 from pharmatrace.origin import models as _origin  # noqa: F401
 from pharmatrace.qms import audit_models as _qms_audits  # noqa: F401
 from pharmatrace.qms import capa_models as _qms_capa  # noqa: F401

@@ -71,9 +71,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     # the release checklist asks monitoring for unassessed alarms (TJ-6.5); same opt-in as the historian reader
     alarm_link = alarms.connect(app.state.db) if app.state.historian_reader else None
+    from pharmatrace.monitoring.service import CollectorService
+
+    # every active data source collected into the historian (SH-8.4.3), when asked for (``serve --collect``)
+    collectors = CollectorService(app.state.db) if app.state.collectors else None
+    if collectors is not None:
+        collectors.start()
     try:
         yield
     finally:
+        if collectors is not None:
+            await collectors.stop()
         if alarm_link is not None:
             alarms.disconnect(alarm_link)
         unregister_reader(reader)
@@ -83,10 +91,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await task
 
 
-def create_app(db: Database, *, clock_monitor: bool = False, historian_reader: bool | None = None) -> FastAPI:
+def create_app(
+    db: Database,
+    *,
+    clock_monitor: bool = False,
+    historian_reader: bool | None = None,
+    collectors: bool = False,
+) -> FastAPI:
     """The app on ``db``. ``clock_monitor`` runs the NTP monitor in the background (``serve`` turns it
     on; tests leave it off unless they test it). ``historian_reader`` registers the monitoring historian with the
-    batch record while the app runs (ADR 0019; by default with the background work, i.e. under ``serve``)."""
+    batch record while the app runs (ADR 0019; by default with the background work, i.e. under ``serve``).
+    ``collectors`` runs the collector service, every active data source into the historian (``serve --collect``)."""
     app = FastAPI(
         title="PharmaTrace API",
         version=__version__,
@@ -100,6 +115,7 @@ def create_app(db: Database, *, clock_monitor: bool = False, historian_reader: b
     app.state.db = db
     app.state.clock_monitor = clock_monitor
     app.state.historian_reader = clock_monitor if historian_reader is None else historian_reader
+    app.state.collectors = collectors
 
     @app.middleware("http")
     async def request_context(
@@ -273,6 +289,8 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.mes import recipe_views as mes_recipe_views
     from pharmatrace.mes import review_views as mes_review_views
     from pharmatrace.monitoring import alarm_views as monitoring_alarm_views
+    from pharmatrace.monitoring import assignment_views as monitoring_assignment_views
+    from pharmatrace.monitoring import environment_views as monitoring_environment_views
     from pharmatrace.monitoring import views as monitoring_views
     from pharmatrace.origin import views as origin_views
     from pharmatrace.qms import audit_views as qms_audit_views
@@ -346,6 +364,8 @@ def page_routers() -> list[APIRouter]:
         qms_supplier_qualification_views.router,
         monitoring_views.router,
         monitoring_alarm_views.router,
+        monitoring_environment_views.router,
+        monitoring_assignment_views.router,
         trace_code_views.router,
         trace_shipment_views.router,
         trace_genealogy_views.router,
@@ -379,6 +399,8 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.mes import review_api as mes_review_api
     from pharmatrace.monitoring import alarm_api as monitoring_alarm_api
     from pharmatrace.monitoring import api as monitoring_api
+    from pharmatrace.monitoring import assignment_api as monitoring_assignment_api
+    from pharmatrace.monitoring import trend_api as monitoring_trend_api
     from pharmatrace.origin import api as origin_api
     from pharmatrace.qms import audit_api as qms_audit_api
     from pharmatrace.qms import capa_api as qms_capa_api
@@ -443,6 +465,8 @@ def api_routers() -> list[APIRouter]:
         qms_supplier_qualification_api.router,
         monitoring_api.router,
         monitoring_alarm_api.router,
+        monitoring_trend_api.router,
+        monitoring_assignment_api.router,
         trace_code_api.router,
         trace_shipment_api.router,
         trace_genealogy_api.router,
