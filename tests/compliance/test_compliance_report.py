@@ -99,6 +99,7 @@ def test_the_report_holds_the_matrix_iq_and_oq(
     assert len(pdf.pages) > 5
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the database only fills the IQ: proven above
 def test_without_a_recorded_run_the_report_says_so(cli: CliRunner, tmp_path: Path) -> None:
     done = cli.invoke(
         app, ["compliance", "report", "--out", str(tmp_path / "r"), "--results", str(tmp_path / "none.json")]

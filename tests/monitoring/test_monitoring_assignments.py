@@ -320,7 +320,9 @@ def test_assignments_on_the_pages_and_the_api_and_my_alarms_in_the_navigation(cl
     assert 'data-testid="awaiting-count">1<' in mine.text and "RM-PREP.conductivity" in mine.text
     alarm_link = mine.text.split('href="/monitoring/alarms/', 1)[1].split('"', 1)[0]
     told = client.get(f"/monitoring/alarms/{alarm_link}").text.split('data-testid="recipients">', 1)[1]
-    told = told.split("</dd>", 1)[0]  # the alarm's page names who is told: the room's primary, then its backup
+    told = told.split("</dd>", 1)[
+        0
+    ]  # the alarm's page names who is told: the room's primary, then its backup
     assert told.index("(wuhao, Primary)") < told.index("(lina, Backup)") and "told to everyone" not in told
     log_in(client, "zhangwei", language="en")  # views, but neither assigns nor is told
     page = client.get("/monitoring/assignments")
