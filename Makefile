@@ -14,7 +14,7 @@ export PHARMATRACE_VAR ?= $(abspath $(VAR))
 ## make demo: set everything up, migrate and seed the SQLite demo plant, serve http://127.0.0.1:8000
 demo: setup fonts
 	$(BIN)/pharmatrace demo seed
-	$(BIN)/pharmatrace serve --host $(HOST) --port $(PORT) --demo-scales
+	$(BIN)/pharmatrace serve --host $(HOST) --port $(PORT) --demo-scales --demo-simulators --collect
 
 ## make test: set everything up, run ruff, mypy --strict and the whole pytest suite (SQLite + PostgreSQL),
 ## then write the validation report (var/compliance/report/index.html)

@@ -60,6 +60,8 @@ SHOTS: tuple[tuple[str, str, str], ...] = (
     ("qms-overview.png", "chenjing", "/qms"),
     ("monitoring.png", "wuhao", "/monitoring"),
     ("alarms.png", "lina", "/monitoring/alarms"),
+    ("floor-plan.png", "wuhao", "/monitoring/floor-plan"),
+    ("trend.png", "wuhao", "/monitoring/tags/RM-PREP.conductivity?hours=8"),
     ("trace.png", "zhouqiang", "/trace"),
     ("genealogy.png", "zhaomin", "/trace/genealogy?code={unit}"),
     ("shipment.png", "zhouqiang", "/trace/shipments/SHP-2026-0001"),
@@ -82,6 +84,7 @@ TOP_ONLY = {
     "trace.png",
     "genealogy.png",
     "shipment.png",
+    "trend.png",
 }  # long pages (the audit trail below): the first screen only
 
 

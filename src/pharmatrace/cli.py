@@ -68,6 +68,19 @@ def serve(
     demo_scales: Annotated[
         bool, typer.Option("--demo-scales", help="also simulate the demo plant's balances over MT-SICS")
     ] = False,
+    collect: Annotated[
+        bool,
+        typer.Option(
+            "--collect", help="also collect every active data source into the historian (PHARMATRACE_COLLECT)"
+        ),
+    ] = False,
+    demo_simulators: Annotated[
+        bool,
+        typer.Option(
+            "--demo-simulators",
+            help="also simulate the demo plant's freeze-dryer (OPC UA), water point (Modbus) and clean-room sensors (MQTT)",
+        ),
+    ] = False,
 ) -> None:
     """Serve the web app and the API."""
     import contextlib
@@ -77,8 +90,17 @@ def serve(
     from pharmatrace.web.app import create_app
 
     db = database()
-    app_ = create_app(db, clock_monitor=get_settings().clock_monitor, historian_reader=True)
+    settings = get_settings()
+    app_ = create_app(db, clock_monitor=settings.clock_monitor, historian_reader=True,
+                      collectors=collect or settings.collect)  # fmt: skip
     with contextlib.ExitStack() as stack:
+        if demo_simulators:  # before the collectors start, so they find their peers at once
+            from pharmatrace.monitoring.simulation import demo_peers_in_thread
+
+            for line in stack.enter_context(demo_peers_in_thread()):
+                typer.echo(f"simulated {line}")
+        if collect or settings.collect:
+            typer.echo("collecting every active data source (status: /monitoring)")
         if demo_scales:
             from pharmatrace.adapters.simulators.demo import demo_balances
 

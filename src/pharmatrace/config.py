@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     # `serve` runs the NTP clock monitor (SH-7.1.5); PHARMATRACE_CLOCK_MONITOR=false turns it off.
     clock_monitor: bool = True
+    # `serve` runs the collector service (every active data source, SH-8.4.3) when this is on or `--collect` given;
+    # PHARMATRACE_COLLECT=1 turns it on.
+    collect: bool = False
     # Ledger checkpoints (SH-8.4.5): signed every N entries or T seconds, whichever comes first.
     checkpoint_every: int = Field(default=1000, ge=1)
     checkpoint_seconds: int = Field(default=60, ge=1)

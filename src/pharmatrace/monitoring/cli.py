@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -19,25 +18,11 @@ from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import PharmaTraceError
 from pharmatrace.monitoring import buffer
 from pharmatrace.monitoring.collector import Collector, collect
-from pharmatrace.monitoring.simulators import Point
-from pharmatrace.monitoring.simulators.modbus_water import WaterSystemDevice
-from pharmatrace.monitoring.simulators.mqtt_cleanroom import MqttCleanroomPublisher
-from pharmatrace.monitoring.simulators.opcua_freeze_dryer import SIGNALS, FreezeDryerServer
+from pharmatrace.monitoring.simulation import DemoPeers, run_demo_peers
 
 monitoring_app = typer.Typer(
     help="Integrated monitoring: simulated peers, the collector", no_args_is_help=True
 )
-
-
-def _demo_points() -> list[Point]:
-    from pharmatrace.monitoring.adapters import Binding
-    from pharmatrace.monitoring.demo import BASES, TAGS
-
-    return [
-        Point(Binding(t.name, t.address, t.data_type, t.decimals), *BASES[t.name])
-        for t in TAGS
-        if t.source == "CLEANROOM-MQTT"
-    ]
 
 
 async def _until_stopped() -> None:
@@ -57,36 +42,23 @@ def simulate(
     every: Annotated[float, typer.Option(help="seconds between clean-room messages")] = 10.0,
 ) -> None:
     """Run the demo's freeze-dryer (OPC UA), water point (Modbus TCP) and clean-room sensors (MQTT) until
-    interrupted (Ctrl-C); the demo's sources point at them."""
-    host, _, port = broker.partition(":")
+    interrupted (Ctrl-C); the demo's sources point at them. A port already taken is left alone (with a warning)."""
+    peers = DemoPeers(opcua_port=opcua_port, modbus_port=modbus_port, broker=broker, every=every)
 
     async def run() -> None:
-        async with (
-            FreezeDryerServer("FD-01", port=opcua_port) as dryer,
-            WaterSystemDevice("RM-PREP", port=modbus_port),
-            MqttCleanroomPublisher(host, int(port or 1883), _demo_points()) as rooms,
-        ):
-            typer.echo(
-                f"freeze-dryer {dryer.url}; water point modbus://127.0.0.1:{modbus_port}/1; rooms on {broker}"
-            )
+        stop = asyncio.Event()
+        stopping = asyncio.create_task(_until_stopped())
+        stopping.add_done_callback(lambda _: stop.set())
 
-            async def publish() -> None:
-                step = 0
-                while True:
-                    await rooms.publish_step(step, datetime.now(UTC))
-                    for signal_name, (_, base) in SIGNALS.items():  # primary drying: the shelf warms slowly
-                        await dryer.write(
-                            signal_name,
-                            base + (step % 600) / 20 if signal_name != "chamber_pressure" else base,
-                        )
-                    step += 1
-                    await asyncio.sleep(every)
+        def started(lines: list[str]) -> None:
+            typer.echo("; ".join(lines) if lines else "no simulator could start")
 
-            publishing = asyncio.create_task(publish())
-            await _until_stopped()
-            publishing.cancel()
+        try:
+            await run_demo_peers(peers, stop, started)
+        finally:
+            stopping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await publishing
+                await stopping
 
     asyncio.run(run())
     typer.echo("simulators stopped")

@@ -291,6 +291,7 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.monitoring import alarm_views as monitoring_alarm_views
     from pharmatrace.monitoring import assignment_views as monitoring_assignment_views
     from pharmatrace.monitoring import environment_views as monitoring_environment_views
+    from pharmatrace.monitoring import service_views as monitoring_service_views
     from pharmatrace.monitoring import views as monitoring_views
     from pharmatrace.origin import views as origin_views
     from pharmatrace.qms import audit_views as qms_audit_views
@@ -365,6 +366,7 @@ def page_routers() -> list[APIRouter]:
         monitoring_views.router,
         monitoring_alarm_views.router,
         monitoring_environment_views.router,
+        monitoring_service_views.router,
         monitoring_assignment_views.router,
         trace_code_views.router,
         trace_shipment_views.router,
