@@ -129,7 +129,8 @@ def test_security_settings_are_validated_and_audited(admin: TestClient, db: Data
     assert good.status_code == 200
     with db.sessions() as session:
         assert identity.password_policy(session).idle_timeout_minutes == 10
-    assert [e.reason for e in audit_entries(db, object_type="setting")] == ["年度安全评审"]
+    policy = audit_entries(db, object_type="setting", object_id=identity.POLICY_KEY)
+    assert [e.reason for e in policy] == ["年度安全评审"]
 
 
 @pytest.mark.clause("SH-7.1.2", "TJ-10.1.2.2.b")

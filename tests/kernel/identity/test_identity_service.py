@@ -110,7 +110,7 @@ def test_the_lockout_threshold_is_configurable_and_the_change_audited(db: Databa
             _login(db, "sunli", "Wrong#Password1")
     with pytest.raises(AccountLocked):
         _login(db, "sunli", "Wrong#Password1")
-    [entry] = audit_entries(db, object_type="setting")
+    [entry] = audit_entries(db, object_type="setting", object_id=identity.POLICY_KEY)
     assert entry.reason == "信息安全评审后收紧策略"
     assert entry.changes["value"][1]["lockout_threshold"] == 3
 
