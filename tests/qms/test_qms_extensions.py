@@ -20,6 +20,7 @@ from pharmatrace.kernel import clock, crypto
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.kernel.errors import AuthenticationFailed, Conflict, NotFound, NotPermitted, ValidationFailed
 from pharmatrace.kernel.esign.models import Signature
+from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.qms import capa, changes, deviations
 from pharmatrace.qms import extensions as service
@@ -262,7 +263,20 @@ def test_the_deviation_page_requests_and_approves_an_extension(client: TestClien
     assert f'data-testid="original-due">{original.isoformat()}' in shown
     assert f'data-testid="current-due">{new_due.isoformat()}' in shown
     assert _due(db, "deviation", number) == new_due
+    timeline = shown.split('data-testid="timeline"')[1].split("</table>")[0]  # the request, then the approval
+    change = f"{original.isoformat()} → {new_due.isoformat()}"
+    requested = timeline.index(
+        f"Due-date extension requested</td><td>{_name(db, REQUESTER)}</td><td>{change}"
+    )
+    assert requested < timeline.index(f"Approved</td><td>{_name(db, QA)}</td><td>{change}: 同意")
 
     api = client.get(f"/api/v1/qms/extensions/deviation/{number}", headers=token(client, QA)).json()
     assert (api["approved"], api["original_due"], api["extensions"][0]["status"]) == (
         1, original.isoformat(), "approved")  # fmt: skip
+
+
+def _name(db: Database, login: str) -> str:
+    with db.sessions() as session:
+        user = identity.find_user(session, login)
+        assert user is not None
+        return user.full_name

@@ -181,13 +181,23 @@ def _page(request: Request, db: DbDep, principal: Principal, number: str, status
         blockers = [
             i18n.translate(b.message, **b.params) for b in deviations.closure_blockers(session, deviation)
         ]
+        extended = extensions.page_values(session, principal, "deviation", deviation.number)
         return _render(
             request, "qms/deviation_detail.html", status_code=status_code, d=detail, blockers=blockers,
             trail=_trail(session, deviation), ask_login=first_signature_pending(session, principal),
             investigation_days=deviations.INVESTIGATION_DAYS, risks=risks_for(session, "deviation", deviation.number),
             risk_statuses=RISK_STATUS_LABELS,
-            extensions=extensions.page_values(session, principal, "deviation", deviation.number), **values,
+            extensions=extended, timeline=_timeline(detail.events, extended["summary"]), **values,
         )  # fmt: skip
+
+
+def _timeline(events: list[Any], extended: Any) -> list[dict[str, Any]]:
+    """The deviation's own events and its due-date extensions (requested, decided), in time order."""
+    rows = [{"at": e.at, "label": LABELS["events"][e.kind], "step": e.step, "by_name": e.by_name,
+             "text": e.text} for e in events]  # fmt: skip
+    rows += [{"at": t.at, "label": t.label, "step": None, "by_name": t.by_name, "text": t.text}
+             for t in extensions.timeline(extended)]  # fmt: skip
+    return sorted(rows, key=lambda row: row["at"])
 
 
 @router.get("/deviations/{number}", response_class=HTMLResponse)

@@ -29,7 +29,8 @@ Every refusal raises a typed, translatable error and changes nothing.
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -55,6 +56,8 @@ from pharmatrace.qms.extension_schemas import (
     ExtensionSummary,
 )
 from pharmatrace.qms.signatures import signatures_of
+
+EXTENSION_REQUESTED = N_("Due-date extension requested")
 
 QA_PERMISSION = (
     "qms.deviation.approve"  # the signature step of qms.extension.approve (kernel/esign/policy.py)
@@ -361,6 +364,29 @@ def summary(session: Session, kind: str, number: str) -> ExtensionSummary:
         original_due=original, current_due=current, approved=count,
         extensions=[extension_public(session, e) for e in rows],
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One moment of a record's due-date extensions, as a record's timeline shows it beside its own events."""
+
+    at: datetime
+    label: str  # a msgid: "Due-date extension requested", or the decision's status label
+    by_name: str
+    text: str
+
+
+def timeline(found: ExtensionSummary) -> list[TimelineEntry]:
+    """Each extension's request and its decision (approved, rejected or withdrawn), oldest first."""
+    entries = []
+    for e in found.extensions:
+        change = f"{e.due_before.isoformat()} → {e.new_due.isoformat()}"
+        entries.append(TimelineEntry(e.requested_at, EXTENSION_REQUESTED, e.requested_by_name,
+                                     f"{change}: {e.justification}"))  # fmt: skip
+        if e.decided_at is not None:
+            entries.append(TimelineEntry(e.decided_at, STATUS_LABELS[e.status], e.decided_by_name or "",
+                                         f"{change}: {e.decision_comment}".rstrip(": ")))  # fmt: skip
+    return sorted(entries, key=lambda entry: entry.at)
 
 
 def page_values(session: Session, principal: Principal, kind: str, number: str) -> dict[str, Any]:
