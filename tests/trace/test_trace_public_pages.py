@@ -18,7 +18,7 @@ from pharmatrace.storage.engine import Database
 from pharmatrace.trace.public import TokenBucket
 from pharmatrace.web.app import create_app
 from pharmatrace.wms import lots
-from pharmatrace.wms.models import Lot
+from pharmatrace.wms.models import Lot, Material
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
 
@@ -68,6 +68,12 @@ def test_each_state_through_the_api_without_log_in(client: TestClient, db: Datab
     assert 'data-verdict="genuine"' in link.text
     assert _verdict(client, DAMAGED)["verdict"] == "decommissioned"
     assert _verdict(client, UNRELEASED)["verdict"] == "not_for_sale"  # its batch has no released lot
+    # the strength is the material master's (规格), not a reading of the product's name
+    with UnitOfWork(db, actor(db, "zhouqiang"), reason="规格按注册批件更正") as uow:
+        product = uow.session.scalar(select(Material).where(Material.code == "FG-DH-0200"))
+        assert product is not None and product.strength == "200 mg/支"
+        product.strength = "0.2 g/瓶"
+        uow.commit()
     for unknown in (UNUSED, "69012349999999997788", "not-a-code"):  # unused and absent look alike
         body = _verdict(client, unknown)
         assert body["verdict"] == "unknown" and body["product"] is None and body["batch"] is None
@@ -77,7 +83,9 @@ def test_each_state_through_the_api_without_log_in(client: TestClient, db: Datab
         assert lot is not None
         lots.hold(uow, lot.id)
         uow.commit()
-    assert _verdict(client, GENUINE)["verdict"] == "recalled"
+    recalled = _verdict(client, GENUINE)
+    assert (recalled["verdict"], recalled["strength"], recalled["product"]) == (
+        "recalled", "0.2 g/瓶", "注射用丹红冻干粉 200 mg/支")  # fmt: skip
 
 
 @pytest.mark.clause("SH-6.2.5.1")

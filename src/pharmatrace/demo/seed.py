@@ -167,6 +167,7 @@ DEMO_MATERIALS: tuple[MaterialCreate, ...] = (
         name="注射用丹红冻干粉 200 mg/支",
         kind="finished_good",
         unit="支",
+        strength="200 mg/支",
         storage_condition="遮光，密闭，不超过 20 °C",
         shelf_life_months=24,  # the expiry printed at packaging (TJ-6.4.6)
     ),

@@ -28,12 +28,12 @@ setting (``{"manufacturer": "…"}``).
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock
@@ -42,6 +42,7 @@ from pharmatrace.kernel.identity.models import Setting
 from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.trace import codes
 from pharmatrace.wms import production
+from pharmatrace.wms.models import Material
 
 VERDICTS = ("genuine", "recalled", "decommissioned", "not_for_sale", "unknown")
 VERDICT_LABELS = {
@@ -61,7 +62,6 @@ VERDICT_ADVICE = {
 }  # fmt: skip
 SETTINGS_KEY = "trace.public"
 MAX_SCAN = codes.MAX_SCAN
-_STRENGTH = re.compile(r"(\d[\d.,]*\s*(?:mg|g|μg|ug|mL|ml|L|IU|U|万单位|%)(?:\s*/\s*\S+)?)\s*$")
 _GENUINE_STATES = ("commissioned", "packed", "shipped")
 
 
@@ -86,11 +86,10 @@ def manufacturer(session: Session) -> str:
     return str(value)
 
 
-def strength_of(product_name: str) -> str | None:
-    """The strength written at the end of the product's name (``注射用丹红冻干粉 200 mg/支`` → ``200 mg/支``): the
-    material master has no strength field of its own."""
-    found = _STRENGTH.search(product_name.strip())
-    return found.group(1) if found else None
+def strength_of(session: Session, product_code: str) -> str | None:
+    """The product's strength (规格) as its material master records it, ``200 mg/支``; none when not recorded."""
+    found = session.scalar(select(Material.strength).where(Material.code == product_code))
+    return found or None
 
 
 def verify(session: Session, scan: str) -> Verification:
@@ -105,7 +104,7 @@ def verify(session: Session, scan: str) -> Verification:
     lot = production.lot_of_batch(session, order.batch_no)
     expiry = lot.expiry_date if lot is not None else None
     facts = {
-        "product": order.product_name, "strength": strength_of(order.product_name), "batch": order.batch_no,
+        "product": order.product_name, "strength": strength_of(session, order.product_code), "batch": order.batch_no,
         "expiry": expiry, "expired": expiry is not None and expiry < clock.to_beijing(clock.now()).date(),
         "manufacturer": manufacturer(session) or None,
     }  # fmt: skip

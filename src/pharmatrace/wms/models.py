@@ -65,6 +65,8 @@ class Material(Audited, Base):
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     unit: Mapped[str] = mapped_column(String(16), nullable=False)
     storage_condition: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+    # 规格: what one unit holds, "200 mg/支" (NMPAB/T 1002: shown on the public verification of a pack)
+    strength: Mapped[str] = mapped_column(String(64), nullable=False, default="", server_default="")
     # Specification of storage (TJ-5.2.1.2): limits a location and a temperature record are checked against.
     temp_min_c: Mapped[Decimal | None] = mapped_column(Numeric(5, 1), nullable=True)
     temp_max_c: Mapped[Decimal | None] = mapped_column(Numeric(5, 1), nullable=True)

@@ -33,6 +33,7 @@ class MaterialCreate(Strict):
     name: Name
     kind: MaterialKind
     unit: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+    strength: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""  # 规格
     storage_condition: Text = ""
     temp_min_c: Temperature | None = None
     temp_max_c: Temperature | None = None
@@ -55,6 +56,7 @@ class MaterialPublic(BaseModel):
     name: str
     kind: str
     unit: str
+    strength: str
     storage_condition: str
     temp_min_c: Decimal | None
     temp_max_c: Decimal | None
