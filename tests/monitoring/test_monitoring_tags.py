@@ -13,14 +13,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from helpers import audit_entries, behind_the_apps_back, count_rows, principal
-from pharmatrace.kernel.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from pharmatrace.kernel.errors import Conflict, NotFound, NotPermitted, ReasonRequired, ValidationFailed
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import historian_seam
 from pharmatrace.monitoring import historian, tags
 from pharmatrace.monitoring.adapters import Binding
 from pharmatrace.monitoring.historian import DatabaseHistorianReader, Reading
-from pharmatrace.monitoring.models import HistorianValue, Ingest, Tag
-from pharmatrace.monitoring.schemas import TagChange, TagCreate
+from pharmatrace.monitoring.models import DataSource, HistorianValue, Ingest, Tag
+from pharmatrace.monitoring.schemas import SourceChange, SourceCreate, TagChange, TagCreate
 from pharmatrace.storage.engine import Database
 
 T0 = datetime(2026, 11, 20, 8, 0, 0, 123456, tzinfo=UTC)
@@ -84,6 +84,59 @@ def test_tags_are_configured_with_the_trail_and_bad_ones_are_refused(db: Databas
         behind_the_apps_back(db) as conn,
     ):  # the database refuses inverted limits too
         conn.execute(text("UPDATE monitoring_tags SET low_limit = 95 WHERE id = :id"), {"id": tag_id})
+
+
+@pytest.mark.clause("SH-8.4.3", "SH-7.1.3.b", "TJ-10.3")
+def test_a_source_is_changed_with_a_reason_and_voided_only_once_its_tags_are(db: Database) -> None:
+    engineer, operator = principal(db, "wuhao"), principal(db, "zhangwei")
+    code = configure(db, "mqtt", "mqtt://127.0.0.1:1883", [Binding("RM-LYO.dew_point", "lab/RM-LYO#dp")])
+    with (
+        UnitOfWork(db, engineer.actor) as uow,
+        pytest.raises(ValidationFailed, match=r"write it as opc\.tcp://"),
+    ):
+        tags.create_source(uow, engineer, SourceCreate(code="X-OPC", name="x", protocol="opcua",
+                                                       endpoint="mqtt://127.0.0.1:1883"))  # fmt: skip
+    move = SourceChange(reason="网关迁移", endpoint="mqtt://10.0.0.10:1884", description="新网关")
+    refusals = [
+        (operator, "网关迁移", code, move, NotPermitted, None),
+        (engineer, None, code, move, ReasonRequired, "reason is required"),
+        (engineer, "网关迁移", code, SourceChange(reason="x1", endpoint="opc.tcp://10.0.0.10:4840"), ValidationFailed,
+         "is not one of a MQTT source"),
+        (engineer, "网关迁移", "NO-SUCH", move, NotFound, "No data source"),
+    ]  # fmt: skip
+    for who, reason, target, body, error, message in refusals:
+        with UnitOfWork(db, who.actor, reason=reason) as uow, pytest.raises(error, match=message):
+            tags.change_source(uow, who, target, body)
+    with UnitOfWork(db, engineer.actor, reason="网关迁移") as uow:
+        tags.change_source(uow, engineer, code, move)
+        uow.commit()
+        source_id = tags.get_source(uow.session, code).id
+    update = audit_entries(db, object_type="monitoring_source", object_id=str(source_id))[-1]
+    assert (update.event, update.reason) == ("update", "网关迁移")
+    assert update.changes["endpoint"] == ["mqtt://127.0.0.1:1883", "mqtt://10.0.0.10:1884"]
+
+    with (
+        UnitOfWork(db, engineer.actor, reason="停用") as uow,
+        pytest.raises(tags.SourceInUse, match=r"RM-LYO\.dew_point"),
+    ):
+        tags.void_source(uow, engineer, code)
+    with UnitOfWork(db, engineer.actor, reason="传感器拆除") as uow:
+        tags.void_tag(uow, engineer, "RM-LYO.dew_point")
+        uow.commit()
+    with UnitOfWork(db, engineer.actor) as uow, pytest.raises(ReasonRequired):
+        tags.void_source(uow, engineer, code)
+    with UnitOfWork(db, engineer.actor, reason="化验室改用有线网关") as uow:
+        tags.void_source(uow, engineer, code)
+        uow.commit()
+    voided = audit_entries(db, object_type="monitoring_source", object_id=str(source_id))[-1]
+    assert (voided.event, voided.reason) == ("void", "化验室改用有线网关")
+    with UnitOfWork(db, engineer.actor, reason="再用") as uow, pytest.raises(Conflict, match="is voided"):
+        tags.change_source(uow, engineer, code, move)
+    with UnitOfWork(db, engineer.actor) as uow, pytest.raises(Conflict, match="is voided"):
+        tags.create_tag(uow, engineer, _tag(name="RM-LYO.dew_point_2", source=code, address="lab/x"))
+    with db.sessions() as session:
+        row = session.get(DataSource, source_id)
+        assert row is not None and row.void_reason == "化验室改用有线网关"  # voided, never deleted
 
 
 @pytest.mark.both  # a constraint the database enforces: proven on both dialects

@@ -1,5 +1,6 @@
 """Integrated monitoring over the REST API (SH-8.4.3, TJ-6.5): sources, tags with their latest values, a tag's raw
-values over a time range; tags created and changed by whoever maintains equipment, with a reason."""
+values over a time range; sources and tags created, changed and voided by whoever maintains equipment, each change
+and void with a reason (SH-7.1.3.b)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,18 @@ from fastapi import APIRouter, Depends, Query
 
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_, ValidationFailed
+from pharmatrace.kernel.identity.schemas import ReasonOnly
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.monitoring import historian, tags
-from pharmatrace.monitoring.schemas import TagChange, TagCreate, TagPublic, ValuePublic
+from pharmatrace.monitoring.schemas import (
+    SourceChange,
+    SourceCreate,
+    SourcePublic,
+    TagChange,
+    TagCreate,
+    TagPublic,
+    ValuePublic,
+)
 from pharmatrace.web.deps import DbDep, Requires, uow_for
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
@@ -20,6 +30,40 @@ router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 View = Annotated[Principal, Depends(Requires(tags.VIEW_PERMISSION))]
 Manage = Annotated[Principal, Depends(Requires(tags.MANAGE_PERMISSION))]
 MAX_RANGE = timedelta(days=31)
+
+
+@router.get("/sources", response_model=list[SourcePublic])
+def list_sources(db: DbDep, _: View) -> list[SourcePublic]:
+    """The data sources, the voided ones too (with when and why)."""
+    with db.sessions() as session:
+        return [tags.source_public(s) for s in tags.list_sources(session)]
+
+
+@router.post("/sources", response_model=SourcePublic, status_code=201)
+def create_source(body: SourceCreate, db: DbDep, principal: Manage) -> SourcePublic:
+    """A new data source; its endpoint must be one the collector opens for its protocol."""
+    with uow_for(db, principal) as uow:
+        source = tags.create_source(uow, principal, body)
+        uow.commit()
+        return tags.source_public(source)
+
+
+@router.patch("/sources/{code}", response_model=SourcePublic)
+def change_source(code: str, body: SourceChange, db: DbDep, principal: Manage) -> SourcePublic:
+    """Change a source's name, endpoint or description; ``reason`` is required and recorded."""
+    with uow_for(db, principal, body.reason) as uow:
+        source = tags.change_source(uow, principal, code, body)
+        uow.commit()
+        return tags.source_public(source)
+
+
+@router.post("/sources/{code}/void", response_model=SourcePublic)
+def void_source(code: str, body: ReasonOnly, db: DbDep, principal: Manage) -> SourcePublic:
+    """Void a source; refused (409 ``monitoring_source_in_use``) while any of its tags is in use."""
+    with uow_for(db, principal, body.reason) as uow:
+        source = tags.void_source(uow, principal, code)
+        uow.commit()
+        return tags.source_public(source)
 
 
 @router.get("/tags", response_model=list[TagPublic])
@@ -44,6 +88,15 @@ def change_tag(name: str, body: TagChange, db: DbDep, principal: Manage) -> TagP
     """Change a tag's limits, scan rate, unit or description; ``reason`` is required and recorded."""
     with uow_for(db, principal, body.reason) as uow:
         tag = tags.change_tag(uow, principal, name, body)
+        uow.commit()
+        return tags.tag_public(uow.session, tag)
+
+
+@router.post("/tags/{name}/void", response_model=TagPublic)
+def void_tag(name: str, body: ReasonOnly, db: DbDep, principal: Manage) -> TagPublic:
+    """Void a tag (its values stay, the collector stops reading it); ``reason`` is required and recorded."""
+    with uow_for(db, principal, body.reason) as uow:
+        tag = tags.void_tag(uow, principal, name)
         uow.commit()
         return tags.tag_public(uow.session, tag)
 

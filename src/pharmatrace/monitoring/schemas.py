@@ -44,6 +44,27 @@ class SourceCreate(Strict):
     description: Text = ""
 
 
+class SourceChange(Strict):
+    """A change of a source's name, endpoint or description (with a reason, audited); its code and protocol stay."""
+
+    reason: Reason
+    name: Name | None = None
+    endpoint: Address | None = None
+    description: Text | None = None
+
+
+class SourcePublic(BaseModel):
+    code: str
+    name: str
+    protocol: str
+    endpoint: str
+    description: str
+    created_at: datetime
+    created_by: str
+    voided_at: datetime | None = None
+    void_reason: str | None = None
+
+
 def _limits(low: Decimal | None, high: Decimal | None) -> None:
     if low is not None and high is not None and low >= high:
         raise PydanticCustomError(RULE, N_("The low limit must be below the high limit"))
