@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.monitoring.models import HistorianValue, Tag
@@ -73,10 +72,15 @@ class Bucket:
 def aggregate(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[int, str, datetime], Bucket]:
     """Rows (``tag_id``, ``source_time``, ``number``, ``quality``) summed per (tag, period, bucket start)."""
     buckets: dict[tuple[int, str, datetime], Bucket] = {}
+    # the values of a scan share their source time: its bucket starts are worked out once
+    starts: dict[datetime, tuple[datetime, ...]] = {}
     for row in rows:
         at = row["source_time"]
-        for period in PERIODS:
-            key = (row["tag_id"], period, bucket_of(at, period))
+        found = starts.get(at)
+        if found is None:
+            found = starts[at] = tuple(bucket_of(at, period) for period in PERIODS)
+        for period, start in zip(PERIODS, found, strict=True):
+            key = (row["tag_id"], period, start)
             bucket = buckets.get(key)
             if bucket is None:
                 bucket = buckets[key] = Bucket()
@@ -84,46 +88,74 @@ def aggregate(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[int, str, datetim
     return buckets
 
 
-def _lesser(old: ColumnElement[Any], new: ColumnElement[Any]) -> ColumnElement[Any]:
-    return case((new.is_(None), old), (old.is_(None) | (new < old), new), else_=old)
+def _lesser(old: str, new: str) -> str:
+    return f"CASE WHEN {new} IS NULL THEN {old} WHEN {old} IS NULL OR {new} < {old} THEN {new} ELSE {old} END"
 
 
-def _greater(old: ColumnElement[Any], new: ColumnElement[Any]) -> ColumnElement[Any]:
-    return case((new.is_(None), old), (old.is_(None) | (new > old), new), else_=old)
+def _greater(old: str, new: str) -> str:
+    return f"CASE WHEN {new} IS NULL THEN {old} WHEN {old} IS NULL OR {new} > {old} THEN {new} ELSE {old} END"
+
+
+COLUMNS = ("tag_id", "period", "bucket", "value_count", "bad_count", "minimum", "maximum", "total",
+           "first_source_time", "last_source_time")  # fmt: skip
+# The merge of a bucket into the stored one: counts added, the envelope and the times widened, the sums added.
+# Written once as SQL text (the same on SQLite and PostgreSQL) and executed on the driver's cursor: SQLAlchemy's
+# per-parameter processing of ten thousand buckets a scan cost as much as the rest of the ingest.
+MERGE = (
+    "ON CONFLICT (tag_id, period, bucket) DO UPDATE SET "
+    "value_count = monitoring_rollups.value_count + excluded.value_count, "
+    "bad_count = monitoring_rollups.bad_count + excluded.bad_count, "
+    f"minimum = {_lesser('monitoring_rollups.minimum', 'excluded.minimum')}, "
+    f"maximum = {_greater('monitoring_rollups.maximum', 'excluded.maximum')}, "
+    "total = CASE WHEN excluded.total IS NULL THEN monitoring_rollups.total "
+    "WHEN monitoring_rollups.total IS NULL THEN excluded.total ELSE monitoring_rollups.total + excluded.total END, "
+    f"first_source_time = {_lesser('monitoring_rollups.first_source_time', 'excluded.first_source_time')}, "
+    f"last_source_time = {_greater('monitoring_rollups.last_source_time', 'excluded.last_source_time')}"
+)
+CHUNK = 1000  # buckets per statement on PostgreSQL (10,000 parameters; the protocol allows 65,535)
+
+
+def _upsert(marker: str, rows: int) -> str:
+    one = "(" + ", ".join([marker] * len(COLUMNS)) + ")"
+    return (
+        f"INSERT INTO monitoring_rollups ({', '.join(COLUMNS)}) "  # noqa: S608 - constant names, markers only
+        f"VALUES {', '.join([one] * rows)} {MERGE}"
+    )
 
 
 def update(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
     """Merge the raw rows an ingest stored into their 1-minute and 1-hour buckets; returns the buckets touched.
 
-    Called inside the ingest's unit of work (the table refuses writes from anywhere else). Buckets are written
+    Called inside the ingest's unit of work (the table refuses writes from anywhere else). The batch's values are
+    summed per bucket first, then merged by one upsert per bucket — on SQLite one prepared statement run over all
+    of them (``executemany``), on PostgreSQL multi-row statements of :data:`CHUNK` buckets. Buckets are written
     in key order, so two ingests touching the same buckets do not deadlock.
     """
     buckets = aggregate(rows)
     if not buckets:
         return 0
+    connection = session.connection()
+    dialect = connection.dialect
+    convert = TABLE.c.bucket.type.dialect_impl(dialect).bind_processor(dialect)  # UTC; on SQLite its text
+    stamps: dict[datetime, Any] = {}
+
+    def stamp(moment: datetime) -> Any:
+        found = stamps.get(moment)
+        if found is None:
+            found = stamps[moment] = convert(moment) if convert is not None else moment
+        return found
+
     values = [
-        {"tag_id": tag_id, "period": period, "bucket": start, "value_count": b.value_count,
-         "bad_count": b.bad_count, "minimum": b.minimum, "maximum": b.maximum, "total": b.total,
-         "first_source_time": b.first_source_time, "last_source_time": b.last_source_time}
+        (tag_id, period, stamp(start), b.value_count, b.bad_count, b.minimum, b.maximum, b.total,
+         stamp(b.first_source_time), stamp(b.last_source_time))  # type: ignore[arg-type]
         for (tag_id, period, start), b in sorted(buckets.items(), key=lambda item: item[0])
     ]  # fmt: skip
-    dialect = session.get_bind().dialect.name
-    stmt = postgresql.insert(TABLE) if dialect == "postgresql" else sqlite.insert(TABLE)
-    new, old = stmt.excluded, TABLE.c
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[old.tag_id, old.period, old.bucket],
-        set_={
-            "value_count": old.value_count + new.value_count,
-            "bad_count": old.bad_count + new.bad_count,
-            "minimum": _lesser(old.minimum, new.minimum),
-            "maximum": _greater(old.maximum, new.maximum),
-            "total": case((new.total.is_(None), old.total), (old.total.is_(None), new.total),
-                          else_=old.total + new.total),
-            "first_source_time": _lesser(old.first_source_time, new.first_source_time),
-            "last_source_time": _greater(old.last_source_time, new.last_source_time),
-        },
-    )  # fmt: skip
-    session.execute(stmt, values)
+    if dialect.name == "postgresql":
+        for i in range(0, len(values), CHUNK):
+            chunk = values[i : i + CHUNK]
+            connection.exec_driver_sql(_upsert("%s", len(chunk)), tuple(v for row in chunk for v in row))
+    else:
+        connection.exec_driver_sql(_upsert("?", 1), values)
     return len(values)
 
 
