@@ -390,7 +390,9 @@ def evaluate(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> int:
         for a in session.scalars(select(Alarm).where(Alarm.rule_id.in_(ids), Alarm.cleared_at.is_(None)))
     }
     tag_of = {t.id: t for t in session.scalars(select(Tag).where(Tag.id.in_({r.tag_id for r in rules})))}
-    ordered = sorted(rows, key=lambda row: row["source_time"])
+    by_tag: dict[int, list[dict[str, Any]]] = {}  # each rule reads its own tag's values, in source-time order
+    for row in sorted(rows, key=lambda row: row["source_time"]):
+        by_tag.setdefault(row["tag_id"], []).append(row)
     changed = 0
     for rule in rules:
         tag = tag_of[rule.tag_id]
@@ -399,9 +401,7 @@ def evaluate(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> int:
             if watch is None:
                 watch = watches[(rule.id, condition)] = AlarmWatch(rule_id=rule.id, condition=condition)
                 session.add(watch)
-            for row in ordered:
-                if row["tag_id"] != rule.tag_id:
-                    continue
+            for row in by_tag.get(rule.tag_id, ()):
                 at: datetime = row["source_time"]
                 if watch.last_time is not None and at <= watch.last_time:
                     continue  # a late back-fill: stored, not evaluated again

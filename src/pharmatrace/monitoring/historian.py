@@ -18,6 +18,7 @@ dropped or made good.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class IngestResult:
     values_sm3: str
 
 
+@functools.lru_cache(maxsize=4096)  # a scan's values share their times: converted once each
 def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
