@@ -85,6 +85,7 @@ def test_the_csv_has_a_bom_the_tj_header_and_one_row_per_changed_field(db: Datab
         "name",
         "kind",
         "unit",
+        "strength",
         "storage_condition",
         "created_at",
         "created_by",
@@ -191,8 +192,8 @@ def test_the_export_buttons_export_what_the_screen_shows(
     assert response.headers["content-type"].startswith("text/csv")
     assert response.headers["content-disposition"].startswith('attachment; filename="audit-trail-')
     assert (
-        len(_csv_rows(response.content.removeprefix("\ufeff".encode()))) == 1 + 8 + 1
-    )  # header, 8 fields created, 1 voided
+        len(_csv_rows(response.content.removeprefix("\ufeff".encode()))) == 1 + 9 + 1
+    )  # header, 9 fields created, 1 voided
     printed = inspector.post("/audit/export", data={"event": "void", "format": "pdf"})
     assert printed.status_code == 200 and printed.content.startswith(b"%PDF-")
     exports = audit_entries(db, event="audit.export")
@@ -234,7 +235,7 @@ def test_the_cli_lists_functions_and_exports(cli: CliRunner, db: Database, voide
     result = cli.invoke(app, ["audit", "export", "--object", f"material:{voided}", "--since", "2020-03-02"])
     assert result.exit_code == 0, result.output
     rows = _csv_rows(result.stdout_bytes.removeprefix("\ufeff".encode()))
-    assert rows[0] == HEADER and len(rows) == 1 + 8 + 1  # header, 8 fields created, 1 voided
+    assert rows[0] == HEADER and len(rows) == 1 + 9 + 1  # header, 9 fields created, 1 voided
 
     target = tmp_path / "trail.pdf"
     printed = cli.invoke(
