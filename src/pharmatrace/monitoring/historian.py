@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger
@@ -36,6 +36,7 @@ from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.mes import historian_seam
 from pharmatrace.monitoring import rollups
 from pharmatrace.monitoring.models import QUALITIES, DataSource, HistorianValue, Ingest, Tag
+from pharmatrace.storage import bulk
 from pharmatrace.storage.engine import Database
 
 Value = float | Decimal | int | bool | None
@@ -128,6 +129,30 @@ def _digest_row(tag: str, source_time: datetime, server_time: datetime, value: s
     return [tag, utc_text(source_time), utc_text(server_time), value, quality, status_code]
 
 
+VALUE_COLUMNS = (
+    "tag_id",
+    "ingest_id",
+    "source_time",
+    "server_time",
+    "value",
+    "number",
+    "quality",
+    "status_code",
+)
+
+
+def _insert_values(session: Session, rows: Sequence[dict[str, Any]], ingest_id: int) -> None:
+    """The batch's raw values, through the driver (:mod:`pharmatrace.storage.bulk`): thousands per scan."""
+    connection = session.connection()
+    stamp = bulk.stamps(connection, HistorianValue.__table__.c.source_time)
+    values = [
+        (row["tag_id"], ingest_id, stamp(row["source_time"]), stamp(row["server_time"]), row["value"],
+         row["number"], row["quality"], row["status_code"])
+        for row in rows
+    ]  # fmt: skip
+    bulk.write_rows(connection, "monitoring_values", VALUE_COLUMNS, values)
+
+
 def ingest(
     db: Database, source_code: str, readings: Sequence[Reading], *, actor: Actor = COLLECTOR,
     batch_key: str | None = None,
@@ -206,7 +231,7 @@ def ingest(
         session.add(record)
         session.flush()
         if rows:
-            session.execute(insert(HistorianValue), [{**row, "ingest_id": record.id} for row in rows])
+            _insert_values(session, rows, record.id)
             rollups.update(session, rows)  # derived data, committed with the values it sums
             from pharmatrace.monitoring import alarms  # alarms → tags → historian
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from pharmatrace.monitoring.models import HistorianValue, Tag
 from pharmatrace.monitoring.rollup_models import PERIODS, RETENTION_YEARS, Rollup
+from pharmatrace.storage import bulk
 
 TABLE: Table = Rollup.__table__  # type: ignore[assignment]
 
@@ -112,15 +113,6 @@ MERGE = (
     f"first_source_time = {_lesser('monitoring_rollups.first_source_time', 'excluded.first_source_time')}, "
     f"last_source_time = {_greater('monitoring_rollups.last_source_time', 'excluded.last_source_time')}"
 )
-CHUNK = 1000  # buckets per statement on PostgreSQL (10,000 parameters; the protocol allows 65,535)
-
-
-def _upsert(marker: str, rows: int) -> str:
-    one = "(" + ", ".join([marker] * len(COLUMNS)) + ")"
-    return (
-        f"INSERT INTO monitoring_rollups ({', '.join(COLUMNS)}) "  # noqa: S608 - constant names, markers only
-        f"VALUES {', '.join([one] * rows)} {MERGE}"
-    )
 
 
 def update(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -128,34 +120,20 @@ def update(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
 
     Called inside the ingest's unit of work (the table refuses writes from anywhere else). The batch's values are
     summed per bucket first, then merged by one upsert per bucket — on SQLite one prepared statement run over all
-    of them (``executemany``), on PostgreSQL multi-row statements of :data:`CHUNK` buckets. Buckets are written
+    of them (``executemany``), on PostgreSQL multi-row statements of :data:`pharmatrace.storage.bulk.CHUNK` buckets. Buckets are written
     in key order, so two ingests touching the same buckets do not deadlock.
     """
     buckets = aggregate(rows)
     if not buckets:
         return 0
     connection = session.connection()
-    dialect = connection.dialect
-    convert = TABLE.c.bucket.type.dialect_impl(dialect).bind_processor(dialect)  # UTC; on SQLite its text
-    stamps: dict[datetime, Any] = {}
-
-    def stamp(moment: datetime) -> Any:
-        found = stamps.get(moment)
-        if found is None:
-            found = stamps[moment] = convert(moment) if convert is not None else moment
-        return found
-
+    stamp = bulk.stamps(connection, TABLE.c.bucket)  # UTC; on SQLite its text
     values = [
         (tag_id, period, stamp(start), b.value_count, b.bad_count, b.minimum, b.maximum, b.total,
          stamp(b.first_source_time), stamp(b.last_source_time))  # type: ignore[arg-type]
         for (tag_id, period, start), b in sorted(buckets.items(), key=lambda item: item[0])
     ]  # fmt: skip
-    if dialect.name == "postgresql":
-        for i in range(0, len(values), CHUNK):
-            chunk = values[i : i + CHUNK]
-            connection.exec_driver_sql(_upsert("%s", len(chunk)), tuple(v for row in chunk for v in row))
-    else:
-        connection.exec_driver_sql(_upsert("?", 1), values)
+    bulk.write_rows(connection, "monitoring_rollups", COLUMNS, values, MERGE)
     return len(values)
 
 
