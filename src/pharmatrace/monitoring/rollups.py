@@ -119,9 +119,9 @@ def update(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
     """Merge the raw rows an ingest stored into their 1-minute and 1-hour buckets; returns the buckets touched.
 
     Called inside the ingest's unit of work (the table refuses writes from anywhere else). The batch's values are
-    summed per bucket first, then merged by one upsert per bucket — on SQLite one prepared statement run over all
-    of them (``executemany``), on PostgreSQL multi-row statements of :data:`pharmatrace.storage.bulk.CHUNK` buckets. Buckets are written
-    in key order, so two ingests touching the same buckets do not deadlock.
+    summed per bucket first, then merged by one upsert statement run over all of them through the driver
+    (:func:`pharmatrace.storage.bulk.write_rows`). Buckets are written in key order, so two ingests touching the
+    same buckets do not deadlock.
     """
     buckets = aggregate(rows)
     if not buckets:

@@ -1,9 +1,8 @@
 """Rows written through the database driver inside a unit of work: for the historian's batches of thousands.
 
 SQLAlchemy's per-parameter processing of an ``executemany`` costs more than the database's own work when a batch
-holds thousands of rows (the historian's raw values and roll-ups). :func:`write_rows` runs one SQL text on the
-driver's cursor instead: on SQLite one prepared statement over all rows, on PostgreSQL multi-row statements of
-:data:`CHUNK` rows. It runs on the unit of work's own connection, so the guards see the unit-of-work marker as for
+holds thousands of rows (the historian's raw values and roll-ups). :func:`write_rows` runs one short SQL text on the
+driver's cursor over all rows instead (``executemany``: a prepared statement on SQLite, pipelined on PostgreSQL). It runs on the unit of work's own connection, so the guards see the unit-of-work marker as for
 any other write; the caller converts what the driver cannot take as it is (:func:`stamps` for UTC times).
 """
 
@@ -14,8 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection
-
-CHUNK = 1000  # rows per statement on PostgreSQL (the protocol allows 65,535 parameters)
 
 
 def stamps(connection: Connection, column: ColumnElement[Any]) -> Callable[[datetime], Any]:
@@ -45,12 +42,7 @@ def write_rows(
     if not rows:
         return
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608 - constant names, markers only
-    if connection.dialect.name == "postgresql":
-        one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        for i in range(0, len(rows), CHUNK):
-            chunk = rows[i : i + CHUNK]
-            connection.exec_driver_sql(
-                f"{head}{', '.join([one] * len(chunk))} {tail}", tuple(v for row in chunk for v in row)
-            )
-    else:
-        connection.exec_driver_sql(f"{head}({', '.join(['?'] * len(columns))}) {tail}", list(rows))
+    marker = "%s" if connection.dialect.name == "postgresql" else "?"
+    # one short statement run over every row: the driver parses it once (psycopg sends the rows pipelined; a
+    # statement of thousands of markers was parsed again on every call, most of an ingest's time on PostgreSQL)
+    connection.exec_driver_sql(f"{head}({', '.join([marker] * len(columns))}) {tail}", list(rows))
