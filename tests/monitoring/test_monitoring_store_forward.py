@@ -6,8 +6,11 @@ tail is dropped, a damaged record refused (SH-8.4.1, SH-8.4.3, TJ-10.1.3.3.a; AD
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import pwd
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -28,10 +32,12 @@ from databases import pg_admin
 from pharmatrace.config import get_settings
 from pharmatrace.kernel.errors import Conflict, NotFound, ValidationFailed
 from pharmatrace.monitoring import buffer, historian
+from pharmatrace.monitoring import collector as collector_module
 from pharmatrace.monitoring.adapters import Binding
+from pharmatrace.monitoring.adapters.mqtt import MqttAdapter
 from pharmatrace.monitoring.buffer import Journal, JournalCorrupt
 from pharmatrace.monitoring.cli import monitoring_app
-from pharmatrace.monitoring.collector import Collector, collector_client_id
+from pharmatrace.monitoring.collector import Collector, collect, collector_client_id
 from pharmatrace.monitoring.historian import Reading
 from pharmatrace.monitoring.models import HistorianValue, Tag
 from pharmatrace.storage.engine import Database
@@ -96,12 +102,13 @@ def order_stored(db: Database, tags: list[str]) -> list[tuple[str, datetime]]:
         return [(name, at) for name, at in rows]
 
 
-def source_of(db: Database, run: str) -> tuple[str, list[str], str]:
-    """A clean-room MQTT source of this run with a decimal and a float tag on one topic."""
+def source_of(db: Database, run: str, port: int = BROKER[1]) -> tuple[str, list[str], str]:
+    """A clean-room MQTT source of this run with a decimal and a float tag on one topic (at the broker on
+    ``port`` of the loopback)."""
     topic = f"sf{run}/cleanroom/RM-FILL"
     tags = [f"RM-FILL.t{run}", f"RM-FILL.h{run}"]
     bindings = [Binding(tags[0], f"{topic}#temperature", "decimal", 2), Binding(tags[1], f"{topic}#humidity")]
-    return configure(db, "mqtt", "mqtt://127.0.0.1:1883", bindings), tags, topic
+    return configure(db, "mqtt", f"mqtt://127.0.0.1:{port}", bindings), tags, topic
 
 
 @pytest.mark.clause("SH-8.4.3", "SH-8.4.1", "TJ-10.1.3.3.a")
@@ -150,9 +157,9 @@ def test_the_database_goes_away_and_every_reading_is_back_filled_once_in_order(d
     assert buffer.status(db.state_dir, code).size_bytes == 0  # forwarded records are compacted away
 
 
-def _client(client_id: str, *, clean: bool = True) -> mqtt.Client:
+def _client(client_id: str, *, clean: bool = True, port: int = BROKER[1]) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean)
-    client.connect(*BROKER)
+    client.connect(BROKER[0], port)
     client.loop_start()
     return client
 
@@ -160,6 +167,32 @@ def _client(client_id: str, *, clean: bool = True) -> mqtt.Client:
 def _stop(client: mqtt.Client) -> None:
     client.disconnect()
     client.loop_stop()
+
+
+def _payload(start: datetime, step: int) -> str:
+    """The JSON message of a step: a decimal temperature (``21.50``: its digits), a float humidity (its repr)."""
+    at = (start + timedelta(seconds=step, microseconds=step)).isoformat()
+    return f'{{"ts": "{at}", "temperature": 21.{step % 10}0, "humidity": {45 + step / 7!r}}}'
+
+
+def _rows(db: Database, tags: list[str]) -> tuple[int, int]:
+    """The rows stored for the tags, and how many distinct (tag, source time) among them."""
+    with db.sessions() as s:
+        rows = s.execute(select(func.count(), func.count(func.distinct(func.concat(HistorianValue.tag_id, "@",
+                                                                                   HistorianValue.source_time))))
+                         .join(Tag).where(Tag.name.in_(tags))).one()  # fmt: skip
+    return int(rows[0]), int(rows[1])
+
+
+def _assert_points(db: Database, tags: list[str], start: datetime, steps: int) -> None:
+    """The points of ``steps`` messages of :func:`_payload` are stored: exact digits and doubles, every time."""
+    values = stored_of(db, tags)
+    temperatures = [v.text for v in values if v.tag == tags[0]]
+    assert temperatures == [f"21.{step % 10}0" for step in range(steps)]  # exact digits, in time order
+    assert [v.value for v in values if v.tag == tags[1]] == [45 + step / 7 for step in range(steps)]
+    assert {v.source_time for v in values} == {
+        start + timedelta(seconds=i, microseconds=i) for i in range(steps)
+    }
 
 
 def _collector_process(db: Database, code: str, log: Path) -> subprocess.Popen[bytes]:
@@ -185,16 +218,10 @@ def test_a_collector_killed_mid_stream_loses_and_duplicates_nothing(db: Database
 
     def publish(steps: range) -> None:
         for step in steps:
-            at = (start + timedelta(seconds=step, microseconds=step)).isoformat()
-            publisher.publish(topic, f'{{"ts": "{at}", "temperature": 21.{step % 10}0, "humidity": {45 + step / 7!r}}}',
-                              qos=1).wait_for_publish(5)  # fmt: skip
+            publisher.publish(topic, _payload(start, step), qos=1).wait_for_publish(5)
 
     def stored() -> int:
-        with db.sessions() as s:
-            return int(
-                s.scalar(select(func.count()).select_from(HistorianValue).join(Tag).where(Tag.name.in_(tags)))
-                or 0
-            )
+        return _rows(db, tags)[0]
 
     log = tmp_path / "collector.log"
     processes: list[subprocess.Popen[bytes]] = []
@@ -218,21 +245,153 @@ def test_a_collector_killed_mid_stream_loses_and_duplicates_nothing(db: Database
                 process.wait(5)
         _stop(publisher)
         _stop(_client(client_id))  # the test's session is not left at the broker
-    with db.sessions() as s:
-        rows = s.execute(select(func.count(), func.count(func.distinct(func.concat(HistorianValue.tag_id, "@",
-                                                                                   HistorianValue.source_time))))
-                         .join(Tag).where(Tag.name.in_(tags))).one()  # fmt: skip
-    assert tuple(rows) == (2 * (first + then), 2 * (first + then))  # every point once: none lost, none twice
-    values = stored_of(db, tags)
-    temperatures = [v.text for v in values if v.tag == tags[0]]
-    assert temperatures == [f"21.{step % 10}0" for step in range(first + then)]  # exact digits, in time order
-    assert [v.value for v in values if v.tag == tags[1]] == [45 + step / 7 for step in range(first + then)]
-    assert {v.source_time for v in values} == {
-        start + timedelta(seconds=i, microseconds=i) for i in range(60)
-    }
+    assert _rows(db, tags) == (
+        2 * (first + then),
+        2 * (first + then),
+    )  # every point once: none lost, none twice
+    _assert_points(db, tags, start, first + then)
     output = log.read_text()
     assert ", 0 pending" in output, output  # the second run ended with its journal empty
     assert buffer.status(db.state_dir, code).pending_readings == 0
+
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+class PrivateBroker:
+    """A Mosquitto of the test's own (not the shared one on 1883) on a free loopback port, persisting to a
+    directory of its own: it can be stopped and started again on the same port without disturbing other tests."""
+
+    def __init__(self, directory: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.config = directory / "mosquitto.conf"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                               f"persistence_location {directory}/\n"
+                               f"user {pwd.getpwuid(os.geteuid()).pw_name}\n")  # as root it would drop to mosquitto  # fmt: skip
+        self.log = directory / "mosquitto.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self.config)], stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"the private Mosquitto did not start: {self.log.read_text()}"
+                    ) from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        """A graceful stop (SIGTERM): Mosquitto saves its sessions, in-flight and queued messages, and exits."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(5) == 0, self.log.read_text()
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+
+@pytest.mark.clause("SH-8.4.3", "SH-8.4.1", "TJ-10.1.3.3.a", "SH-8.1")
+def test_a_broker_restart_loses_and_duplicates_nothing(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = PrivateBroker(tmp_path)
+    broker.start()
+    try:
+        _broker_restarts(db, broker, monkeypatch)
+    finally:
+        broker.kill()
+    output = broker.log.read_text()
+    assert output.count("Saving in-memory database") == 2 and "Error" not in output, output
+
+
+def _broker_restarts(db: Database, broker: PrivateBroker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collector connected through a broker restart (A in flight, B published before it is back), then
+    stopped while C is queued for its session and the broker restarts: 40 messages, 80 points, each stored once."""
+    code, tags, topic = source_of(db, uuid.uuid4().hex[:8], broker.port)
+    session = _client(collector_client_id(code, db.state_dir), clean=False, port=broker.port)
+    session.subscribe(topic, qos=1)  # the collector's session exists from the start, as after its first run
+    _stop(session)
+    adapters: list[MqttAdapter] = []
+    adapter_for = collector_module.adapter_for
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        adapter = adapter_for(*args, **kwargs)
+        assert isinstance(adapter, MqttAdapter) and adapter.manual_ack
+        adapters.append(adapter)
+        return adapter
+
+    monkeypatch.setattr(collector_module, "adapter_for", watched)
+    start = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
+    a, b, c = range(0, 10), range(10, 25), range(25, 40)  # A at most Mosquitto's in-flight window (20)
+
+    def publish(steps: range) -> None:
+        publisher = _client(f"test-{uuid.uuid4().hex[:10]}", port=broker.port)
+        try:
+            for step in steps:
+                publisher.publish(topic, _payload(start, step), qos=1).wait_for_publish(5)
+        finally:
+            _stop(publisher)
+
+    def collector_of() -> Collector:  # a batch is journaled (and acknowledged) 0.5 s after its last message
+        return Collector(db, code, flush_seconds=0.5, idle_seconds=0.5, retry_seconds=0.05)
+
+    async def stopped(task: asyncio.Task[int]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def main() -> tuple[Collector, Collector]:
+        first = collector_of()
+        collecting = asyncio.create_task(collect(db, code, collector=first))
+        await until_async(lambda: bool(adapters) and adapters[0].connections == 1, "the collector connected")
+        await asyncio.to_thread(publish, a)
+        await until_async(lambda: first.received == 2 * len(a), "A received")
+        # all of A in flight: received, none journaled, none acknowledged; the event loop (which would
+        # acknowledge) is held from here until the broker is gone and back, so A stays in flight at the broker
+        assert (first.journaled, adapters[0].unacknowledged) == (0, len(a))
+        broker.stop()
+        broker.start()
+        # B goes into the collector's session restored from the broker's file, before the collector is back
+        publish(b)
+        assert adapters[0].connections == 1
+        await until_async(lambda: _rows(db, tags)[0] == 2 * (len(a) + len(b)), "A and B stored")
+        await until_async(lambda: first.forwarded == first.received, "the journal forwarded")
+        assert adapters[0].connections == 2  # paho reconnected (back-off from 1 s) and subscribed again
+        assert first.received == 2 * (2 * len(a) + len(b))  # A delivered again after the restart, B once
+        await stopped(collecting)
+
+        publish(c)  # the collector is away: queued for its persistent session …
+        broker.stop()  # … kept across the broker's restart only in its persistence file
+        broker.start()
+        second = collector_of()
+        collecting = asyncio.create_task(collect(db, code, collector=second))
+        await until_async(lambda: _rows(db, tags)[0] == 2 * (len(a) + len(b) + len(c)), "C stored")
+        await until_async(lambda: second.forwarded == second.received, "the journal forwarded")
+        await stopped(collecting)
+        assert (second.received, adapters[1].connections) == (2 * len(c), 1)
+        return first, second
+
+    first, second = asyncio.run(main())
+    total = 2 * (len(a) + len(b) + len(c))
+    assert _rows(db, tags) == (total, total)  # every point once: none lost, none twice
+    _assert_points(db, tags, start, len(a) + len(b) + len(c))
+    assert [(sum(r.stored for r in x.results), sum(r.duplicates for r in x.results), x.outages)
+            for x in (first, second)] == [(2 * (len(a) + len(b)), 2 * len(a), 0), (2 * len(c), 0, 0)]  # fmt: skip
+    held = buffer.status(db.state_dir, code)
+    assert (held.pending_readings, held.size_bytes) == (0, 0)  # the journal empty at the end
 
 
 @pytest.mark.clause("SH-8.4.3", "SH-8.4.1", "TJ-10.1.3.3.a")

@@ -107,6 +107,7 @@ class MqttAdapter:
         self._unacknowledged: deque[tuple[int, int, int, int]] = deque()
         self._subscribed = threading.Event()
         self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
 
@@ -140,6 +141,11 @@ class MqttAdapter:
         self._connection += 1
         self.connections += 1
         client.subscribe([(topic, self.qos) for topic in self.fields])
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        self._connection += 1  # the broker re-delivers what this connection had not acknowledged
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any
