@@ -80,6 +80,26 @@ def behind_the_apps_back(db: Database) -> Iterator[Connection]:
         yield conn
 
 
+@contextmanager
+def as_application_role(db: Database) -> Iterator[Database]:
+    """The same PostgreSQL database, every connection running as the unprivileged application role."""
+    from sqlalchemy import event
+
+    from pharmatrace.storage.guards import APP_ROLE
+
+    app_db = Database.from_url(db.engine.url.render_as_string(hide_password=False), state_dir=db.state_dir)
+
+    def become_app(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute(f"SET ROLE {APP_ROLE}")
+        dbapi_connection.commit()  # a SET inside a transaction that is rolled back would be undone
+
+    event.listen(app_db.engine, "connect", become_app)
+    try:
+        yield app_db
+    finally:
+        app_db.dispose()
+
+
 def openssl_verifies(public_key: bytes, message: bytes, signature: bytes, workdir: Path) -> bool:
     """A third-party verifier: the OpenSSL CLI checks an SM2 signature (SM3, default ID) over ``message``."""
     from pharmatrace.kernel import crypto

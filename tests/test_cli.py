@@ -27,7 +27,7 @@ def cli(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Cli
 def test_db_upgrade_and_demo_seed_are_idempotent(cli: CliRunner) -> None:
     result = cli.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0051" in result.output
+    assert "revision 0053" in result.output
     result = cli.invoke(app, ["demo", "seed"])
     assert result.exit_code == 0
     assert "0 roles added, 0 users added, 0 materials added" in result.output

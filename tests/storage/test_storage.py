@@ -13,13 +13,13 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from databases import pg_admin, pg_url
-from helpers import behind_the_apps_back
+from helpers import as_application_role, behind_the_apps_back
 from pharmatrace.bootstrap import prepare
 from pharmatrace.config import Settings
 from pharmatrace.storage.engine import Database, mark_unit_of_work
 from pharmatrace.storage.migrate import current_revision
 
-HEAD = "0051"
+HEAD = "0053"
 
 
 @pytest.fixture
@@ -252,19 +252,8 @@ def test_another_sqlite_client_cannot_write_gmp_tables(db: Database) -> None:
 @pytest.fixture
 def as_app_role(db: Database) -> Iterator[Database]:
     """The same database, every connection running as the unprivileged application role."""
-    from sqlalchemy import event
-
-    from pharmatrace.storage.guards import APP_ROLE
-
-    app_db = Database.from_url(db.engine.url.render_as_string(hide_password=False), state_dir=db.state_dir)
-
-    def become_app(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        dbapi_connection.execute(f"SET ROLE {APP_ROLE}")
-        dbapi_connection.commit()  # a SET inside a transaction that is rolled back would be undone
-
-    event.listen(app_db.engine, "connect", become_app)
-    yield app_db
-    app_db.dispose()
+    with as_application_role(db) as app_db:
+        yield app_db
 
 
 @pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")

@@ -50,6 +50,21 @@ def append_only(table: str) -> None:
             )
 
 
+def pg_guard_partition(connection: sa.Connection, partition: str) -> None:
+    """Guards of a new partition of a partitioned append-only table (PostgreSQL). Its row triggers are the
+    parent's, cloned with their ``ENABLE ALWAYS``; a statement-level TRUNCATE trigger is not cloned, and a
+    TRUNCATE of the partition itself does not fire the parent's: each partition gets its own. The application
+    role gets nothing on it: it reads and appends through the parent, whose grants apply."""
+    why = "append-only table"
+    connection.exec_driver_sql(
+        f"CREATE TRIGGER {partition}_no_truncate BEFORE TRUNCATE ON {partition} FOR EACH STATEMENT "
+        f"EXECUTE FUNCTION pharmatrace_refuse('{why}')"
+    )
+    connection.exec_driver_sql(f"ALTER TABLE {partition} ENABLE ALWAYS TRIGGER {partition}_no_truncate")
+    if connection.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}'").first():  # noqa: S608
+        connection.exec_driver_sql(f"REVOKE ALL ON {partition} FROM {APP_ROLE}")
+
+
 def no_delete(table: str) -> None:
     why = "GMP rows are voided, never deleted"
     if _dialect() == "postgresql":
@@ -279,6 +294,7 @@ APPEND_ONLY_TABLES = (
     "lims_lot_decisions",
     "lims_oos_steps",
     "lims_oos_closures",
+    "lims_oot_evaluations",
     "qms_capa_decisions",
     "deviation_impacts",
     "deviation_events",
@@ -328,3 +344,9 @@ def grant_app_role() -> None:
     op.execute(f"REVOKE INSERT ON alembic_version FROM {APP_ROLE}")
     op.execute(f"GRANT DELETE ON {', '.join(DELETABLE_TABLES)} TO {APP_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
+    # partitions are reached through their parent (whose grants apply), never directly
+    partitions = op.get_bind().exec_driver_sql(
+        "SELECT inhrelid::regclass::text FROM pg_inherits JOIN pg_partitioned_table ON partrelid = inhparent"
+    )
+    for (partition,) in partitions.all():
+        op.execute(f"REVOKE ALL ON {partition} FROM {APP_ROLE}")
