@@ -475,3 +475,49 @@ def test_a_torn_journal_tail_is_dropped_and_the_rest_forwarded_once(db: Database
         journal.append(sent[:2])
     result = CliRunner().invoke(monitoring_app, ["buffer", stray])
     assert result.exit_code == 0 and f"{stray}: 2 values in 1 batches pending" in result.output, result.output
+
+
+@pytest.mark.scenario
+@pytest.mark.clause("SH-8.4.1", "SH-8.4.3", "TJ-10.1.3.3.a", "SH-8.1")
+def test_an_opcua_source_read_again_back_fills_what_its_plc_kept_meanwhile(db: Database) -> None:
+    """The link (or the collector) is down while the freeze-dryer goes on; on reconnection the collector reads the
+    server's history after each tag's last stored value and stores every value once, with its own time and status."""
+    from pharmatrace.monitoring.simulators.opcua_freeze_dryer import FreezeDryerServer
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+
+    async def main() -> tuple[list[Reading], list[Reading], Collector]:
+        async with FreezeDryerServer("FD-01", tag_suffix=f"_{uuid.uuid4().hex[:4]}") as sim:
+            code = configure(db, "opcua", sim.url, sim.bindings())
+            early = await sim.write_many(
+                [("shelf_temperature", -41.0)], start
+            )  # before anyone read the source
+            await sim.write("shelf_temperature", -40.5, start + timedelta(seconds=1))
+            first = Collector(db, code, batch_size=50, flush_seconds=0.2)
+            assert await asyncio.wait_for(collect(db, code, limit=4, collector=first), WAIT_S) == 4
+            meanwhile: list[Reading] = []  # nobody connected: the PLC's values only in its history
+            base = datetime.now(UTC) - timedelta(milliseconds=50)
+            for step in range(5):
+                at = base + timedelta(milliseconds=step * 7, microseconds=1)
+                meanwhile.append(await sim.write("shelf_temperature", -40.0 + step / 4, at))
+                status = BAD_SENSOR_FAILURE if step == 3 else 0
+                meanwhile.append(await sim.write("chamber_pressure", 9.5 + step * 0.125, at, status=status))
+            again = Collector(db, code, batch_size=50, flush_seconds=0.2)
+            # the history (10 values) and then the live values held meanwhile, of which the two unchanged signals'
+            # are already stored (found again, stored once) and the other two were in the history (queued once)
+            assert await asyncio.wait_for(collect(db, code, limit=12, collector=again), WAIT_S) == 12
+            return early, meanwhile, again
+
+    early, meanwhile, again = asyncio.run(main())
+    assert again.counts().stored == 10 and again.counts().pending == 0
+    shelf, pressure = meanwhile[0].tag, meanwhile[1].tag
+    stored = stored_of(db, {shelf, pressure})
+    # the first connection started from the current values (-40.5); what came before a tag was first read is not
+    # fetched — back-fill starts after the last value the plant holds
+    assert [v.value for v in stored if v.tag == shelf][:1] == [-40.5]
+    assert early[0].source_time not in {v.source_time for v in stored}
+    after = [v for v in stored if v.source_time >= meanwhile[0].source_time]
+    # exactly as the server kept them: value, source time, status — the Bad one too, with the value its history
+    # holds (a live notification of a Bad value carries none: each is stored as read)
+    assert_same(meanwhile, after)
+    assert [(v.quality, v.status_code) for v in after if v.tag == pressure][3] == ("bad", BAD_SENSOR_FAILURE)

@@ -342,6 +342,19 @@ class Journal:
             return Batch(entry.seq, str(record["key"]), entry.journaled_at,
                          tuple(decode_reading(r) for r in record["r"]))  # fmt: skip
 
+    def latest_pending(self) -> dict[str, datetime]:
+        """Each tag's newest source time among the batches not yet in the database (read back from the file)."""
+        with self._lock:
+            entries, handle = list(self._pending), self._handle()
+            latest: dict[str, datetime] = {}
+            for entry in entries:
+                handle.seek(entry.offset + HEADER.size)
+                for raw in json.loads(handle.read(entry.size - HEADER.size))["r"]:
+                    reading = decode_reading(raw)
+                    if reading.tag not in latest or reading.source_time > latest[reading.tag]:
+                        latest[reading.tag] = reading.source_time
+            return latest
+
     def forwarded(self, seq: int) -> None:
         """Mark the oldest pending batch as stored; batches are forwarded strictly in journal order."""
         with self._lock:

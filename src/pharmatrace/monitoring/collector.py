@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -259,6 +260,24 @@ def configuration(db: Database, journal: Journal) -> tuple[DataSource, list[Bind
     return source, bindings
 
 
+def held_until(db: Database, journal: Journal, bindings: list[Binding]) -> dict[str, datetime]:
+    """Each tag's last source time the plant holds — in the historian or still in the journal — from which an
+    OPC UA source's history is back-filled on (re)connection. While the database is away, the journal's alone."""
+    held = journal.latest_pending()
+    try:
+        with db.sessions() as session:
+            wanted = select(Tag.id, Tag.name).where(Tag.name.in_([b.tag for b in bindings]))
+            names: dict[int, str] = {tag_id: name for tag_id, name in session.execute(wanted)}  # noqa: C416
+            for tag_id, value in historian.latest(session, names).items():
+                name = names[tag_id]
+                held[name] = max(held.get(name, value.source_time), value.source_time)
+    except DATABASE_AWAY:
+        log.warning(
+            "collector %s: database away, back-fill from the journal's times only", journal.source_code
+        )
+    return held
+
+
 def collector_client_id(source_code: str, state_dir: Path) -> str:
     """The collector's MQTT client id for a source of the installation whose state (and journal) is in
     ``state_dir``: the same on every start, so it finds its session; two installations (or two copies of one
@@ -268,15 +287,16 @@ def collector_client_id(source_code: str, state_dir: Path) -> str:
 
 
 def adapter_for(
-    source: DataSource, bindings: list[Binding], *, client_id: str | None = None
-) -> OpcUaAdapter | MqttAdapter | ModbusAdapter:
+    source: DataSource, bindings: list[Binding], *, client_id: str | None = None,
+    since: dict[str, datetime] | None = None,
+) -> OpcUaAdapter | MqttAdapter | ModbusAdapter:  # fmt: skip
     """The protocol client of a source, from its endpoint (``opc.tcp://…``, ``mqtt://host:port``,
     ``modbus://host:port/device``); Modbus polls at the fastest scan rate of its tags (at least 100 ms).
     ``client_id``: the collector's persistent MQTT session (:func:`collector_client_id`, QoS 1, acknowledged
-    after journaling)."""
+    after journaling). ``since``: OPC UA back-fills each tag's history after that time (:func:`held_until`)."""
     url = urlsplit(source.endpoint)
     if source.protocol == "opcua":
-        return OpcUaAdapter(source.endpoint, bindings)
+        return OpcUaAdapter(source.endpoint, bindings, since=since)
     if source.protocol == "mqtt":
         if client_id is not None:
             return MqttAdapter(url.hostname or "127.0.0.1", url.port or 1883, bindings,
@@ -301,7 +321,10 @@ async def collect(
     try:
         source, bindings = await asyncio.to_thread(configuration, db, collector.journal)
         client_id = collector_client_id(source.code, db.state_dir)
-        async with adapter_for(source, bindings, client_id=client_id) as adapter:
+        since = None
+        if source.protocol == "opcua":  # what the server kept while nobody read it (HistoryRead)
+            since = await asyncio.to_thread(held_until, db, collector.journal, bindings)
+        async with adapter_for(source, bindings, client_id=client_id, since=since) as adapter:
             acknowledge = (
                 adapter.acknowledge if isinstance(adapter, MqttAdapter) and adapter.manual_ack else None
             )

@@ -6,14 +6,21 @@ status-value-timestamp (a repeated value with a new source time is a new sample)
 reading with the DataValue's SourceTimestamp (the server's when the source gave none, marked so by its quality
 staying as the server sent it), its StatusCode mapped to a quality — Good, Uncertain or Bad, never dropped, never
 made good — and the raw status code kept.
+
+**Back-fill** (SH-8.4.1, TJ-10.1.3.3.a; ADR 0025): given ``since`` — each tag's last source time the plant
+already holds — the adapter, once its subscription is in place, reads each tag's history after that time from
+the server (HistoryRead, raw, OPC UA Part 11) and queues it oldest first, before the live values the subscription
+delivered meanwhile (held until then; one that history returned too is queued once). Values the PLC kept while
+the link or the collector was down thus arrive with their own source times and status codes. The window is at
+most :data:`BACKFILL_WINDOW`; a server without history for a node is logged and the live values go on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -21,6 +28,7 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.common.node import Node
 from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.uaerrors import UaError
 
 from pharmatrace.kernel import clock
 from pharmatrace.monitoring.adapters import Binding
@@ -29,6 +37,7 @@ from pharmatrace.monitoring.historian import Reading
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 5.0
+BACKFILL_WINDOW = timedelta(days=7)  # a PLC's history beyond this is a migration's job, not a reconnection's
 
 
 def quality_of(status: ua.StatusCode | None) -> str:
@@ -60,18 +69,24 @@ class OpcUaAdapter:
     """``async with OpcUaAdapter(url, bindings) as adapter:`` readings arrive on ``adapter.queue``."""
 
     def __init__(
-        self, url: str, bindings: Iterable[Binding], *, publishing_ms: float = 50.0, queue_size: int = 100
-    ) -> None:
+        self, url: str, bindings: Iterable[Binding], *, publishing_ms: float = 50.0, queue_size: int = 100,
+        since: Mapping[str, datetime] | None = None,
+    ) -> None:  # fmt: skip
         self.url = url
         self.bindings = list(bindings)
         self.publishing_ms = publishing_ms
         self.queue_size = queue_size
+        self.since = dict(since or {})  # tag → the last source time already held: back-fill after it
         self.queue: asyncio.Queue[Reading] = asyncio.Queue()
+        self.backfilled = 0
+        self.backfill_errors: dict[str, str] = {}
+        self._held: list[Reading] | None = None  # live values while the back-fill runs
         self._by_node: dict[str, Binding] = {}
         self._client = Client(url, timeout=TIMEOUT_S)
 
     async def __aenter__(self) -> Self:
         await asyncio.wait_for(self._client.connect(), TIMEOUT_S)
+        self._held = [] if self.since else None
         try:
             subscription = await self._client.create_subscription(self.publishing_ms, _Handler(self))
             trigger = ua.DataChangeFilter()
@@ -94,6 +109,8 @@ class OpcUaAdapter:
             for binding, result in zip(self.bindings, results, strict=True):
                 if isinstance(result, ua.StatusCode):
                     raise ValueError(f"OPC UA node {binding.address} of {binding.tag} refused: {result}")
+            if self.since:
+                await self._backfill()
         except BaseException:
             await self._client.disconnect()
             raise
@@ -104,15 +121,52 @@ class OpcUaAdapter:
     ) -> None:
         await asyncio.wait_for(self._client.disconnect(), TIMEOUT_S)
 
+    async def _backfill(self) -> None:
+        until = clock.now()
+        history: list[Reading] = []
+        for binding in self.bindings:
+            last = self.since.get(binding.tag)
+            if last is None:  # a tag never stored: it starts with its live values
+                continue
+            node = self._client.get_node(binding.address)
+            try:
+                found = await asyncio.wait_for(
+                    node.read_raw_history(max(last, until - BACKFILL_WINDOW), until, return_bounds=False),
+                    TIMEOUT_S,
+                )
+            except (UaError, TimeoutError) as error:
+                self.backfill_errors[binding.tag] = str(error) or type(error).__name__
+                log.warning("OPC UA history of %s (%s) not read: %s", binding.tag, binding.address, error)
+                continue
+            received = clock.now()
+            history += [
+                r for r in (self._reading(binding, v, received) for v in found) if r.source_time > last
+            ]
+        held, self._held = self._held or [], None
+        history.sort(key=lambda r: r.source_time)
+        queued: set[tuple[str, datetime]] = set()
+        for reading in (*history, *held):
+            if (reading.tag, reading.source_time) not in queued:
+                queued.add((reading.tag, reading.source_time))
+                self.queue.put_nowait(reading)
+        self.backfilled = len(history)
+        if history:
+            log.info("OPC UA %s: %d values back-filled from the server's history", self.url, len(history))
+
+    @staticmethod
+    def _reading(binding: Binding, value: ua.DataValue, received: datetime) -> Reading:
+        raw = value.Value.Value if value.Value is not None else None
+        at = utc(value.SourceTimestamp) or utc(value.ServerTimestamp) or received
+        status = value.StatusCode
+        return Reading(binding.tag, at, typed(binding, raw), quality_of(status),
+                       int(status.value) if status is not None else None, server_time=received)  # fmt: skip
+
     def receive(self, node: Node, value: ua.DataValue) -> None:
         binding = self._by_node.get(node.nodeid.to_string())
         if binding is None:
             return
-        received = clock.now()
-        raw = value.Value.Value if value.Value is not None else None
-        at = utc(value.SourceTimestamp) or utc(value.ServerTimestamp) or received
-        status = value.StatusCode
-        self.queue.put_nowait(
-            Reading(binding.tag, at, typed(binding, raw), quality_of(status),
-                    int(status.value) if status is not None else None, server_time=received)
-        )  # fmt: skip
+        reading = self._reading(binding, value, clock.now())
+        if self._held is not None:
+            self._held.append(reading)
+        else:
+            self.queue.put_nowait(reading)

@@ -2,8 +2,9 @@
 
 One object per equipment code with Double variables — shelf temperature, product temperature, condenser
 temperature, chamber pressure — whose NodeIds are the tag names (``ns=<idx>;s=FD-01.shelf_temperature``).
-:meth:`FreezeDryerServer.write` sets a value with its source timestamp and status code as a PLC would;
-``sent`` records every value written, with its tag.
+:meth:`FreezeDryerServer.write` sets a value with its source timestamp and status code as a PLC would, and keeps it
+in the server's history (every value written, HistoryRead-able, OPC UA Part 11), which a collector reconnecting
+back-fills from; ``sent`` records every value written, with its tag.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from types import TracebackType
 from typing import Self
 
 from asyncua import ua
+from asyncua.server.history import HistoryStorageInterface
 from asyncua.server.server import Server
+from asyncua.ua.attribute_ids import AttributeIds
 
 from pharmatrace.monitoring.adapters import Binding
 from pharmatrace.monitoring.historian import Reading
@@ -61,6 +64,7 @@ class FreezeDryerServer:
 
     async def __aenter__(self) -> Self:
         await self._server.init()
+        self._history: HistoryStorageInterface = self._server.iserver.history_manager.storage
         self._server.set_endpoint(self.url)
         self._server.set_server_name(f"PharmaTrace simulated freeze-dryer {self.equipment}")
         self._server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
@@ -69,6 +73,12 @@ class FreezeDryerServer:
         for signal, (_, start) in SIGNALS.items():
             node = await unit.add_variable(ua.NodeId(ua.String(self.tag(signal)), ua.Int16(self._index)), signal, start,
                                            varianttype=ua.VariantType.Double)  # fmt: skip
+            await node.write_attribute(
+                AttributeIds.Historizing, ua.DataValue(ua.Variant(True, ua.VariantType.Boolean))
+            )
+            await node.set_attr_bit(AttributeIds.AccessLevel, ua.AccessLevel.HistoryRead)
+            await node.set_attr_bit(AttributeIds.UserAccessLevel, ua.AccessLevel.HistoryRead)
+            await self._history.new_historized_node(node.nodeid, period=None)
             self._nodes[signal] = node.nodeid
         await self._server.start()
         return self
@@ -88,6 +98,7 @@ class FreezeDryerServer:
             ServerTimestamp=_ua_time(datetime.now(UTC)),
         )  # fmt: skip
         await self._server.write_attribute_value(self._nodes[signal], data)
+        await self._history.save_node_value(self._nodes[signal], data)
         quality = "good" if status >> 30 == 0 else "uncertain" if status >> 30 == 1 else "bad"
         reading = Reading(self.tag(signal), moment, value, quality, status)
         self.sent.append(reading)
