@@ -201,3 +201,173 @@ def test_the_investigation_names_what_the_result_is_linked_to_and_never_invents_
     assert shown.connected is True
     assert all(v["mean"] == "21.50" for v in shown.readings)
     assert len(shown.readings) == (2 if shown.room else 0)
+
+
+# --- corrections of recorded steps (TJ-10.1.3.4, SH-7.1.3) -----------------------------------------------------
+
+PHASE2 = {"manufacturing": "供应商干燥工序记录审核", "other_batches": "同供应商其他批次未受影响",
+          "root_cause": "干燥时间不足"}  # fmt: skip
+
+
+def _to_conclusion(db: Database) -> tuple[str, int]:
+    """A fresh OOS taken to its conclusion (confirmed, no CAPA, with the rationale): its code and test ID."""
+    code, test_id, _result_id = _case(db)
+    _do(db, REVIEWER, lambda uow, p: oos.record_phase1(uow, p, code, PhaseOne.model_validate(
+        {**NONE_FOUND, "assignable_cause": False, "summary": "未发现实验室差错"})))  # fmt: skip
+    _do(
+        db,
+        REVIEWER,
+        lambda uow, p: oos.raise_deviation(uow, p, code, DeviationRaise(immediate_actions="待验")),
+    )
+    _do(db, REVIEWER, lambda uow, p: oos.record_phase2(uow, p, code, PhaseTwo(**PHASE2)))
+    _do(db, REVIEWER, lambda uow, p: oos.record_conclusion(uow, p, code, ConclusionCreate(
+        conclusion="confirmed", summary="确认超标", no_capa_rationale="供应商已更换")))  # fmt: skip
+    return code, test_id
+
+
+def _step_id(db: Database, code: str, kind: str) -> int:
+    with db.sessions() as session:
+        return oos.steps_of(session, oos.get_case(session, code))[kind].id
+
+
+def _sm3(db: Database, code: str) -> str:
+    with db.sessions() as session:
+        return oos.content_sm3(session, oos.get_case(session, code))
+
+
+@pytest.mark.clause("TJ-10.1.3.4", "TJ-7.7", "TJ-B.2.4.3", "SH-7.1.3")
+def test_a_recorded_step_is_corrected_with_its_reason_and_the_closure_signs_the_corrected_content(
+    db: Database,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from helpers import token
+    from pharmatrace.kernel.audit import AuditEntry
+    from pharmatrace.web.app import create_app
+
+    code, _test_id = _to_conclusion(db)
+    conclusion_id, phase2_id = _step_id(db, code, "conclusion"), _step_id(db, code, "phase2")
+    signed_before = _sm3(db, code)
+    with TestClient(create_app(db), cookies={"pt_lang": "en"}) as client:
+        reviewer = token(client, REVIEWER)
+        api = client.post(f"/api/v1/lims/oos/{code}/steps/{phase2_id}/correction", headers=reviewer,
+                          json={"reason": "根本原因补充：干燥温度亦偏低",
+                                "phase2": {**PHASE2, "root_cause": "干燥时间不足且温度偏低"}})  # fmt: skip
+        assert api.status_code == 200, api.text
+        assert api.json()["steps"][1]["content"]["root_cause"] == "干燥时间不足且温度偏低"
+        client.post("/login", data={"login": REVIEWER, "password": DEMO_PASSWORD})
+        page = client.get(f"/lims/oos/{code}").text
+        assert 'data-testid="correct-conclusion-form"' in page and 'data-testid="correct-phase2-form"' in page
+        posted = client.post(f"/lims/oos/{code}/steps/{conclusion_id}/correction",
+                             data={"kind": "conclusion", "conclusion": "inconclusive", "summary": "无法确定",
+                                   "reason": "复核后结论更正为无法确定"}, follow_redirects=False)  # fmt: skip
+        assert posted.status_code == 303, posted.text
+        shown = client.get(f"/lims/oos/{code}").text
+        assert shown.count('data-testid="superseded"') == 2 and "复核后结论更正为无法确定" in shown
+        assert f"#{conclusion_id}" in shown and 'data-testid="step-conclusion-superseded"' in shown
+        detail = client.get(f"/api/v1/lims/oos/{code}", headers=reviewer).json()
+    history = {s["id"]: s for s in detail["history"]}
+    assert (
+        history[conclusion_id]["superseded_by"]
+        and history[conclusion_id]["content"]["conclusion"] == "confirmed"
+    )
+    current = history[history[conclusion_id]["superseded_by"]]
+    assert (current["corrects_id"], current["reason"], current["recorded_by"], current["current"]) == (
+        conclusion_id, "复核后结论更正为无法确定", REVIEWER, True)  # fmt: skip
+    assert [s["content"].get("conclusion") for s in detail["steps"] if s["kind"] == "conclusion"] == [
+        "inconclusive"
+    ]
+    assert detail["content_sm3"] != signed_before and len(detail["history"]) == 5
+    with db.sessions() as session:  # each correction is in the trail, with its reason
+        trail = session.scalars(select(AuditEntry).where(AuditEntry.object_type == "lims_oos_step",
+                                                         AuditEntry.object_id == str(current["id"]))).all()  # fmt: skip
+        assert [(e.actor_login, e.reason) for e in trail] == [(REVIEWER, "复核后结论更正为无法确定")]
+
+    closure = _close(db, code)
+    with db.sessions() as session:
+        case = oos.get_case(session, code)
+        signed = oos.content_of(session, case)["steps"]["conclusion"]
+        assert closure.content_sm3 == oos.content_sm3(session, case) == detail["content_sm3"]
+        assert (closure.conclusion, signed["corrects"], signed["content"]["conclusion"]) == (
+            "inconclusive", conclusion_id, "inconclusive")  # fmt: skip
+    before = _counts(db)
+    with pytest.raises(oos.OosCaseClosed):
+        _do(db, REVIEWER, lambda uow, p: oos.correct_step(uow, p, code, current["id"], ConclusionCreate(
+            conclusion="confirmed", summary="再改"), "关闭后更正"))  # fmt: skip
+    assert (_counts(db), _sm3(db, code)) == (before, closure.content_sm3)
+
+
+@pytest.mark.clause("TJ-10.1.3.4", "SH-7.1.3")
+def test_a_correction_is_refused_without_reason_for_an_unknown_or_superseded_step_or_the_wrong_permission(
+    db: Database,
+) -> None:
+    from pharmatrace.kernel.errors import NotFound, ReasonRequired, ValidationFailed
+
+    code, _test_id = _to_conclusion(db)
+    phase2_id, conclusion_id = _step_id(db, code, "phase2"), _step_id(db, code, "conclusion")
+    other, _t, _r = _case(db)  # a step of another case is unknown here
+    _do(db, REVIEWER, lambda uow, p: oos.record_phase1(uow, p, other, PhaseOne.model_validate(
+        {**NONE_FOUND, "assignable_cause": False, "summary": "未发现"})))  # fmt: skip
+    fixed = ConclusionCreate(conclusion="inconclusive", summary="无法确定")
+    _do(db, REVIEWER, lambda uow, p: oos.correct_step(uow, p, code, conclusion_id, fixed, "结论更正"))
+    phase1 = PhaseOne.model_validate({**NONE_FOUND, "assignable_cause": True, "summary": "计算错误",
+                                      "invalidation_reason": "录入错位",
+                                      "calculation": {"answer": "error"}})  # fmt: skip
+    lab_only = dataclasses.replace(
+        principal(db, REVIEWER), permissions=frozenset({oos.LAB_PERMISSION, "lims.view"})
+    )
+    refusals: list[tuple[Any, int, Any, str, Any]] = [
+        (REVIEWER, conclusion_id, fixed, "  ", ReasonRequired),  # no reason
+        (REVIEWER, 999_999, fixed, "更正", NotFound),  # no such step
+        (REVIEWER, _step_id(db, other, "phase1"), fixed, "更正", NotFound),  # another case's step
+        (REVIEWER, conclusion_id, fixed, "再次更正", oos.OosStepSuperseded),  # corrected already
+        (
+            lab_only,
+            phase2_id,
+            PhaseTwo(**{**PHASE2, "root_cause": "温度"}),
+            "更正",
+            NotPermitted,
+        ),  # phase II's
+        (ANALYST, _step_id(db, code, "conclusion"), fixed, "更正", NotPermitted),  # the analyst records none
+        (REVIEWER, _step_id(db, code, "phase1"), phase1, "更正", Conflict),  # the path taken stays
+        (REVIEWER, phase2_id, fixed, "更正", ValidationFailed),  # content of another kind
+    ]
+    before, signed = _counts(db), _sm3(db, code)
+    for who, step_id, body, reason, error in refusals:
+        user = who if not isinstance(who, str) else principal(db, who)
+        with pytest.raises(error):
+            _do(db, user.login, lambda uow, p, s=step_id, b=body, r=reason: oos.correct_step(uow, p, code, s, b, r),
+                who=user)  # fmt: skip
+    assert (_counts(db), _sm3(db, code)) == (before, signed)
+
+
+@pytest.mark.clause("TJ-10.1.3.4", "SH-7.1.3")
+@pytest.mark.both  # partial unique index and triggers on both dialects
+def test_the_database_corrects_a_step_at_most_once_and_only_with_a_reason(db: Database) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from helpers import behind_the_apps_back
+
+    code, _test_id, _result_id = _case(db)
+    _do(db, REVIEWER, lambda uow, p: oos.record_phase1(uow, p, code, PhaseOne.model_validate(
+        {**NONE_FOUND, "assignable_cause": False, "summary": "未发现实验室差错"})))  # fmt: skip
+    original = _step_id(db, code, "phase1")
+    _do(db, REVIEWER, lambda uow, p: oos.correct_step(uow, p, code, original, PhaseOne.model_validate(
+        {**NONE_FOUND, "assignable_cause": False, "summary": "未发现差错（补充说明）"}), "补充说明"))  # fmt: skip
+    insert = text(
+        "INSERT INTO lims_oos_steps (case_id, kind, content, recorded_at, recorded_by, recorded_by_name, "
+        "corrects_id, reason) SELECT case_id, kind, content, recorded_at, 'raw-sql', 'raw', :corrects, :reason "
+        "FROM lims_oos_steps WHERE id = :id"
+    )
+    before = _counts(db)
+    for corrects, reason, refusal in [
+        (original, "第二次更正", "unique|UNIQUE"),  # the original is corrected already
+        (None, "", "unique|UNIQUE"),  # a second original phase I
+        (_step_id(db, code, "phase1"), "", "names its reason"),  # a correction without its reason
+    ]:
+        with pytest.raises(DBAPIError, match=refusal), behind_the_apps_back(db) as conn:
+            conn.execute(insert, {"corrects": corrects, "reason": reason, "id": original})
+    with pytest.raises(DBAPIError, match="append-only"), behind_the_apps_back(db) as conn:
+        conn.execute(text("UPDATE lims_oos_steps SET reason = 'x' WHERE id = :id"), {"id": original})
+    assert _counts(db) == before

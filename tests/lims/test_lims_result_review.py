@@ -28,7 +28,7 @@ from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.esign.models import Signature
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.lims import results
-from pharmatrace.lims.result_models import OosCase
+from pharmatrace.lims.result_models import LabResult, OosCase
 from pharmatrace.lims.result_schemas import ReviewDecision
 from pharmatrace.storage.engine import Database
 
@@ -166,3 +166,85 @@ def test_a_result_outside_the_trend_of_the_reviewed_history_is_flagged_out_of_tr
     assert '"rule":"k_sigma"' in odd.oot_findings
     usual = enter(db, mannitol_order(db)[LOSS], value="0.21")
     assert usual.oot is False and usual.oot_findings == "[]"
+
+
+@pytest.mark.clause("TJ-7.7", "SH-7.1.3")
+def test_a_pending_result_follows_the_history_when_an_invalidated_result_is_replaced_by_its_retest(
+    db: Database,
+) -> None:
+    """Four reviewed results are too few for any trend rule: a result entered then is not judged. An earlier OOS
+    result is invalidated in phase I and replaced by its retest; when its investigation closes, the approved retest
+    is the fifth point of the history and the pending result, re-evaluated, is out of trend — recorded with the
+    reason, the result row as entered. The reviewer re-evaluates on demand; an approved result keeps its flag."""
+    from helpers import LOGIN_BY_ROLE
+    from pharmatrace.demo.seed import DEMO_PASSWORD
+    from pharmatrace.kernel.audit import AuditEntry
+    from pharmatrace.kernel.errors import NotPermitted
+    from pharmatrace.lims import oos
+    from pharmatrace.lims.oos_schemas import ConclusionCreate, PhaseOne
+    from pharmatrace.lims.result_models import OotEvaluation
+
+    def as_(login: str, write: object) -> object:
+        who = principal(db, login)
+        with UnitOfWork(db, who.actor) as uow:
+            made = write(uow, who)  # type: ignore[operator]
+            uow.commit()
+            return made
+
+    for value in ("0.20", "0.21", "0.20", "0.22"):
+        review(db, enter(db, mannitol_order(db)[LOSS], value=value).id)
+    earlier = mannitol_order(db)[LOSS]
+    failing = enter(db, earlier, value="0.62")  # OOS: its test leaves the history while investigated
+    pending = enter(db, mannitol_order(db)[LOSS], value="0.40")
+    assert (pending.outcome, pending.oot) == ("pass", None)  # 4 points: no rule can judge it
+
+    with db.sessions() as session:
+        code = session.scalars(select(OosCase.code).where(OosCase.result_id == failing.id)).one()
+    checks = {
+        c: {"answer": "ok"} for c in ("instrument", "standard_reagent", "sample_preparation", "analyst")
+    }
+    as_(REVIEWER, lambda uow, p: oos.record_phase1(uow, p, code, PhaseOne.model_validate(
+        {**checks, "calculation": {"answer": "error"}, "assignable_cause": True, "summary": "计算错误",
+         "invalidation_reason": "称量值录入错位，结果无效"})))  # fmt: skip
+    as_(REVIEWER, lambda uow, p: oos.record_conclusion(uow, p, code, ConclusionCreate(
+        conclusion="invalidated", summary="实验室差错，复验")))  # fmt: skip
+    retest = enter(db, earlier, how="retest", value="0.20", reason="OOS 调查：复验", oos_case=code)
+    review(db, retest.id)  # approved, but its test is still under investigation: the history is unchanged
+    assert counts_of(db, OotEvaluation) == 0
+    as_(
+        LOGIN_BY_ROLE["qa_release"],
+        lambda uow, p: oos.close(uow, p, code, password=DEMO_PASSWORD, login=p.login),
+    )
+
+    with db.sessions() as session:
+        shown = results.result_public(session, results.get_result(session, pending.id))
+        row = session.scalars(select(LabResult.oot).where(LabResult.id == pending.id)).one()
+        trail = session.scalars(
+            select(AuditEntry).where(AuditEntry.object_type == "lims_oot_evaluation")
+        ).all()
+    assert (shown.oot, shown.oot_at_entry, row) == (
+        True,
+        None,
+        None,
+    )  # re-evaluated; the result row as entered
+    assert shown.oot_findings[0]["rule"] == "k_sigma" and len(shown.oot_evaluations) == 1
+    reason = shown.oot_evaluations[0].reason
+    assert code in reason and "invalidated" in reason and "re-evaluated after" in reason
+    assert [e.actor_login for e in trail] == [LOGIN_BY_ROLE["qa_release"]]
+
+    with pytest.raises(NotPermitted):  # the reviewer's action, not the analyst's
+        as_(ANALYST, lambda uow, p: results.reevaluate_result(uow, p, pending.id))
+    again = as_(REVIEWER, lambda uow, p: results.reevaluate_result(uow, p, pending.id, "规则复核"))
+    assert (again.oot, again.reason) == (True, "规则复核")  # type: ignore[attr-defined]
+    review(db, pending.id)
+    before = counts_of(db, OotEvaluation)
+    with pytest.raises(Conflict, match="approved one keeps"):
+        as_(REVIEWER, lambda uow, p: results.reevaluate_result(uow, p, pending.id))
+    assert counts_of(db, OotEvaluation) == before
+
+
+def counts_of(db: Database, model: type) -> int:
+    from sqlalchemy import func
+
+    with db.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)

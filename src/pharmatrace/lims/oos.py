@@ -19,6 +19,11 @@
 * **Conclusion** (``lims.result.review``): confirmed OOS, invalidated (laboratory error) or inconclusive; a
   confirmed OOS needs a CAPA through the QMS seam (:func:`pharmatrace.qms.capa.capas_for_source`, source
   ``oos``) or the recorded rationale for none.
+* **Corrections** (TJ-10.1.3.4, SH-7.1.3): a recorded step is corrected, while the case is open, by whoever may
+  record that step, with the reason (:func:`correct_step`): a new row naming the step it supersedes, whose
+  content it replaces as a whole; the original stays, shown as superseded. The current content of a phase is its
+  latest correction (the one not superseded); only that one may be corrected again. A correction keeps the path
+  of the investigation (phase I's assignable cause) and the conclusion's rules; it changes what the closure signs.
 * **Closure** (``qms.deviation.approve``): QA's SM2 signature (``lims.oos.close``) on an append-only closure row
   naming the SM3 of the investigation's content; never by an analyst of the result; refused with every reason
   while a step is missing (nothing written).
@@ -37,7 +42,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger
-from pharmatrace.kernel.errors import N_, Conflict, Msgid, NotPermitted, Reason, Reasons
+from pharmatrace.kernel.errors import (
+    N_,
+    Conflict,
+    Msgid,
+    NotFound,
+    NotPermitted,
+    Reason,
+    ReasonRequired,
+    Reasons,
+    ValidationFailed,
+)
 from pharmatrace.kernel.esign import service as esign
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
@@ -130,7 +145,22 @@ class OosClosureRefused(Conflict):
     code = "oos_closure_refused"
 
 
+class OosCaseClosed(Conflict):
+    """A closed OOS investigation is signed as it stands: nothing of it is corrected any more (TJ-7.7)."""
+
+    code = "oos_case_closed"
+
+
+class OosStepSuperseded(Conflict):
+    """A step already corrected: only the current content of a phase (its latest correction) is corrected."""
+
+    code = "oos_step_superseded"
+
+
 Blocker = Reason  # one reason the closure is refused
+
+# Who corrects a step: whoever may record it (the transition that records each kind).
+RECORDED_BY = {"phase1": "record_phase1", "phase2": "record_phase2", "conclusion": "record_conclusion"}
 
 
 # --- reading -----------------------------------------------------------------------------------------------
@@ -140,9 +170,15 @@ def get_case(session: Session, code: str) -> OosCase:
     return results.case_by_code(session, code)
 
 
+def history_of(session: Session, case: OosCase) -> list[OosStep]:
+    """Every recorded step and correction of the case, oldest first."""
+    return list(session.scalars(select(OosStep).where(OosStep.case_id == case.id).order_by(OosStep.id)))
+
+
 def steps_of(session: Session, case: OosCase) -> dict[str, OosStep]:
-    rows = session.scalars(select(OosStep).where(OosStep.case_id == case.id).order_by(OosStep.id))
-    return {row.kind: row for row in rows}
+    """The current step of each phase: its latest correction, else the step as recorded (a step is corrected at
+    most once and only the current one is, so the latest row of a kind is the current one)."""
+    return {row.kind: row for row in history_of(session, case)}
 
 
 def content(step: OosStep | None) -> dict[str, Any]:
@@ -270,6 +306,61 @@ def record_conclusion(uow: UnitOfWork, principal: Principal, code: str, body: Co
     return _record(uow, principal, case, "conclusion", body.model_dump(mode="json"))
 
 
+# --- corrections (TJ-10.1.3.4) ---------------------------------------------------------------------------------
+
+
+def correct_step(uow: UnitOfWork, principal: Principal, code: str, step_id: int,
+                 body: PhaseOne | PhaseTwo | ConclusionCreate, reason: str) -> OosStep:  # fmt: skip
+    """Correct a recorded step of an open investigation: a new row of the same kind naming it, with the whole
+    content as it should read and the reason; by whoever may record that step. Refused (nothing written) for a
+    step of another case or none, a step already corrected, a closed case, no reason, content of another kind,
+    a change of phase I's assignable cause (the path the investigation took) or a content that changes nothing."""
+    session = uow.session
+    case = get_case(session, code)
+    step = session.get(OosStep, step_id)
+    if step is None or step.case_id != case.id:
+        raise NotFound(N_("OOS investigation {code} has no step {id}"), code=case.code, id=step_id)
+    principal.require(TRANSITIONS[RECORDED_BY[step.kind]].permission)
+    if len(reason.strip()) < 2:
+        raise ReasonRequired(N_("A correction needs its reason"))
+    if case.status == "closed":
+        raise OosCaseClosed(N_("OOS investigation {code} is closed: its steps are not corrected any more"),
+                            code=case.code)  # fmt: skip
+    newer = session.scalar(select(OosStep.id).where(OosStep.corrects_id == step.id))
+    if newer is not None:
+        raise OosStepSuperseded(N_("Step {id} was corrected by step {newer}: correct the current one"),
+                                id=step.id, newer=newer)  # fmt: skip
+    expected = {"phase1": PhaseOne, "phase2": PhaseTwo, "conclusion": ConclusionCreate}[step.kind]
+    if not isinstance(body, expected):
+        raise ValidationFailed(N_("Step {id} is “{kind}”: give its content"), id=step.id,
+                               kind=Msgid(STEP_LABELS[step.kind]))  # fmt: skip
+    fields = body.model_dump(mode="json")
+    before = content(step)
+    if step.kind == "phase1" and bool(fields["assignable_cause"]) != bool(before.get("assignable_cause")):
+        raise Conflict(N_("A correction of phase I keeps its finding of an assignable laboratory error: the "
+                          "investigation followed it"))  # fmt: skip
+    if step.kind == "phase2":
+        fields["deviation"] = before.get("deviation")  # recorded with its deviation, which stays linked
+    if step.kind == "conclusion":
+        if content(steps_of(session, case).get("phase1")).get("assignable_cause") and (
+            fields["conclusion"] != "invalidated"
+        ):
+            raise Conflict(
+                N_("An assignable laboratory error was found in phase I: the result is invalidated")
+            )
+        if fields["conclusion"] != "confirmed" and fields["no_capa_rationale"]:
+            raise Conflict(N_("Only a confirmed OOS gives the rationale for no CAPA"))
+    if ledger.canonical_text(fields) == step.content:
+        raise Conflict(N_("The correction changes nothing of step {id}"), id=step.id)
+    reason = uow.give_reason(reason)
+    correction = OosStep(case_id=case.id, kind=step.kind, content=ledger.canonical_text(fields),
+                         recorded_at=clock.now(), recorded_by=principal.login, recorded_by_name=principal.full_name,
+                         corrects_id=step.id, reason=reason[:500])  # fmt: skip
+    session.add(correction)
+    session.flush()
+    return correction
+
+
 # --- closure -----------------------------------------------------------------------------------------------
 
 
@@ -314,12 +405,24 @@ def content_of(session: Session, case: OosCase) -> dict[str, Any]:
         "code": case.code, "result_id": case.result_id, "result_sm3": result.content_sm3,
         "lot_number": case.lot_number, "item_name": case.item_name, "limit": case.limit_text,
         "result": case.result_text, "opened_by": case.opened_by,
-        "steps": {kind: {"content": content(s), "by": s.recorded_by, "at": s.recorded_at.isoformat()}
-                  for kind, s in sorted(steps_of(session, case).items())},
+        "steps": {kind: _signed_step(s) for kind, s in sorted(steps_of(session, case).items())},
         "retests": [[r.id, r.content_sm3] for r in retests_of(session, case)],
         "deviations": [d.number for d in deviations_of(session, case)],
         "capas": [c.number for c in capas_of(session, case)],
     }  # fmt: skip
+
+
+def _signed_step(step: OosStep) -> dict[str, Any]:
+    """A phase as the closure signs it: its current content, who and when; a correction also names the step it
+    corrects and why (a step never corrected reads as it always did, so earlier closures keep their hash)."""
+    signed: dict[str, Any] = {
+        "content": content(step),
+        "by": step.recorded_by,
+        "at": step.recorded_at.isoformat(),
+    }
+    if step.corrects_id is not None:
+        signed.update(corrects=step.corrects_id, reason=step.reason)
+    return signed
 
 
 def content_sm3(session: Session, case: OosCase) -> str:
@@ -356,7 +459,15 @@ def close(
     esign.add_signed_decision(
         uow, principal, closure, action_code=CLOSE_ACTION, password=password, login=login
     )
-    session.refresh(results.get_test(session, case.test_id), ["oos_cases"])
+    test = results.get_test(session, case.test_id)
+    session.refresh(test, ["oos_cases"])
+    # TJ-7.7: the test leaves the investigation; its approved latest version (the retest that replaced an
+    # invalidated result, or the confirmed result) joins the reviewed history, and pending results follow it
+    what = ("its invalidated result was replaced by the retest" if conclusion == "invalidated"
+            else f"its result ({conclusion}) joined the reviewed history")  # fmt: skip
+    results.trend_history_changed(
+        uow, principal, test, f"re-evaluated after OOS {case.code} was closed: {what}"
+    )
     return closure
 
 
@@ -397,6 +508,13 @@ def closure_public(session: Session, closure: OosClosure) -> ClosurePublic:
                          signatures=signatures)  # fmt: skip
 
 
+def step_public(step: OosStep, superseded_by: int | None) -> StepPublic:
+    return StepPublic(id=step.id, kind=step.kind, content=content(step), recorded_at=step.recorded_at,
+                      recorded_by=step.recorded_by, recorded_by_name=step.recorded_by_name,
+                      corrects_id=step.corrects_id, reason=step.reason, superseded_by=superseded_by,
+                      current=superseded_by is None)  # fmt: skip
+
+
 def investigation_detail(session: Session, case: OosCase) -> InvestigationDetail:
     """The investigation with everything linked to it (TJ-7.7): batch or lot, sample, analyst, instrument and
     its calibration at the time, the method SOP, reagents and their expiry, the room during the test."""
@@ -404,6 +522,8 @@ def investigation_detail(session: Session, case: OosCase) -> InvestigationDetail
     shown = results.result_public(session, result)
     order = session.get(TestOrder, case.order_id)
     closure = closure_of(session, case)
+    history = history_of(session, case)
+    superseded = {s.corrects_id: s.id for s in history if s.corrects_id is not None}
     return InvestigationDetail(
         code=case.code, stage=stage_of(session, case), phase=case.phase, status=case.status,
         result_id=case.result_id, test_id=case.test_id, order_code=order.code if order else "",
@@ -418,8 +538,8 @@ def investigation_detail(session: Session, case: OosCase) -> InvestigationDetail
                   "outcome": r.outcome, "entered_by": r.entered_by, "entered_at": r.entered_at.isoformat()}
                  for r in retests_of(session, case)],
         environment=environment(session, result), opened_at=case.opened_at, opened_by=case.opened_by,
-        steps=[StepPublic(kind=s.kind, content=content(s), recorded_at=s.recorded_at, recorded_by=s.recorded_by,
-                          recorded_by_name=s.recorded_by_name) for s in steps_of(session, case).values()],
+        steps=[step_public(s, None) for s in steps_of(session, case).values()],
+        history=[step_public(s, superseded.get(s.id)) for s in history],
         deviations=[LinkedDeviation(number=d.number, status=d.status, classification=d.classification)
                     for d in deviations_of(session, case)],
         capas=[LinkedCapa(number=c.number, title=c.title, status=c.status, due_date=c.due_date)

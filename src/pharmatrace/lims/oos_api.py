@@ -2,7 +2,9 @@
 
 Reading needs ``lims.view``; each step the permission its transition declares (:data:`pharmatrace.lims.oos.
 TRANSITIONS`, checked by the service): phase I and the conclusion ``lims.result.review``, phase II and its
-deviation ``qms.deviation.raise``, the signed closure ``qms.deviation.approve`` (never the result's analyst).
+deviation ``qms.deviation.raise``, the signed closure ``qms.deviation.approve`` (never the result's analyst). A
+recorded step is corrected (``/steps/{id}/correction``, with the reason) by whoever may record it, while the case
+is open.
 The list of cases is ``/api/v1/lims/oos-cases``.
 """
 
@@ -23,6 +25,7 @@ from pharmatrace.lims.oos_schemas import (
     OosClose,
     PhaseOne,
     PhaseTwo,
+    StepCorrection,
 )
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.deps import DbDep, Requires, uow_for
@@ -71,6 +74,15 @@ def record_conclusion(
     code: str, body: ConclusionCreate, db: DbDep, principal: LimsView
 ) -> InvestigationDetail:
     return _step(db, principal, code, lambda uow: oos.record_conclusion(uow, principal, code, body))
+
+
+@router.post("/oos/{code}/steps/{step_id}/correction", response_model=InvestigationDetail)
+def correct_step(
+    code: str, step_id: int, body: StepCorrection, db: DbDep, principal: LimsView
+) -> InvestigationDetail:
+    """A correction of a recorded step: its whole content as it should read and the reason (TJ-10.1.3.4)."""
+    return _step(db, principal, code,
+                 lambda uow: oos.correct_step(uow, principal, code, step_id, body.body, body.reason))  # fmt: skip
 
 
 @router.post("/oos/{code}/close", response_model=InvestigationDetail)

@@ -6,6 +6,9 @@ visible whatever happens. Its investigation is written as append-only rows, each
 * :class:`OosStep` — one per step and case: the phase I laboratory checklist and its conclusion, the phase II
   full investigation (manufacturing, impact on other batches, root cause), the investigation's conclusion
   (confirmed OOS / invalidated, laboratory error / inconclusive). A step is recorded once; its content is JSON.
+  A recorded step is corrected by a new row of the same kind naming it (``corrects_id``) with the reason: the
+  original stays as it was, superseded; the current content of a phase is its latest correction. Each step is
+  corrected at most once (so only the current one is), and the database holds it (migration 0053).
 * :class:`OosClosure` — QA's closure, signed (``lims.oos.close``) on this row, naming the SM3 of the
   investigation's content.
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pharmatrace.kernel.audit import Audited
@@ -48,8 +51,12 @@ class OosStep(Audited, Base):
     __table_args__ = (
         CheckConstraint(_in("kind", STEP_KINDS), name="kind"),
         CheckConstraint("length(content) >= 2", name="content"),
-        Index("uq_lims_oos_steps_case_kind", "case_id", "kind", unique=True),
-    )
+        # one original step per case and kind; its corrections follow (0053)
+        Index("uq_lims_oos_steps_case_kind", "case_id", "kind", unique=True,
+              sqlite_where=text("corrects_id IS NULL"), postgresql_where=text("corrects_id IS NULL")),
+        Index("uq_lims_oos_steps_corrects_id", "corrects_id", unique=True),  # a step is corrected at most once
+        # and a correction names its reason: trigger lims_oos_steps_correction_reason (0053)
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("lims_oos_cases.id"), nullable=False)
@@ -58,6 +65,8 @@ class OosStep(Audited, Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     recorded_by: Mapped[str] = mapped_column(String(64), nullable=False)
     recorded_by_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("lims_oos_steps.id"), nullable=True)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False, default="", server_default="")
 
 
 class OosClosure(Audited, Base):

@@ -74,6 +74,31 @@ class ConclusionCreate(Strict):
     no_capa_rationale: OptionalText = ""
 
 
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
+
+
+class StepCorrection(Strict):
+    """A correction of a recorded step (TJ-10.1.3.4): the reason, and the step's whole content as it should read —
+    ``phase1``, ``phase2`` or ``conclusion``, the one of the corrected step's kind."""
+
+    reason: Reason
+    phase1: PhaseOne | None = None
+    phase2: PhaseTwo | None = None
+    conclusion: ConclusionCreate | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> StepCorrection:
+        if sum(x is not None for x in (self.phase1, self.phase2, self.conclusion)) != 1:
+            raise PydanticCustomError(RULE, N_("Give the corrected content of the one step"))
+        return self
+
+    @property
+    def body(self) -> PhaseOne | PhaseTwo | ConclusionCreate:
+        found = self.phase1 or self.phase2 or self.conclusion
+        assert found is not None
+        return found
+
+
 class DeviationRaise(Strict):
     """The deviation phase II raises through the QMS seam (immediate actions taken)."""
 
@@ -89,11 +114,19 @@ class OosClose(Strict):
 
 
 class StepPublic(BaseModel):
+    """A recorded step; a correction names the step it ``corrects`` and its reason, a corrected one the correction
+    that superseded it (``superseded_by``). ``current``: this is the phase's content now."""
+
+    id: int
     kind: str
     content: dict[str, Any]
     recorded_at: datetime
     recorded_by: str
     recorded_by_name: str
+    corrects_id: int | None = None
+    reason: str = ""
+    superseded_by: int | None = None
+    current: bool = True
 
 
 class SignaturePublic(BaseModel):
@@ -170,7 +203,8 @@ class InvestigationDetail(BaseModel):
     environment: Environment
     opened_at: datetime
     opened_by: str
-    steps: list[StepPublic]
+    steps: list[StepPublic]  # the current content of each phase
+    history: list[StepPublic]  # every recorded step and correction, oldest first
     deviations: list[LinkedDeviation]
     capas: list[LinkedCapa]
     blockers: list[Blocker]

@@ -6,7 +6,9 @@ result, the analyst, the instrument and its calibration at the time of the test,
 and their expiry — and its phase and status; each case links to its investigation page. The investigation page
 shows the same context and the room environment during the test, every recorded step with who and when, the
 linked deviation and CAPA, what still blocks the closure, and the form of each step open to the reader now
-(:data:`pharmatrace.lims.oos.TRANSITIONS`).
+(:data:`pharmatrace.lims.oos.TRANSITIONS`). Every recorded step stays on the page; a corrected one is marked
+superseded with who corrected it, when and why, and each current step has its correction form for whoever may
+record it, while the case is open (TJ-10.1.3.4).
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.lims import oos, results
 from pharmatrace.lims.oos_models import OosClosure, OosStep
-from pharmatrace.lims.oos_schemas import CHECKS, ConclusionCreate, DeviationRaise, PhaseOne, PhaseTwo
+from pharmatrace.lims.oos_schemas import (
+    CHECKS,
+    ConclusionCreate,
+    DeviationRaise,
+    PhaseOne,
+    PhaseTwo,
+    StepPublic,
+)
 from pharmatrace.lims.result_models import OosCase
 from pharmatrace.web import i18n
 from pharmatrace.web.deps import DbDep, Requires
@@ -81,6 +90,9 @@ def _page(request: Request, db: DbDep, principal: Principal, code: str, status_c
         analysts = oos.analysts_of(session, case)
         trail = _trail(session, case)
         ask_login = first_signature_pending(session, principal)
+    open_case = detail.status != "closed"
+    may_correct = {kind: open_case and principal.can(oos.TRANSITIONS[name].permission)
+                   for kind, name in oos.RECORDED_BY.items()}  # fmt: skip
     values.setdefault("data", {})
     values.setdefault("form", "")
     values.setdefault("done", request.query_params.get("done"))
@@ -89,7 +101,40 @@ def _page(request: Request, db: DbDep, principal: Principal, code: str, status_c
                   analyst_of_result=principal.login in analysts, trail=trail, ask_login=ask_login,
                   may={name: principal.can(t.permission) and detail.stage in t.sources
                        for name, t in oos.TRANSITIONS.items()},
-                  checks=CHECKS, labels=LABELS, **values)  # fmt: skip
+                  may_correct=may_correct, by_id={h.id: h for h in detail.history},
+                  prefill={h.id: _fields_of(h) for h in detail.steps}, checks=CHECKS, labels=LABELS,
+                  **values)  # fmt: skip
+
+
+def _fields_of(step: StepPublic) -> dict[str, Any]:
+    """A step's content as its form's fields (the correction form starts from what the step says now)."""
+    found = step.content
+    if step.kind == "phase1":
+        fields: dict[str, Any] = {f"{c}_{k}": found[c][k] for c in CHECKS for k in ("answer", "note")}
+        fields.update(assignable_cause="on" if found.get("assignable_cause") else "", summary=found["summary"],
+                      invalidation_reason=found.get("invalidation_reason", ""))  # fmt: skip
+        return fields
+    return {k: v for k, v in found.items() if k != "deviation"}
+
+
+def _step_body(kind: str, data: dict[str, Any]) -> tuple[PhaseOne | PhaseTwo | ConclusionCreate | None,
+                                                         dict[str, str]]:  # fmt: skip
+    """A step's form read into its schema: the body, or the errors by field."""
+    if kind == "phase1":
+        values: dict[str, Any] = {
+            name: {"answer": data.get(f"{name}_answer", ""), "note": data.get(f"{name}_note", "")}
+            for name in CHECKS
+        }
+        values.update(assignable_cause=data.get("assignable_cause") == "on", summary=data.get("summary", ""),
+                      invalidation_reason=data.get("invalidation_reason", ""))  # fmt: skip
+        return validate(PhaseOne, values)
+    if kind == "phase2":
+        return validate(
+            PhaseTwo, {k: data.get(k, "") for k in ("manufacturing", "other_batches", "root_cause")}
+        )
+    return validate(
+        ConclusionCreate, {k: data.get(k, "") for k in ("conclusion", "summary", "no_capa_rationale")}
+    )
 
 
 @router.get("/oos/{code}", response_class=HTMLResponse)
@@ -118,13 +163,8 @@ def _write(request: Request, db: DbDep, principal: Principal, code: str, form: s
 @router.post("/oos/{code}/phase1", response_class=HTMLResponse)
 async def phase1(request: Request, db: DbDep, principal: LimsView, code: str) -> Response:
     data = await form_data(request)
-    values: dict[str, Any] = {
-        name: {"answer": data.get(f"{name}_answer", ""), "note": data.get(f"{name}_note", "")}
-        for name in CHECKS
-    }
-    values.update(assignable_cause=data.get("assignable_cause") == "on", summary=data.get("summary", ""),
-                  invalidation_reason=data.get("invalidation_reason", ""))  # fmt: skip
-    body, errors = validate(PhaseOne, values)
+    body, errors = _step_body("phase1", data)
+    assert body is None or isinstance(body, PhaseOne)
     return _write(request, db, principal, code, "phase1", data,
                   lambda uow: oos.record_phase1(uow, principal, code, body) if body else None, errors)  # fmt: skip
 
@@ -140,9 +180,8 @@ async def deviation(request: Request, db: DbDep, principal: LimsView, code: str)
 @router.post("/oos/{code}/phase2", response_class=HTMLResponse)
 async def phase2(request: Request, db: DbDep, principal: LimsView, code: str) -> Response:
     data = await form_data(request)
-    body, errors = validate(
-        PhaseTwo, {k: data.get(k, "") for k in ("manufacturing", "other_batches", "root_cause")}
-    )
+    body, errors = _step_body("phase2", data)
+    assert body is None or isinstance(body, PhaseTwo)
     return _write(request, db, principal, code, "phase2", data,
                   lambda uow: oos.record_phase2(uow, principal, code, body) if body else None, errors)  # fmt: skip
 
@@ -150,10 +189,24 @@ async def phase2(request: Request, db: DbDep, principal: LimsView, code: str) ->
 @router.post("/oos/{code}/conclusion", response_class=HTMLResponse)
 async def conclusion(request: Request, db: DbDep, principal: LimsView, code: str) -> Response:
     data = await form_data(request)
-    body, errors = validate(ConclusionCreate,
-                            {k: data.get(k, "") for k in ("conclusion", "summary", "no_capa_rationale")})  # fmt: skip
+    body, errors = _step_body("conclusion", data)
+    assert body is None or isinstance(body, ConclusionCreate)
     return _write(request, db, principal, code, "conclusion", data,
                   lambda uow: oos.record_conclusion(uow, principal, code, body) if body else None, errors)  # fmt: skip
+
+
+@router.post("/oos/{code}/steps/{step_id}/correction", response_class=HTMLResponse)
+async def correct_step(request: Request, db: DbDep, principal: LimsView, code: str, step_id: int) -> Response:
+    """A correction of a recorded step: its form as the step's own, and the reason (TJ-10.1.3.4)."""
+    data = await form_data(request)
+    kind = str(data.get("kind", ""))
+    if kind not in oos.RECORDED_BY:
+        kind = "conclusion"  # an unreadable kind: the service refuses the content as of another kind
+    body, errors = _step_body(kind, data)
+    reason = str(data.get("reason", ""))
+    return _write(request, db, principal, code, f"correct-{step_id}", data,
+                  lambda uow: oos.correct_step(uow, principal, code, step_id, body, reason) if body else None,
+                  errors)  # fmt: skip
 
 
 @router.post("/oos/{code}/close", response_class=HTMLResponse)

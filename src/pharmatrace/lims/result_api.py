@@ -17,6 +17,7 @@ from pharmatrace.lims.result_schemas import (
     FilePublic,
     HistoryPoint,
     OosCasePublic,
+    OotReevaluate,
     OrderDetail,
     OrderPublic,
     OrderVoid,
@@ -180,6 +181,15 @@ def review(result_id: int, body: ReviewDecision, db: DbDep, principal: ResultRev
         row = results.review(uow, principal, result_id, body)
         uow.commit()
         return results.review_public(uow.session, row)
+
+
+@router.post("/results/{result_id}/oot", response_model=ResultPublic)
+def reevaluate_oot(result_id: int, body: OotReevaluate, db: DbDep, principal: ResultReview) -> ResultPublic:
+    """The reviewer's re-evaluation of the out-of-trend flag of a result awaiting review (TJ-7.7), recorded."""
+    with uow_for(db, principal) as uow:
+        results.reevaluate_result(uow, principal, result_id, body.reason)
+        uow.commit()
+        return results.result_public(uow.session, results.get_result(uow.session, result_id))
 
 
 # --- worklists and OOS (TJ-7.7) --------------------------------------------------------------------------

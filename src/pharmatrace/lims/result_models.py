@@ -11,6 +11,9 @@
 * :class:`ResultFile` (append-only) — an instrument's export (balance, pH meter, HPLC summary) kept in the
   SM3-addressed file store as raw data, with what was read from it.
 * :class:`ResultReview` (append-only) — the second person's approval or return, signed with it (TJ-7.4).
+* :class:`OotEvaluation` (append-only) — the out-of-trend flag of a result awaiting review, re-evaluated after its
+  entry because the reviewed history of its material and test item changed (or a reviewer asked), with the reason.
+  The result keeps its flag at entry; the current flag is the latest re-evaluation's (TJ-7.7).
 * :class:`OosCase` — the minimal out-of-specification record a failing result opens at once (phase I laboratory
   investigation, open). The OOS board and phase II build on it.
 
@@ -210,6 +213,31 @@ class LabResult(Audited, Base):
     raws: Mapped[list[ResultRaw]] = relationship(order_by="ResultRaw.position", lazy="selectin")
     reagents: Mapped[list[ResultReagent]] = relationship(order_by="ResultReagent.id", lazy="selectin")
     reviews: Mapped[list[ResultReview]] = relationship(order_by="ResultReview.id", lazy="selectin")
+    oot_evaluations: Mapped[list[OotEvaluation]] = relationship(
+        order_by="OotEvaluation.id", lazy="selectin", viewonly=True
+    )
+
+
+class OotEvaluation(Audited, Base):
+    """The out-of-trend flag of a result re-evaluated after its entry (TJ-7.7, append-only): the rules it breaks
+    against the reviewed history as it stood then, who or what asked and why."""
+
+    __tablename__ = "lims_oot_evaluations"
+    __audit_type__ = "lims_oot_evaluation"
+    __audit_label__ = N_("Out-of-trend re-evaluation of a test result")
+    __table_args__ = (
+        CheckConstraint("length(reason) >= 2", name="reason"),
+        Index("ix_lims_oot_evaluations_result_id", "result_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("lims_results.id"), nullable=False)
+    oot: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: history too short to judge
+    oot_findings: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # the rules broken, JSON
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    evaluated_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    evaluated_by_name: Mapped[str] = mapped_column(String(128), nullable=False)
 
 
 class ResultRaw(Audited, Base):

@@ -191,6 +191,24 @@ class FilePublic(BaseModel):
     uploaded_by_name: str
 
 
+class OotEvaluationPublic(BaseModel):
+    """An out-of-trend re-evaluation of a result after its entry (TJ-7.7)."""
+
+    id: int
+    oot: bool | None
+    oot_findings: list[dict[str, Any]]
+    reason: str
+    evaluated_at: datetime
+    evaluated_by: str
+    evaluated_by_name: str
+
+
+class OotReevaluate(Strict):
+    """A reviewer's explicit re-evaluation of the OOT flag (the reason is optional)."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
 class ResultPublic(BaseModel):
     id: int
     test_id: int
@@ -221,8 +239,10 @@ class ResultPublic(BaseModel):
     rounding: str
     outcome: str
     verdict_reason: str
-    oot: bool | None
+    oot: bool | None  # the flag now: the latest re-evaluation's, else the flag at entry
     oot_findings: list[dict[str, Any]]
+    oot_at_entry: bool | None = None
+    oot_evaluations: list[OotEvaluationPublic] = []
     comment: str
     content_sm3: str
     current: bool

@@ -25,6 +25,7 @@ from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.lims import instrument_files, instruments, reagents, results, samples, specs
 from pharmatrace.lims.result_models import LabTest
 from pharmatrace.lims.result_schemas import (
+    OotReevaluate,
     OrderVoid,
     ResultEntry,
     ResultRevision,
@@ -88,6 +89,7 @@ def _testtrail_of(session: Session, test: LabTest) -> list[tuple[str, list[int]]
         ("lims_result_raw", [raw.id for r in found for raw in r.raws]),
         ("lims_result_reagent", [u.id for r in found for u in r.reagents]),
         ("lims_result_review", [v.id for r in found for v in r.reviews]),
+        ("lims_oot_evaluation", [e.id for r in found for e in r.oot_evaluations]),
         ("lims_result_file", [f.id for f in results.files_of(session, test.id)]),
         ("lims_oos_case", [c.id for c in test.oos_cases]),
     ]
@@ -190,6 +192,9 @@ def _test_page(request: Request, db: DbDep, principal: Principal, test_id: int, 
         rows = results.files_of(session, test.id)
         intact = {f.id: results.file_intact(db, f) for f in rows}
         findings = {r.id: results.translated_findings(r.oot_findings, i18n.translate) for r in detail.results}
+        for r in detail.results:  # each re-evaluation's findings too, as the reader reads them
+            findings.update({-e.id: results.translated_findings(e.oot_findings, i18n.translate)
+                             for e in r.oot_evaluations})  # fmt: skip
         now = clock.now()
         lab = [
             (e.code, e.name, not instruments.refusals(session, e, now))
@@ -301,6 +306,20 @@ async def result_review(request: Request, db: DbDep, principal: ResultReviewer, 
     return submit(db, principal, ReviewDecision, payload,
                   write=lambda uow, body: results.review(uow, principal, result_id, body),
                   rerender=lambda status, **values: _test_page(request, db, principal, test_id, status, form="review",
+                                                               **values),
+                  done=f"/lims/tests/{test_id}?done=1")  # fmt: skip
+
+
+@router.post("/results/{result_id}/oot", response_class=HTMLResponse)
+async def result_reevaluate_oot(
+    request: Request, db: DbDep, principal: ResultReviewer, result_id: int
+) -> Response:
+    """The reviewer's re-evaluation of the out-of-trend flag of a result awaiting review (TJ-7.7)."""
+    with db.sessions() as session:
+        test_id = results.get_result(session, result_id).test_id
+    return submit(db, principal, OotReevaluate, await form_data(request),
+                  write=lambda uow, body: results.reevaluate_result(uow, principal, result_id, body.reason),
+                  rerender=lambda status, **values: _test_page(request, db, principal, test_id, status, form="oot",
                                                                **values),
                   done=f"/lims/tests/{test_id}?done=1")  # fmt: skip
 

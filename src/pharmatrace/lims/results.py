@@ -15,6 +15,12 @@ TJ-B.2.4.1.4 and TJ-B.2.4.3. Every write goes through the caller's unit of work;
   GB/T 8170 and judged (:func:`pharmatrace.lims.specs.measure`); formula, raw values, computed and reported value
   are all kept. The history of the same item for the same material is checked for a trend
   (:func:`flag_out_of_trend`, :mod:`pharmatrace.lims.stats`).
+* **OOT follows the history** (TJ-7.7): the reviewed history changes when a result joins it — its approval, or
+  the closure of an OOS investigation, when the approved retest that replaced an invalidated result (or the
+  confirmed result) becomes the test's history point. Then every result of the same material and item still
+  awaiting review is re-evaluated (:func:`reevaluate_trend`): where its flag or findings change, an append-only
+  :class:`OotEvaluation` row says so, with the reason. A reviewer may also re-evaluate one result awaiting review
+  (:func:`reevaluate_result`). An approved result keeps the flag it was approved with.
 * **New versions**: :func:`correct_result` and :func:`reprocess_result` (TJ-10.1.3.4: the processing method and
   parameters of each version kept) supersede the latest version with a reason; :func:`retest` adds a new result
   linked to the original. Nothing is overwritten: results are append-only.
@@ -54,6 +60,7 @@ from pharmatrace.lims.result_models import (
     LabResult,
     LabTest,
     OosCase,
+    OotEvaluation,
     ResultFile,
     ResultRaw,
     ResultReagent,
@@ -64,6 +71,7 @@ from pharmatrace.lims.result_schemas import (
     FilePublic,
     HistoryPoint,
     OosCasePublic,
+    OotEvaluationPublic,
     OrderDetail,
     OrderPublic,
     RawPublic,
@@ -667,11 +675,7 @@ def _write(uow: UnitOfWork, principal: Principal, test: LabTest, entry: ResultEn
     if verdict.reported is not None:
         findings = flag_out_of_trend(session, material_code=test.order.material_code, item_name=test.item_name,
                                      value=verdict.reported)  # fmt: skip
-        result.oot = None if findings is None else bool(findings)
-        result.oot_findings = ledger.canonical_text(
-            [{"rule": f.rule, "message": f.message, "params": {k: str(v) for k, v in f.params.items()}}
-             for f in findings or []]
-        )  # fmt: skip
+        result.oot, result.oot_findings = _oot_values(findings)
     kept = [(raw, _text(raw.value, full=True) or "0", "file" if raw.file else "manual") for raw in raws]
     result.content_sm3 = content_hash(content_of(
         result, [[raw.name, value, raw.unit, source, raw.file.sm3 if raw.file else None] for raw, value, source in kept],
@@ -714,6 +718,99 @@ def flag_out_of_trend(session: Session, *, material_code: str, item_name: str,
     if len(found.skipped) == len(stats.DEFAULT_RULES):
         return None
     return found.findings
+
+
+def _oot_values(findings: list[stats.Finding] | None) -> tuple[bool | None, str]:
+    """The flag (None: nothing could be judged) and the findings as kept (canonical JSON)."""
+    return None if findings is None else bool(findings), ledger.canonical_text(
+        [{"rule": f.rule, "message": f.message, "params": {k: str(v) for k, v in f.params.items()}}
+         for f in findings or []]
+    )  # fmt: skip
+
+
+def oot_of(result: LabResult) -> tuple[bool | None, str]:
+    """A result's out-of-trend flag and findings now: its latest re-evaluation's, else those it was entered with."""
+    if result.oot_evaluations:
+        last = result.oot_evaluations[-1]
+        return last.oot, last.oot_findings
+    return result.oot, result.oot_findings
+
+
+def awaiting_review(session: Session, *, material_code: str, item_name: str) -> list[LabResult]:
+    """The numeric results of a material's test item still awaiting review: the latest version of each test, not
+    yet decided (an approved result keeps the flag it was approved with)."""
+    rows = session.scalars(
+        select(LabResult)
+        .join(LabTest, LabTest.id == LabResult.test_id)
+        .join(TestOrder, TestOrder.id == LabTest.order_id)
+        .where(TestOrder.material_code == material_code, TestOrder.voided_at.is_(None),
+               LabTest.item_name == item_name, LabResult.reported.is_not(None))
+        .order_by(LabResult.id)
+    ).unique()  # fmt: skip
+    return [r for r in rows if latest(r.test) is r and not r.reviews]
+
+
+def _reevaluate(uow: UnitOfWork, principal: Principal, result: LabResult, reason: str,
+                *, always: bool) -> OotEvaluation | None:  # fmt: skip
+    """The result judged again against the reviewed history as it stands; a row when asked (``always``) or when
+    the flag or findings change."""
+    assert result.reported is not None
+    order = result.test.order
+    found = _oot_values(flag_out_of_trend(uow.session, material_code=order.material_code,
+                                          item_name=result.test.item_name, value=Decimal(result.reported)))  # fmt: skip
+    if not always and found == oot_of(result):
+        return None
+    row = OotEvaluation(result_id=result.id, oot=found[0], oot_findings=found[1], reason=reason[:500],
+                        evaluated_at=clock.now(), evaluated_by=principal.login,
+                        evaluated_by_name=principal.full_name)  # fmt: skip
+    uow.session.add(row)
+    uow.session.flush()
+    uow.session.refresh(result, ["oot_evaluations"])
+    return row
+
+
+def reevaluate_trend(uow: UnitOfWork, principal: Principal, *, material_code: str, item_name: str,
+                     reason: str) -> list[OotEvaluation]:  # fmt: skip
+    """After the reviewed history of a material's test item changed (or its trend rules did), every result of it
+    still awaiting review judged again (TJ-7.7): a row with ``reason`` for each whose flag or findings change.
+    Called by the unit of work's own change (an approval, an OOS closure): no permission of its own."""
+    found = []
+    for result in awaiting_review(uow.session, material_code=material_code, item_name=item_name):
+        row = _reevaluate(uow, principal, result, reason, always=False)
+        if row is not None:
+            found.append(row)
+    return found
+
+
+def trend_history_changed(uow: UnitOfWork, principal: Principal, test: LabTest, reason: str) -> None:
+    """When the test's latest version became a point of the reviewed history, the results awaiting review of the
+    same material and item follow it."""
+    last = latest(test)
+    if last is not None and last.reported is not None and test_state(test) == "approved":
+        reevaluate_trend(uow, principal, material_code=test.order.material_code, item_name=test.item_name,
+                         reason=reason)  # fmt: skip
+
+
+def reevaluate_result(
+    uow: UnitOfWork, principal: Principal, result_id: int, reason: str = ""
+) -> OotEvaluation:
+    """The reviewer's explicit re-evaluation of a result awaiting review against the reviewed history now (TJ-7.7);
+    recorded whatever it finds. An approved or returned result, an earlier version, or one not judged on a number
+    is refused."""
+    principal.require(REVIEW)
+    session = uow.session
+    test = _locked_test(uow, get_result(session, result_id).test_id)
+    result = get_result(session, result_id)
+    if latest(test) is not result or result.reviews:
+        raise Conflict(N_("Only a result awaiting review is re-evaluated: an approved one keeps the flag it was "
+                          "approved with"))  # fmt: skip
+    if result.reported is None:
+        raise Conflict(N_("{item} is not judged on a number: it has no trend"), item=test.item_name)
+    why = reason.strip() or "OOT re-evaluated by the reviewer"
+    uow.reason = uow.reason or why
+    row = _reevaluate(uow, principal, result, why, always=True)
+    assert row is not None
+    return row
 
 
 def enter_result(uow: UnitOfWork, principal: Principal, test_id: int, entry: ResultEntry) -> LabResult:
@@ -863,6 +960,9 @@ def review(uow: UnitOfWork, principal: Principal, result_id: int, body: ReviewDe
     session.refresh(result, ["reviews"])
     if judged == "fail" and not locked(result):
         open_oos(uow, result, principal)
+    if body.decision == DECIDED:
+        trend_history_changed(uow, principal, test, f"re-evaluated after result {result.id} of {test.order.code} "
+                                               "was approved and joined the reviewed history")  # fmt: skip
     return row
 
 
@@ -966,8 +1066,13 @@ def result_public(session: Session, result: LabResult) -> ResultPublic:
         method_sop=result.method_sop, formula=result.formula, processing=json.loads(result.processing),
         computed=result.computed, reported=result.reported, answer=result.answer, text=result.text_result,
         unit=result.unit, limit=result.limit_text, decimals=result.decimals, rounding=result.rounding,
-        outcome=verdict_of(result), verdict_reason=result.verdict_reason, oot=result.oot,
-        oot_findings=json.loads(result.oot_findings), comment=result.comment, content_sm3=result.content_sm3,
+        outcome=verdict_of(result), verdict_reason=result.verdict_reason, oot=oot_of(result)[0],
+        oot_findings=json.loads(oot_of(result)[1]), oot_at_entry=result.oot,
+        oot_evaluations=[OotEvaluationPublic(id=e.id, oot=e.oot, oot_findings=json.loads(e.oot_findings),
+                                             reason=e.reason, evaluated_at=e.evaluated_at,
+                                             evaluated_by=e.evaluated_by, evaluated_by_name=e.evaluated_by_name)
+                         for e in result.oot_evaluations],
+        comment=result.comment, content_sm3=result.content_sm3,
         current=latest(test) is result, locked=locked(result),
         raws=[RawPublic(name=r.name, label=r.label, value=r.value, unit=r.unit, source=r.source, file_id=r.file_id,
                         detail=r.detail) for r in result.raws],

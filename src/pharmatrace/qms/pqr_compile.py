@@ -245,10 +245,10 @@ def section_laboratory(session: Session, scope: Scope) -> dict[str, Any]:
             last = results.latest(test)
             if last is None:
                 continue
-            oot = any(r.oot for r in test.results)
+            oot = any(results.oot_of(r)[0] for r in test.results)  # re-evaluations included
             if oot:
                 flagged.append({"order": order.code, "lot_number": order.lot_number, "item": test.item_name,
-                                "reported": last.reported, "findings": last.oot_findings})  # fmt: skip
+                                "reported": last.reported, "findings": results.oot_of(last)[1]})  # fmt: skip
             value = _number(last.reported)
             if value is None:
                 continue
@@ -422,7 +422,7 @@ def section_stability(session: Session, scope: Scope) -> dict[str, Any]:
                     continue
                 shown = last.reported or last.answer or last.text_result or ""
                 found.append({"item": test.item_name, "result": f"{shown} {last.unit}".strip(),
-                              "verdict": results.verdict_of(last), "oot": bool(last.oot)})  # fmt: skip
+                              "verdict": results.verdict_of(last), "oot": bool(results.oot_of(last)[0])})  # fmt: skip
         rows.append({
             "code": study.code, "title": study.title, "type": study.study_type, "condition": study.condition,
             "status": stability.study_status(study), "start": study.start_date.isoformat(),
