@@ -4,26 +4,46 @@ live floor-plan and limits pages for whoever views monitoring (TJ-6.5, TJ-6.6, T
 
 from __future__ import annotations
 
+import asyncio
+import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from helpers import audit_entries, log_in, principal
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import NotPermitted, ValidationFailed
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.monitoring import environment, historian, tags
+from pharmatrace.lims.result_models import OosCase
+from pharmatrace.monitoring import alarms, environment, historian, tags
+from pharmatrace.monitoring.adapters.modbus import ModbusAdapter
 from pharmatrace.monitoring.demo import FLOOR_PLAN
 from pharmatrace.monitoring.environment import FloorPlanUpdate
 from pharmatrace.monitoring.historian import Reading
 from pharmatrace.monitoring.schemas import TagChange
+from pharmatrace.monitoring.simulators.modbus_water import WaterSystemDevice
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
 DEMO_ROOMS = ("RM-WEIGH", "RM-PREP", "RM-FILL", "RM-FILL-A", "RM-LYO", "RM-CAP", "RM-PACK")
+WFI_TAGS = ("RM-PREP.wfi_conductivity", "RM-PREP.wfi_toc", "RM-PREP.wfi_loop_temperature", "RM-PREP.wfi_flow")
+
+
+def poll_wfi_loop() -> tuple[list[Reading], list[Reading]]:
+    """The utilities PLC's WFI registers read over Modbus TCP: as it starts, then with the hot loop cooled."""
+
+    async def main() -> tuple[list[Reading], list[Reading]]:
+        plc = WaterSystemDevice("RM-PREP")
+        async with plc, ModbusAdapter("127.0.0.1", plc.port, plc.wfi_bindings()) as adapter:
+            hot = await asyncio.wait_for(adapter.poll_once(), 10)
+            plc.set("wfi_loop_temperature", Decimal("68.0"))
+            return hot, await asyncio.wait_for(adapter.poll_once(), 10)
+
+    return asyncio.run(main())
 
 
 @pytest.mark.clause("TJ-6.5", "TJ-6.7", "TJ-6.8", "SH-8.4.3")
@@ -40,6 +60,7 @@ def test_rooms_are_judged_against_their_grade_the_tags_own_limits_winning_and_go
         "particles_0_5", "differential_pressure", None, None]  # fmt: skip
     assert environment.system_of("RM-PREP.toc") == ("purified_water", "toc")
     assert environment.system_of("RM-PREP.compressed_air_dew_point") == ("compressed_air", "dew_point")
+    assert environment.system_of("RM-PREP.wfi_loop_temperature") == ("wfi", "temperature")
 
     engineer = principal(db, "wuhao")
     with UnitOfWork(db, engineer.actor, reason="LYO differential pressure alert level per EM review") as uow:
@@ -60,6 +81,11 @@ def test_rooms_are_judged_against_their_grade_the_tags_own_limits_winning_and_go
                  "RM-PREP.pure_steam_temperature": Decimal("119.5"),  # under the 121 °C the plant sets
                  "RM-PREP.pure_steam_condensate_conductivity": Decimal("0.40")}  # fmt: skip
     historian.ingest(db, "WATER-MODBUS", [Reading(n, now, v) for n, v in utilities.items()])
+    hot, cooled = poll_wfi_loop()  # TJ-6.7: the demo's WFI tags, read from the simulated PLC over the wire
+    assert {(r.tag, r.value, r.quality) for r in hot} == {
+        ("RM-PREP.wfi_conductivity", Decimal("0.55"), "good"), ("RM-PREP.wfi_toc", 45, "good"),
+        ("RM-PREP.wfi_loop_temperature", Decimal("80.5"), "good"), ("RM-PREP.wfi_flow", Decimal("6.50"), "good")}  # fmt: skip
+    historian.ingest(db, "WATER-MODBUS", hot)
 
     def states(minutes: int) -> dict[str, environment.AreaState]:
         with db.sessions() as session:
@@ -80,8 +106,25 @@ def test_rooms_are_judged_against_their_grade_the_tags_own_limits_winning_and_go
     assert (soon["compressed_air"].state, soon["pure_steam"].state, soon["wfi"].state) == (
         "ok",
         "alert",
-        "no_data",
+        "ok",
     )
+    wfi = {t.name: t for t in soon["wfi"].tags}
+    assert sorted(wfi) == sorted(WFI_TAGS) and not soon["wfi"].alarms
+    assert (wfi["RM-PREP.wfi_conductivity"].limit.high, wfi["RM-PREP.wfi_conductivity"].limit.basis) == (  # type: ignore[union-attr]
+        Decimal("1.3"), environment.WFI_CONDUCTIVITY)  # fmt: skip
+    assert wfi["RM-PREP.wfi_loop_temperature"].limit.low == 70  # type: ignore[union-attr]
+    assert wfi["RM-PREP.wfi_toc"].limit.high == 500 and wfi["RM-PREP.wfi_flow"].limit is None  # type: ignore[union-attr]
+    with db.sessions() as session:
+        rules = {r.tag: r for r in alarms.rules_of(session) if r.tag in WFI_TAGS}
+    assert (rules["RM-PREP.wfi_conductivity"].alert_high, rules["RM-PREP.wfi_conductivity"].action_high) == (
+        Decimal("1.1"), Decimal("1.3"))  # fmt: skip
+    assert (
+        rules["RM-PREP.wfi_toc"].action_high == 500 and rules["RM-PREP.wfi_loop_temperature"].action_low == 70
+    )
+    historian.ingest(db, "WATER-MODBUS", cooled)  # the hot loop under 70 °C: the WFI system is in alert
+    cold = states(1)
+    assert cold["wfi"].state == "alert" and cold["purified_water"].state == "alert"
+    assert {t.name for t in cold["wfi"].tags if t.verdict == "beyond"} == {"RM-PREP.wfi_loop_temperature"}
     assert {t.limit.high for t in soon["pure_steam"].tags if t.measure == "condensate_conductivity"} == {  # type: ignore[union-attr]
         Decimal("1.3")}  # fmt: skip
     assert "RM-LYO.temperature" in checks and "FD-01.shelf_temperature" not in checks  # process tags are not
@@ -136,11 +179,13 @@ def test_the_floor_plan_is_an_audited_setting_refused_whole_when_wrong(db: Datab
 
 
 @pytest.mark.pages
-@pytest.mark.clause("TJ-6.5", "TJ-6.7", "TJ-6.8", "SH-8.4.3")
+@pytest.mark.clause("TJ-6.5", "TJ-6.7", "TJ-6.8", "TJ-7.7", "SH-8.4.3")
 def test_the_floor_plan_page_shows_the_rooms_by_state_refreshes_and_is_refused_without_monitoring(
     db: Database,
 ) -> None:
-    with TestClient(create_app(db), cookies={"pt_lang": "en"}) as client:
+    with db.sessions() as session:
+        oos_code = session.scalars(select(OosCase.code).order_by(OosCase.id)).first()
+    with TestClient(create_app(db, historian_reader=True), cookies={"pt_lang": "en"}) as client:
         log_in(client, "inspector", language="en")
         page = client.get("/monitoring/floor-plan")
         assert page.status_code == 200, page.text
@@ -150,6 +195,8 @@ def test_the_floor_plan_page_shows_the_rooms_by_state_refreshes_and_is_refused_w
         # state does not depend on the clock here: the water alarm awaits acknowledgement, RM-WEIGH has no tags
         assert 'data-testid="plan-purified_water" data-state="alert"' in page.text
         assert 'data-testid="plan-RM-WEIGH" data-state="no_data"' in page.text
+        assert 'data-testid="plan-wfi" data-state="' in page.text  # the WFI loop's seeded values
+        assert 'data-testid="plan-wfi" data-state="no_data"' not in page.text
         assert (
             'hx-get="/monitoring/floor-plan/fragment"' in page.text and 'hx-trigger="every 30s"' in page.text
         )
@@ -160,9 +207,19 @@ def test_the_floor_plan_page_shows_the_rooms_by_state_refreshes_and_is_refused_w
         limits = client.get("/monitoring/environment")
         assert limits.status_code == 200, limits.text
         for testid in ("grade-A", "grade-D", "room-RM-FILL-A", "utility-compressed_air", "utility-pure_steam",
-                       "value-RM-FILL-A.particles_5", "value-RM-PREP.pure_steam_condensate_conductivity"):  # fmt: skip
+                       "value-RM-FILL-A.particles_5", "value-RM-PREP.pure_steam_condensate_conductivity",
+                       "utility-wfi", "value-RM-PREP.wfi_loop_temperature", "value-RM-QC-PC.humidity"):  # fmt: skip
             assert f'data-testid="{testid}"' in limits.text, testid
         assert "352,000" in limits.text and "China GMP Annex 1" in limits.text
+        # TJ-7.7: the demo OOS's balance stands in 理化室, whose sensors the historian holds for the test's hour
+        investigation = client.get(f"/lims/oos/{oos_code}")
+        assert investigation.status_code == 200, investigation.text
+        shown = re.search(r'data-testid="environment">(.*?)</dd>', investigation.text, re.S)
+        assert shown is not None and "not connected" not in shown.group(1), investigation.text
+        for tag in ("RM-QC-PC.temperature", "RM-QC-PC.humidity"):
+            assert re.search(
+                rf"<code>{re.escape(tag)}</code> [\d.]+ – [\d.]+ \(mean [\d.]+, n = [1-9]", shown.group(1)
+            ), tag
 
         log_in(client, "wangfang", language="en")  # the QC analyst does not view monitoring
         for url in ("/monitoring/floor-plan", "/monitoring/floor-plan/fragment", "/monitoring/environment"):

@@ -1,4 +1,4 @@
-"""The demo's monitoring: data sources, tags and a short history of values (SH-8.4.3, TJ-6.5).
+"""The demo's monitoring: data sources, tags and a short history of values (SH-8.4.3, TJ-6.5, TJ-6.7, TJ-7.7).
 
 吴昊 (wuhao, equipment engineer) configures three sources — the freeze-dryer FD-01's OPC UA server, the clean-room
 sensors on the MQTT broker, the purified-water point of use in the preparation room on Modbus TCP — and their tags.
@@ -13,8 +13,14 @@ the point of use is above its action limit now (active, awaiting acknowledgement
 
 The grade A/B rooms have their particle counters (≥0.5 µm and ≥5 µm per m³) and differential pressure (TJ-6.5),
 judged against their grade's limits; compressed air (pressure, dew point) and pure steam (temperature, condensate
-conductivity) are read at their points of use in the preparation room on the utilities' Modbus device (TJ-6.8). The
-floor plan (the audited setting ``monitoring.floor_plan``) places the seven rooms and the four utility systems.
+conductivity) are read at their points of use in the preparation room on the utilities' Modbus device (TJ-6.8),
+and so is the hot water-for-injection loop (注射用水, TJ-6.7: conductivity compensated to 25 °C, TOC, loop
+temperature, flow — the ``wfi_`` signals that make the floor plan's WFI system), with its rules: conductivity
+alert 1.1 / action 1.3 µS/cm (the ChP table's 20 °C and 25 °C figures), TOC 500 ppb, loop temperature alert 75 /
+action 70 °C. The QC laboratory's room 理化室 (RM-QC-PC, where the demo's OOS balance stands) has its temperature
+and humidity on the sensors' broker (18–26 °C, 45–65 %RH), so the OOS investigation shows the room during the
+test (TJ-7.7). The floor plan (the audited setting ``monitoring.floor_plan``) places the seven rooms of the line
+and the four utility systems. Reseeding a plant adds only what it lacks (:func:`seed_monitoring`).
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from sqlalchemy import select
 
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.identity import service as identity
+from pharmatrace.kernel.identity.models import Setting
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.monitoring import alarms, environment, historian, tags
 from pharmatrace.monitoring.alarm_models import Alarm
 from pharmatrace.monitoring.alarm_schemas import AlarmAcknowledge, RuleCreate
 from pharmatrace.monitoring.historian import Reading
-from pharmatrace.monitoring.models import DataSource
+from pharmatrace.monitoring.models import DataSource, Tag
 from pharmatrace.monitoring.schemas import SourceCreate, TagCreate
 from pharmatrace.storage.engine import Database
 
@@ -99,6 +106,21 @@ TAGS = (
          "配液罐SIP纯蒸汽温度", 5000),
     _tag("RM-PREP.pure_steam_condensate_conductivity", "WATER-MODBUS", "hr:113", "µS/cm", "decimal", 2, None, None,
          "纯蒸汽冷凝水电导率", 5000),
+    # the hot water-for-injection loop at its point of use in the preparation room, on the same PLC (TJ-6.7): the
+    # ``wfi_`` signals make the WFI system's tags; the plant's ChP limits apply (environment.UTILITY_LIMITS)
+    _tag("RM-PREP.wfi_conductivity", "WATER-MODBUS", "hr:120", "µS/cm", "decimal", 2, None, None,
+         "配液间注射用水使用点电导率（在线，补偿至25 °C）", 5000),
+    _tag("RM-PREP.wfi_toc", "WATER-MODBUS", "hr:121", "ppb", "int", 0, None, None, "配液间注射用水使用点TOC", 5000),
+    _tag("RM-PREP.wfi_loop_temperature", "WATER-MODBUS", "hr:122", "°C", "decimal", 1, None, None,
+         "注射用水热循环回路温度（≥70 °C）", 5000),
+    _tag("RM-PREP.wfi_flow", "WATER-MODBUS", "hr:123", "m³/h", "decimal", 2, None, None, "注射用水循环回路回水流量",
+         5000),
+    # the QC laboratory's room of the demo's instruments (理化室, pharmatrace.lims.reagent_demo), on the same
+    # sensors' broker: an OOS investigation reads its temperature and humidity before the test (TJ-7.7)
+    _tag("RM-QC-PC.temperature", "CLEANROOM-MQTT", "plant/cleanroom/RM-QC-PC#temperature", "°C", "decimal", 2, "18",
+         "26", "理化室温度", 10_000),
+    _tag("RM-QC-PC.humidity", "CLEANROOM-MQTT", "plant/cleanroom/RM-QC-PC#humidity", "%RH", "decimal", 1, "45",
+         "65", "理化室相对湿度", 10_000),
 )  # fmt: skip
 BASES = {
     "RM-FILL.temperature": (21.0, 0.6), "RM-FILL.humidity": (52.0, 3.0), "RM-FILL.differential_pressure": (15.0, 1.5),
@@ -109,6 +131,9 @@ BASES = {
     "RM-LYO.particles_5": (5.0, 3.0), "RM-LYO.differential_pressure": (14.0, 1.2),
     "RM-PREP.compressed_air_pressure": (0.62, 0.02), "RM-PREP.compressed_air_dew_point": (-42.0, 1.5),
     "RM-PREP.pure_steam_temperature": (133.0, 1.0), "RM-PREP.pure_steam_condensate_conductivity": (0.45, 0.08),
+    "RM-PREP.wfi_conductivity": (0.55, 0.07), "RM-PREP.wfi_toc": (45.0, 12.0),
+    "RM-PREP.wfi_loop_temperature": (80.5, 1.2), "RM-PREP.wfi_flow": (6.5, 0.3),
+    "RM-QC-PC.temperature": (21.5, 0.7), "RM-QC-PC.humidity": (51.0, 3.5),
 }  # fmt: skip
 
 
@@ -128,6 +153,17 @@ RULES = (
     _rule("RM-PREP.conductivity", "PW", "纯化水电导率纠偏限（药典 25 °C）", action_high="1.3", on_delay_s=300,
           off_delay_s=60),
     _rule("RM-PREP.toc", "PW", "纯化水TOC纠偏限", action_high="500", on_delay_s=300),
+    # WFI (TJ-6.7): the ChP conductivity table gives 1.1 µS/cm at 20 °C and 1.3 at 25 °C; the reading is compensated
+    # to 25 °C, so 1.3 is the action limit and the 20 °C figure serves as the plant's tighter alert limit
+    _rule("RM-PREP.wfi_conductivity", "WFI", "注射用水电导率警戒1.1/纠偏1.3 µS/cm（药典，补偿至25 °C）",
+          alert_high="1.1", action_high="1.3", on_delay_s=300, off_delay_s=60),
+    _rule("RM-PREP.wfi_toc", "WFI", "注射用水TOC纠偏限（药典 0.50 mg/L）", action_high="500", on_delay_s=300),
+    _rule("RM-PREP.wfi_loop_temperature", "WFI", "注射用水热循环温度警戒75/纠偏70 °C", alert_low="75",
+          action_low="70", deadband="0.5", on_delay_s=60, off_delay_s=60),
+    _rule("RM-QC-PC.temperature", "EM", "理化室温度警戒/纠偏", alert_low="19", alert_high="25", action_low="18",
+          action_high="26", deadband="0.2", on_delay_s=300, off_delay_s=60),
+    _rule("RM-QC-PC.humidity", "EM", "理化室湿度警戒/纠偏", alert_low="48", alert_high="62", action_low="45",
+          action_high="65", deadband="1", on_delay_s=300, off_delay_s=60),
     _rule("FD-01.shelf_temperature", "RATE", "板层升降温速率", rate_per_minute="2", on_delay_s=30),
     _rule("RM-FILL-A.particles_0_5", "EM", "A级区悬浮粒子 ≥0.5 µm 警戒/纠偏（附录1）", alert_high="1000",
           action_high="3520", on_delay_s=0),
@@ -172,31 +208,42 @@ def _value(data_type: str, decimals: int, wave: float) -> Decimal | int:
 
 
 def seed_monitoring(db: Database) -> int:
-    """Sources, tags and two hours of values; nothing when the sources exist already. Returns the rows added."""
+    """Sources, tags, rules, the floor plan and two hours of values. On a plant that has them already, only what it
+    lacks is added — a source, or a tag with its rules and history (the WFI loop, the QC room to a plant seeded
+    before them); nothing when nothing is missing. Returns the rows added."""
     with db.sessions() as session:
-        if session.scalar(select(DataSource.id).where(DataSource.code == SOURCES[0].code)) is not None:
-            return 0
+        sources = set(session.scalars(select(DataSource.code)))
+        known = set(session.scalars(select(Tag.name)))
+        planned = session.get(Setting, environment.SETTINGS_KEY) is not None
         user = identity.find_user(session, ENGINEER)
         assert user is not None, ENGINEER
         engineer = identity.principal_of(user)
+    first = not sources.intersection(s.code for s in SOURCES)
+    new_sources = [s for s in SOURCES if s.code not in sources]
+    new_tags = [t for t in TAGS if t.name not in known]
+    if not new_sources and not new_tags:
+        return 0
+    new_rules = [r for r in RULES if r.tag in {t.name for t in new_tags}]
     with UnitOfWork(db, engineer.actor, reason="demo plant seed: monitoring sources and tags") as uow:
-        for source in SOURCES:
+        for source in new_sources:
             tags.create_source(uow, engineer, source)
-        for tag in TAGS:
+        for tag in new_tags:
             tags.create_tag(uow, engineer, tag)
-        for rule in RULES:
+        for rule in new_rules:
             alarms.create_rule(uow, engineer, rule)
         uow.commit()
-    with UnitOfWork(db, engineer.actor, reason="demo plant seed: the floor plan") as uow:
-        update = environment.FloorPlanUpdate.model_validate(
-            {**FLOOR_PLAN, "reason": "车间平面图（监控布局）首次配置"}
-        )
-        environment.set_floor_plan(uow, engineer, update)
-        uow.commit()
-    added = len(SOURCES) + len(TAGS) + len(RULES) + 1
+    added = len(new_sources) + len(new_tags) + len(new_rules)
+    if not planned:
+        with UnitOfWork(db, engineer.actor, reason="demo plant seed: the floor plan") as uow:
+            update = environment.FloorPlanUpdate.model_validate(
+                {**FLOOR_PLAN, "reason": "车间平面图（监控布局）首次配置"}
+            )
+            environment.set_floor_plan(uow, engineer, update)
+            uow.commit()
+        added += 1
     now = clock.now().replace(microsecond=0)
     by_source: dict[str, list[Reading]] = {}
-    for tag in TAGS:
+    for tag in new_tags:
         if tag.name not in BASES:
             continue
         base, amplitude = BASES[tag.name]
@@ -208,9 +255,10 @@ def seed_monitoring(db: Database) -> int:
             reading = Reading(tag.name, at, value, quality, server_time=at)
             by_source.setdefault(tag.source, []).append(reading)
     for code, readings in by_source.items():
-        result = historian.ingest(db, code, readings, batch_key=f"demo-{code}")
+        key = f"demo-{code}" if first else f"demo-{code}-{now.isoformat()}"
+        result = historian.ingest(db, code, readings, batch_key=key)
         added += 1 + (result.stored if result else 0)
-    return added + _acknowledge_cleared(db)
+    return added + (_acknowledge_cleared(db) if first else 0)
 
 
 def _acknowledge_cleared(db: Database) -> int:

@@ -1,8 +1,10 @@
 """The demo plant's simulated monitoring peers, running (SH-8.1, TJ-6.5): ``pharmatrace monitoring simulate`` and
 ``pharmatrace serve --demo-simulators`` (what ``make demo`` runs).
 
-The freeze-dryer FD-01 serves OPC UA, the preparation room's water and utilities PLC serves Modbus TCP, the
-clean-room sensors publish to the plant's MQTT broker — where the demo's data sources point (``monitoring.demo``).
+The freeze-dryer FD-01 serves OPC UA, the preparation room's water and utilities PLC serves Modbus TCP (purified
+water, the hot WFI loop, compressed air, pure steam: TJ-6.7, TJ-6.8), the clean-room sensors and the QC
+laboratory's room sensors publish to the plant's MQTT broker — where the demo's data sources point
+(``monitoring.demo``).
 A port already taken (a developer's own service, a second demo) or a broker that does not answer is not fought over:
 a warning says so and the demo goes on without that simulator.
 """
@@ -43,7 +45,7 @@ class DemoPeers:
 
 
 def demo_points() -> list[Point]:
-    """The demo's clean-room points (``CLEANROOM-MQTT``), each moving around its demo value."""
+    """The demo's clean-room and QC-room points (``CLEANROOM-MQTT``), each moving around its demo value."""
     from pharmatrace.monitoring.adapters import Binding
     from pharmatrace.monitoring.demo import BASES, TAGS
 

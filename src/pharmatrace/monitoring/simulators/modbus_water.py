@@ -1,11 +1,14 @@
 """A purified-water system (纯化水系统) as a Modbus TCP device on loopback (pymodbus), for the tests and the demo.
 
 Holding registers, signed 16-bit, scaled by their decimals: conductivity (µS/cm, 2 decimals), TOC (ppb, 0),
-loop temperature (°C, 1), flow (m³/h, 2), ozone on (0/1). The same utilities PLC holds the compressed air and pure
-steam at their points of use (TJ-6.8, :data:`UTILITY_SIGNALS`, registers 110–113): compressed-air pressure (MPa, 2)
-and pressure dew point (°C, 1), pure-steam temperature (°C, 1) and condensate conductivity (µS/cm, 2) — served
-always, bound only through :meth:`WaterSystemDevice.utility_bindings`. :meth:`WaterSystemDevice.set` changes a
-register as the PLC would; every read is answered from the current values.
+loop temperature (°C, 1), flow (m³/h, 2), ozone on (0/1) — registers 100–104. The same utilities PLC holds the
+compressed air and pure steam at their points of use (TJ-6.8, :data:`UTILITY_SIGNALS`, registers 110–113):
+compressed-air pressure (MPa, 2) and pressure dew point (°C, 1), pure-steam temperature (°C, 1) and condensate
+conductivity (µS/cm, 2); and the hot water-for-injection loop (注射用水, TJ-6.7, :data:`WFI_SIGNALS`, registers
+120–123) at its point of use: conductivity compensated to 25 °C (µS/cm, 2), TOC (ppb, 0), loop temperature (°C, 1,
+a hot loop runs at 80 °C) and flow (m³/h, 2). Those are served always, bound only through
+:meth:`WaterSystemDevice.utility_bindings` and :meth:`WaterSystemDevice.wfi_bindings`.
+:meth:`WaterSystemDevice.set` changes a register as the PLC would; every read is answered from the current values.
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ UTILITY_SIGNALS: dict[str, tuple[int, str, int, str, Decimal]] = {
     "pure_steam_temperature": (112, "decimal", 1, "°C", Decimal("133.0")),
     "pure_steam_condensate_conductivity": (113, "decimal", 2, "µS/cm", Decimal("0.45")),
 }
+WFI_SIGNALS: dict[str, tuple[int, str, int, str, Decimal]] = {
+    "wfi_conductivity": (120, "decimal", 2, "µS/cm", Decimal("0.55")),
+    "wfi_toc": (121, "int", 0, "ppb", Decimal(45)),
+    "wfi_loop_temperature": (122, "decimal", 1, "°C", Decimal("80.5")),
+    "wfi_flow": (123, "decimal", 2, "m³/h", Decimal("6.50")),
+}
+ALL_SIGNALS = SIGNALS | UTILITY_SIGNALS | WFI_SIGNALS
 
 
 class WaterSystemDevice:
@@ -47,7 +57,7 @@ class WaterSystemDevice:
         self.port = port or free_port()
         self.device_id = device_id
         self.registers: dict[int, int] = {}
-        for signal, (_, _, _, _, initial) in (SIGNALS | UTILITY_SIGNALS).items():
+        for signal, (_, _, _, _, initial) in ALL_SIGNALS.items():
             self.set(signal, initial)
         device = SimDevice(
             id=device_id,
@@ -57,21 +67,25 @@ class WaterSystemDevice:
         self._server = ModbusTcpServer(device, address=("127.0.0.1", self.port))
 
     def bindings(self) -> list[Binding]:
-        return [
-            Binding(f"{self.equipment}.{signal}{self.tag_suffix}", f"hr:{register}", kind, decimals)
-            for signal, (register, kind, decimals, _, _) in SIGNALS.items()
-        ]
+        return self._bindings(SIGNALS)
 
     def utility_bindings(self) -> list[Binding]:
         """The compressed air's and pure steam's registers (TJ-6.8), named like the water point's tags."""
+        return self._bindings(UTILITY_SIGNALS)
+
+    def wfi_bindings(self) -> list[Binding]:
+        """The water-for-injection loop's registers (TJ-6.7): ``wfi_…`` signals, the WFI system's tags."""
+        return self._bindings(WFI_SIGNALS)
+
+    def _bindings(self, signals: dict[str, tuple[int, str, int, str, Decimal]]) -> list[Binding]:
         return [
             Binding(f"{self.equipment}.{signal}{self.tag_suffix}", f"hr:{register}", kind, decimals)
-            for signal, (register, kind, decimals, _, _) in UTILITY_SIGNALS.items()
+            for signal, (register, kind, decimals, _, _) in signals.items()
         ]
 
     def set(self, signal: str, value: Decimal | int | bool) -> int:
         """Put ``value`` (in engineering units) into the signal's register; returns the raw register."""
-        register, _, decimals, _, _ = (SIGNALS | UTILITY_SIGNALS)[signal]
+        register, _, decimals, _, _ = ALL_SIGNALS[signal]
         raw = int(Decimal(int(value) if isinstance(value, bool) else value).scaleb(decimals))
         if not -32768 <= raw <= 32767:
             raise ValueError(f"{signal}: {value} does not fit a signed 16-bit register")
