@@ -24,14 +24,14 @@ import threading
 import urllib.error
 import urllib.request
 from array import array
-from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -899,6 +899,10 @@ class Report:
     checkpoints: int = 0
     witnessed: int = 0
     rows_checked: int = 0
+    # Rows vouched for by a digest inside an audited row (trace event items, historian values), and the
+    # checks that read them (:func:`register_vouched`).
+    vouched_rows_checked: int = 0
+    vouched_checks: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     # Not tampering, but weaker protection than there should be: a witness behind the database, a site
     # key stored unencrypted. They do not make the ledger "not intact".
@@ -907,6 +911,71 @@ class Report:
     @property
     def intact(self) -> bool:
         return not self.problems
+
+
+# --- payloads vouched for by an audited row ---------------------------------------------------------------
+
+# Appends the problems it finds, returns the payload rows it read. Called with a session of its own, in one
+# snapshot on PostgreSQL (REPEATABLE READ): a voucher and the rows committed with it are seen together.
+VouchedCheck = Callable[[Session, list[Problem]], int]
+_VOUCHED: dict[str, VouchedCheck] = {}
+
+
+def register_vouched(name: str, check: VouchedCheck) -> None:
+    """Have :func:`verify` run ``check`` over a payload an audited row vouches for by its digest (SH-8.4.5).
+
+    Bulk records (traceability code items, historian values) carry no audit entry per row: an audited row (the
+    event, the ingest) holds their SM3, and the ledger holds that row. :func:`verify` re-hashes the audited row
+    against its entry itself; ``check`` re-hashes the payload against the audited row. The areas register their
+    checks at start-up (the kernel imports no area); registering a name again replaces its check.
+    """
+    _VOUCHED[name] = check
+
+
+def unregister_vouched(name: str) -> None:
+    _VOUCHED.pop(name, None)
+
+
+def vouched_checks() -> dict[str, VouchedCheck]:
+    return dict(_VOUCHED)
+
+
+V = TypeVar("V", bound=Sequence[Any])
+R = TypeVar("R", bound=Sequence[Any])
+
+
+def vouched_groups(vouchers: Iterable[V], rows: Iterable[R]) -> Iterator[tuple[Any, V | None, list[R]]]:
+    """Each voucher with its payload rows: ``(id, voucher, rows)``, by a merge of two ordered streams.
+
+    ``vouchers`` are ordered by their id (column 0), ``rows`` by the id of their voucher (column 0) and then in
+    digest order: one pass over each, one group in memory. A voucher without rows gets ``[]``; rows whose voucher
+    does not exist (written behind the application's back) come with ``None``.
+    """
+    voucher_iter = iter(vouchers)
+    groups = itertools.groupby(rows, key=itemgetter(0))
+    voucher = next(voucher_iter, None)
+    group = next(groups, None)
+    while voucher is not None or group is not None:
+        if group is None or (voucher is not None and voucher[0] < group[0]):
+            assert voucher is not None
+            yield voucher[0], voucher, []
+            voucher = next(voucher_iter, None)
+        elif voucher is None or group[0] < voucher[0]:
+            yield group[0], None, list(group[1])
+            group = next(groups, None)
+        else:
+            yield voucher[0], voucher, list(group[1])
+            voucher, group = next(voucher_iter, None), next(groups, None)
+
+
+def _verify_vouched(db: Database, report: Report) -> None:
+    for name, check in sorted(_VOUCHED.items()):
+        with db.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            with Session(bind=connection) as session:
+                report.vouched_rows_checked += check(session, report.problems)
+        report.vouched_checks.append(name)
 
 
 def _audited_classes() -> list[type[Audited]]:
@@ -1424,7 +1493,8 @@ def _content(db: Database, leaf_index: int) -> Pieces | None:
 
 
 def verify(db: Database, *, workers: int | None = None, range_leaves: int = RANGE_LEAVES) -> Report:
-    """Re-hash the whole ledger and every current GMP row; name everything that does not match.
+    """Re-hash the whole ledger and every current GMP row, then run the registered vouched checks
+    (:func:`register_vouched`); name everything that does not match.
 
     ``workers``: processes that scan the trail (None: one per CPU for ledgers of PARALLEL_FROM entries or
     more, else this process alone); ``range_leaves``: leaves per task when several processes scan.
@@ -1665,6 +1735,7 @@ def verify(db: Database, *, workers: int | None = None, range_leaves: int = RANG
     if (key_warning := site_key_warning(db.state_dir)) is not None:
         report.warnings.append(key_warning)
     report.rows_checked = _verify_rows(db, latest, problems)
+    _verify_vouched(db, report)
     return report
 
 

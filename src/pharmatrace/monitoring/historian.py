@@ -124,7 +124,7 @@ def values_sm3(rows: Iterable[Sequence[Any]]) -> str:
     return crypto.sm3(ledger.canonical([list(row) for row in rows])).hex()
 
 
-def _digest_row(tag: str, source_time: datetime, server_time: datetime, value: str | None, quality: str,
+def digest_row(tag: str, source_time: datetime, server_time: datetime, value: str | None, quality: str,
                 status_code: int | None) -> list[Any]:  # fmt: skip
     return [tag, utc_text(source_time), utc_text(server_time), value, quality, status_code]
 
@@ -204,7 +204,7 @@ def ingest(
             received = (reading.server_time or now).astimezone(UTC)
             rows.append({"tag_id": tag.id, "source_time": at, "server_time": received, "value": text,
                          "number": number, "quality": reading.quality, "status_code": reading.status_code})  # fmt: skip
-            digest.append(_digest_row(tag.name, at, received, text, reading.quality, reading.status_code))
+            digest.append(digest_row(tag.name, at, received, text, reading.quality, reading.status_code))
         if rows:  # re-deliveries of values stored by an earlier ingest
             times = [row["source_time"] for row in rows]
             stored_before = {
@@ -253,7 +253,7 @@ def verify_ingest(session: Session, ingest_id: int) -> bool:
         .where(HistorianValue.ingest_id == ingest_id)
         .order_by(HistorianValue.id)
     )  # fmt: skip
-    return values_sm3(_digest_row(n, s, v, x, q, c) for n, s, v, x, q, c in rows) == record.values_sm3
+    return values_sm3(digest_row(n, s, v, x, q, c) for n, s, v, x, q, c in rows) == record.values_sm3
 
 
 def _stored(tag: Tag, row: HistorianValue) -> Stored:

@@ -51,8 +51,9 @@ def _api_error(
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Background work of the web process, when asked for: the NTP clock monitor (SH-7.1.5) and the
-    ledger's time-based checkpoints in quiet periods (SH-8.4.5)."""
+    """Background work of the web process, when asked for: the NTP clock monitor (SH-7.1.5), the
+    ledger's time-based checkpoints in quiet periods (SH-8.4.5), deviation escalation and the historian's
+    monthly partitions on PostgreSQL (SH-8.4.3)."""
     tasks: list[asyncio.Task[None]] = []
     if app.state.clock_monitor:
         from pharmatrace.kernel.clock_monitor import monitor
@@ -63,6 +64,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         from pharmatrace.qms.deviations import escalator
 
         tasks.append(asyncio.create_task(escalator(app.state.db), name="deviation-escalation"))
+        from pharmatrace.monitoring.partitions import maintainer
+
+        tasks.append(asyncio.create_task(maintainer(app.state.db), name="historian-partitions"))
     from pharmatrace.monitoring.historian import register_reader, unregister_reader
 
     # the batch record reads bound tags from the historian (TJ-6.4.3.4); tests opt in (MES tests register theirs)
@@ -113,6 +117,12 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.db = db
+    from pharmatrace.monitoring import vouched as monitoring_vouched
+    from pharmatrace.trace import vouched as trace_vouched
+
+    # the Ledger page's verification re-hashes the payloads audited rows vouch for (ADR 0019, 0020)
+    trace_vouched.register()
+    monitoring_vouched.register()
     app.state.clock_monitor = clock_monitor
     app.state.historian_reader = clock_monitor if historian_reader is None else historian_reader
     app.state.collectors = collectors
