@@ -122,4 +122,5 @@ SECURITY_EVENTS: dict[str, str] = {
     "lims.result.entry.refused": N_("Result entry refused: the instrument or a reagent may not be used"),
     "lims.reagent.use.refused": N_("Use of a reagent, standard or solution refused"),
     "lims.standardization.refused": N_("Re-standardization refused"),
+    "monitoring.archive": N_("Historian values copied to an archive"),  # TJ-10.1.6.2 (monitoring.archive)
 }

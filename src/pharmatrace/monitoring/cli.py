@@ -1,5 +1,6 @@
 """``pharmatrace monitoring``: run the demo plant's simulated peers, collect a configured source into the
-historian through its local journal (SH-8.4.3, store-and-forward: ADR 0025), or show what that journal still holds.
+historian through its local journal (SH-8.4.3, store-and-forward: ADR 0025), show what that journal still holds,
+or prepare the historian's monthly partitions on PostgreSQL (ADR 0028).
 To be registered in ``pharmatrace/cli.py``: ``app.add_typer(monitoring_app, name="monitoring")``.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -115,6 +117,71 @@ def buffer_status(
     if found.torn_bytes:
         typer.echo(f"an incomplete last record of {found.torn_bytes} bytes (a write in progress or interrupted): "
                    "the collector drops it when it starts")  # fmt: skip
+
+
+@monitoring_app.command("partitions")
+def partitions_command(
+    ahead: Annotated[int, typer.Option(min=0, max=120, help="months after the current one to prepare")] = 3,
+) -> None:
+    """PostgreSQL: give the historian's raw values a partition for this month and the next ones (the table
+    owner's job; the web process also does it daily). Lists the partitions; exit 1 if a month could not be made."""
+    from pharmatrace.monitoring import partitions
+
+    db = database()
+    report = partitions.ensure(db, ahead=ahead)
+    if db.engine.dialect.name != "postgresql":
+        typer.echo("SQLite: the raw values are one table (no partitions)")
+        return
+    with db.engine.connect() as connection:
+        present = partitions.partitions(connection)
+    for name in report.created:
+        typer.echo(f"created {name}")
+    for name, count in report.blocked.items():
+        typer.echo(f"not created {name}: {count} values of its month are in {partitions.DEFAULT}")
+    if report.refused:
+        typer.echo(f"refused: {report.refused} (run as the tables' owner)")
+    typer.echo(f"{len(present)} partitions: {', '.join(present)}")
+    if report.refused or report.blocked:
+        raise typer.Exit(1)
+
+
+@monitoring_app.command("archive")
+def archive_month(
+    month: Annotated[str, typer.Argument(help="the month, YYYY-MM (UTC), e.g. 2026-10")],
+    out: Annotated[Path, typer.Option(help="the directory for the data file and its signed manifest")],
+) -> None:
+    """Write an archive copy of a month's raw values with a signed manifest (TJ-10.1.6.2); nothing is removed.
+    The copy is an audit event; check it anywhere with ``check-archive``."""
+    import getpass
+
+    from pharmatrace.kernel.context import Actor
+    from pharmatrace.monitoring import archive
+
+    try:
+        done = archive.export_month(
+            database(), archive.parse_month(month), out, Actor.system(f"cli:{getpass.getuser()}")
+        )
+    except PharmaTraceError as error:
+        fail(error)
+    typer.echo(
+        f"{done.values} values of {done.ingests} ingests → {done.data} (SM3 {done.data_sm3}); manifest {done.manifest}"
+    )
+
+
+@monitoring_app.command("check-archive")
+def check_archive(
+    manifest: Annotated[Path, typer.Argument(help="the archive copy's manifest (…manifest.json)")],
+) -> None:
+    """Verify an archive copy offline, without the database: the file, every ingest's SM3, the signature.
+    Exit 0 when intact; otherwise 1, naming each problem."""
+    from pharmatrace.monitoring import archive
+
+    problems = archive.check(manifest)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("intact")
 
 
 if __name__ == "__main__":  # `python -m pharmatrace.monitoring.cli collect SOURCE`: the collector alone
