@@ -30,6 +30,7 @@ os.environ.setdefault("PHARMATRACE_KEY_KDF_ITERATIONS", "1000")
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
+from typer.testing import CliRunner
 
 from databases import PG_ADMIN_URL, pg_admin, pg_url
 from pharmatrace.demo.seed import seed
@@ -299,3 +300,15 @@ def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     yield database
     database.dispose()
     copies.give_back(name)
+
+
+@pytest.fixture
+def cli(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The command line against the test's database and state directory."""
+    from pharmatrace.config import get_settings
+
+    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 
 from pharmatrace.demo.seed import DEMO_PASSWORD, DEMO_USERS
 from pharmatrace.kernel.audit import AuditEntry
@@ -78,6 +78,23 @@ def behind_the_apps_back(db: Database) -> Iterator[Connection]:
     with db.engine.begin() as conn:
         mark_unit_of_work(conn)
         yield conn
+
+
+def unguarded(conn: Connection, table: str) -> None:
+    """What a superuser does first: remove the triggers that protect ``table`` (and its partitions, if any)."""
+    if conn.dialect.name == "sqlite":
+        names = conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name=:t"), {"t": table}
+        )
+        for name in list(names.scalars()):
+            conn.execute(text(f"DROP TRIGGER {name}"))
+        return
+    partitions = conn.execute(
+        text("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = CAST(:t AS regclass)"),
+        {"t": table},
+    )
+    for name in [table, *partitions.scalars()]:
+        conn.execute(text(f"ALTER TABLE {name} DISABLE TRIGGER ALL"))
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
@@ -12,15 +11,6 @@ from helpers import audit_entries
 from pharmatrace.cli import app
 from pharmatrace.config import get_settings
 from pharmatrace.storage.engine import Database
-
-
-@pytest.fixture
-def cli(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[CliRunner]:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 @pytest.mark.clause("SH-8.5.3")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -50,15 +49,6 @@ def recorded_run() -> TestRun:
             ),
         ],
     )
-
-
-@pytest.fixture
-def cli(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def test_the_report_holds_the_matrix_iq_and_oq(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from typer.testing import CliRunner
 from helpers import LOGIN_BY_ROLE, audit_entries, token
 from pharmatrace.cli import app
 from pharmatrace.compliance import catalogue
-from pharmatrace.config import get_settings
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.equipment.models import Equipment
 from pharmatrace.exchange import datasets, export
@@ -134,15 +132,6 @@ def test_refusals_export_nothing_and_record_nothing(db: Database) -> None:
         assert bad.status_code == 422
         assert client.get(API).status_code == 401
     assert exports(db) == before
-
-
-@pytest.fixture
-def cli(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 @pytest.mark.clause("TJ-B.2.2.1", "TJ-B.1.3")

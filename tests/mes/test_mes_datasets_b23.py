@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,7 +21,6 @@ from typer.testing import CliRunner
 from helpers import audit_entries, principal, token
 from pharmatrace.cli import app
 from pharmatrace.compliance import catalogue
-from pharmatrace.config import get_settings
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.documents import service as documents
 from pharmatrace.documents.schemas import ApproveDecision, DocumentCreate, ReviewDecision
@@ -353,15 +351,6 @@ def test_the_production_data_sets_are_refused_without_the_export_permission_and_
             response = client.get(f"{API}/{clause}", headers=token(client, login))
             assert response.status_code == 403, (login, clause, response.text)
     assert len(audit_entries(db, event=export.EXPORT_EVENT)) == before
-
-
-@pytest.fixture
-def cli(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 @pytest.mark.clause("TJ-B.2.3.3", "TJ-B.1.3")

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from monitoring_steps import configure
 from sqlalchemy import text
-from test_monitoring_vouched import unguarded
 from typer.testing import CliRunner
 
-from helpers import behind_the_apps_back
+from helpers import behind_the_apps_back, unguarded
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.errors import ValidationFailed
 from pharmatrace.monitoring import archive, historian

@@ -117,12 +117,11 @@ def test_values_land_in_their_months_partition_and_every_partition_is_guarded(db
 @POSTGRESQL
 @pytest.mark.clause("SH-8.4.3", "SH-8.4.1", "SH-7.1.3.c")
 def test_the_migration_moves_every_value_and_the_cli_reports_the_partitions(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, cli: CliRunner
 ) -> None:
     from alembic import command
 
     from pharmatrace.cli import app
-    from pharmatrace.config import get_settings
     from pharmatrace.storage.migrate import alembic_config, upgrade
 
     code = configure(db, "mqtt", "mqtt://127.0.0.1:1883", [Binding(TAG, "pt/probe", "decimal", 2)])
@@ -158,13 +157,7 @@ def test_the_migration_moves_every_value_and_the_cli_reports_the_partitions(
     with db.engine.connect() as conn:
         assert conn.scalar(text("SELECT max(id) FROM monitoring_values")) > before[-1][0]
 
-    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
-    get_settings.cache_clear()
-    try:
-        cli = CliRunner().invoke(app, ["monitoring", "partitions", "--ahead", "5"])
-    finally:
-        get_settings.cache_clear()
-    assert cli.exit_code == 0, cli.output
-    assert f"created {partition_name(horizon(clock.now(), 5))}" in cli.output
-    assert DEFAULT in cli.output.splitlines()[-1]
+    made = cli.invoke(app, ["monitoring", "partitions", "--ahead", "5"])
+    assert made.exit_code == 0, made.output
+    assert f"created {partition_name(horizon(clock.now(), 5))}" in made.output
+    assert DEFAULT in made.output.splitlines()[-1]

@@ -7,18 +7,16 @@ The tampering is a database superuser's: the unit-of-work marker forged and the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from monitoring_steps import configure
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from typer.testing import CliRunner
 
-from helpers import behind_the_apps_back
+from helpers import behind_the_apps_back, unguarded
 from pharmatrace.cli import app
-from pharmatrace.config import get_settings
 from pharmatrace.monitoring import historian
 from pharmatrace.monitoring.adapters import Binding
 from pharmatrace.monitoring.historian import Reading
@@ -26,32 +24,6 @@ from pharmatrace.storage.engine import Database
 
 T0 = datetime(2026, 11, 21, 8, 0, 0, 250000, tzinfo=UTC)
 TEMP, RH = "RM-FILL.vouched_temp", "RM-FILL.vouched_rh"
-
-
-@pytest.fixture
-def cli(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
-
-
-def unguarded(conn: Connection, table: str) -> None:
-    """What a superuser does first: remove the triggers that protect ``table`` (and its partitions, if any)."""
-    if conn.dialect.name == "sqlite":
-        names = conn.execute(
-            text("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name=:t"), {"t": table}
-        )
-        for name in list(names.scalars()):
-            conn.execute(text(f"DROP TRIGGER {name}"))
-        return
-    partitions = conn.execute(
-        text("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = CAST(:t AS regclass)"),
-        {"t": table},
-    )
-    for name in [table, *partitions.scalars()]:
-        conn.execute(text(f"ALTER TABLE {name} DISABLE TRIGGER ALL"))
 
 
 @pytest.mark.both

@@ -6,7 +6,7 @@ TJ-6.3.4, issue 10 item 1)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from helpers import audit_entries, count_rows, principal
 from pharmatrace.cli import app
 from pharmatrace.codes import gs1
-from pharmatrace.config import get_settings
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel import filestore
 from pharmatrace.kernel.errors import Conflict, NotPermitted, PharmaTraceError, ValidationFailed
@@ -95,15 +94,6 @@ def _ids(db: Database, model: type[Any], *where: Any) -> set[str]:
     """The ids (as audited) of the rows of ``model`` matching ``where``: this test's own rows."""
     with db.sessions() as session:
         return {str(i) for i in session.scalars(select(model.id).where(*where))}
-
-
-@pytest.fixture
-def cli(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 @pytest.mark.clause("SH-6.2.5.1", "SH-6.2.5.2", "SH-7.1.3")

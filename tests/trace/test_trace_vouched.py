@@ -7,48 +7,20 @@ set aside. Verify then names exactly the events whose items changed and the code
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Connection, select, text
+from sqlalchemy import select, text
 from trace_steps import codes, commissioned, pool_of
 from typer.testing import CliRunner
 
-from helpers import behind_the_apps_back
+from helpers import behind_the_apps_back, unguarded
 from pharmatrace.cli import app
-from pharmatrace.config import get_settings
 from pharmatrace.kernel import ledger
 from pharmatrace.storage.engine import Database
 from pharmatrace.trace.models import TraceEventItem
 
 USED = ["69012340000000770001", "69012340000000770002", "69012340000000770003"]
 UNUSED = ["69012340000000770101", "69012340000000770102"]
-
-
-@pytest.fixture
-def cli(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
-
-
-def unguarded(conn: Connection, table: str) -> None:
-    """What a superuser does first: remove the triggers that protect ``table`` (and its partitions, if any)."""
-    if conn.dialect.name == "sqlite":
-        names = conn.execute(
-            text("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name=:t"), {"t": table}
-        )
-        for name in list(names.scalars()):
-            conn.execute(text(f"DROP TRIGGER {name}"))
-        return
-    partitions = conn.execute(
-        text("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = CAST(:t AS regclass)"),
-        {"t": table},
-    )
-    for name in [table, *partitions.scalars()]:
-        conn.execute(text(f"ALTER TABLE {name} DISABLE TRIGGER ALL"))
 
 
 def mismatches(output: str) -> list[str]:

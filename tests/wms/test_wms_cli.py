@@ -5,7 +5,6 @@ and the code rule shown and changed by the administrator through the API's valid
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +12,6 @@ from typer.testing import CliRunner
 
 from helpers import LOGIN_BY_ROLE, audit_entries, principal
 from pharmatrace.cli import app
-from pharmatrace.config import get_settings
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
@@ -22,15 +20,6 @@ from pharmatrace.wms.models import CodeCounter, Container, Lot, Material, Suppli
 
 KEEPER = LOGIN_BY_ROLE["warehouse_keeper"]
 ADMIN = "sysadmin"
-
-
-@pytest.fixture
-def cli(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("PHARMATRACE_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("PHARMATRACE_VAR", str(db.state_dir))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def run(cli: CliRunner, *args: str, password: str | None = None) -> tuple[int, str]:
