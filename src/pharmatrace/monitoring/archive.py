@@ -23,10 +23,13 @@ Nothing is removed from the database: the raw table refuses DELETE. Destroying v
 from __future__ import annotations
 
 import gzip
+import hashlib
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +69,8 @@ def parse_month(text: str) -> datetime:
 
 
 def _rows(db: Database, start: datetime, end: datetime) -> Iterator[tuple[int, list[Any]]]:
-    """The month's values as (ingest id, digest row), by ingest and as stored; streamed."""
+    """The month's values as (ingest id, digest row), by ingest and as stored; streamed (an ingest's values are
+    contiguous, so the caller groups them one ingest at a time)."""
     query = (
         select(HistorianValue.ingest_id, Tag.name, HistorianValue.source_time, HistorianValue.server_time,
                HistorianValue.value, HistorianValue.quality, HistorianValue.status_code)
@@ -93,25 +97,26 @@ def export_month(db: Database, month: datetime, directory: Path, actor: Actor) -
     if data.exists() or manifest_path.exists():
         raise ValidationFailed(N_("An archive copy of {month} is already in {directory}"), month=label,
                                directory=str(directory))  # fmt: skip
-    groups: dict[int, list[list[Any]]] = {}
-    count = 0
+    summary: dict[
+        int, tuple[int, str]
+    ] = {}  # ingest → (values in the month, their SM3): one ingest in memory
     with gzip.open(data, "wt", encoding="utf-8", newline="\n") as out:
-        for ingest_id, row in _rows(db, start, end):
-            out.write(json.dumps([ingest_id, *row], ensure_ascii=False, separators=(",", ":")) + "\n")
-            groups.setdefault(ingest_id, []).append(row)
-            count += 1
-    data_sm3 = crypto.sm3(data.read_bytes()).hex()
-    with db.sessions() as session:
-        records = {i.id: i for i in session.scalars(select(Ingest).where(Ingest.id.in_(list(groups))))}
+        for ingest_id, group in itertools.groupby(_rows(db, start, end), key=itemgetter(0)):
+            rows = [row for _, row in group]
+            out.writelines(_line(ingest_id, row) for row in rows)
+            summary[ingest_id] = (len(rows), values_sm3(rows))
+    count = sum(n for n, _ in summary.values())
+    data_sm3 = _file_sm3(data)
     ingests = []
-    for ingest_id, rows in sorted(groups.items()):
-        record = records[ingest_id]
-        complete = len(rows) == record.stored
-        ingests.append({
-            "id": ingest_id, "batch_key": record.batch_key, "stored": record.stored, "in_month": len(rows),
-            "values_sm3": record.values_sm3, "complete": complete,
-            "verified": complete and values_sm3(rows) == record.values_sm3,
-        })  # fmt: skip
+    with db.sessions() as session:
+        for ingest_id, (in_month, digest) in sorted(summary.items()):
+            record = session.get_one(Ingest, ingest_id)
+            complete = in_month == record.stored
+            ingests.append({
+                "id": ingest_id, "batch_key": record.batch_key, "stored": record.stored, "in_month": in_month,
+                "values_sm3": record.values_sm3, "complete": complete,
+                "verified": complete and digest == record.values_sm3,
+            })  # fmt: skip
     unverified = [i["id"] for i in ingests if i["complete"] and not i["verified"]]
     if (
         unverified
@@ -156,27 +161,42 @@ def check(manifest_path: Path) -> list[str]:
         problems.append("the manifest's signature does not verify: the manifest was changed")
     data = manifest_path.parent / str(manifest.get("file"))
     try:
-        raw = data.read_bytes()
-    except OSError as error:
-        return [*problems, f"data file unreadable: {error}"]
-    if crypto.sm3(raw).hex() != manifest.get("file_sm3"):
-        problems.append(f"{data.name}: its SM3 differs from the manifest's: the file was changed")
-    groups: dict[int, list[list[Any]]] = {}
-    for line in gzip.decompress(raw).decode("utf-8").splitlines():
-        ingest_id, *row = json.loads(line)
-        groups.setdefault(ingest_id, []).append(row)
-    if sum(len(rows) for rows in groups.values()) != manifest.get("values"):
+        if _file_sm3(data) != manifest.get("file_sm3"):
+            problems.append(f"{data.name}: its SM3 differs from the manifest's: the file was changed")
+        listed = {entry["id"]: entry for entry in manifest.get("ingests", [])}
+        count = 0
+        with gzip.open(data, "rt", encoding="utf-8") as lines:
+            parsed = (json.loads(line) for line in lines)
+            for ingest_id, group in itertools.groupby(parsed, key=itemgetter(0)):
+                rows = [row[1:] for row in group]
+                count += len(rows)
+                entry = listed.pop(ingest_id, None)
+                if entry is None:
+                    problems.append(f"ingest {ingest_id}: values in the file that the manifest does not list")
+                elif len(rows) != entry["in_month"]:
+                    problems.append(
+                        f"ingest {ingest_id}: {len(rows)} values in the file, {entry['in_month']} listed"
+                    )
+                elif entry["complete"] and values_sm3(rows) != entry["values_sm3"]:
+                    problems.append(
+                        f"ingest {ingest_id}: its values no longer hash to the SM3 of its audited record"
+                    )
+    except (OSError, EOFError, ValueError) as error:  # unreadable, truncated, not JSON
+        return [*problems, f"{data.name} unreadable: {error}"]
+    for ingest_id in sorted(listed):
+        problems.append(f"ingest {ingest_id}: listed, but no values of it in the file")
+    if count != manifest.get("values"):
         problems.append("the number of values differs from the manifest's")
-    for entry in manifest.get("ingests", []):
-        rows = groups.pop(entry["id"], [])
-        if len(rows) != entry["in_month"]:
-            problems.append(
-                f"ingest {entry['id']}: {len(rows)} values in the file, {entry['in_month']} listed"
-            )
-        elif entry["complete"] and values_sm3(rows) != entry["values_sm3"]:
-            problems.append(
-                f"ingest {entry['id']}: its values no longer hash to the SM3 of its audited record"
-            )
-    for ingest_id in sorted(groups):
-        problems.append(f"ingest {ingest_id}: values in the file that the manifest does not list")
     return problems
+
+
+def _line(ingest_id: int, row: list[Any]) -> str:
+    return json.dumps([ingest_id, *row], ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _file_sm3(path: Path) -> str:
+    digest = hashlib.new("sm3")
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
