@@ -69,9 +69,7 @@ def upgrade() -> None:
     op.create_index("ix_lims_oot_evaluations_result_id", "lims_oot_evaluations", ["result_id"])
     guards.append_only("lims_oot_evaluations")
     guards.uow_only("lims_oot_evaluations")
-    guards.grant_app_role()
-    if postgresql:  # until guards.APPEND_ONLY_TABLES names it, grant_app_role leaves it UPDATE-able
-        op.execute(f"REVOKE UPDATE ON lims_oot_evaluations FROM {guards.APP_ROLE}")
+    guards.grant_app_role()  # guards.APPEND_ONLY_TABLES names it: INSERT and SELECT only
 
 
 def downgrade() -> None:
