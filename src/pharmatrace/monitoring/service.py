@@ -26,6 +26,7 @@ from typing import Literal
 
 from sqlalchemy import select
 
+from pharmatrace.config import get_settings
 from pharmatrace.kernel import clock
 from pharmatrace.monitoring.buffer import journal_dir
 from pharmatrace.monitoring.collector import DATABASE_AWAY, Collector, collect
@@ -129,7 +130,8 @@ class CollectorService:
 
     ``retry_seconds`` is the first back-off after a failure, doubled up to ``retry_max_seconds``; ``rescan_seconds``
     how often the configured sources are read again; ``flush_seconds`` how long a reading may wait for its batch
-    (each batch is one audited ingest)."""
+    and ``batch_size`` its most readings (each batch is one audited ingest; default: the settings
+    ``PHARMATRACE_COLLECTOR_FLUSH_SECONDS`` and ``PHARMATRACE_COLLECTOR_BATCH_SIZE``)."""
 
     def __init__(
         self,
@@ -138,15 +140,16 @@ class CollectorService:
         rescan_seconds: float = 60.0,
         retry_seconds: float = 2.0,
         retry_max_seconds: float = 120.0,
-        flush_seconds: float = 5.0,
-        batch_size: int = 500,
+        flush_seconds: float | None = None,
+        batch_size: int | None = None,
     ) -> None:
+        settings = get_settings()
         self.db = db
         self.rescan_seconds = rescan_seconds
         self.retry_seconds = retry_seconds
         self.retry_max_seconds = retry_max_seconds
-        self.flush_seconds = flush_seconds
-        self.batch_size = batch_size
+        self.flush_seconds = settings.collector_flush_seconds if flush_seconds is None else flush_seconds
+        self.batch_size = settings.collector_batch_size if batch_size is None else batch_size
         self._runs: dict[str, _Run] = {}
         self._scanner: asyncio.Task[None] | None = None
         self._rescan = asyncio.Event()

@@ -2,8 +2,10 @@
 
 SQLAlchemy's per-parameter processing of an ``executemany`` costs more than the database's own work when a batch
 holds thousands of rows (the historian's raw values and roll-ups). :func:`write_rows` runs one short SQL text on the
-driver's cursor over all rows instead (``executemany``: a prepared statement on SQLite, pipelined on PostgreSQL). It runs on the unit of work's own connection, so the guards see the unit-of-work marker as for
-any other write; the caller converts what the driver cannot take as it is (:func:`stamps` for UTC times).
+driver's cursor over all rows instead (on SQLite an ``executemany`` of a prepared statement, on PostgreSQL one
+statement over column arrays). It runs on the unit of work's own connection, so the guards see the unit-of-work
+marker as for any other write; the caller converts what the driver cannot take as it is (:func:`stamps` for UTC
+times).
 """
 
 from __future__ import annotations
@@ -38,11 +40,40 @@ def write_rows(
     rows: Sequence[tuple[Any, ...]],
     tail: str = "",
 ) -> None:
-    """``INSERT INTO table (columns) VALUES … tail`` for every row (``tail``: e.g. an ``ON CONFLICT`` merge)."""
+    """``INSERT INTO table (columns) VALUES … tail`` for every row (``tail``: e.g. an ``ON CONFLICT`` merge).
+
+    SQLite: one short statement run over every row (``executemany``, prepared once). PostgreSQL: one statement
+    whatever the number of rows, each column sent as one array and expanded by ``unnest`` — psycopg's pipelined
+    ``executemany`` still costs a Python round of work per row, most of a 5,000-value ingest.
+    """
     if not rows:
         return
-    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608 - constant names, markers only
-    marker = "%s" if connection.dialect.name == "postgresql" else "?"
-    # one short statement run over every row: the driver parses it once (psycopg sends the rows pipelined; a
-    # statement of thousands of markers was parsed again on every call, most of an ingest's time on PostgreSQL)
-    connection.exec_driver_sql(f"{head}({', '.join([marker] * len(columns))}) {tail}", list(rows))
+    head = f"INSERT INTO {table} ({', '.join(columns)}) "
+    if connection.dialect.name == "postgresql":
+        types = _pg_types(connection, table, tuple(columns))
+        arrays = [f"%s::{kind}[]" for kind in types]
+        connection.exec_driver_sql(
+            f"{head}SELECT * FROM unnest({', '.join(arrays)}) {tail}",  # noqa: S608 - catalogue types
+            tuple(list(c) for c in zip(*rows, strict=True)),
+        )
+        return
+    # one short statement run over every row: the driver parses it once
+    connection.exec_driver_sql(f"{head}VALUES ({', '.join(['?'] * len(columns))}) {tail}", list(rows))
+
+
+_PG_TYPES: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+
+
+def _pg_types(connection: Connection, table: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The SQL types of ``columns`` of ``table`` (PostgreSQL's catalogue, once per process)."""
+    key = (table, columns)
+    found = _PG_TYPES.get(key)
+    if found is None:
+        rows = connection.exec_driver_sql(
+            "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(%(table)s) AND attnum > 0 AND NOT attisdropped",
+            {"table": table},
+        )
+        kinds: dict[str, str] = {name: kind for name, kind in rows}  # noqa: C416 - typed
+        found = _PG_TYPES[key] = tuple(kinds[c] for c in columns)
+    return found
