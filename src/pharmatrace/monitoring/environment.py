@@ -45,8 +45,9 @@ count for its system, not for the room of its point of use.
 
 **Floor plan** (:func:`floor_plan`, :func:`set_floor_plan`): an audited site setting ``monitoring.floor_plan``
 mapping room codes to rectangles on a 1000 × 600 plan, plus boxes for the utility systems; changed with a reason by
-whoever maintains equipment. The shape (whole numbers, inside the plan) is checked by :class:`FloorPlan`; the
-plant's facts (the rooms exist, no rectangles overlap) by the service. A refused plan stores nothing.
+whoever maintains equipment, on the editor page ``/monitoring/floor-plan/edit`` (:mod:`.environment_views`). The
+shape (whole numbers, inside the plan) is checked by :class:`FloorPlan`; the plant's facts (the rooms exist, no
+rectangles overlap) by the service. A refused plan stores nothing.
 """
 
 from __future__ import annotations
@@ -366,10 +367,15 @@ def _room_tag(tag: Tag) -> bool:
     return tag.equipment_id is None and system_of(tag.name) is None
 
 
+def active_rooms(session: Session) -> list[Room]:
+    """The rooms of the plant (not voided), in the order of their codes: those the plan may place."""
+    return list(session.scalars(select(Room).where(Room.voided_at.is_(None)).order_by(Room.code)))
+
+
 def room_states(session: Session, at: datetime) -> list[AreaState]:
     """Every room (not voided) with its environment tags judged against its grade, its open alarms and its
     state at ``at`` (TJ-6.5), in the order of their codes."""
-    rooms = list(session.scalars(select(Room).where(Room.voided_at.is_(None)).order_by(Room.code)))
+    rooms = active_rooms(session)
     all_tags = tags.list_tags(session)
     newest = historian.latest(session, [t.id for t in all_tags])
     open_alarms = _open_alarms(session)
@@ -500,8 +506,7 @@ def set_floor_plan(uow: UnitOfWork, principal: Principal, update: FloorPlanUpdat
     """Store the plan as the audited setting ``monitoring.floor_plan`` (old → new with the reason in the trail),
     by whoever maintains equipment; refused whole, nothing stored, when a room is unknown or rectangles overlap."""
     principal.require(tags.MANAGE_PERMISSION)
-    codes = uow.session.scalars(select(Room.code).where(Room.voided_at.is_(None)))
-    check_plan(update, codes)
+    check_plan(update, (room.code for room in active_rooms(uow.session)))
     values = update.model_dump(mode="json", exclude={"reason"})
     store_setting(uow, SETTINGS_KEY, values, update.reason)
     return FloorPlan.model_validate(values)
