@@ -10,7 +10,9 @@ evaluation) runs in this process; a publisher in a subprocess (paho) sends every
 ``BENCH_MQTT_SECONDS`` (default 20), the device messages spread over the second, each stamped with its publish time
 as the source time. Every alarm tag goes above its limit for 3 s in every 10 s: one alarm raised, one cleared.
 The collector batches at most ``BENCH_MQTT_BATCH`` readings (default: the tag count) for at most
-``BENCH_MQTT_FLUSH`` seconds (default 1.0, the collector's default).
+``BENCH_MQTT_FLUSH`` seconds (default: the collector service's, ``PHARMATRACE_COLLECTOR_FLUSH_SECONDS``, 5 s); a
+reading that may raise or clear an alarm sends its batch within ``BENCH_MQTT_PRIORITY`` seconds (default: the
+service's, ``PHARMATRACE_COLLECTOR_PRIORITY_SECONDS``, 0.2 s; ``off``: it waits like the others).
 
 Baseline: a second paho client in the publisher's process subscribes to the same topics through the same broker
 (QoS 1) — the raw publish → subscribe round trip, under the same load.
@@ -49,6 +51,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
 from bench.databases import on_each_database
+from pharmatrace.config import get_settings
 from pharmatrace.equipment.models import Room
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.context import Actor
@@ -66,9 +69,11 @@ TOPICS = int(os.environ.get("BENCH_MQTT_TOPICS", "50"))
 ALARM_TAGS = int(os.environ.get("BENCH_MQTT_ALARM_TAGS", "100"))
 SECONDS = int(os.environ.get("BENCH_MQTT_SECONDS", "20"))
 BATCH = int(os.environ.get("BENCH_MQTT_BATCH", str(TAGS)))  # readings per journal batch (one ingest) at most
-FLUSH_S = float(
-    os.environ.get("BENCH_MQTT_FLUSH", "1.0")
-)  # the collector's default: a batch waits 1 s at most
+# the collector service's batching unless set: a batch waits 5 s at most, a reading that may change an alarm 0.2 s
+FLUSH_S = float(os.environ.get("BENCH_MQTT_FLUSH", "") or get_settings().collector_flush_seconds)
+_PRIORITY = os.environ.get("BENCH_MQTT_PRIORITY", "").strip()
+PRIORITY_S = (None if _PRIORITY == "off" else float(_PRIORITY) if _PRIORITY
+              else get_settings().collector_priority_seconds)  # fmt: skip
 DRAIN_S = 60.0  # after the last publish: how long the collector may take to store the rest
 LIMIT = 50.0  # the alarm tags' high alert limit; values are about 20, 60 during an excursion
 ACTOR = Actor(user_id=None, login="bench", full_name="bench")
@@ -241,7 +246,8 @@ async def _measure(
     db: Database, code: str, plan: dict[str, Any]
 ) -> tuple[Collector, Stamped, dict[str, Any]]:
     results = Stamped()
-    collector = Collector(db, code, batch_size=BATCH, flush_seconds=FLUSH_S, results=results)
+    collector = Collector(db, code, batch_size=BATCH, flush_seconds=FLUSH_S, priority_seconds=PRIORITY_S,
+                          results=results)  # fmt: skip
     collecting = asyncio.create_task(collect(db, code, collector=collector))
     try:
         probing = asyncio.create_task(asyncio.to_thread(_probe, plan["prefix"], collector))
@@ -303,9 +309,11 @@ def run(db: Database, label: str) -> None:
     excursions = sum(1 for tag in range(ALARM_TAGS) for s in range(SECONDS)
                      if _value(tag, s) > LIMIT and (s == 0 or _value(tag, s - 1) <= LIMIT))  # fmt: skip
     batches = len(results)
+    priority = "off" if PRIORITY_S is None else f"{PRIORITY_S:g} s"
     print(
         f"[{label}] mqtt {TAGS:,} tags × 1 Hz × {SECONDS} s on {TOPICS} topics: {raw['published']:,} points published, "
-        f"{len(stored):,} stored in {batches} audited ingests ({collector.counts().pending} pending)"
+        f"{len(stored):,} stored in {batches} audited ingests ({collector.counts().pending} pending); batches of "
+        f"≤ {BATCH:,} readings, ≤ {FLUSH_S:g} s, alarm priority {priority}"
     )
     print(f"[{label}] mqtt raw subscriber             {raw_points:9,.0f} points/s  (baseline)")
     print(

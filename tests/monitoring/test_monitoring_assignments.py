@@ -100,6 +100,10 @@ def test_assignments_are_kept_by_who_may_acknowledge_and_refusals_change_nothing
         assert [(a.login, a.role) for a in assignments.assignments_of(session, room="rm-fill")] == [
             ("lina", "primary"), ("wuhao", "backup"),
         ]  # fmt: skip
+        # the QC laboratory's room: its QC reviewer, the equipment engineer behind her
+        assert [(a.login, a.role) for a in assignments.assignments_of(session, room="RM-QC-PC")] == [
+            ("sunli", "primary"), ("wuhao", "backup"),
+        ]  # fmt: skip
     for bad in ({"login": "wuhao"}, {"login": "wuhao", "room": "RM-WEIGH", "equipment": "FD-01"},
                 {"login": "wuhao", "room": "RM-WEIGH", "role": "deputy"}):  # fmt: skip
         with pytest.raises(ValidationError):
@@ -171,7 +175,7 @@ def test_assignments_are_kept_by_who_may_acknowledge_and_refusals_change_nothing
             a for a in assignments.assignments_of(session, room="RM-FILL") if a.login == "wuhao"
         ]
         assert fill_alarm_room.ended_at is None  # the assignment stays, as it was made
-        assert [r.login for r in assignments.assignable(session)] == ["lina"]
+        assert [r.login for r in assignments.assignable(session)] == ["lina", "sunli"]
 
 
 @pytest.mark.clause("TJ-6.5", "TJ-6.6", "TJ-6.4.3.4")
@@ -180,7 +184,8 @@ def test_an_alarm_is_told_to_the_people_of_its_room_primary_first_else_to_everyo
     assert _recipients(db, water) == [("wuhao", "primary"), ("lina", "backup")]
     code = _weighing_alarm(db)
     _feed(db, code, 0, "25.00")
-    assert _recipients(db, TAG) == [("lina", None), ("wuhao", None)]  # nobody assigned: everyone who may
+    # nobody assigned: everyone who may acknowledge (the QC reviewer, 孙丽, too)
+    assert _recipients(db, TAG) == [("lina", None), ("sunli", None), ("wuhao", None)]
     assert (_awaiting(db, "lina"), _awaiting(db, "wuhao"), _awaiting(db, "zhangwei")) == (2, 2, 0)
 
     weigh = _assign(db, "lina", room="RM-WEIGH")
@@ -195,7 +200,7 @@ def test_an_alarm_is_told_to_the_people_of_its_room_primary_first_else_to_everyo
     assert _recipients(db, water) == [("lina", "backup")]
     assert (_awaiting(db, "wuhao"), _mine(db, "wuhao")) == (2, [water, TAG])
     _end(db, weigh, "称量间改由QA负责")
-    assert _recipients(db, TAG) == [("lina", None), ("wuhao", None)]
+    assert _recipients(db, TAG) == [("lina", None), ("sunli", None), ("wuhao", None)]
 
 
 class _Receiver(BaseHTTPRequestHandler):

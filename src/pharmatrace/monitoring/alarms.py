@@ -329,7 +329,29 @@ def _announce(uow: UnitOfWork, notice: AlarmNotice) -> None:
 # --- evaluation (inside the ingest's unit of work) ----------------------------------------------------------
 
 
-def _conditions(rule: AlarmRule) -> list[tuple[str, Decimal | None]]:
+class RuleLimits(Protocol):
+    """What judging a value needs of a rule: an :class:`AlarmRule`, or the collector's snapshot of one
+    (:class:`pharmatrace.monitoring.priority.RuleSnapshot`)."""
+
+    @property
+    def deadband(self) -> Decimal: ...
+    @property
+    def set_point(self) -> Decimal | None: ...
+    @property
+    def bad_quality(self) -> bool: ...
+
+
+class LastValue(Protocol):
+    """The last value evaluated for a rule's condition (an :class:`AlarmWatch`), for the rate of change."""
+
+    @property
+    def last_time(self) -> datetime | None: ...
+    @property
+    def last_number(self) -> float | None: ...
+
+
+def conditions(rule: RuleLimits) -> list[tuple[str, Decimal | None]]:
+    """The rule's conditions and their limits (the deviation's is its allowed distance from the set point)."""
     found: list[tuple[str, Decimal | None]] = [
         (condition, getattr(rule, column))
         for condition, column in (("high_alert", "alert_high"), ("low_alert", "alert_low"),
@@ -342,8 +364,8 @@ def _conditions(rule: AlarmRule) -> list[tuple[str, Decimal | None]]:
     return found
 
 
-def _judge(
-    rule: AlarmRule, condition: str, limit: Decimal | None, row: dict[str, Any], watch: AlarmWatch
+def judge(
+    rule: RuleLimits, condition: str, limit: Decimal | None, row: dict[str, Any], watch: LastValue
 ) -> tuple[bool, bool] | None:
     """``(beyond, back)``: the value keeps the condition / is back inside (deadband included); ``None``: the value
     says nothing about this condition (Bad quality, no value, the first value of a rate)."""
@@ -371,18 +393,27 @@ def _judge(
     return rate > limit, rate <= limit
 
 
-def evaluate(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> int:
+def evaluate(uow: UnitOfWork, rows: Sequence[dict[str, Any]], source_id: int | None = None) -> int:
     """Evaluate the alarm rules of the tags of ``rows`` (the values an ingest stores: ``tag_id``,
-    ``source_time``, ``value``, ``number``, ``quality``); returns how many alarms were raised or cleared."""
+    ``source_time``, ``value``, ``number``, ``quality``); returns how many alarms were raised or cleared.
+    ``source_id``: the source all the rows' tags belong to (the ingest's), so the rules are found by their tags'
+    source rather than by a list of thousands of tag ids."""
     session = uow.session
     tag_ids = {row["tag_id"] for row in rows}
-    rules = list(
-        session.scalars(
-            select(AlarmRule).where(AlarmRule.tag_id.in_(tag_ids), AlarmRule.voided_at.is_(None)).order_by(AlarmRule.id)
+    if not tag_ids:
+        return 0
+    active = select(AlarmRule).where(AlarmRule.voided_at.is_(None)).order_by(AlarmRule.id)
+    if source_id is not None:
+        found = session.scalars(
+            active.join(Tag, Tag.id == AlarmRule.tag_id).where(Tag.source_id == source_id)
         )
-    ) if tag_ids else []  # fmt: skip
+        rules = [rule for rule in found if rule.tag_id in tag_ids]
+    else:
+        rules = list(session.scalars(active.where(AlarmRule.tag_id.in_(tag_ids))))
     if not rules:
         return 0
+    ruled = {rule.tag_id for rule in rules}
+    rows = [row for row in rows if row["tag_id"] in ruled]
     ids = [rule.id for rule in rules]
     watches = {(w.rule_id, w.condition): w for w in session.scalars(select(AlarmWatch).where(AlarmWatch.rule_id.in_(ids)))}  # fmt: skip
     open_alarms = {
@@ -396,7 +427,7 @@ def evaluate(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> int:
     changed = 0
     for rule in rules:
         tag = tag_of[rule.tag_id]
-        for condition, limit in _conditions(rule):
+        for condition, limit in conditions(rule):
             watch = watches.get((rule.id, condition))
             if watch is None:
                 watch = watches[(rule.id, condition)] = AlarmWatch(rule_id=rule.id, condition=condition)
@@ -405,7 +436,7 @@ def evaluate(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> int:
                 at: datetime = row["source_time"]
                 if watch.last_time is not None and at <= watch.last_time:
                     continue  # a late back-fill: stored, not evaluated again
-                verdict = _judge(rule, condition, limit, row, watch)
+                verdict = judge(rule, condition, limit, row, watch)
                 if row["quality"] != "bad" and row["number"] is not None:
                     watch.last_time, watch.last_number = at, float(row["number"])
                 if verdict is None:

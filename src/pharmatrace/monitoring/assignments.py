@@ -287,6 +287,10 @@ DEMO_ASSIGNMENTS = (
     ("wuhao", "RM-PREP", "primary"),
     ("wuhao", "RM-FILL", "backup"),
     ("lina", "RM-PREP", "backup"),
+    # 孙丽, the QC reviewer: the QC laboratory's physico-chemical room, where the OOS balance stands; 吴昊 backs her
+    # up there (its air handling); the analysts enter results, the reviewer assesses what an excursion meant
+    ("sunli", "RM-QC-PC", "primary"),
+    ("wuhao", "RM-QC-PC", "backup"),
 )
 
 

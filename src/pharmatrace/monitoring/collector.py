@@ -3,7 +3,9 @@
 
 An adapter (:mod:`.adapters`) puts :class:`~.historian.Reading` objects on an ``asyncio.Queue``; the collector
 takes them off and, when a batch is full or its oldest reading waited ``flush_seconds``, appends it to the source's
-journal (:mod:`.buffer`, fsync'd) — and only then acknowledges it to the source (MQTT: the PUBACK). A forwarder
+journal (:mod:`.buffer`, fsync'd) — and only then acknowledges it to the source (MQTT: the PUBACK). A reading that
+may raise or clear an alarm (:mod:`.priority`: the source's alarm rules, read again every ``rules_seconds``) sends
+its batch within ``priority_seconds`` instead: alarms do not wait for the batching (TJ-6.5). A forwarder
 task stores the journal's batches in order, each as one unit of work (:func:`pharmatrace.monitoring.historian.ingest`
 with the batch's key), in a worker thread so the event loop keeps receiving. While the database is away (refused,
 restarting, cut off) the collector keeps receiving and journaling, retries with a capped back-off and back-fills in
@@ -36,6 +38,7 @@ from pharmatrace.monitoring.adapters.opcua import OpcUaAdapter
 from pharmatrace.monitoring.buffer import Journal
 from pharmatrace.monitoring.historian import IngestResult, Reading
 from pharmatrace.monitoring.models import DataSource, Tag
+from pharmatrace.monitoring.priority import AlarmTriggers, rules_of_source
 from pharmatrace.storage.engine import Database
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,11 @@ class Collector:
         0.5  # the first back-off while the database is away, doubled up to retry_max_seconds
     )
     retry_max_seconds: float = 30.0
+    # a reading that may raise or clear an alarm sends its batch within this (None: it waits like any other);
+    # the source's alarm rules are read again every rules_seconds (ADR 0021 addendum)
+    priority_seconds: float | None = 0.2
+    rules_seconds: float = 10.0
+    triggers: AlarmTriggers = field(default_factory=AlarmTriggers)
     journal: Journal | None = None  # opened (and closed) by ``run`` when not given
     results: list[IngestResult] = field(default_factory=list)
     received: int = 0
@@ -106,12 +114,12 @@ class Collector:
                        acknowledge: Callable[[int], None] | None) -> int:  # fmt: skip
         taken = 0
         batch: list[Reading] = []
-        started = last = 0.0
+        due = last = 0.0  # when the batch goes out at the latest; when its last reading came
         try:
             while limit is None or taken < limit:
                 wait = None
                 if batch:
-                    wait = started + self.flush_seconds
+                    wait = due
                     if acknowledge is not None:  # the source holds back more until these are acknowledged
                         wait = min(wait, last + self.idle_seconds)
                     wait = max(0.0, wait - time.monotonic())
@@ -125,14 +133,31 @@ class Collector:
                 self.received += 1
                 last = time.monotonic()
                 if len(batch) == 1:
-                    started = last
-                if len(batch) >= self.batch_size:
+                    due = last + self.flush_seconds
+                if self.priority_seconds is not None and self.triggers.urgent(reading):
+                    # TJ-6.5: a reading that may raise or clear an alarm does not wait for the batch
+                    due = min(due, last + self.priority_seconds)
+                # due is checked here too: a queue that is never empty would not let the wait above time out
+                if len(batch) >= self.batch_size or last >= due:
                     await self.flush(batch, acknowledge)
         finally:
             await asyncio.shield(self.flush(batch, acknowledge))  # cancelled or not: nothing received is lost
         return taken
 
     # --- forwarding ---------------------------------------------------------------------------------------
+
+    async def _read_rules(self) -> None:
+        """Read the source's alarm rules now and every ``rules_seconds``; while the database is away (or the
+        rules cannot be read) the rules read last stay."""
+        while True:
+            try:
+                self.triggers.replace(await asyncio.to_thread(rules_of_source, self.db, self.source_code))
+            except DATABASE_AWAY:  # the forwarder says so already
+                pass
+            except Exception as error:  # never stops the collector: alarms are still raised, batched
+                log.warning("collector %s: alarm rules not read, the last ones stay: %s", self.source_code,
+                            str(error).splitlines()[0] if str(error) else type(error).__name__)  # fmt: skip
+            await asyncio.sleep(self.rules_seconds)
 
     async def _forward_one(self) -> bool:
         """Store the oldest pending batch and mark it forwarded; ``False`` when nothing is pending."""
@@ -194,6 +219,7 @@ class Collector:
         self._wake = asyncio.Event()
         self._wake.set()  # first what an earlier run left
         forwarding = asyncio.create_task(self._forward(closing))
+        rules = asyncio.create_task(self._read_rules()) if self.priority_seconds is not None else None
         receiving = asyncio.create_task(self._receive(queue, limit, acknowledge))
         try:
             done, _ = await asyncio.wait({receiving, forwarding}, return_when=asyncio.FIRST_COMPLETED)
@@ -217,7 +243,7 @@ class Collector:
             await asyncio.shield(self._final_pass())
             raise
         finally:
-            for task in (receiving, forwarding, self._step):
+            for task in (receiving, forwarding, rules, self._step):
                 if task is not None and not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):

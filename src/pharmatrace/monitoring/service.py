@@ -129,9 +129,10 @@ class CollectorService:
     """``service = CollectorService(db); service.start()`` in a running event loop; ``await service.stop()``.
 
     ``retry_seconds`` is the first back-off after a failure, doubled up to ``retry_max_seconds``; ``rescan_seconds``
-    how often the configured sources are read again; ``flush_seconds`` how long a reading may wait for its batch
-    and ``batch_size`` its most readings (each batch is one audited ingest; default: the settings
-    ``PHARMATRACE_COLLECTOR_FLUSH_SECONDS`` and ``PHARMATRACE_COLLECTOR_BATCH_SIZE``)."""
+    how often the configured sources are read again; ``flush_seconds`` how long a reading may wait for its batch,
+    ``batch_size`` its most readings (each batch is one audited ingest) and ``priority_seconds`` how long a
+    reading that may raise or clear an alarm may wait (default: the settings ``PHARMATRACE_COLLECTOR_FLUSH_SECONDS``,
+    ``PHARMATRACE_COLLECTOR_BATCH_SIZE`` and ``PHARMATRACE_COLLECTOR_PRIORITY_SECONDS``)."""
 
     def __init__(
         self,
@@ -142,6 +143,7 @@ class CollectorService:
         retry_max_seconds: float = 120.0,
         flush_seconds: float | None = None,
         batch_size: int | None = None,
+        priority_seconds: float | None = None,
     ) -> None:
         settings = get_settings()
         self.db = db
@@ -150,6 +152,9 @@ class CollectorService:
         self.retry_max_seconds = retry_max_seconds
         self.flush_seconds = settings.collector_flush_seconds if flush_seconds is None else flush_seconds
         self.batch_size = settings.collector_batch_size if batch_size is None else batch_size
+        self.priority_seconds = (
+            settings.collector_priority_seconds if priority_seconds is None else priority_seconds
+        )
         self._runs: dict[str, _Run] = {}
         self._scanner: asyncio.Task[None] | None = None
         self._rescan = asyncio.Event()
@@ -238,7 +243,8 @@ class CollectorService:
                 self._launch(run)
 
     def _collector(self, code: str) -> _WatchedCollector:
-        return _WatchedCollector(self.db, code, batch_size=self.batch_size, flush_seconds=self.flush_seconds)
+        return _WatchedCollector(self.db, code, batch_size=self.batch_size, flush_seconds=self.flush_seconds,
+                                 priority_seconds=self.priority_seconds)  # fmt: skip
 
     def _launch(self, run: _Run) -> None:
         run.state, run.error, run.retry_at = "running", None, None

@@ -126,12 +126,13 @@ ALLOWED: dict[str, set[str]] = {
         "production_supervisor",
         "qa_reviewer",
         "qa_release",
+        "qc_reviewer",
         "warehouse_keeper",
         "equipment_engineer",
         "inspector",
     },
-    # alarms (TJ-6.5): the supervisor and the equipment engineer acknowledge with their assessment
-    "monitoring.alarm.acknowledge": {"production_supervisor", "equipment_engineer"},
+    # alarms (TJ-6.5): the supervisor, the equipment engineer and (its laboratory) the QC reviewer acknowledge
+    "monitoring.alarm.acknowledge": {"production_supervisor", "equipment_engineer", "qc_reviewer"},
     # serialization and traceability (SH-6.2.5, TJ-9.1): the packaging line commissions and aggregates codes, the
     # warehouse imports pools and ships; production, QA, the warehouse and the inspector trace
     "trace.view": {

@@ -189,6 +189,9 @@ STANDARD_ROLES: tuple[StandardRole, ...] = (
             "equipment.view",
             "qms.deviation.raise",
             "audit.trail.view",
+            # the QC laboratory's own environment (RM-QC-PC): told of its alarms, acknowledges them (TJ-6.5)
+            "monitoring.view",
+            "monitoring.alarm.acknowledge",
         ),
     ),
     StandardRole(
