@@ -273,6 +273,7 @@ def test_signing_through_the_api(db: Database) -> None:
             "qms.audit.close", "qms.risk.approve", "qms.pqr.approve",
             "qms.validation.protocol.approve", "qms.validation.report.approve", "qms.dossier.approve",
             "qms.supplier.qualify", "qms.extension.approve",
+            "monitoring.destruction.approve",
         }  # fmt: skip
         qa = token(client, "chenjing")
         body = {

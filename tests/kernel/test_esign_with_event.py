@@ -55,6 +55,7 @@ def test_the_registry_declares_which_actions_are_signed_with_their_event() -> No
             "qms.audit.close", "qms.risk.approve", "qms.pqr.approve",
             "qms.validation.protocol.approve", "qms.validation.report.approve", "qms.dossier.approve",
             "qms.supplier.qualify", "qms.extension.approve",
+            "monitoring.destruction.approve",
     }  # fmt: skip
     assert not BY_CODE["material.approve"].with_event
 

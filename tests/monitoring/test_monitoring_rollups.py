@@ -10,6 +10,7 @@ import pytest
 from monitoring_steps import configure
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from helpers import audit_entries, behind_the_apps_back, principal
 from pharmatrace.kernel.errors import ValidationFailed
@@ -45,8 +46,9 @@ def _brute_force(db: Database, tag_id: int) -> dict[tuple[str, datetime], tuple[
 @pytest.mark.both  # an upsert and triggers: the SQL differs by dialect
 @pytest.mark.clause("SH-8.4.3", "SH-8.4.1", "TJ-6.5")
 def test_rollups_equal_the_raw_values_after_late_back_fills_and_refuse_edits_behind_the_app(
-    db: Database,
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(rollups, "MERGE_EVERY", timedelta(days=1))  # after the first merge, values wait
     code = configure(db, "opcua", "opc.tcp://127.0.0.1:4840", [Binding(TAG, "ns=2;s=probe")])
     second = timedelta(seconds=1)
     historian.ingest(db, code, [Reading(TAG, T0 + i * 7 * second, 20.0 + i % 5) for i in range(30)])
@@ -61,15 +63,31 @@ def test_rollups_equal_the_raw_values_after_late_back_fills_and_refuse_edits_beh
     backfill = historian.ingest(db, code, [Reading(TAG, T0 + 3 * second, 1.5), Reading(TAG, T0, 20.0)])
     assert backfill is not None and backfill.stored == 1 and backfill.duplicates == 1  # T0 came already
 
-    with db.sessions() as session:
-        tag_id = session.scalars(select(Tag.id).where(Tag.name == TAG)).one()
-        stored = {
+    def table(session: Session) -> dict[tuple[str, datetime], tuple[object, ...]]:
+        return {
             (r.period, r.bucket): (r.value_count, r.bad_count, r.minimum, r.maximum,
                                    None if r.total is None else round(r.total, 9), r.first_source_time,
                                    r.last_source_time)
             for r in session.scalars(select(Rollup).where(Rollup.tag_id == tag_id))
         }  # fmt: skip
-        assert stored == _brute_force(db, tag_id)
+
+    with db.sessions() as session:
+        tag_id = session.scalars(select(Tag.id).where(Tag.name == TAG)).one()
+        brute = _brute_force(db, tag_id)
+        # the first ingest merged; the two after it wait for the next merge, and every read adds them
+        assert table(session) != brute
+        read = {
+            (period, at): (b.value_count, b.bad_count, b.minimum, b.maximum,
+                           None if b.total is None else round(b.total, 9), b.first_source_time, b.last_source_time)
+            for period in rollups.PERIODS
+            for at, b in rollups.read(session, tag_id, period, T0 - timedelta(hours=1), T0 + timedelta(hours=2))
+        }  # fmt: skip
+        assert read == brute
+        assert rollups.discrepancies(session, TAG, T0, T0 + timedelta(hours=2)) == []
+    assert rollups.catch_up(db) == 2 and rollups.catch_up(db) == 0  # the waiting ingests, once
+    with db.sessions() as session:
+        stored = table(session)
+        assert stored == brute
         assert stored[("1m", T0)][:3] == (10, 0, 1.5) and stored[("1m", T0)][5] == T0
         assert stored[("1m", quiet)][:4] == (1, 2, 18.25, 18.25)  # bad values counted, never summed
         assert stored[("1h", T0)][:2] == (32, 2)
@@ -80,7 +98,11 @@ def test_rollups_equal_the_raw_values_after_late_back_fills_and_refuse_edits_beh
 
     with pytest.raises(DBAPIError), db.engine.begin() as conn:  # outside the unit of work
         conn.execute(text("UPDATE monitoring_rollups SET total = total + 1 WHERE tag_id = :t"), {"t": tag_id})
+    with pytest.raises(DBAPIError), db.engine.begin() as conn:
+        conn.execute(text("UPDATE monitoring_rollup_marks SET merged_at = NULL"))
     forged = [
+        "UPDATE monitoring_rollup_marks SET ingest_id = 0",  # the mark only moves forward
+        "DELETE FROM monitoring_rollup_marks",
         "DELETE FROM monitoring_rollups WHERE tag_id = :t",  # never deleted
         "UPDATE monitoring_rollups SET value_count = value_count - 1 WHERE tag_id = :t",  # a bucket only grows
         "UPDATE monitoring_rollups SET maximum = minimum WHERE tag_id = :t AND maximum > minimum",

@@ -123,4 +123,7 @@ SECURITY_EVENTS: dict[str, str] = {
     "lims.reagent.use.refused": N_("Use of a reagent, standard or solution refused"),
     "lims.standardization.refused": N_("Re-standardization refused"),
     "monitoring.archive": N_("Historian values copied to an archive"),  # TJ-10.1.6.2 (monitoring.archive)
+    # TJ-10.1.6.3.c (monitoring.destruction): raw values past their retention destroyed, or the attempt refused
+    "monitoring.destruction": N_("Historian raw values destroyed past their retention"),
+    "monitoring.destruction.refused": N_("Destruction of historian raw values refused"),
 }

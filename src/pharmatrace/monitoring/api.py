@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import N_, ValidationFailed
 from pharmatrace.kernel.identity.schemas import ReasonOnly
 from pharmatrace.kernel.identity.service import Principal
-from pharmatrace.monitoring import historian, tags
+from pharmatrace.monitoring import destruction, historian, tags
 from pharmatrace.monitoring.schemas import (
     SourceChange,
     SourceCreate,
@@ -30,6 +30,7 @@ router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 View = Annotated[Principal, Depends(Requires(tags.VIEW_PERMISSION))]
 Manage = Annotated[Principal, Depends(Requires(tags.MANAGE_PERMISSION))]
 MAX_RANGE = timedelta(days=31)
+DESTROYED_HEADER = "X-PharmaTrace-Destroyed"
 
 
 @router.get("/sources", response_model=list[SourcePublic])
@@ -103,11 +104,13 @@ def void_tag(name: str, body: ReasonOnly, db: DbDep, principal: Manage) -> TagPu
 
 @router.get("/tags/{name}/values", response_model=list[ValuePublic])
 def tag_values(
-    name: str, db: DbDep, _: View, start: Annotated[datetime | None, Query()] = None,
+    name: str, db: DbDep, _: View, response: Response, start: Annotated[datetime | None, Query()] = None,
     end: Annotated[datetime | None, Query()] = None,
 ) -> list[ValuePublic]:  # fmt: skip
     """The raw values of a tag from ``start`` to ``end`` (ISO 8601 with time zone; the last hour by default), with
-    source time, server time, quality and status code — at most 31 days at once."""
+    source time, server time, quality and status code — at most 31 days at once. When raw values of the range were
+    destroyed past their retention (TJ-10.1.6.3), the ``X-PharmaTrace-Destroyed`` header names the destructions
+    (``DS-2026-0001 (2024-03)``): their absence is not a gap in the recording."""
     until = end or clock.now()
     since = start or until - timedelta(hours=1)
     if since.tzinfo is None or until.tzinfo is None:
@@ -115,7 +118,10 @@ def tag_values(
     if until - since > MAX_RANGE or until < since:
         raise ValidationFailed(N_("Ask for at most 31 days, the start before the end"))
     with db.sessions() as session:
-        tags.get_tag(session, name)
+        tag = tags.get_tag(session, name)
+        gone = destruction.destroyed_header(session, tag.retention_class, since, until)
+        if gone:
+            response.headers[DESTROYED_HEADER] = gone
         return [
             ValuePublic(tag=v.tag, source_time=v.source_time, server_time=v.server_time, value=v.text,
                         quality=v.quality, status_code=v.status_code)

@@ -16,8 +16,10 @@ Taking the copy is an audit event (``monitoring.archive``: who, which month, how
 ingest against its vouched SM3, the signature. An ingest whose values straddle two months is ``partial`` in each
 month's copy: its values are checked in the copy of the month holding its last value together with the other.
 
-Nothing is removed from the database: the raw table refuses DELETE. Destroying values past their retention
-(TJ-10.1.6.3: requested, approved, executed under authorisation and audited) is not built.
+Nothing is removed from the database here. A copy is what a destruction of the month's values past their
+retention relies on (TJ-10.1.6.3: requested, approved by QA, executed on the server and audited —
+:mod:`pharmatrace.monitoring.destruction`, ``pharmatrace monitoring destroy DS-… --manifest PATH``): it is checked
+by :func:`check`, must be signed with this site's key and hold exactly the month's values still in the database.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def export_month(db: Database, month: datetime, directory: Path, actor: Actor) -
             out.writelines(_line(ingest_id, row) for row in rows)
             summary[ingest_id] = (len(rows), values_sm3(rows))
     count = sum(n for n, _ in summary.values())
-    data_sm3 = _file_sm3(data)
+    data_sm3 = file_sm3(data)
     ingests = []
     with db.sessions() as session:
         for ingest_id, (in_month, digest) in sorted(summary.items()):
@@ -161,7 +163,7 @@ def check(manifest_path: Path) -> list[str]:
         problems.append("the manifest's signature does not verify: the manifest was changed")
     data = manifest_path.parent / str(manifest.get("file"))
     try:
-        if _file_sm3(data) != manifest.get("file_sm3"):
+        if file_sm3(data) != manifest.get("file_sm3"):
             problems.append(f"{data.name}: its SM3 differs from the manifest's: the file was changed")
         listed = {entry["id"]: entry for entry in manifest.get("ingests", [])}
         count = 0
@@ -194,7 +196,7 @@ def _line(ingest_id: int, row: list[Any]) -> str:
     return json.dumps([ingest_id, *row], ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def _file_sm3(path: Path) -> str:
+def file_sm3(path: Path) -> str:
     digest = hashlib.new("sm3")
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):

@@ -1,6 +1,7 @@
 """``pharmatrace monitoring``: run the demo plant's simulated peers, collect a configured source into the
 historian through its local journal (SH-8.4.3, store-and-forward: ADR 0025), show what that journal still holds,
-or prepare the historian's monthly partitions on PostgreSQL (ADR 0028).
+prepare the historian's monthly partitions on PostgreSQL (ADR 0028), take and check a month's archive copy, or
+execute an approved destruction of raw values past their retention (ADR 0029).
 To be registered in ``pharmatrace/cli.py``: ``app.add_typer(monitoring_app, name="monitoring")``.
 """
 
@@ -182,6 +183,28 @@ def check_archive(
     if problems:
         raise typer.Exit(1)
     typer.echo("intact")
+
+
+@monitoring_app.command("destroy")
+def destroy(
+    number: Annotated[str, typer.Argument(help="the approved destruction, e.g. DS-2026-0001")],
+    manifest: Annotated[Path, typer.Option(help="the manifest of a verified archive copy of the month")],
+) -> None:
+    """Execute an approved destruction of raw values past their retention (TJ-10.1.6.3), run by IT on the server:
+    refused, with nothing changed, unless the archive copy passes its check, is this site's and holds exactly the
+    month's values still in the database. On PostgreSQL run it with the tables' owner's connection."""
+    import getpass
+
+    from pharmatrace.kernel.context import Actor
+    from pharmatrace.monitoring import destruction
+
+    try:
+        done = destruction.execute(database(), number, manifest, Actor.system(f"cli:{getpass.getuser()}"))
+    except PharmaTraceError as error:
+        fail(error)
+    typer.echo(f"{done.number}: {done.values_destroyed} raw values of {done.month} ({done.retention_class}) "
+               f"destroyed from {done.ingests_affected} ingests by {done.method}; {done.values_kept} kept (they raised "
+               f"an alarm); archive manifest SM3 {done.manifest_sm3}")  # fmt: skip
 
 
 if __name__ == "__main__":  # `python -m pharmatrace.monitoring.cli collect SOURCE`: the collector alone

@@ -174,13 +174,17 @@ def ingest(
         source = session.scalar(select(DataSource).where(DataSource.code == source_code))
         if source is None or source.voided_at is not None:
             raise Conflict(N_("No active data source {code}"), code=source_code)
-        tags = {  # the columns, not the objects: a source may have thousands of tags
-            t.name: t
-            for t in session.execute(
-                select(Tag.id, Tag.name, Tag.data_type).where(
-                    Tag.source_id == source.id, Tag.voided_at.is_(None)
-                )
-            )
+        # the source's roll-up mark, held until commit: its ingests commit in the order of their ids
+        mark = rollups.hold(session, source.id)
+        connection = session.connection()
+        marker = "?" if connection.dialect.name == "sqlite" else "%s"
+        tags = {  # through the driver: a source may have thousands of tags
+            name: (tag_id, data_type)
+            for tag_id, name, data_type in connection.exec_driver_sql(
+                "SELECT id, name, data_type FROM monitoring_tags "  # noqa: S608 - the driver's marker
+                f"WHERE source_id = {marker} AND voided_at IS NULL",
+                (source.id,),
+            ).all()
         }
         now = clock.now()
         rows: list[dict[str, Any]] = []
@@ -195,28 +199,29 @@ def ingest(
             if reading.source_time.tzinfo is None:
                 raise ValidationFailed(N_("A source time without its time zone is refused"))
             at = reading.source_time.astimezone(UTC)
-            if (tag.id, at) in seen:
+            tag_id, data_type = tag
+            if (tag_id, at) in seen:
                 continue
-            seen.add((tag.id, at))
-            text, number = encode(tag.data_type, reading.value)
+            seen.add((tag_id, at))
+            text, number = encode(data_type, reading.value)
             if text is not None and len(text) > 64:
                 raise ValidationFailed(N_("The value of {tag} is too long to store"), tag=reading.tag)
             received = (reading.server_time or now).astimezone(UTC)
-            rows.append({"tag_id": tag.id, "source_time": at, "server_time": received, "value": text,
+            rows.append({"tag_id": tag_id, "source_time": at, "server_time": received, "value": text,
                          "number": number, "quality": reading.quality, "status_code": reading.status_code})  # fmt: skip
-            digest.append(digest_row(tag.name, at, received, text, reading.quality, reading.status_code))
+            digest.append(digest_row(reading.tag, at, received, text, reading.quality, reading.status_code))
         if rows:  # re-deliveries of values stored by an earlier ingest
             times = [row["source_time"] for row in rows]
+            # the source's tags against the (tag, source time) key: no list of thousands of ids to send
             stored_before = {
                 (tag_id, at)
                 for tag_id, at in session.execute(
-                    select(HistorianValue.tag_id, HistorianValue.source_time).where(
-                        HistorianValue.tag_id.in_({row["tag_id"] for row in rows}),
-                        HistorianValue.source_time >= min(times),
-                        HistorianValue.source_time <= max(times),
-                    )
+                    select(HistorianValue.tag_id, HistorianValue.source_time)
+                    .join(Tag, Tag.id == HistorianValue.tag_id)
+                    .where(Tag.source_id == source.id, HistorianValue.source_time >= min(times),
+                           HistorianValue.source_time <= max(times))
                 )
-            }
+            }  # fmt: skip
             keep = [
                 i for i, row in enumerate(rows) if (row["tag_id"], row["source_time"]) not in stored_before
             ]
@@ -232,19 +237,27 @@ def ingest(
         session.flush()
         if rows:
             _insert_values(session, rows, record.id)
-            rollups.update(session, rows)  # derived data, committed with the values it sums
             from pharmatrace.monitoring import alarms  # alarms → tags → historian
 
-            alarms.evaluate(uow, rows)  # in this unit of work: an alarm commits with the values raising it
+            alarms.evaluate(
+                uow, rows, source.id
+            )  # in this unit of work: an alarm commits with the values raising it
+        if rollups.due(
+            mark, now
+        ):  # derived data: the roll-ups of the seconds since the last merge, this ingest's too
+            rollups.merge(session, mark, now)
         result = IngestResult(record.id, key, record.stored, record.duplicates, record.values_sm3)
         uow.commit()
     return result
 
 
 def verify_ingest(session: Session, ingest_id: int) -> bool:
-    """Whether the values stored under an ingest still hash to the SM3 its audited record names."""
-    record = session.get(Ingest, ingest_id)
-    if record is None:
+    """Whether the values stored under an ingest still hash to the SM3 its audited record names — or, when some of
+    them were destroyed past their retention, to the SM3 of what the destruction left (TJ-10.1.6.3)."""
+    from pharmatrace.monitoring.destruction import expected_of  # destruction → historian
+
+    expected = expected_of(session, ingest_id)
+    if expected is None:
         return False
     rows = session.execute(
         select(Tag.name, HistorianValue.source_time, HistorianValue.server_time, HistorianValue.value,
@@ -253,7 +266,7 @@ def verify_ingest(session: Session, ingest_id: int) -> bool:
         .where(HistorianValue.ingest_id == ingest_id)
         .order_by(HistorianValue.id)
     )  # fmt: skip
-    return values_sm3(digest_row(n, s, v, x, q, c) for n, s, v, x, q, c in rows) == record.values_sm3
+    return values_sm3(digest_row(n, s, v, x, q, c) for n, s, v, x, q, c in rows) == expected[1]
 
 
 def _stored(tag: Tag, row: HistorianValue) -> Stored:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Double, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Double, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
@@ -61,3 +61,18 @@ class Rollup(Base):
     @property
     def mean(self) -> float | None:
         return None if self.total is None or not self.value_count else self.total / self.value_count
+
+
+class RollupMark(Base):
+    """How far a source's raw values are merged into :class:`Rollup`: every ingest of the source up to
+    ``ingest_id`` is, none after it is (ADR 0026). Written by the ingest's unit of work only (trigger); it only moves
+    forward (trigger) and is never deleted. The ingest holds this row's lock while it stores its values, so the
+    ingests of one source commit in the order of their ids."""
+
+    __tablename__ = "monitoring_rollup_marks"
+
+    source_id: Mapped[int] = mapped_column(ForeignKey("monitoring_sources.id"), primary_key=True)
+    ingest_id: Mapped[int] = mapped_column(BigInteger, nullable=False)  # 0: nothing merged yet
+    merged_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), nullable=True
+    )  # server time of the merge

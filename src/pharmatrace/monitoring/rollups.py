@@ -11,22 +11,28 @@ the tag page's table read them, never the roll-ups; :func:`discrepancies` recomp
 Retention (保留期限): a tag's class names how many years its raw values stay online at full resolution after their
 source time (:data:`~.rollup_models.RETENTION_YEARS`). :func:`retention_report` says, per class, the oldest raw
 value, the date until which it must be kept, and how many raw values are past their keep period (eligible for
-archiving). Nothing is deleted here: the raw table refuses DELETE; archiving is a later, separate piece of work.
+archiving). Nothing is deleted here: a month's raw values past their retention are copied to an archive
+(:mod:`pharmatrace.monitoring.archive`) and then destroyed only by an approved destruction
+(:mod:`pharmatrace.monitoring.destruction`, TJ-10.1.6.3); the roll-ups of a destroyed month stay, so trends over it
+still work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Double, Integer, String, Table, column, func, select, text
 from sqlalchemy.orm import Session
 
-from pharmatrace.monitoring.models import HistorianValue, Tag
-from pharmatrace.monitoring.rollup_models import PERIODS, RETENTION_YEARS, Rollup
+from pharmatrace.kernel import clock
+from pharmatrace.monitoring.models import HistorianValue, Ingest, Tag
+from pharmatrace.monitoring.rollup_models import PERIOD_SECONDS, PERIODS, RETENTION_YEARS, Rollup, RollupMark
 from pharmatrace.storage import bulk
+from pharmatrace.storage.base import UTCDateTime
+from pharmatrace.storage.engine import Database
 
 TABLE: Table = Rollup.__table__  # type: ignore[assignment]
 
@@ -58,6 +64,22 @@ class Bucket:
     first_source_time: datetime | None = None
     last_source_time: datetime | None = None
 
+    @property
+    def mean(self) -> float | None:
+        return None if self.total is None or not self.value_count else self.total / self.value_count
+
+    def merge(self, other: Bucket) -> None:
+        """Add ``other`` (values of the same bucket) to this one, as the database's merge does."""
+        self.value_count += other.value_count
+        self.bad_count += other.bad_count
+        self.minimum = _pick(min, self.minimum, other.minimum)
+        self.maximum = _pick(max, self.maximum, other.maximum)
+        self.total = (
+            None if self.total is None and other.total is None else (self.total or 0.0) + (other.total or 0.0)
+        )
+        self.first_source_time = _pick(min, self.first_source_time, other.first_source_time)
+        self.last_source_time = _pick(max, self.last_source_time, other.last_source_time)
+
     def add(self, at: datetime, quality: str, number: float | None) -> None:
         if number is not None and usable(quality, number):
             self.value_count += 1
@@ -68,6 +90,10 @@ class Bucket:
             self.bad_count += 1
         self.first_source_time = at if self.first_source_time is None else min(self.first_source_time, at)
         self.last_source_time = at if self.last_source_time is None else max(self.last_source_time, at)
+
+
+def _pick(choose: Any, a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else choose(a, b)
 
 
 def aggregate(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[int, str, datetime], Bucket]:
@@ -115,38 +141,178 @@ MERGE = (
 )
 
 
-def update(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Merge the raw rows an ingest stored into their 1-minute and 1-hour buckets; returns the buckets touched.
+BUCKETS = {  # the bucket start of a source time, as the dialect stores it (SQLite: UTC text; PostgreSQL: UTC)
+    ("sqlite", "1m"): "substr(source_time, 1, 16) || ':00.000000'",
+    ("sqlite", "1h"): "substr(source_time, 1, 13) || ':00:00.000000'",
+    ("postgresql", "1m"): "date_trunc('minute', source_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    ("postgresql", "1h"): "date_trunc('hour', source_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+}
+USABLE = "quality <> 'bad' AND number IS NOT NULL"  # as :func:`usable`
+# Roll-ups are merged when the last merge of the source is this old (server time), by the ingest that finds it so.
+MERGE_EVERY = timedelta(seconds=10)
 
-    Called inside the ingest's unit of work (the table refuses writes from anywhere else). The batch's values are
-    summed per bucket first, then merged by one upsert statement run over all of them through the driver
-    (:func:`pharmatrace.storage.bulk.write_rows`). Buckets are written in key order, so two ingests touching the
-    same buckets do not deadlock.
+
+def summed(dialect: str, period: str, where: str) -> str:
+    """``SELECT`` of the ``period`` buckets of the raw values ``where`` selects, summed by the database, in key
+    order: the same aggregate as :func:`aggregate`, in :data:`COLUMNS` order."""
+    bucket = BUCKETS[(dialect, period)]
+    return (
+        f"SELECT tag_id, '{period}', {bucket} AS start, SUM(CASE WHEN {USABLE} THEN 1 ELSE 0 END), "  # noqa: S608
+        f"SUM(CASE WHEN {USABLE} THEN 0 ELSE 1 END), MIN(CASE WHEN {USABLE} THEN number END), "
+        f"MAX(CASE WHEN {USABLE} THEN number END), SUM(CASE WHEN {USABLE} THEN number END), "
+        f"MIN(source_time), MAX(source_time) FROM monitoring_values WHERE {where} "
+        "GROUP BY tag_id, start ORDER BY tag_id, start"
+    )
+
+
+def hold(session: Session, source_id: int) -> RollupMark:
+    """The source's roll-up mark, locked until the transaction ends (PostgreSQL: ``FOR UPDATE``; SQLite has one
+    writer): taken by the ingest before its record gets an id, so a source's ingests commit in id order and
+    "every ingest after the mark" is never one still being written. Made at 0 the first time."""
+    mark = session.get(RollupMark, source_id, with_for_update=True)
+    if mark is None:
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":  # two first ingests of a new source: one makes the row
+            connection.exec_driver_sql(
+                "INSERT INTO monitoring_rollup_marks (source_id, ingest_id) VALUES (%s, 0) "
+                "ON CONFLICT (source_id) DO NOTHING", (source_id,)
+            )  # fmt: skip
+            mark = session.get(RollupMark, source_id, with_for_update=True, populate_existing=True)
+        else:
+            mark = RollupMark(source_id=source_id, ingest_id=0, merged_at=None)
+            session.add(mark)
+            session.flush()
+    assert mark is not None
+    return mark
+
+
+def due(mark: RollupMark, now: datetime) -> bool:
+    """Whether the source's values are to be merged now: never merged yet, or not for :data:`MERGE_EVERY`."""
+    return mark.merged_at is None or not timedelta(0) <= now - mark.merged_at < MERGE_EVERY
+
+
+def merge(session: Session, mark: RollupMark, now: datetime) -> int:
+    """Merge the raw values of every ingest of the mark's source after the mark into their 1-minute and 1-hour
+    buckets, summed by the database, and move the mark to the last of them; returns how many ingests.
+
+    Called inside a unit of work holding the mark (:func:`hold`); the roll-up table refuses writes from anywhere
+    else. Each bucket takes one upsert for all the values it gets (ten seconds of a 1 Hz tag: one, not ten).
+    Buckets are written in key order, so two merges touching the same buckets do not deadlock; the ingests' time
+    range lets PostgreSQL read only the partitions that hold them.
     """
-    buckets = aggregate(rows)
-    if not buckets:
+    first, last, upto, count = session.execute(
+        select(func.min(Ingest.first_source_time), func.max(Ingest.last_source_time), func.max(Ingest.id),
+               func.count()).where(Ingest.source_id == mark.source_id, Ingest.id > mark.ingest_id)
+    ).one()  # fmt: skip
+    if upto is None:
+        mark.merged_at = now
         return 0
-    connection = session.connection()
-    stamp = bulk.stamps(connection, TABLE.c.bucket)  # UTC; on SQLite its text
-    values = [
-        (tag_id, period, stamp(start), b.value_count, b.bad_count, b.minimum, b.maximum, b.total,
-         stamp(b.first_source_time), stamp(b.last_source_time))  # type: ignore[arg-type]
-        for (tag_id, period, start), b in sorted(buckets.items(), key=lambda item: item[0])
-    ]  # fmt: skip
-    bulk.write_rows(connection, "monitoring_rollups", COLUMNS, values, MERGE)
-    return len(values)
-
-
-def read(session: Session, tag_id: int, period: str, since: datetime, until: datetime) -> list[Rollup]:
-    """The ``period`` buckets of a tag that overlap ``since … until``, oldest first."""
-    return list(
-        session.scalars(
-            select(Rollup)
-            .where(Rollup.tag_id == tag_id, Rollup.period == period, Rollup.bucket >= bucket_of(since, period),
-                   Rollup.bucket <= until)
-            .order_by(Rollup.bucket)
+    if first is not None:
+        connection = session.connection()
+        dialect = connection.dialect.name
+        stamp = bulk.stamps(connection, TABLE.c.bucket)
+        m = "?" if dialect == "sqlite" else "%s"
+        where = (  # the driver's markers
+            f"ingest_id IN (SELECT id FROM monitoring_ingests WHERE source_id = {m} AND id > {m} AND id <= {m}) "  # noqa: S608
+            f"AND source_time >= {m} AND source_time <= {m}"
         )
+        head = f"INSERT INTO monitoring_rollups ({', '.join(COLUMNS)}) "
+        for period in PERIODS:
+            connection.exec_driver_sql(
+                f"{head}{summed(dialect, period, where)} {MERGE}",
+                (mark.source_id, mark.ingest_id, upto, stamp(first), stamp(last or first)),
+            )
+    mark.ingest_id = upto
+    mark.merged_at = now
+    return int(count)
+
+
+def catch_up(db: Database, now: datetime | None = None) -> int:
+    """Merge what every source has waiting (a source that went quiet keeps its last seconds unmerged until its
+    next ingest); returns how many ingests were merged. Reads never depend on it (:func:`read` adds the values
+    waiting); it keeps those few."""
+    from pharmatrace.kernel.context import Actor
+    from pharmatrace.kernel.uow import UnitOfWork
+
+    with db.sessions() as session:
+        waiting = list(
+            session.scalars(
+                select(Ingest.source_id)
+                .outerjoin(RollupMark, RollupMark.source_id == Ingest.source_id)
+                .where(Ingest.id > func.coalesce(RollupMark.ingest_id, 0))
+                .group_by(Ingest.source_id)
+                .order_by(Ingest.source_id)
+            )
+        )
+    merged = 0
+    for source_id in waiting:
+        with UnitOfWork(db, Actor.system("historian-rollups"), reason="historian roll-ups") as uow:
+            merged += merge(uow.session, hold(uow.session, source_id), now or clock.now())
+            uow.commit()
+    return merged
+
+
+async def merger(db: Database) -> None:
+    """The web process's job (``serve``): :func:`catch_up` every minute."""
+    from pharmatrace.kernel import jobs
+
+    await jobs.repeat("historian roll-ups", lambda: catch_up(db), 60, at_start=True)
+
+
+def _waiting(
+    session: Session, tag_id: int, period: str, start: datetime, end: datetime
+) -> dict[datetime, Bucket]:
+    """The ``period`` buckets (start → aggregate) of a tag's raw values with ``start <= source time < end`` that
+    are not merged yet (ingests after its source's mark), summed by the database."""
+    source_id, mark = session.execute(
+        select(Tag.source_id, func.coalesce(RollupMark.ingest_id, 0))
+        .outerjoin(RollupMark, RollupMark.source_id == Tag.source_id)
+        .where(Tag.id == tag_id)
+    ).one()  # fmt: skip
+    first = session.scalar(
+        select(func.min(Ingest.first_source_time)).where(Ingest.source_id == source_id, Ingest.id > mark)
+    )
+    if first is None or first >= end:
+        return {}
+    dialect = session.connection().dialect.name
+    where = "tag_id = :tag AND source_time >= :lo AND source_time < :hi AND ingest_id > :mark"
+    # the bucket expressions' colons are text, not bind parameters
+    sql = summed(dialect, period, "{where}").replace(":", "\\:").format(where=where)
+    query = text(sql).columns(
+        column("tag_id", Integer), column("period", String), column("start", UTCDateTime()),
+        column("value_count", Integer), column("bad_count", Integer), column("minimum", Double()),
+        column("maximum", Double()), column("total", Double()), column("first", UTCDateTime()),
+        column("last", UTCDateTime()),
     )  # fmt: skip
+    found = session.execute(query, {"tag": tag_id, "lo": max(first, start), "hi": end, "mark": mark})
+    return {
+        row.start: Bucket(int(row.value_count), int(row.bad_count), row.minimum, row.maximum, row.total, row.first,
+                          row.last)
+        for row in found
+    }  # fmt: skip
+
+
+def read(
+    session: Session, tag_id: int, period: str, since: datetime, until: datetime
+) -> list[tuple[datetime, Bucket]]:
+    """The ``period`` buckets of a tag that overlap ``since … until``, oldest first, as (start, aggregate): the
+    stored roll-ups with the values not merged yet added (:func:`merge` runs every few seconds)."""
+    start = bucket_of(since, period)
+    stored = session.execute(
+        select(Rollup.bucket, Rollup.value_count, Rollup.bad_count, Rollup.minimum, Rollup.maximum, Rollup.total,
+               Rollup.first_source_time, Rollup.last_source_time)
+        .where(Rollup.tag_id == tag_id, Rollup.period == period, Rollup.bucket >= start, Rollup.bucket <= until)
+        .order_by(Rollup.bucket)
+    )  # fmt: skip
+    buckets = {row[0]: Bucket(*row[1:]) for row in stored}
+    end = bucket_of(until, period) + timedelta(seconds=PERIOD_SECONDS[period])
+    for at, extra in _waiting(session, tag_id, period, start, end).items():
+        have = buckets.get(at)
+        if have is None:
+            buckets[at] = extra
+        else:
+            have.merge(extra)
+    return sorted(buckets.items(), key=lambda item: item[0])
 
 
 def discrepancies(session: Session, tag_name: str, since: datetime, until: datetime) -> list[str]:
@@ -163,10 +329,10 @@ def discrepancies(session: Session, tag_name: str, since: datetime, until: datet
     )  # fmt: skip
     expected = aggregate(dict(row._mapping) for row in raw)
     stored = {
-        (r.tag_id, r.period, r.bucket): r
+        (tag.id, period, at): bucket
         for period in PERIODS
-        for r in read(session, tag.id, period, start, end)
-        if r.bucket < end
+        for at, bucket in read(session, tag.id, period, start, end)
+        if at < end
     }
     problems = []
     for key in sorted(set(expected) | set(stored), key=lambda k: (k[1], k[2])):
@@ -214,7 +380,7 @@ class RetentionLine:
     oldest: datetime | None  # the oldest raw value's source time
     kept_until: datetime | None  # the oldest raw value must stay online until then
     cutoff: datetime  # raw values older than this are past their keep period
-    past_keep: int  # how many: eligible for archiving (archiving is not done here)
+    past_keep: int  # how many: eligible for archiving and destruction (neither is done here)
 
 
 def retention_report(session: Session, at: datetime) -> list[RetentionLine]:

@@ -132,11 +132,11 @@ def _buckets(
     width = timedelta(seconds=PERIOD_SECONDS[period])
     out: list[TrendPoint] = []
     previous: datetime | None = None
-    for bucket in rollups.read(session, tag_id, period, since, until):
-        if previous is not None and bucket.bucket > previous + width:  # no data between: a gap
+    for start, bucket in rollups.read(session, tag_id, period, since, until):
+        if previous is not None and start > previous + width:  # no data between: a gap
             out.append(TrendPoint(previous + width, None))
-        out.append(TrendPoint(bucket.bucket, bucket.mean, bucket.minimum, bucket.maximum))
-        previous = bucket.bucket
+        out.append(TrendPoint(start, bucket.mean, bucket.minimum, bucket.maximum))
+        previous = start
     return out
 
 

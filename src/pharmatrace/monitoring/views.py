@@ -21,7 +21,7 @@ from pharmatrace.kernel import clock
 from pharmatrace.kernel.audit_trail.service import trail_of
 from pharmatrace.kernel.identity.schemas import ReasonOnly
 from pharmatrace.kernel.identity.service import Principal
-from pharmatrace.monitoring import historian, tags
+from pharmatrace.monitoring import destruction, historian, tags
 from pharmatrace.monitoring.models import DATA_TYPES, PROTOCOLS
 from pharmatrace.monitoring.schemas import SourceChange, SourceCreate, TagChange, TagCreate
 from pharmatrace.web.deps import DbDep, Requires
@@ -149,11 +149,12 @@ def _tag_page(request: Request, db: Any, name: str, status: int = 200, **extra: 
         public = tags.tag_public(session, tag)
         found = historian.values(session, tag.name, end - timedelta(hours=hours), end)
         voided = {"at": tag.voided_at, "reason": tag.void_reason} if tag.voided_at is not None else None
+        destroyed = [destruction.public(d) for d in destruction.destroyed_for(session, tag.retention_class)]
     chart = {"url": f"/api/v1/monitoring/tags/{quote(tag.name)}/trend", "since": (end - timedelta(hours=hours)).isoformat(),
              "until": end.isoformat(), "points": 800}  # fmt: skip
     return render(request, "monitoring/tag.html", status, tag=public, values=list(reversed(found))[:500], total=len(found),
                   trail=trail, hours=hours, choices=HOURS, labels=LABELS, chart=chart, voided=voided,
-                  retention=CHOICES["retention"], **extra)  # fmt: skip
+                  retention=CHOICES["retention"], destroyed=destroyed, **extra)  # fmt: skip
 
 
 @router.get("/tags/{name}", response_class=HTMLResponse)

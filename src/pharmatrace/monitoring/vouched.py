@@ -5,7 +5,10 @@ re-hashes it; the ingest vouches for its raw values by their SM3 (:func:`pharmat
 This check re-hashes the values of every ingest, as :func:`~pharmatrace.monitoring.historian.verify_ingest` does
 for one, in one ordered pass over the ingests and one over the values (a merge, one ingest's values in memory at a
 time; millions of values stream). A value altered, deleted or added behind the application's back names its
-ingest and the tags it holds (``monitoring.ingest.values``). The query names columns only, never the table's
+ingest and the tags it holds (``monitoring.ingest.values``). An ingest some of whose values were lawfully destroyed
+past their retention (:mod:`pharmatrace.monitoring.destruction`, TJ-10.1.6.3) is checked against what its last
+destruction left — the count and SM3 that destruction recorded — so destroyed values are not missing, and a value
+deleted by any other path still is. The query names columns only, never the table's
 primary key, which on PostgreSQL includes the partition key (``source_time``).
 """
 
@@ -19,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import ledger
 from pharmatrace.kernel.ledger import Problem
+from pharmatrace.monitoring import destruction
 from pharmatrace.monitoring.historian import digest_row, values_sm3  # the digest as the ingest wrote it
 from pharmatrace.monitoring.models import HistorianValue, Ingest, Tag
 
@@ -36,11 +40,8 @@ def _tags(names: Mapping[int, str], rows: Sequence[Sequence[Any]]) -> str:
 def check(session: Session, problems: list[Problem]) -> int:
     """Append a problem per ingest whose values no longer hash to its ``values_sm3``. Returns the values read."""
     names: dict[int, str] = dict(session.execute(select(Tag.id, Tag.name)).all())
-    ingests = session.execute(
-        select(Ingest.id, Ingest.stored, Ingest.values_sm3)
-        .order_by(Ingest.id)
-        .execution_options(yield_per=STREAM)
-    )
+    # what each ingest vouches for now: its own count and SM3, or what its last lawful destruction left
+    ingests = session.execute(destruction.expected_ingests().execution_options(yield_per=STREAM))
     values = session.execute(
         select(HistorianValue.ingest_id, HistorianValue.tag_id, HistorianValue.source_time,
                HistorianValue.server_time, HistorianValue.value, HistorianValue.quality,
@@ -78,5 +79,7 @@ def check(session: Session, problems: list[Problem]) -> int:
 
 
 def register() -> None:
-    """Have ``ledger verify`` run :func:`check` (the web app and the CLI call this at start-up)."""
+    """Have ``ledger verify`` run :func:`check` and the destructions' check (the web app and the CLI call this at
+    start-up)."""
     ledger.register_vouched(NAME, check)
+    ledger.register_vouched(destruction.NAME, destruction.check)

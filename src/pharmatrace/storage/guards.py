@@ -314,6 +314,7 @@ APPEND_ONLY_TABLES = (
     "qms_extension_decisions",
     "monitoring_ingests",
     "monitoring_values",
+    "monitoring_destroyed_ingests",
     "monitoring_alarm_transitions",
     "trace_events",
     "trace_event_items",

@@ -22,6 +22,7 @@ from pharmatrace.mes import recipe_models as _recipes  # noqa: F401
 from pharmatrace.mes import review_models as _review  # noqa: F401
 from pharmatrace.monitoring import alarm_models as _monitoring_alarms  # noqa: F401
 from pharmatrace.monitoring import assignment_models as _monitoring_assignments  # noqa: F401
+from pharmatrace.monitoring import destruction_models as _monitoring_destructions  # noqa: F401
 from pharmatrace.monitoring import models as _monitoring  # noqa: F401
 from pharmatrace.monitoring import rollup_models as _monitoring_rollups  # noqa: F401
 from pharmatrace.origin import models as _origin  # noqa: F401

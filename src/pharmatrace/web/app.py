@@ -52,8 +52,8 @@ def _api_error(
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Background work of the web process, when asked for: the NTP clock monitor (SH-7.1.5), the
-    ledger's time-based checkpoints in quiet periods (SH-8.4.5), deviation escalation and the historian's
-    monthly partitions on PostgreSQL (SH-8.4.3)."""
+    ledger's time-based checkpoints in quiet periods (SH-8.4.5), deviation escalation, the historian's
+    monthly partitions on PostgreSQL and the roll-ups of sources gone quiet (SH-8.4.3)."""
     tasks: list[asyncio.Task[None]] = []
     if app.state.clock_monitor:
         from pharmatrace.kernel.clock_monitor import monitor
@@ -67,6 +67,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         from pharmatrace.monitoring.partitions import maintainer
 
         tasks.append(asyncio.create_task(maintainer(app.state.db), name="historian-partitions"))
+        from pharmatrace.monitoring.rollups import merger
+
+        tasks.append(asyncio.create_task(merger(app.state.db), name="historian-rollups"))
     from pharmatrace.monitoring.historian import register_reader, unregister_reader
 
     # the batch record reads bound tags from the historian (TJ-6.4.3.4); tests opt in (MES tests register theirs)
@@ -300,6 +303,7 @@ def page_routers() -> list[APIRouter]:
     from pharmatrace.mes import review_views as mes_review_views
     from pharmatrace.monitoring import alarm_views as monitoring_alarm_views
     from pharmatrace.monitoring import assignment_views as monitoring_assignment_views
+    from pharmatrace.monitoring import destruction_views as monitoring_destruction_views
     from pharmatrace.monitoring import environment_views as monitoring_environment_views
     from pharmatrace.monitoring import service_views as monitoring_service_views
     from pharmatrace.monitoring import views as monitoring_views
@@ -378,6 +382,7 @@ def page_routers() -> list[APIRouter]:
         monitoring_environment_views.router,
         monitoring_service_views.router,
         monitoring_assignment_views.router,
+        monitoring_destruction_views.router,
         trace_code_views.router,
         trace_shipment_views.router,
         trace_genealogy_views.router,
@@ -412,6 +417,7 @@ def api_routers() -> list[APIRouter]:
     from pharmatrace.monitoring import alarm_api as monitoring_alarm_api
     from pharmatrace.monitoring import api as monitoring_api
     from pharmatrace.monitoring import assignment_api as monitoring_assignment_api
+    from pharmatrace.monitoring import destruction_api as monitoring_destruction_api
     from pharmatrace.monitoring import trend_api as monitoring_trend_api
     from pharmatrace.origin import api as origin_api
     from pharmatrace.qms import audit_api as qms_audit_api
@@ -479,6 +485,7 @@ def api_routers() -> list[APIRouter]:
         monitoring_alarm_api.router,
         monitoring_trend_api.router,
         monitoring_assignment_api.router,
+        monitoring_destruction_api.router,
         trace_code_api.router,
         trace_shipment_api.router,
         trace_genealogy_api.router,

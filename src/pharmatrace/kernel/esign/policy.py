@@ -500,6 +500,15 @@ ACTIONS: tuple[SignableAction, ...] = (
         (Step("rejected", "qms.release.decide"),),
         with_event=True,
     ),
+    # TJ-10.1.6.3.a (pharmatrace.monitoring.destruction): QA approves the destruction of a month's historian raw
+    # values past their retention on the destruction record; never whoever requested it (the service and a CHECK).
+    SignableAction(
+        "monitoring.destruction.approve",
+        "monitoring_destruction",
+        N_("Approve the destruction of historian raw values past their retention (QA)"),
+        (Step("approved", "qms.deviation.approve"),),
+        with_event=True,
+    ),
 )
 BY_CODE: dict[str, SignableAction] = {action.code: action for action in ACTIONS}
 
