@@ -1,0 +1,50 @@
+"""Rows written through the driver (``storage/bulk.py``) come back exactly as given: on PostgreSQL the JSON text
+(``json_to_recordset``) and, for what JSON cannot carry (NaN, infinities), the column arrays (SH-8.4.1)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from monitoring_steps import configure
+
+from pharmatrace.monitoring import historian
+from pharmatrace.monitoring.adapters import Binding
+from pharmatrace.monitoring.historian import Reading
+from pharmatrace.storage import bulk
+from pharmatrace.storage.engine import Database
+
+T0 = datetime(2026, 11, 20, 8, 0, 0, 123456, tzinfo=UTC)
+EXACT = [0.1, -0.0, 1e-300, 123456789.12345679, 2.0**53 + 2, -273.15]
+
+
+@pytest.mark.both
+@pytest.mark.clause("SH-8.4.1")
+def test_values_written_in_bulk_come_back_exactly_with_and_without_a_nan(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str | None] = []
+    json_rows = bulk._json_rows
+    monkeypatch.setattr(bulk, "_json_rows", lambda *args: sent.append(json_rows(*args)) or sent[-1])
+    code = configure(db, "opcua", "opc.tcp://127.0.0.1:4840", [Binding("FD-01.bulk_probe", "ns=2;s=bulk")])
+    second = timedelta(seconds=1)
+    plain = [Reading("FD-01.bulk_probe", T0 + i * second, v, server_time=T0) for i, v in enumerate(EXACT)]
+    odd = [Reading("FD-01.bulk_probe", T0 + (10 + i) * second, v, "uncertain", 0x40000000, server_time=T0)
+           for i, v in enumerate([math.nan, math.inf, 0.5])]  # fmt: skip
+    done = [historian.ingest(db, code, plain), historian.ingest(db, code, odd)]
+    if db.engine.dialect.name == "postgresql":  # the first as JSON, the second (a NaN) as column arrays
+        assert [body is not None for body in sent] == [True, False]
+    with db.sessions() as session:
+        stored = historian.values(session, "FD-01.bulk_probe", T0, T0 + 20 * second)
+    assert [s.text for s in stored[: len(EXACT)]] == [repr(v) for v in EXACT]
+    assert [s.value for s in stored[: len(EXACT)]] == EXACT
+    assert all(
+        s.source_time == T0 + i * second and s.server_time == T0 for i, s in enumerate(stored[: len(EXACT)])
+    )
+    assert [s.text for s in stored[len(EXACT) :]] == ["nan", "inf", "0.5"]
+    assert {(s.quality, s.status_code) for s in stored[len(EXACT) :]} == {("uncertain", 0x40000000)}
+    with db.sessions() as session:  # each batch's SM3 still vouches for what is stored
+        assert all(
+            result is not None and historian.verify_ingest(session, result.ingest_id) for result in done
+        )
