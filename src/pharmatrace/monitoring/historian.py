@@ -239,12 +239,10 @@ def ingest(
             _insert_values(session, rows, record.id)
             from pharmatrace.monitoring import alarms  # alarms → tags → historian
 
-            alarms.evaluate(
-                uow, rows, source.id
-            )  # in this unit of work: an alarm commits with the values raising it
-        if rollups.due(
-            mark, now
-        ):  # derived data: the roll-ups of the seconds since the last merge, this ingest's too
+            # in this unit of work: an alarm commits with the values raising it
+            alarms.evaluate(uow, rows, source.id)
+        # derived data: the roll-ups of the seconds since the source's last merge, this ingest's included
+        if rollups.due(mark, now):
             rollups.merge(session, mark, now)
         result = IngestResult(record.id, key, record.stored, record.duplicates, record.values_sm3)
         uow.commit()
