@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
@@ -84,7 +84,10 @@ def context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Browse
 @pytest.fixture
 def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
     pg = context.new_page()
-    pg.set_default_timeout(10_000)
+    # the suite runs 3 workers on 2 CPUs beside the browser: a page may take seconds to answer; a wrong answer
+    # still fails, only later
+    pg.set_default_timeout(20_000)
+    expect.set_options(timeout=20_000)
     yield pg
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
