@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -247,22 +250,30 @@ def test_every_endpoint_is_classified() -> None:
 @pytest.mark.parametrize("role", ["anonymous", *ROLES])  # one test per role: the workers share the requests
 def test_every_endpoint_for_every_role(client: TestClient, role: str) -> None:
     headers = {} if role == "anonymous" else token(client, LOGIN_BY_ROLE[role])
-    checked = 0
-    for method, path, permission in ENDPOINTS:
-        url = API_PREFIX + re.sub(r"\{[^}]+\}", "2", path)
-        if path in PUBLIC or (path == "/auth/logout" and role != "anonymous"):
-            continue  # logging out would end the session the rest of the loop uses; covered below
-        response = client.request(method, url, json={}, headers=headers)
-        if role == "anonymous":
-            assert response.status_code == 401, f"{method} {url} without log-in: {response.status_code}"
-        elif permission is None or role in ALLOWED[permission]:
-            assert response.status_code != 403, f"{role} refused {method} {url}: {response.text}"
-            assert response.status_code < 500
-        else:
-            assert response.status_code == 403, f"{role} allowed {method} {url}: {response.status_code}"
-            assert response.json()["error"]["code"] in {"not_permitted", "segregation_of_duties"}
-        checked += 1
+    # The ~570 requests go to the same application (its lifespan started by ``client``) straight through ASGI
+    # in one event loop: the test client's hop to its own thread and back per request took a third of the time.
+    checked = asyncio.run(_every_endpoint(client.app, role, headers))
     assert checked >= 20
+
+
+async def _every_endpoint(app: Any, role: str, headers: dict[str, str]) -> int:
+    checked = 0
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as api:
+        for method, path, permission in ENDPOINTS:
+            url = API_PREFIX + re.sub(r"\{[^}]+\}", "2", path)
+            if path in PUBLIC or (path == "/auth/logout" and role != "anonymous"):
+                continue  # logging out would end the session the rest of the loop uses; covered below
+            response = await api.request(method, url, json={}, headers=headers)
+            if role == "anonymous":
+                assert response.status_code == 401, f"{method} {url} without log-in: {response.status_code}"
+            elif permission is None or role in ALLOWED[permission]:
+                assert response.status_code != 403, f"{role} refused {method} {url}: {response.text}"
+                assert response.status_code < 500
+            else:
+                assert response.status_code == 403, f"{role} allowed {method} {url}: {response.status_code}"
+                assert response.json()["error"]["code"] in {"not_permitted", "segregation_of_duties"}
+            checked += 1
+    return checked
 
 
 @pytest.mark.clause("TJ-10.1.2.2.c")
