@@ -123,6 +123,14 @@ def set_up_time() -> datetime:
     return datetime.combine(today - timedelta(days=SET_UP_DAYS_AGO), time(8, 0), tzinfo=clock.BEIJING)
 
 
+def completed_batch_no(db: Database) -> str | None:
+    """The number of the batch the history executed and released, which the other demo modules refer to (its
+    month is the set-up's: ``DH2611001`` one day, ``DH2612001`` another): the plant's first batch order, since
+    the history runs only while there is none (:func:`seed_history`). ``None`` without a batch order."""
+    with db.sessions() as session:
+        return session.scalar(select(BatchOrder.batch_no).order_by(BatchOrder.id).limit(1))
+
+
 def seed_history(db: Database, password: str, seed_clock: clock.SeedClock | None) -> dict[str, int]:
     """The completed batch, under the running seed clock at the plant's set-up; nothing when there is no seed
     clock (the plant has an audit trail already) or a batch order exists. Returns how many were added."""

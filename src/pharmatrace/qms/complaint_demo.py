@@ -28,7 +28,7 @@ from pharmatrace.qms.complaint_schemas import (
 )
 from pharmatrace.storage.engine import Database
 
-BATCH, CUSTOMER, HANDLER, CLOSER = "DH2611001", "H-RJYY", "chenjing", "zhaomin"
+CUSTOMER, HANDLER, CLOSER = "H-RJYY", "chenjing", "zhaomin"
 
 
 def _principal(db: Database, login: str) -> Principal:
@@ -38,13 +38,13 @@ def _principal(db: Database, login: str) -> Principal:
         return identity.principal_of(user)
 
 
-def _case_code(db: Database) -> str | None:
+def _case_code(db: Database, batch_no: str) -> str | None:
     """A shipped outer case of the batch (any of its cases if none is shipped)."""
     from pharmatrace.mes.execution_models import BatchOrder
     from pharmatrace.trace.models import TraceCode
 
     with db.sessions() as session:
-        order_id = session.scalar(select(BatchOrder.id).where(BatchOrder.batch_no == BATCH))
+        order_id = session.scalar(select(BatchOrder.id).where(BatchOrder.batch_no == batch_no))
         if order_id is None:
             return None
         cases = select(TraceCode.value).where(TraceCode.batch_order_id == order_id, TraceCode.level == 3)
@@ -57,21 +57,24 @@ def seed_complaints(db: Database, password: str) -> int:
     with db.sessions() as session:
         if session.scalar(select(func.count()).select_from(Complaint)):
             return 0
-    code = _case_code(db)
-    if code is None:
+    from pharmatrace.mes.history_demo import completed_batch_no
+
+    batch_no = completed_batch_no(db)
+    code = _case_code(db, batch_no) if batch_no else None
+    if batch_no is None or code is None:
         return 0
     handler, closer = _principal(db, HANDLER), _principal(db, CLOSER)
     with UnitOfWork(db, handler.actor, reason="demo plant seed: complaint received") as uow:
         first = service.create_complaint(uow, handler, ComplaintCreate(
             channel="email", complainant_name="王药师", complainant_org="上海交通大学医学院附属瑞金医院药剂科",
             complainant_contact="021-64370045", customer=CUSTOMER, category="packaging",
-            description="收到的一箱外箱破损，箱内 2 盒小盒压痕，产品本身未见异常。", batch_no=BATCH, code=code,
+            description="收到的一箱外箱破损，箱内 2 盒小盒压痕，产品本身未见异常。", batch_no=batch_no, code=code,
             classification="minor", classification_rationale="外包装破损，内包装完好，不影响产品质量",
         )).number  # fmt: skip
         second = service.create_complaint(uow, handler, ComplaintCreate(
             channel="phone", complainant_name="李药师", complainant_org="社区卫生服务中心",
             complainant_contact="139 0000 0000", category="quality",
-            description="配制时发现 1 瓶溶液中有可见异物。", batch_no=BATCH, classification="major",
+            description="配制时发现 1 瓶溶液中有可见异物。", batch_no=batch_no, classification="major",
             classification_rationale="可见异物可能影响患者安全，需调查留样及批记录",
         )).number  # fmt: skip
         for number in (first, second):

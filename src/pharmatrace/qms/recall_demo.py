@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
-from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.qms import recalls as service
 from pharmatrace.qms.recall_models import Recall
 from pharmatrace.qms.recall_schemas import (
@@ -29,7 +28,6 @@ from pharmatrace.qms.recall_schemas import (
 )
 from pharmatrace.storage.engine import Database
 
-BATCH = "DH2611001"
 QA, OPENER, CLOSER = "chenjing", "zhaomin", "qianyu"
 METHODS = ("phone", "email")
 
@@ -46,11 +44,14 @@ def seed_recalls(db: Database, password: str) -> int:
     with db.sessions() as session:
         if session.scalar(select(func.count()).select_from(Recall)):
             return 0
-        if session.scalar(select(BatchOrder.id).where(BatchOrder.batch_no == BATCH)) is None:
-            return 0
+    from pharmatrace.mes.history_demo import completed_batch_no
+
+    batch_no = completed_batch_no(db)
+    if batch_no is None:
+        return 0
     qa, opener, closer = _principal(db, QA), _principal(db, OPENER), _principal(db, CLOSER)
     body = RecallCreate(
-        start_ref=BATCH, kind="mock", level=3,
+        start_ref=batch_no, kind="mock", level=3,
         hazard_assessment="模拟召回演练：假设外包装标签印刷缺陷，使用该产品一般不会引起健康危害（三级）。",
         reason="年度模拟召回演练，检验追溯体系能否在规定时限内定位全部发运客户及数量。",
     )  # fmt: skip

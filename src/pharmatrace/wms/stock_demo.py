@@ -143,13 +143,16 @@ def seed_stock(db: Database) -> int:
                 put = MovementCreate(kind="put_away", container=code, to_location=places[supplier_lot])
                 stock.move(uow, put)
                 uow.commit()
+    from pharmatrace.mes.history_demo import completed_batch_no
+
+    batch_no = completed_batch_no(db)
     released = found.get("DS20260915", [])
-    if released:  # 10 kg of the released 丹参 issued to the first batch of the month
-        with UnitOfWork(db, keeper.actor) as uow:
-            stock.move(
-                uow, MovementCreate(kind="issue", container=released[0], quantity=D(10), batch_no="DH2611001")
-            )
-            uow.commit()
+    if released:
+        if batch_no:  # 10 kg of the released 丹参 issued to the completed batch
+            with UnitOfWork(db, keeper.actor) as uow:
+                move = MovementCreate(kind="issue", container=released[0], quantity=D(10), batch_no=batch_no)
+                stock.move(uow, move)
+                uow.commit()
         with UnitOfWork(db, keeper.actor) as uow:  # QC's retained sample of the lot (TJ-6.4.1)
             stock.move(uow, MovementCreate(kind="retain", container=released[1], quantity=D("0.5"),
                                            to_location="QC-RS", reference="LY-DS20260915"))  # fmt: skip
@@ -158,11 +161,12 @@ def seed_stock(db: Database) -> int:
         stock.record_reading(uow, ReadingCreate(location="WH-RM-AM", measured_at=clock.now(), temp_c=D("31.5"),
                                                 humidity_pct=D("58")))  # fmt: skip
         uow.commit()
-    with UnitOfWork(
-        db, operator.actor
-    ) as uow:  # the prepared solution of batch DH2611001, held 24 h at 2–8 °C
+    if batch_no is None:
+        return added
+    # the prepared solution of the completed batch, held 24 h at 2–8 °C
+    with UnitOfWork(db, operator.actor) as uow:
         item = stock.create_intermediate(uow, IntermediateCreate(
-            material="IM-DH-SOL", lot_number="DH2611001-SOL", batch_no="DH2611001", quantity=D(120),
+            material="IM-DH-SOL", lot_number=f"{batch_no}-SOL", batch_no=batch_no, quantity=D(120),
             location="WS-IM", produced_at=now - timedelta(hours=6), hold_hours=24,
         ))  # fmt: skip
         uow.commit()
