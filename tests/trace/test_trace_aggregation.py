@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from trace_steps import batch_id, codes, commissioned, pool_of
 
+from demo_codes import demo_codes
 from helpers import count_rows, principal
 from pharmatrace.codes import gs1
 from pharmatrace.config import get_settings
@@ -36,6 +37,7 @@ def _pack(db: Database, parent: str, children: list[str], login: str = "zhangwei
 
 @pytest.mark.clause("SH-6.2.5")
 def test_units_go_into_cases_and_cases_onto_an_sscc_pallet_and_move_with_a_reason(db: Database) -> None:
+    batch = demo_codes(db).batch_done  # the batch ``commissioned`` allocates to
     with db.sessions() as session:
         demo_events = session.scalar(select(func.max(TraceEvent.id))) or 0
     commissioned(db, UNITS[:6])
@@ -51,8 +53,8 @@ def test_units_go_into_cases_and_cases_onto_an_sscc_pallet_and_move_with_a_reaso
         assert [c.value for c in aggregation.chain(session, unit)] == [UNITS[0], CASES[0], pallet]
         case = aggregation.content(session, CASES[0])
         assert case.capacity == 6 and len(case.children) == 5 and case.chain == [pallet]
-        assert case.units_by_batch == {"DH2611001": 5}
-        assert aggregation.content(session, pallet).units_by_batch == {"DH2611001": 5}
+        assert case.units_by_batch == {batch: 5}
+        assert aggregation.content(session, pallet).units_by_batch == {batch: 5}
         with pytest.raises(NotFound, match="No traceability code 69012340000000999999"):
             aggregation.find_code(session, "69012340000000999999")
 
@@ -82,8 +84,10 @@ def test_units_go_into_cases_and_cases_onto_an_sscc_pallet_and_move_with_a_reaso
 
 @pytest.mark.clause("SH-6.2.5")
 def test_every_aggregation_refusal_names_the_code_and_changes_nothing(db: Database) -> None:
-    commissioned(db, UNITS[:7])
-    commissioned(db, [UNITS[7]], batch_no="DH2611002")  # another batch
+    plant = demo_codes(db)
+    done, other = plant.batch_done, plant.batch_in_progress
+    commissioned(db, UNITS[:7])  # the completed batch
+    commissioned(db, [UNITS[7]], batch_no=other)  # another batch
     commissioned(db, CASES, level=3, code="6901299", pack_quantity=6)
     extra = [f"6901234{n:09d}7788" for n in (20, 21)]
     commissioned(db, extra)
@@ -106,7 +110,7 @@ def test_every_aggregation_refusal_names_the_code_and_changes_nothing(db: Databa
         (CASES[1], [UNITS[5], UNITS[0]], f"{UNITS[0]} is already in {CASES[0]}"),  # a unit in two cases
         (CASES[1], [extra[0]], f"{extra[0]} is decommissioned"),  # a decommissioned unit packed
         (CASES[1], [allocated], f"{allocated} is allocated, not commissioned"),
-        (CASES[0], [UNITS[7]], f"{UNITS[7]} is of batch DH2611002, {CASES[0]} of batch DH2611001"),  # foreign
+        (CASES[0], [UNITS[7]], f"{UNITS[7]} is of batch {other}, {CASES[0]} of batch {done}"),  # foreign
         (CASES[0], [UNITS[5], UNITS[6]], f"{CASES[0]} holds at most 6: it holds 5 and 2 more"),  # capacity
         (CASES[0], [CASES[0]], "cannot be packed into itself"),
         (
@@ -133,6 +137,7 @@ def test_every_aggregation_refusal_names_the_code_and_changes_nothing(db: Databa
 def test_a_product_with_middle_packs_links_three_levels_and_refuses_units_straight_into_its_cases(
     db: Database,
 ) -> None:
+    batch = demo_codes(db).batch_done  # the batch ``commissioned`` allocates to
     commissioned(db, UNITS[:4])
     packs = ["69012550000000015678", "69012550000000025678"]
     commissioned(db, packs, level=2, code="6901255", pack_quantity=2)
@@ -149,4 +154,4 @@ def test_a_product_with_middle_packs_links_three_levels_and_refuses_units_straig
     with db.sessions() as session:
         unit = aggregation.find_code(session, UNITS[3])
         assert [c.value for c in aggregation.chain(session, unit)] == [UNITS[3], packs[1], CASES[0]]
-        assert aggregation.content(session, CASES[0]).units_by_batch == {"DH2611001": 4}
+        assert aggregation.content(session, CASES[0]).units_by_batch == {batch: 4}

