@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from demo_codes import demo_codes
 from helpers import behind_the_apps_back, count_rows, principal
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.equipment import service as equipment
@@ -181,33 +182,35 @@ def test_only_a_specification_author_writes_a_protocol_and_only_an_approver_appr
     assert count_rows(db, StabilityStudy) == 2  # the demo's and this one
 
 
-# Each misfit: (case, the change to the protocol, the refusal, its message).
-MISFITS: tuple[tuple[str, dict[str, Any], type[Exception], str], ...] = (
-    ("release specification", {"spec_code": "QS-HB-DS-001"}, Conflict,
-     "Specification QS-HB-DS-001 is not a shelf-life specification"),
-    ("specification of another material",
-     {"material_code": "FG-DH-0200", "spec_code": "QS-EXC-MAN-001", "batches": ["DH2611001"]}, Conflict,
-     "Specification QS-EXC-MAN-001 does not apply to FG-DH-0200"),
-    ("attribute without a numeric limit", {"attributes": ["性状"]}, ValidationFailed,
-     "Test item 性状 has no numeric limit: it cannot be trended"),
-    ("attribute not in the specification", {"attributes": ["旋光度"]}, ValidationFailed,
-     "Specification QS-EXC-MAN-001 v1 has no test item 旋光度"),
-    ("unknown chamber", {"chamber_code": "STB-CH-99"}, NotFound,
-     "No equipment with code “STB-CH-99”: the chamber must be in the equipment register"),
-    ("unknown batch", {"batches": ["XX-000"]}, NotFound, "No lot or batch XX-000 of EXC-MAN-01"),
-    ("unknown specification version", {"spec_version": 2}, NotFound,
-     "No version 2 of specification QS-EXC-MAN-001"),
-    ("protocol document not effective", {"protocol_document": "SOP-NONE-999"}, Conflict,
-     "Document SOP-NONE-999 has no effective version"),
-)  # fmt: skip
+def _misfits(db: Database) -> tuple[tuple[str, dict[str, Any], type[Exception], str], ...]:
+    """Each misfit: (case, the change to the protocol, the refusal, its message)."""
+    batch = demo_codes(db).batch_done
+    return (
+        ("release specification", {"spec_code": "QS-HB-DS-001"}, Conflict,
+         "Specification QS-HB-DS-001 is not a shelf-life specification"),
+        ("specification of another material",
+         {"material_code": "FG-DH-0200", "spec_code": "QS-EXC-MAN-001", "batches": [batch]}, Conflict,
+         "Specification QS-EXC-MAN-001 does not apply to FG-DH-0200"),
+        ("attribute without a numeric limit", {"attributes": ["性状"]}, ValidationFailed,
+         "Test item 性状 has no numeric limit: it cannot be trended"),
+        ("attribute not in the specification", {"attributes": ["旋光度"]}, ValidationFailed,
+         "Specification QS-EXC-MAN-001 v1 has no test item 旋光度"),
+        ("unknown chamber", {"chamber_code": "STB-CH-99"}, NotFound,
+         "No equipment with code “STB-CH-99”: the chamber must be in the equipment register"),
+        ("unknown batch", {"batches": ["XX-000"]}, NotFound, "No lot or batch XX-000 of EXC-MAN-01"),
+        ("unknown specification version", {"spec_version": 2}, NotFound,
+         "No version 2 of specification QS-EXC-MAN-001"),
+        ("protocol document not effective", {"protocol_document": "SOP-NONE-999"}, Conflict,
+         "Document SOP-NONE-999 has no effective version"),
+    )  # fmt: skip
 
 
 @pytest.mark.clause("SH-6.2.3")
 def test_a_protocol_that_does_not_fit_the_plant_is_refused(db: Database) -> None:
-    """Every case of MISFITS on one database: each protocol is refused with its error and message, and nothing
+    """Every case of ``_misfits`` on one database: each protocol is refused with its error and message, and nothing
     is written (so the next case starts from the same plant). Every case that differs is named."""
     failures: list[str] = []
-    for case, changes, error, message in MISFITS:
+    for case, changes, error, message in _misfits(db):
         before = _counts(db)
         wrong: list[str] = []
         try:
@@ -373,7 +376,7 @@ def test_only_a_stability_sample_of_the_batch_is_placed_in_a_usable_chamber(db: 
     with pytest.raises(ValidationFailed):
         _place(db, code, None)  # a lot needs its stability sample
     with pytest.raises(Conflict) as refused:
-        _place(db, code, "S2611-0001")  # the demo's 三七 test sample
+        _place(db, code, demo_codes(db).sample(1))  # the demo's 三七 test sample
     assert "is not a stability sample of lot" in str(refused.value)
     sample = _stability_sample(db)
     with pytest.raises(ValidationFailed):

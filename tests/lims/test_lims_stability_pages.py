@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from demo_codes import demo_codes
 from helpers import count_rows, log_in, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.lims import stability_charts
@@ -19,8 +20,6 @@ from pharmatrace.lims.stability_models import StabilityStudy
 from pharmatrace.lims.stability_schemas import EstimatePublic, LinePublic, TrendPoint, TrendPublic
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
-
-BATCH_ORDER = "DH2611002"  # the demo's batch in progress: no warehouse lot (DH2611001 handed its lot over)
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
 
@@ -83,8 +82,8 @@ def test_a_protocol_written_on_the_form_is_approved_on_its_page_by_someone_else(
         "title": "注射用丹红冻干粉加速稳定性考察", "material_code": "FG-DH-0200", "study_type": "accelerated",
         "condition": "40 °C ± 2 °C / 75 % RH ± 5 % RH", "chamber_code": "stb-ch-02", "spec_code": "QS-FG-DH-002",
         "spec_version": "", "attributes": "水分\n含量测定（丹参素，以标示量计）", "pull_months": "0, 1, 2, 3, 6",
-        "window_days": "3", "start_date": "2026-12-01", "pull_quantity": "10", "batches": "dh2611001",
-        "protocol_document": "",
+        "window_days": "3", "start_date": "2026-12-01", "pull_quantity": "10",
+        "batches": demo_codes(db).batch_done.lower(), "protocol_document": "",
     }  # fmt: skip
     refused = client.post("/lims/stability/new", data={**data, "pull_months": "0, 3, 3"})
     assert refused.status_code == 422 and 'data-testid="error"' in refused.text
@@ -118,11 +117,13 @@ def test_a_protocol_written_on_the_form_is_approved_on_its_page_by_someone_else(
 @pytest.mark.clause("SH-6.2.3", "SH-7.1.2")
 def test_the_api_runs_the_lifecycle_and_refuses_each_wrong_step(client: TestClient, db: Database) -> None:
     author, approver, analyst = token(client, "sunli"), token(client, "zhaomin"), token(client, "wangfang")
+    # the demo's batch in progress: no warehouse lot (the completed batch handed its lot over)
+    batch_order = demo_codes(db).batch_in_progress
     body = {
         "title": "API study", "material_code": "FG-DH-0200", "study_type": "long_term",
         "condition": "25 °C ± 2 °C / 60 % RH ± 5 % RH", "chamber_code": "STB-CH-01", "spec_code": "QS-FG-DH-002",
         "attributes": ["水分"], "pull_months": [0, 6, 12], "window_days": 5,
-        "start_date": "2026-01-01", "pull_quantity": "5", "batches": [BATCH_ORDER],
+        "start_date": "2026-01-01", "pull_quantity": "5", "batches": [batch_order],
     }  # fmt: skip
     assert client.post("/api/v1/lims/stability/studies", json=body, headers=analyst).status_code == 403
     created = client.post("/api/v1/lims/stability/studies", json=body, headers=author)
@@ -140,7 +141,7 @@ def test_the_api_runs_the_lifecycle_and_refuses_each_wrong_step(client: TestClie
     assert approved.status_code == 200, approved.text
     assert approved.json()["signatures"][0]["status"] == "valid"
     placed = client.post(f"/api/v1/lims/stability/studies/{code}/placements",
-                         json={"batch_no": BATCH_ORDER, "quantity": "30", "position": "第 3 层"}, headers=analyst)  # fmt: skip
+                         json={"batch_no": batch_order, "quantity": "30", "position": "第 3 层"}, headers=analyst)  # fmt: skip
     assert placed.status_code == 201, placed.text
     assert placed.json()["sample_code"] == f"{code}-1" and placed.json()["from_samples"] is False
     pulled = client.post(f"/api/v1/lims/stability/studies/{code}/pulls", json={"months": 0, "note": "延迟取样"},

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from demo_codes import demo_codes
 from helpers import audit_entries, behind_the_apps_back, count_rows, principal
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel import clock, ledger
@@ -36,24 +37,24 @@ from pharmatrace.qms.recall_models import Recall
 from pharmatrace.storage.engine import Database
 from pharmatrace.trace.models import TraceCode
 
-BATCH, HANDLER, QP, OTHER_QP = "DH2611001", "chenjing", "zhaomin", "qianyu"
+HANDLER, QP, OTHER_QP = "chenjing", "zhaomin", "qianyu"
 
 
 def _box(db: Database) -> tuple[str, str]:
-    """(a case code of the demo batch, the batch number)."""
+    """(a case code of the demo's completed batch, the batch number)."""
     with db.sessions() as session:
         row = session.execute(
             select(TraceCode.value, BatchOrder.batch_no)
             .join(BatchOrder, BatchOrder.id == TraceCode.batch_order_id)
-            .where(BatchOrder.batch_no == BATCH, TraceCode.level == 3)
+            .where(BatchOrder.batch_no == demo_codes(db).batch_done, TraceCode.level == 3)
             .limit(1)
         ).one()
         return row[0], row[1]
 
 
-def _body(**changes: Any) -> ComplaintCreate:
+def _body(batch_no: str | None, **changes: Any) -> ComplaintCreate:
     data: dict[str, Any] = {"channel": "phone", "complainant_name": "王药师", "complainant_org": "瑞金医院药剂科",
-                            "category": "quality", "description": "溶液中有可见异物", "batch_no": BATCH}  # fmt: skip
+                            "category": "quality", "description": "溶液中有可见异物", "batch_no": batch_no}  # fmt: skip
     data.update(changes)
     return ComplaintCreate.model_validate(data)
 
@@ -67,7 +68,8 @@ def _do(db: Database, login: str, write: Any) -> Any:
 
 
 def _create(db: Database, login: str = HANDLER, **changes: Any) -> str:
-    return str(_do(db, login, lambda uow, who: service.create_complaint(uow, who, _body(**changes))))
+    body = _body(**{"batch_no": demo_codes(db).batch_done, **changes})  # the demo's completed batch
+    return str(_do(db, login, lambda uow, who: service.create_complaint(uow, who, body)))
 
 
 def _complaint(db: Database, number: str) -> Complaint:
@@ -224,19 +226,26 @@ def test_unknown_batches_codes_and_customers_are_refused(db: Database) -> None:
     )
     _refused(db, NotFound, lambda uow, who: create(uow, who, _body(batch_no=None, code="99999999999999999999")),
              HANDLER, "traceability code")  # fmt: skip
-    _refused(db, NotFound, lambda uow, who: create(uow, who, _body(customer="NOPE-1")), HANDLER, "customer")
+    _refused(
+        db, NotFound, lambda uow, who: create(uow, who, _body(batch, customer="NOPE-1")), HANDLER, "customer"
+    )
     with db.sessions() as session:
         other = session.scalar(select(BatchOrder.batch_no).where(BatchOrder.batch_no != batch).limit(1))
     if other:  # a code of one batch named with another batch's number
         _refused(db, ValidationFailed, lambda uow, who: create(uow, who, _body(batch_no=other, code=code)),
                  HANDLER, "is of batch")  # fmt: skip
-    _refused(db, NotPermitted, lambda uow, who: create(uow, who, _body()), "zhangwei")
+    _refused(db, NotPermitted, lambda uow, who: create(uow, who, _body(batch)), "zhangwei")
     with pytest.raises(ValueError, match="batch number or a scanned"):
         _body(batch_no=None)
     with pytest.raises(ValueError, match="at least major"):
-        _body(category="suspected_counterfeit", classification="minor", classification_rationale="外观一致")
+        _body(
+            batch,
+            category="suspected_counterfeit",
+            classification="minor",
+            classification_rationale="外观一致",
+        )
     with pytest.raises(ValueError, match="rationale"):
-        _body(classification="minor")
+        _body(batch, classification="minor")
 
 
 @pytest.mark.clause("SH-6.2.4", "SH-7.1.4")
@@ -280,7 +289,7 @@ def test_the_demo_has_a_closed_complaint_and_one_under_investigation(db: Databas
         ]
         closed = rows[0]
         assert (closed.customer_code, closed.batch_no, closed.investigator, closed.closed_by,
-                closed.conclusion) == ("H-RJYY", BATCH, HANDLER, QP, "not_justified")  # fmt: skip
+                closed.conclusion) == ("H-RJYY", demo_codes(db).batch_done, HANDLER, QP, "not_justified")  # fmt: skip
         assert closed.code_value is not None and closed.decisions
 
 

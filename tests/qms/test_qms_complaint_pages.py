@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from demo_codes import demo_codes
 from helpers import count_rows, log_in, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel.audit import AuditEntry
@@ -142,6 +143,7 @@ def _complaint_status(db: Database, number: str) -> str:
 def test_intake_on_the_page_refuses_an_unknown_batch_and_registers_a_known_one(
     client: TestClient, db: Database
 ) -> None:
+    batch = demo_codes(db).batch_done
     log_in(client, "chenjing", language="en")
     assert client.get("/qms/complaints/new").status_code == 200
     form = {"channel": "letter", "complainant_name": "张先生", "category": "suspected_counterfeit",
@@ -150,15 +152,13 @@ def test_intake_on_the_page_refuses_an_unknown_batch_and_registers_a_known_one(
     before = _counts(db)
     refused = client.post("/qms/complaints/new", data=form)
     assert refused.status_code == 404 and "XX0000000" in refused.text and _counts(db) == before
-    minor = client.post(
-        "/qms/complaints/new", data={**form, "batch_no": "DH2611001", "classification": "minor"}
-    )
+    minor = client.post("/qms/complaints/new", data={**form, "batch_no": batch, "classification": "minor"})
     assert minor.status_code == 422 and "at least major" in minor.text and _counts(db) == before
-    made = client.post("/qms/complaints/new", data={**form, "batch_no": "DH2611001"}, follow_redirects=False)
+    made = client.post("/qms/complaints/new", data={**form, "batch_no": batch}, follow_redirects=False)
     assert made.status_code == 303, made.text
     number = made.headers["location"].split("?")[0].rsplit("/", 1)[1]
     page = client.get(f"/qms/complaints/{number}").text
-    assert "DH2611001" in page and 'data-testid="assign-form"' in page
+    assert batch in page and 'data-testid="assign-form"' in page
 
 
 @pytest.mark.clause("SH-6.2.4", "SH-7.1.4")
@@ -167,7 +167,7 @@ def test_the_api_validates_refuses_without_permission_and_follows_the_lifecycle(
 ) -> None:
     qa, operator = token(client, "chenjing"), token(client, "zhangwei")
     body = {"channel": "regulator", "complainant_name": "市药监局", "category": "quality",
-            "description": "抽检发现装量差异", "batch_no": "DH2611001"}  # fmt: skip
+            "description": "抽检发现装量差异", "batch_no": demo_codes(db).batch_done}  # fmt: skip
     before = _counts(db)
     for bad in ({**body, "channel": "fax"}, {**body, "description": ""}, {k: v for k, v in body.items() if k != "batch_no"},
                 {**body, "category": "adverse_reaction", "classification": "minor", "classification_rationale": "轻"},

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from demo_codes import demo_codes
 from helpers import behind_the_apps_back, log_in, principal
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.uow import UnitOfWork
@@ -114,8 +115,9 @@ def test_the_dashboard_counts_every_quality_record_type_as_plain_queries_do(db: 
         before = board.row("complaint")
 
     who = principal(db, "chenjing")
+    batch = demo_codes(db).batch_done
     body = ComplaintCreate.model_validate({"channel": "phone", "complainant_name": "王药师", "category": "quality",
-                                           "description": "溶液中有可见异物", "batch_no": "DH2611001"})  # fmt: skip
+                                           "description": "溶液中有可见异物", "batch_no": batch})  # fmt: skip
     with UnitOfWork(db, who.actor) as uow:
         complaints.create_complaint(uow, who, body)
         uow.commit()

@@ -3,11 +3,15 @@ whoever may not take it (TJ-6.4.4, TJ-B.2.3.2, SH-6.2.4, SH-7.1.2)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 
+from demo_codes import demo_codes
 from helpers import count_rows, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
+from pharmatrace.kernel import clock
 from pharmatrace.qms.deviation_models import DeviationEvent
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
@@ -17,19 +21,20 @@ API = "/api/v1/qms"
 
 @pytest.mark.clause("TJ-6.4.4", "TJ-B.2.3.2", "SH-6.2.4", "SH-7.1.2")
 def test_the_api_records_classifies_investigates_assesses_and_closes(db: Database) -> None:
+    codes = demo_codes(db)
+    lot = codes.lot("YC", 3)  # the demo's 三七 lot
+    occurred = clock.to_beijing(clock.now() - timedelta(hours=1)).replace(microsecond=0)  # …T22:10:00+08:00
     with TestClient(create_app(db)) as client:
         keeper, qa, qp, lina = (
             token(client, login) for login in ("zhouqiang", "chenjing", "zhaomin", "lina")
         )
-        body = {"description": "冷库 WH-CS 温度 9.1 °C，超出 2–8 °C 约 30 min。", "occurred_at": "2026-11-28T22:10:00+08:00",
-                "immediate_actions": "重启制冷机组，库内物料暂停发放。", "affected_lots": ["YC261100003"],
+        body = {"description": "冷库 WH-CS 温度 9.1 °C，超出 2–8 °C 约 30 min。", "occurred_at": occurred.isoformat(),
+                "immediate_actions": "重启制冷机组，库内物料暂停发放。", "affected_lots": [lot],
                 "category": "storage", "source_kind": "wms", "source": "wms:WH-CS"}  # fmt: skip
         created = client.post(f"{API}/deviations", headers=keeper, json=body)
         assert created.status_code == 201, created.text
         number = created.json()["number"]
-        assert created.json()["affected"] == [
-            {"object_kind": "lot", "object_ref": "YC261100003", "impact": None}
-        ]
+        assert created.json()["affected"] == [{"object_kind": "lot", "object_ref": lot, "impact": None}]
         assert (
             client.get(f"{API}/deviations/{number}", headers=keeper).status_code == 403
         )  # raises, not reads
@@ -61,7 +66,7 @@ def test_the_api_records_classifies_investigates_assesses_and_closes(db: Databas
         })  # fmt: skip
         assert investigated.status_code == 200 and investigated.json()["status"] == "investigated"
         assessed = client.post(f"{API}/deviations/{number}/impacts", headers=qa, json={
-            "object_kind": "lot", "object_ref": "YC261100003", "conclusion": "no_impact",
+            "object_kind": "lot", "object_ref": lot, "conclusion": "no_impact",
             "rationale": "加速稳定性数据覆盖此温度与时长。"})  # fmt: skip
         assert assessed.status_code == 201
         assert assessed.json()["affected"][0]["impact"]["conclusion"] == "no_impact"
@@ -77,5 +82,5 @@ def test_the_api_records_classifies_investigates_assesses_and_closes(db: Databas
         assert [d["number"] for d in listed] == [number]
         board = client.get(f"{API}/deviation-dashboard", headers=qa).json()
         assert board["by_status"]["closed"] >= 2 and set(board["ageing"]) == {"upto_7", "upto_30", "over_30"}
-        batch = client.get(f"{API}/batch-deviations/DH2611001", headers=qp).json()
+        batch = client.get(f"{API}/batch-deviations/{codes.batch_done}", headers=qp).json()
         assert [(d["status"], d["conclusion"]) for d in batch] == [("closed", "impact_acceptable")]

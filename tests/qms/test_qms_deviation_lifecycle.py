@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from demo_codes import demo_codes
 from helpers import behind_the_apps_back, principal
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel import clock
@@ -33,7 +34,6 @@ from pharmatrace.qms.deviation_schemas import (
 )
 from pharmatrace.storage.engine import Database
 
-BATCH = "DH2611001"  # the demo's completed batch
 RECORDER, QA, QP, SUPERVISOR, OPERATOR = "lina", "chenjing", "zhaomin", "lina", "zhangwei"
 
 
@@ -45,10 +45,15 @@ def _as(db: Database, login: str, act: Any, reason: str | None = None) -> Any:
         return result
 
 
+def _batch(db: Database) -> str:
+    """The demo's completed batch (e.g. DH2611001)."""
+    return demo_codes(db).batch_done
+
+
 def _record(db: Database, login: str = RECORDER, **changes: Any) -> str:
     data: dict[str, Any] = {
         "description": "压盖机 CAP-01 压盖力报警，约 200 支轧盖不良，已剔除。", "occurred_at": clock.now() - timedelta(hours=1),
-        "immediate_actions": "停机调整压盖头，剔除不良品并复检 500 支。", "affected_batches": [BATCH],
+        "immediate_actions": "停机调整压盖头，剔除不良品并复检 500 支。", "affected_batches": [_batch(db)],
         "category": "equipment",
     }  # fmt: skip
     data.update(changes)
@@ -72,8 +77,8 @@ def _investigate(
     _as(db, login, lambda uow, who: deviations.complete_investigation(uow, who, number, body))
 
 
-def _assess(db: Database, number: str, ref: str = BATCH, kind: str = "batch", login: str = QA) -> None:
-    body = ImpactAssessment(object_kind=kind, object_ref=ref, conclusion="no_impact",  # type: ignore[arg-type]
+def _assess(db: Database, number: str, ref: str | None = None, kind: str = "batch", login: str = QA) -> None:
+    body = ImpactAssessment(object_kind=kind, object_ref=ref or _batch(db), conclusion="no_impact",  # type: ignore[arg-type]
                             rationale="密封性检查 500 支全部合格。")  # fmt: skip
     _as(db, login, lambda uow, who: deviations.assess_impact(uow, who, number, body))
 
@@ -154,7 +159,7 @@ def test_a_deviation_goes_from_record_to_qa_closure_and_into_the_batch_evaluatio
         assert [e.kind for e in d.events] == [
             "recorded", "classified", "investigation_started", "immediate_action", "investigated", "impact", "closed",
         ]  # fmt: skip
-        evaluation = {e.number: e for e in deviations.batch_quality_evaluation(session, BATCH.lower())}
+        evaluation = {e.number: e for e in deviations.batch_quality_evaluation(session, _batch(db).lower())}
         assert evaluation[number].conclusion == "no_impact" and evaluation[number].closed
         demo = next(e for e in evaluation.values() if e.number != number)  # the demo's LYO-CPP1 deviation
         assert (demo.status, demo.conclusion) == ("closed", "impact_acceptable")
@@ -207,7 +212,7 @@ def test_closure_is_refused_to_the_recorder_and_while_anything_is_missing(db: Da
         _close(db, number, login=QA)
     with pytest.raises(deviations.ClosureRefused) as refused:
         _close(db, number)
-    assert f"Batch {BATCH} has no impact conclusion" in str(refused.value)
+    assert f"Batch {_batch(db)} has no impact conclusion" in str(refused.value)
     assert "needs a CAPA or the rationale" in str(refused.value)  # major, no CAPA, no rationale
     assert _state(db, number) == before
     _assess(db, number, login=QP)

@@ -5,11 +5,14 @@ deviation's form for those who raise but do not read quality records (TJ-6.4.4, 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
+from demo_codes import demo_codes
 from helpers import log_in
+from pharmatrace.kernel import clock
 from pharmatrace.storage.engine import Database
 from pharmatrace.web.app import create_app
 
@@ -18,11 +21,13 @@ pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested
 
 @pytest.mark.clause("TJ-6.4.4", "SH-6.2.4", "TJ-B.2.3.2")
 def test_the_pages_list_show_and_take_a_deviation_through_its_steps(db: Database) -> None:
+    lot = demo_codes(db).lot("YC", 3)  # the demo's 三七 lot
+    occurred = clock.to_beijing(clock.now() - timedelta(hours=1))  # datetime-local: Beijing time
     with TestClient(create_app(db), cookies={"pt_lang": "en"}) as client:
         log_in(client, "zhouqiang", language="en")  # the keeper raises, on a page of its own
         assert client.get("/qms/deviations").status_code == 403
-        form = {"description": "冷库门未关严，温度 8.6 °C。", "occurred_at": "2026-11-28T07:30",
-                "immediate_actions": "关闭库门，温度 10 min 内恢复。", "affected_lots": "yc261100003",
+        form = {"description": "冷库门未关严，温度 8.6 °C。", "occurred_at": f"{occurred:%Y-%m-%dT%H:%M}",
+                "immediate_actions": "关闭库门，温度 10 min 内恢复。", "affected_lots": lot.lower(),
                 "source_kind": "wms", "source": "wms:WH-CS", "category": "storage"}  # fmt: skip
         created = client.post("/qms/deviations", data=form)
         assert created.status_code == 200 and created.url.path == "/qms/deviations/new"
@@ -36,7 +41,7 @@ def test_the_pages_list_show_and_take_a_deviation_through_its_steps(db: Database
         for testid in ("dashboard", "counts", "ageing", f"deviation-{number}", "create-form"):
             assert f'data-testid="{testid}"' in listed.text, testid
         page = client.get(f"/qms/deviations/{number}")
-        assert page.status_code == 200 and "YC261100003" in page.text
+        assert page.status_code == 200 and lot in page.text
         for testid in (
             "record",
             "impacts",

@@ -72,8 +72,11 @@ def _approve(number: str, password: str = DEMO_PASSWORD) -> Any:
 def test_the_compiled_review_is_what_the_database_holds(db: Database) -> None:
     pqr = _demo(db)
     year = service.today().year
+    with db.sessions() as session:  # the completed batch: last year's in the first days of January (ADR 0015)
+        first = session.scalar(select(BatchOrder.created_at).order_by(BatchOrder.id).limit(1))
+    assert first is not None
     assert (pqr.product_code, pqr.status, pqr.period_start, pqr.period_end) == (
-        PRODUCT, "in_review", date(year, 1, 1), date(year, 12, 31))  # fmt: skip
+        PRODUCT, "in_review", date(clock.to_beijing(first).year, 1, 1), date(year, 12, 31))  # fmt: skip
     assert pqr.content_sm3 == crypto.sm3(pqr.content.encode()).hex() and pqr.overall_conclusion
     sections = service.content_of(pqr)["sections"]
 
@@ -82,7 +85,7 @@ def test_the_compiled_review_is_what_the_database_holds(db: Database) -> None:
         batches = {
             o.batch_no: o.id
             for o in session.scalars(select(BatchOrder).where(BatchOrder.product_code == PRODUCT))
-            if clock.to_beijing(o.started_at or o.planned_start).year == year
+            if pqr.period_start <= clock.to_beijing(o.started_at or o.planned_start).date() <= pqr.period_end
         }
         deviation_numbers = {
             d.number for d in session.scalars(select(Deviation))
@@ -91,7 +94,7 @@ def test_the_compiled_review_is_what_the_database_holds(db: Database) -> None:
         complaint_numbers = {
             c.number for c in session.scalars(select(Complaint))
             if c.batch_order_id in batches.values()
-            or (c.product_code == PRODUCT and clock.to_beijing(c.received_at).year == year)
+            or (c.product_code == PRODUCT and pqr.period_start <= clock.to_beijing(c.received_at).date() <= pqr.period_end)
         }  # fmt: skip
         yield_steps = session.scalars(
             select(StepExecution.id).where(StepExecution.batch_order_id.in_(list(batches.values())),
@@ -212,8 +215,8 @@ def test_every_refusal_writes_nothing(db: Database) -> None:
     _refused(
         db, ValidationFailed, lambda uow, who: service.compile_review(uow, who, backwards), QA, "end before"
     )
-    _refused(db, Conflict, lambda uow, who: service.compile_review(uow, who, PqrCompile(product=PRODUCT)), QA,
-             demo.number)  # fmt: skip
+    again = PqrCompile(product=PRODUCT, period_start=demo.period_start, period_end=demo.period_end)
+    _refused(db, Conflict, lambda uow, who: service.compile_review(uow, who, again), QA, demo.number)
     _refused(db, NotPermitted, lambda uow, who: service.compile_review(
         uow, who, PqrCompile(product=PRODUCT, year=2025)), "zhangwei")  # fmt: skip
 

@@ -117,7 +117,12 @@ def test_the_review_page_shows_sections_and_charts_and_takes_the_signed_approval
     assert backwards.status_code == 422 and "cannot end before" in backwards.text
     unknown = client.post("/qms/pqr/new", data={"product": "NOPE-1", "year": "2026"})
     assert unknown.status_code == 422 and "NOPE-1" in unknown.text
-    twice = client.post("/qms/pqr/new", data={"product": "FG-DH-0200"})
+    # the demo's period: the current year (from last year's 1 January early in January)
+    with db.sessions() as session:
+        demo = service.find_pqr(session, number)
+        assert demo is not None
+        period = {"period_start": demo.period_start.isoformat(), "period_end": demo.period_end.isoformat()}
+    twice = client.post("/qms/pqr/new", data={"product": "FG-DH-0200", **period})
     assert twice.status_code == 409 and number in twice.text and _counts(db) == before
 
     log_in(client, "zhaomin", language="en")

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from demo_codes import demo_codes
 from helpers import count_rows, principal, token
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel import clock
@@ -41,13 +42,16 @@ from pharmatrace.trace.recall import impact
 from pharmatrace.wms.models import Lot
 from pharmatrace.wms.production import lot_of_batch
 
-BATCH = "DH2611001"
 QA, QP, QP2, OPERATOR = "chenjing", "zhaomin", "qianyu", "zhangwei"
-UNCHARGED_LOT = "NB261100001"  # a rejected lot never charged: the genealogy reaches nothing from it
+
+
+def _batch(db: Database) -> str:
+    """The demo's completed batch, released and shipped (e.g. DH2611001)."""
+    return demo_codes(db).batch_done
 
 
 def _create(db: Database, login: str = QA, **changes: Any) -> str:
-    data: dict[str, Any] = {"start_ref": BATCH, "kind": "voluntary", "level": 1,
+    data: dict[str, Any] = {"start_ref": _batch(db), "kind": "voluntary", "level": 1,
                             "hazard_assessment": "无菌检查阳性，使用可能引起严重健康危害（一级）",
                             "reason": "留样复检无菌不合格"}  # fmt: skip
     data.update(changes)
@@ -95,15 +99,15 @@ def _recall(db: Database, number: str) -> Recall:
 
 def _shipped_code(db: Database) -> str:
     with db.sessions() as session:
-        batch_id = session.scalar(select(BatchOrder.id).where(BatchOrder.batch_no == BATCH))
+        batch_id = session.scalar(select(BatchOrder.id).where(BatchOrder.batch_no == _batch(db)))
         value = session.scalar(select(TraceCode.value).where(TraceCode.batch_order_id == batch_id,
                                                              TraceCode.state == "shipped").limit(1))  # fmt: skip
         assert value, "the demo ships units of the batch"
         return str(value)
 
 
-def _lot(session: Any) -> Lot:
-    lot = lot_of_batch(session, BATCH)
+def _lot(session: Any, batch: str) -> Lot:
+    lot = lot_of_batch(session, batch)
     assert lot is not None, "the demo batch has its finished lot"
     return lot
 
@@ -115,10 +119,11 @@ def _opened(recall: Recall) -> datetime:
 
 @pytest.mark.clause("SH-6.2.4", "TJ-9.1")
 def test_the_demo_mock_recall_lists_exactly_what_the_genealogy_gives_and_holds_nothing(db: Database) -> None:
+    batch = _batch(db)
     with db.sessions() as session:
         (demo,) = service.list_recalls(session)
-        given = impact(session, BATCH)
-        trace = genealogy.forward(session, BATCH)
+        given = impact(session, batch)
+        trace = genealogy.forward(session, batch)
         assert demo.kind == "mock" and demo.level == 3 and demo.status == "closed"
         assert [(c.customer_code, c.customer_name, c.shipments.split(","), c.units_shipped) for c in demo.customers] \
             == [(c.code, c.name, c.shipments, c.units) for c in given.customers]  # fmt: skip
@@ -129,7 +134,7 @@ def test_the_demo_mock_recall_lists_exactly_what_the_genealogy_gives_and_holds_n
         assert demo.customers and all(c.notified_at and c.acknowledged_at for c in demo.customers)
         assert service.returned_units(demo) == demo.returned_units == demo.shipped_units
         assert demo.notify_due == _opened(demo) + timedelta(days=7)  # level III: within 7 days
-        assert demo.held_lots == "" and _lot(session).status == "released"  # a drill holds nothing
+        assert demo.held_lots == "" and _lot(session, batch).status == "released"  # a drill holds nothing
         assert [d.kind for d in demo.decisions] == ["open", "close"]
         assert demo.decisions[0].content_sm3 == demo.impact_sm3 == service.impact_hash(demo)
         signed = [esign.manifestations(session, service.DECISION_TYPE, str(d.id)) for d in demo.decisions]
@@ -141,6 +146,7 @@ def test_the_demo_mock_recall_lists_exactly_what_the_genealogy_gives_and_holds_n
 def test_a_recall_from_draft_to_closed_holds_the_lot_and_counts_notifications_and_returns(
     db: Database, client: TestClient
 ) -> None:
+    batch = _batch(db)
     code = _shipped_code(db)
     assert client.get(f"/api/v1/public/verify/{code}").json()["verdict"] == "genuine"
     number = _create(db)
@@ -150,15 +156,15 @@ def test_a_recall_from_draft_to_closed_holds_the_lot_and_counts_notifications_an
     _open(db, number)
     recall = _recall(db, number)
     with db.sessions() as session:
-        given = impact(session, BATCH)
-        lot = _lot(session)
+        given = impact(session, batch)
+        lot = _lot(session, batch)
         assert lot.status == "on_hold" and lot.held_from == "released"
     # exactly the units and customers the genealogy gives
     assert [(c.customer_code, c.units_shipped) for c in recall.customers] == [
         (c.code, c.units) for c in given.customers
     ]
     assert recall.shipped_units == given.shipped_units and recall.units_total == given.units_total
-    assert recall.held_lots == BATCH and recall.status == "open"
+    assert recall.held_lots == batch and recall.status == "open"
     assert recall.notify_due == _opened(recall) + timedelta(days=1)  # level I: within a day
     assert client.get(f"/api/v1/public/verify/{code}").json()["verdict"] == "recalled"
 
@@ -230,19 +236,22 @@ def service_trail(db: Database, recall: Recall) -> list[AuditEntry]:
 
 @pytest.mark.clause("SH-6.2.4", "TJ-9.1")
 def test_deadlines_by_level_a_mock_recall_holds_nothing_and_a_draft_is_cancelled(db: Database) -> None:
+    batch = _batch(db)
+    # a rejected packaging lot never charged: the genealogy reaches nothing from it
+    uncharged_lot = demo_codes(db).lot("NB", 1)
     start = clock.now()
     assert [service.notify_deadline(start, level) - start for level in (1, 2, 3)] == [
         timedelta(days=1),
         timedelta(days=3),
         timedelta(days=7),
     ]
-    number = _create(db, start_ref=UNCHARGED_LOT, kind="mock", level=2)
+    number = _create(db, start_ref=uncharged_lot, kind="mock", level=2)
     _open(db, number)
     recall = _recall(db, number)
     assert recall.notify_due == _opened(recall) + timedelta(days=3)  # level II: within 3 days
     assert recall.customers == [] and recall.held_lots == "" and recall.start_kind == "material_lot"
     with db.sessions() as session:
-        assert _lot(session).status == "released"
+        assert _lot(session, batch).status == "released"
     _refused(db, service.RecallTransitionRefused, QP, lambda uow, who: service.open_recall(
         uow, who, number, RecallOpen(password=DEMO_PASSWORD, login=QP)))  # fmt: skip  # opened once
     draft = _create(db, kind="mock", level=3)
@@ -258,8 +267,9 @@ def test_deadlines_by_level_a_mock_recall_holds_nothing_and_a_draft_is_cancelled
 def test_the_api_refuses_bad_input_unknown_refs_and_people_without_the_permission(
     db: Database, client: TestClient
 ) -> None:
+    batch = _batch(db)
     qa = token(client, QA)
-    good = {"start_ref": BATCH, "kind": "voluntary", "level": 2, "hazard_assessment": "可能引起暂时的健康问题",
+    good = {"start_ref": batch, "kind": "voluntary", "level": 2, "hazard_assessment": "可能引起暂时的健康问题",
             "reason": "稳定性考察含量下降"}  # fmt: skip
     before = _counts(db)
     for bad in ({**good, "level": 4}, {**good, "kind": "urgent"}, {**good, "reason": ""},
@@ -280,7 +290,7 @@ def test_the_api_refuses_bad_input_unknown_refs_and_people_without_the_permissio
     assert client.get("/api/v1/qms/recalls", headers=token(client, OPERATOR)).status_code == 403
     assert _counts(db)[:5] == before[:5]
 
-    preview = client.get("/api/v1/qms/recalls/impact", params={"ref": BATCH}, headers=qa)
+    preview = client.get("/api/v1/qms/recalls/impact", params={"ref": batch}, headers=qa)
     assert preview.status_code == 200
     with db.sessions() as session:  # the demo's complaint under investigation, on the same batch
         complaint = session.scalar(select(Complaint.number).where(Complaint.status == "investigating"))

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from demo_codes import demo_codes
 from helpers import audit_entries, count_rows, log_in
 from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.qms import recalls as service
@@ -20,8 +21,6 @@ from pharmatrace.trace.recall import impact
 from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on PostgreSQL
-
-BATCH = "DH2611001"
 
 
 @pytest.fixture
@@ -34,9 +33,10 @@ def client(db: Database) -> Iterator[TestClient]:
 def test_the_list_the_impact_preview_a_draft_opened_and_a_customer_notified(
     client: TestClient, db: Database
 ) -> None:
+    batch = demo_codes(db).batch_done
     with db.sessions() as session:
         (demo,) = session.scalars(select(Recall))
-        given = impact(session, BATCH)
+        given = impact(session, batch)
         demo_number = demo.number
     log_in(client, "chenjing", language="en")
     listing = client.get("/qms/recalls")
@@ -66,16 +66,16 @@ def test_the_list_the_impact_preview_a_draft_opened_and_a_customer_notified(
     assert names["open"] in page.split('data-testid="opened-by"')[1].split("</dd>")[0]
     assert names["close"] in page.split('data-testid="closed-by"')[1].split("</dd>")[0]
 
-    new = client.get("/qms/recalls/new", params={"ref": BATCH})
+    new = client.get("/qms/recalls/new", params={"ref": batch})
     assert new.status_code == 200 and 'data-testid="impact-preview"' in new.text
     assert all(c.code in new.text for c in given.customers)
     unknown = client.get("/qms/recalls/new", params={"ref": "NO-SUCH-LOT"})
     assert 'data-testid="preview-error"' in unknown.text and "recall-form" not in unknown.text
     before = count_rows(db, Recall)
-    bad = client.post("/qms/recalls/new", data={"start_ref": BATCH, "kind": "voluntary", "level": "9",
+    bad = client.post("/qms/recalls/new", data={"start_ref": batch, "kind": "voluntary", "level": "9",
                                                 "hazard_assessment": "x", "reason": ""})  # fmt: skip
     assert bad.status_code == 422 and count_rows(db, Recall) == before
-    made = client.post("/qms/recalls/new", data={"start_ref": BATCH, "kind": "voluntary", "level": "2",
+    made = client.post("/qms/recalls/new", data={"start_ref": batch, "kind": "voluntary", "level": "2",
                                                  "hazard_assessment": "可能引起暂时的健康问题（二级）",
                                                  "reason": "稳定性考察含量下降", "complaint": ""},
                        follow_redirects=False)  # fmt: skip
@@ -96,7 +96,7 @@ def test_the_list_the_impact_preview_a_draft_opened_and_a_customer_notified(
     page = client.get(f"/qms/recalls/{number}").text
     first = given.customers[0].code
     assert 'data-testid="close-form"' in page and f'data-testid="notify-form-{first}"' in page
-    assert 'data-testid="held-lots"' in page and BATCH in page.split('data-testid="held-lots"')[1][:40]
+    assert 'data-testid="held-lots"' in page and batch in page.split('data-testid="held-lots"')[1][:40]
 
     closing = client.post(f"/qms/recalls/{number}/close",
                           data={"effectiveness": "未全部通知", "password": DEMO_PASSWORD})  # fmt: skip

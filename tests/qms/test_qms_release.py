@@ -2,11 +2,12 @@
 release refused while an item fails, segregation of duties, the signed release and rejection, the hand-over to the
 warehouse lot and the domain event (TJ-9.1, TJ-6.4.7, TJ-6.4.4, TJ-6.3.4, TJ-7.4).
 
-The seeded plant's completed batch DH2611001 (``mes.history_demo``) handed its finished product to the warehouse
-at completion (``mes.handover``); the lot was sampled, tested, reviewed and certified (``lims.certificate_demo``)
-and released with the batch by 钱宇 (qianyu, ``qms.release_demo``) — 赵敏 (zhaomin) reviewed the record. The
-refusals and the rejection use a one-step batch of the product completed in the test (``mes/handover_plant``),
-handed over as its own quarantined lot: nothing stands in for the finished-product lot."""
+The seeded plant's completed batch (``mes.history_demo``, e.g. DH2611001, named through ``demo_codes``) handed its
+finished product to the warehouse at completion (``mes.handover``); the lot was sampled, tested, reviewed and
+certified (``lims.certificate_demo``) and released with the batch by 钱宇 (qianyu, ``qms.release_demo``) — 赵敏
+(zhaomin) reviewed the record. The refusals and the rejection use a one-step batch of the product completed in the
+test (``mes/handover_plant``), handed over as its own quarantined lot: nothing stands in for the finished-product
+lot."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from demo_codes import demo_codes
 from helpers import actor, principal
 from mes.handover_plant import complete, started_batch
 from pharmatrace.demo.seed import DEMO_PASSWORD
@@ -38,12 +40,11 @@ from pharmatrace.storage.engine import Database
 from pharmatrace.wms import lots, production
 from pharmatrace.wms.models import Lot
 
-BATCH = "DH2611001"  # the demo's completed, reviewed, released batch
 QP = "zhaomin"  # reviewed its record
 QP2 = "qianyu"  # the second qualified person: released it
 
 
-def _decide(db: Database, login: str, decision: str, batch: str = BATCH, **fields: Any) -> ReleaseDecision:
+def _decide(db: Database, login: str, decision: str, batch: str, **fields: Any) -> ReleaseDecision:
     who = principal(db, login)
     values: dict[str, Any] = {"decision": decision, "password": DEMO_PASSWORD, "login": login}
     values.update(fields)
@@ -61,7 +62,7 @@ def _counts(db: Database) -> tuple[int, int]:
         return int(decided or 0), int(signed or 0)
 
 
-def _statuses(db: Database, batch: str = BATCH) -> dict[str, str]:
+def _statuses(db: Database, batch: str) -> dict[str, str]:
     with db.sessions() as session:
         return {item.code: item.status for item in release.checklist(session, batch)}
 
@@ -100,23 +101,25 @@ def _completed(db: Database) -> str:
 def test_the_demo_batch_was_released_on_its_own_lot_from_a_checklist_computed_from_the_record(
     db: Database,
 ) -> None:
-    assert _statuses(db) == {
+    codes = demo_codes(db)
+    batch = codes.batch_done  # the demo's completed, reviewed, released batch
+    assert _statuses(db, batch) == {
         "record_review": "pass", "deviations": "pass", "capa": "not_applicable", "tests": "pass",
         "certificate": "pass", "packaging": "pass", "environment": "not_applicable", "materials": "pass",
         "registration": "pass",
     }  # fmt: skip
     with db.sessions() as session:
-        found = release.release_public(session, BATCH)
+        found = release.release_public(session, batch)
         items = {item.code: item for item in found.checklist}
         assert "not connected" in items["environment"].text  # never a fake pass
-        assert items["deviations"].evidence == ["DEV-2026-0001 closed impact_acceptable"]
+        assert items["deviations"].evidence == [f"{codes.deviation(1)} closed impact_acceptable"]
         assert items["capa"].evidence and items["capa"].evidence[0].startswith("CAPA-")
         assert items["certificate"].evidence[0].endswith("QS-FG-DH-001 v1")
         assert len(items["materials"].evidence) == 7
         s = found.summary
         assert (s.product_code, s.recipe_code, s.recipe_version, s.yield_pct, s.reviewed_by) == (
             "FG-DH-0200", "MR-DH-001", 1, "99.08", "赵敏")  # fmt: skip
-        assert (s.finished_lot, s.lot_status) == (BATCH, "released")
+        assert (s.finished_lot, s.lot_status) == (batch, "released")
         assert [(c.conclusion, c.state) for c in s.certificates] == [("conforms", "signed")]
         assert found.ready and found.state == "release"
         decision = found.decisions[-1]
@@ -124,12 +127,12 @@ def test_the_demo_batch_was_released_on_its_own_lot_from_a_checklist_computed_fr
         assert [(g.action, g.signer_login, g.status) for g in decision.signatures] == [
             ("qms.batch.release", QP2, "valid")
         ]
-        stored = session.scalars(select(ReleaseDecision).where(ReleaseDecision.batch_no == BATCH)).one()
+        stored = session.scalars(select(ReleaseDecision).where(ReleaseDecision.batch_no == batch)).one()
         content = json.loads(stored.content)  # the checklist and summary the decision was made on, by SM3
         assert release.content_hash(content) == stored.content_sm3
         assert {item["status"] for item in content["checklist"]} == {"pass", "not_applicable"}
-        assert production.lot_of_batch(session, BATCH).status == "released"  # type: ignore[union-attr]
-        order = release.get_batch(session, BATCH)
+        assert production.lot_of_batch(session, batch).status == "released"  # type: ignore[union-attr]
+        order = release.get_batch(session, batch)
         involved = release.involved(session, order)
         assert QP in involved  # why qianyu released it
         # whoever weighed, identified or charged its material or entered its packaging record is barred too,
@@ -149,33 +152,33 @@ def test_the_demo_batch_was_released_on_its_own_lot_from_a_checklist_computed_fr
         hands |= {who for model, column in release.PACKAGING_ENTRIES
                   for who in session.scalars(select(column).where(model.record_id == record.id))}  # fmt: skip
         assert hands and hands <= involved
-        assert {r.batch_no: r.state for r in release.candidates(session)}[BATCH] == "release"
+        assert {r.batch_no: r.state for r in release.candidates(session)}[batch] == "release"
     before = _counts(db)
     with pytest.raises(Conflict, match="decided already"):
-        _decide(db, QP2, "reject", reason="重复决定")
+        _decide(db, QP2, "reject", batch, reason="重复决定")
     assert _counts(db) == before
     alarms = _Alarms(["ALM-0007 RM-FILL 悬浮粒子 ≥0.5 µm 超行动限"])
     release.register(alarms)
     try:
-        assert _statuses(db)["environment"] == "fail"
+        assert _statuses(db, batch)["environment"] == "fail"
         rooms, start, end = alarms.asked[0]
         assert "RM-FILL" in rooms and start < end  # the batch's rooms over its window
         alarms.found = []
-        assert _statuses(db)["environment"] == "pass"
+        assert _statuses(db, batch)["environment"] == "pass"
     finally:
         release.register(None)
     with db.sessions() as session:  # a change in the record shows at once: a consumed lot put on hold
-        order_id = select(BatchOrder.id).where(BatchOrder.batch_no == BATCH).scalar_subquery()
+        order_id = select(BatchOrder.id).where(BatchOrder.batch_no == batch).scalar_subquery()
         consumed = session.scalar(
             select(MaterialCharge.lot_id).where(MaterialCharge.batch_order_id == order_id)
         )
     with UnitOfWork(db, actor(db, "zhaomin"), reason="test: a lot the batch used put on hold") as uow:
         lots.hold(uow, int(consumed or 0))
         uow.commit()
-    assert _statuses(db)["materials"] == "fail"
+    assert _statuses(db, batch)["materials"] == "fail"
     # TJ-9.1: the product's registration certificate ended (Registration & contracts): the checklist says so at once
     with db.sessions() as session:
-        (item,) = [i for i in release.checklist(session, BATCH) if i.code == "registration"]
+        (item,) = [i for i in release.checklist(session, batch) if i.code == "registration"]
         assert item.status == "pass" and item.link and item.link.startswith("/qms/dossiers/REG-")
         number = item.params["number"]
     qa = principal(db, "chenjing")
@@ -183,7 +186,7 @@ def test_the_demo_batch_was_released_on_its_own_lot_from_a_checklist_computed_fr
         dossiers.terminate(uow, qa, number, "注册证书注销（测试）")
         uow.commit()
     with db.sessions() as session:
-        (item,) = [i for i in release.checklist(session, BATCH) if i.code == "registration"]
+        (item,) = [i for i in release.checklist(session, batch) if i.code == "registration"]
     assert item.status == "fail" and number in item.text and "terminated" in item.text
 
 

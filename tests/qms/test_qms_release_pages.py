@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from demo_codes import demo_codes
 from helpers import count_rows, log_in, token
 from mes.handover_plant import complete, started_batch
 from pharmatrace.demo.seed import DEMO_PASSWORD
@@ -19,8 +20,6 @@ from pharmatrace.web.app import create_app
 
 pytestmark = pytest.mark.pages  # SQLite only: the services they call are tested on both (ADR 0003)
 
-BATCH = "DH2611001"
-
 
 @pytest.fixture
 def client(db: Database) -> Iterator[TestClient]:
@@ -30,6 +29,8 @@ def client(db: Database) -> Iterator[TestClient]:
 
 @pytest.mark.clause("TJ-9.1", "TJ-6.4.7", "SH-7.1.2")
 def test_release_pages_and_api(client: TestClient, db: Database) -> None:
+    codes = demo_codes(db)
+    demo = codes.batch_done  # the demo batch, released by qianyu on its own lot
     batch = started_batch(db)  # a one-step batch of the product, completed: its lot in quarantine, untested
     complete(db, batch)
     log_in(client, "zhaomin", language="en")
@@ -43,11 +44,11 @@ def test_release_pages_and_api(client: TestClient, db: Database) -> None:
     assert "Environmental monitoring not connected" in page.text
     assert 'data-testid="decision-form"' in page.text
     assert 'value="release"' not in page.text  # a failing item: no release offered
-    released = client.get(f"/qms/release/{BATCH}")  # the demo batch, released by qianyu on its own lot
-    assert released.status_code == 200 and "DEV-2026-0001" in released.text
+    released = client.get(f"/qms/release/{demo}")
+    assert released.status_code == 200 and codes.deviation(1) in released.text
     for code in ("record_review", "tests", "certificate", "packaging", "materials"):
         assert f'data-testid="check-{code}" data-status="pass"' in released.text, code
-    printed = client.get(f"/qms/release/{BATCH}/summary.pdf")
+    printed = client.get(f"/qms/release/{demo}/summary.pdf")
     assert printed.status_code == 200 and printed.content.startswith(b"%PDF")
     before = count_rows(db, ReleaseDecision)
     refused = client.post(
@@ -55,7 +56,7 @@ def test_release_pages_and_api(client: TestClient, db: Database) -> None:
     )
     assert refused.status_code == 409 and "cannot be released" in refused.text
     with db.sessions() as session:
-        order_no = session.scalars(select(BatchOrder.order_no).where(BatchOrder.batch_no == BATCH)).one()
+        order_no = session.scalars(select(BatchOrder.order_no).where(BatchOrder.batch_no == demo)).one()
     assert client.get(f"/mes/batches/{order_no}").text.count('data-testid="release-link"') == 1
     log_in(client, "inspector", language="en")
     read_only = client.get(f"/qms/release/{batch}")
@@ -73,13 +74,13 @@ def test_release_pages_and_api(client: TestClient, db: Database) -> None:
     assert [r["failing"] for r in listed if r["batch_no"] == batch] == [
         ["record_review", "tests", "certificate", "materials"]
     ]
-    assert [r["state"] for r in listed if r["batch_no"] == BATCH] == ["release"]
+    assert [r["state"] for r in listed if r["batch_no"] == demo] == ["release"]
     url = f"/api/v1/qms/release/{batch}/decision"
     assert client.post(url, json={"decision": "quarantine", "reason": "待定"}, headers=qa).status_code == 403
     bad = client.post(url, json={"decision": "reject", "password": DEMO_PASSWORD}, headers=qp)
     assert bad.status_code == 422  # a rejection needs its reason
     again = client.post(
-        f"/api/v1/qms/release/{BATCH}/decision",
+        f"/api/v1/qms/release/{demo}/decision",
         json={"decision": "reject", "reason": "不合格", "password": DEMO_PASSWORD}, headers=qp,
     )  # fmt: skip
     assert again.status_code == 409  # decided already

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from demo_codes import demo_codes
 from helpers import log_in
 from pharmatrace.kernel import clock
 from pharmatrace.qms import supplier_performance
@@ -44,7 +45,7 @@ def test_the_performance_is_what_the_lots_deviations_and_audits_say(db: Database
         assert rejected_one.acceptance_rate == Decimal("50.0")
         undecided = supplier_performance.performance(session, _supplier(db, "SUP-WS-SQ"))
         assert undecided.acceptance_rate is None and [d.lots for d in undecided.deviations] == [
-            ("YC261100003",)
+            (demo_codes(db).lot("YC", 3),)  # the demo's 三七 lot
         ]
         audited = supplier_performance.performance(session, _supplier(db, "SUP-SL-DS"))
         assert [a.kind for a in audited.audits] == ["supplier"] and audited.acceptance_rate == Decimal(
@@ -75,6 +76,6 @@ def test_the_supplier_page_shows_its_performance_and_audits(client: TestClient, 
     assert 'data-testid="acceptance-rate">—<' in deviating
     with db.sessions() as session:
         named = session.scalars(
-            select(Deviation.number).where(Deviation.affected_lots.contains("YC261100003"))
+            select(Deviation.number).where(Deviation.affected_lots.contains(demo_codes(db).lot("YC", 3)))
         ).all()
     assert named and all(f'data-deviation="{n}"' in deviating for n in named)

@@ -198,31 +198,42 @@ DEMO_SUPPLIERS: tuple[SupplierCreate, ...] = (
     SupplierCreate(code="SUP-SH-PRT", name="上海美印包装印刷有限公司", kind="manufacturer",
                    address="上海市松江区", contact="质量部 021-57780000"),
 )  # fmt: skip
-DEMO_APPROVALS: tuple[ApprovalDecision, ...] = (
-    ApprovalDecision(supplier_code="SUP-SL-DS", material_code="HB-DS-001", status="approved",
-                     valid_until=date(2027, 6, 30), reason="现场审计合格（基地 GAP 审计 2026-06）"),
-    ApprovalDecision(supplier_code="SUP-YM-HH", material_code="HB-HH-001", status="approved",
-                     valid_until=date(2026, 10, 31), reason="年度评价合格"),
-    ApprovalDecision(supplier_code="SUP-WS-SQ", material_code="HB-SQ-001", status="approved",
-                     valid_until=date(2027, 9, 30), reason="基地 GAP 现场审计合格（2026-09）"),
-    ApprovalDecision(supplier_code="SUP-TL-MAN", material_code="EXC-MAN-01", status="conditional",
-                     valid_until=date(2027, 3, 31), reason="新增供应商，三批检验合格前有条件批准"),
-    ApprovalDecision(supplier_code="SUP-LZ-GLS", material_code="PP-VIAL-10", status="approved",
-                     valid_until=date(2027, 12, 31), reason="质量审计合格"),
-    ApprovalDecision(supplier_code="SUP-JN-STP", material_code="PP-STOP-20", status="suspended",
-                     reason="胶塞可见异物投诉，暂停采购，待现场审计"),
-    # the suppliers of the completed batch's materials (pharmatrace.mes.history_demo)
-    ApprovalDecision(supplier_code="SUP-BZ-YP", material_code="DP-DS-001", status="approved",
-                     valid_until=date(2027, 8, 31), reason="饮片生产企业现场审计合格（2026-08）"),
-    ApprovalDecision(supplier_code="SUP-BZ-YP", material_code="HB-HH-001", status="approved",
-                     valid_until=date(2027, 8, 31), reason="红花（新疆产）来源与质量审计合格"),
-    ApprovalDecision(supplier_code="SUP-SD-STP", material_code="PP-STOP-20", status="approved",
-                     valid_until=date(2027, 10, 31), reason="胶塞第二供应商，质量审计合格"),
-    ApprovalDecision(supplier_code="SUP-HB-CAP", material_code="SP-CAP-20", status="approved",
-                     valid_until=date(2027, 9, 30), reason="质量审计合格，盖面印字按 DWG-PK-002"),
-    ApprovalDecision(supplier_code="SUP-SH-PRT", material_code="SP-BOX-10", status="approved",
-                     valid_until=date(2027, 9, 30), reason="印刷包装材料供应商审计合格，按 DWG-PK-001 印刷"),
-)  # fmt: skip
+
+
+def _month_end(day: date, months: int) -> date:
+    """The last day of the month ``months`` after ``day``'s."""
+    first = date(day.year + (day.month - 1 + months + 1) // 12, (day.month - 1 + months + 1) % 12 + 1, 1)
+    return first - timedelta(days=1)
+
+
+def demo_approvals(on: date) -> tuple[ApprovalDecision, ...]:
+    """The approved-supplier list as the plant is set up ``on``: the approvals valid for months to come (so the demo
+    never ages into expiry), 裕民's 红花 expired on a fixed date, one supplier suspended."""
+    return (
+        ApprovalDecision(supplier_code="SUP-SL-DS", material_code="HB-DS-001", status="approved",
+                         valid_until=_month_end(on, 7), reason="现场审计合格（基地 GAP 审计 2026-06）"),
+        ApprovalDecision(supplier_code="SUP-YM-HH", material_code="HB-HH-001", status="approved",
+                         valid_until=date(2026, 10, 31), reason="年度评价合格"),
+        ApprovalDecision(supplier_code="SUP-WS-SQ", material_code="HB-SQ-001", status="approved",
+                         valid_until=_month_end(on, 10), reason="基地 GAP 现场审计合格（2026-09）"),
+        ApprovalDecision(supplier_code="SUP-TL-MAN", material_code="EXC-MAN-01", status="conditional",
+                         valid_until=_month_end(on, 4), reason="新增供应商，三批检验合格前有条件批准"),
+        ApprovalDecision(supplier_code="SUP-LZ-GLS", material_code="PP-VIAL-10", status="approved",
+                         valid_until=_month_end(on, 13), reason="质量审计合格"),
+        ApprovalDecision(supplier_code="SUP-JN-STP", material_code="PP-STOP-20", status="suspended",
+                         reason="胶塞可见异物投诉，暂停采购，待现场审计"),
+        # the suppliers of the completed batch's materials (pharmatrace.mes.history_demo)
+        ApprovalDecision(supplier_code="SUP-BZ-YP", material_code="DP-DS-001", status="approved",
+                         valid_until=_month_end(on, 9), reason="饮片生产企业现场审计合格（2026-08）"),
+        ApprovalDecision(supplier_code="SUP-BZ-YP", material_code="HB-HH-001", status="approved",
+                         valid_until=_month_end(on, 9), reason="红花（新疆产）来源与质量审计合格"),
+        ApprovalDecision(supplier_code="SUP-SD-STP", material_code="PP-STOP-20", status="approved",
+                         valid_until=_month_end(on, 11), reason="胶塞第二供应商，质量审计合格"),
+        ApprovalDecision(supplier_code="SUP-HB-CAP", material_code="SP-CAP-20", status="approved",
+                         valid_until=_month_end(on, 10), reason="质量审计合格，盖面印字按 DWG-PK-002"),
+        ApprovalDecision(supplier_code="SUP-SH-PRT", material_code="SP-BOX-10", status="approved",
+                         valid_until=_month_end(on, 10), reason="印刷包装材料供应商审计合格，按 DWG-PK-001 印刷"),
+    )  # fmt: skip
 
 
 def _seed_suppliers(db: Database, actor: Actor) -> int:
@@ -234,7 +245,7 @@ def _seed_suppliers(db: Database, actor: Actor) -> int:
                 wms.create_supplier(uow, supplier)
                 added += 1
         listed = {(a.supplier.code, a.material.code) for a in wms.list_approvals(uow.session)}
-        for decision in DEMO_APPROVALS:
+        for decision in demo_approvals(clock.to_beijing(clock.now()).date()):
             if (decision.supplier_code, decision.material_code) not in listed:
                 wms.decide_approval(uow, decision)
         uow.commit()

@@ -10,10 +10,15 @@ Everything goes through the service. Idempotent: nothing is added once a review 
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from datetime import date
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pharmatrace.kernel import clock
 from pharmatrace.kernel.identity import service as identity
 from pharmatrace.kernel.uow import UnitOfWork
+from pharmatrace.mes.execution_models import BatchOrder
 from pharmatrace.qms import pqr as service
 from pharmatrace.qms.pqr_models import ProductQualityReview
 from pharmatrace.qms.pqr_schemas import PqrCompile, PqrReview
@@ -21,6 +26,17 @@ from pharmatrace.storage.engine import Database
 from pharmatrace.wms.models import Material
 
 PRODUCT, COMPILER = "FG-DH-0200", "chenjing"
+
+
+def _period(session: Session) -> PqrCompile:
+    """The current year; in the first days of January, while the completed batch is still last year's (the plant
+    was set up 14 days back, ADR 0015), from 1 January of that year to the end of this one, so the review has it."""
+    first = session.scalar(select(BatchOrder.created_at).order_by(BatchOrder.id).limit(1))
+    this_year = service.today().year
+    since = clock.to_beijing(first).year if first is not None else this_year
+    if since == this_year:
+        return PqrCompile(product=PRODUCT)
+    return PqrCompile(product=PRODUCT, period_start=date(since, 1, 1), period_end=date(this_year, 12, 31))
 
 
 def seed_pqr(db: Database, password: str) -> int:
@@ -35,8 +51,9 @@ def seed_pqr(db: Database, password: str) -> int:
         user = identity.find_user(session, COMPILER)
         assert user is not None, COMPILER
         compiler = identity.principal_of(user)
+        period = _period(session)
     with UnitOfWork(db, compiler.actor, reason="demo plant seed: product quality review compiled") as uow:
-        number = service.compile_review(uow, compiler, PqrCompile(product=PRODUCT)).number
+        number = service.compile_review(uow, compiler, period).number
         service.record_review(uow, compiler, number, PqrReview(
             comments={
                 "batches": "本年度已完成批次经质量受权人放行，无不合格批；另有 1 批生产中，待完成后审核放行。",
