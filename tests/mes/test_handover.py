@@ -12,6 +12,7 @@ import pytest
 from handover_plant import complete, started_batch
 from sqlalchemy import func, select
 
+from demo_codes import demo_codes
 from helpers import actor, audit_entries
 from pharmatrace.kernel import clock, events
 from pharmatrace.kernel.errors import ValidationFailed
@@ -93,8 +94,9 @@ def test_completion_hands_the_product_over_once_and_a_failed_completion_nothing(
 
 @pytest.mark.clause("TJ-6.3.4", "TJ-9.1", "TJ-6.4.6")
 def test_the_demo_batch_handed_over_its_packaged_quantity_and_refusals_change_nothing(db: Database) -> None:
+    batch = demo_codes(db).batch_done
     with db.sessions() as session:
-        order = execution.get_order(session, "DH2611001")
+        order = execution.get_order(session, batch)
         record = packaging.record_of(session, order)
         assert record is not None
         balance = packaging.balance_of(session, record)

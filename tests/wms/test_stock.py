@@ -23,6 +23,7 @@ from stocking import (
     where,
 )
 
+from demo_codes import demo_codes
 from helpers import audit_entries, behind_the_apps_back, count_rows
 from pharmatrace.kernel.errors import NotFound
 from pharmatrace.storage.engine import Database
@@ -155,7 +156,7 @@ def test_movements_of_a_lot_and_a_location_are_traceable(db: Database) -> None:
     assert {m.kind for m in of_lot} >= {"put_away", "issue", "retain"}
     assert {m.lot_id for m in of_place} >= {lot}
     issued = next(m for m in of_lot if m.kind == "issue")
-    assert issued.batch_no == "DH2611001" and issued.quantity == Decimal("10.000")
+    assert issued.batch_no == demo_codes(db).batch_done and issued.quantity == Decimal("10.000")
 
 
 @pytest.mark.clause("TJ-6.4.3.6", "SH-7.1.3.c")
@@ -177,21 +178,20 @@ def test_a_container_issued_into_the_weighing_centre_and_returned(db: Database) 
     from stocking import open_anomalies
 
     code = containers(db, RELEASED)[3]
+    batch = demo_codes(db).batch_in_progress
     with pytest.raises(StockRefused, match="goes into a workshop store whole"):
-        move(
-            db, kind="issue", container=code, to_location="WS-WC", quantity=Decimal("5"), batch_no="DH2611002"
-        )
-    issued = move(db, kind="issue", container=code, to_location="WS-WC", batch_no="DH2611002")
-    assert (issued.quantity, issued.batch_no) == (Decimal("25.000"), "DH2611002")
+        move(db, kind="issue", container=code, to_location="WS-WC", quantity=Decimal("5"), batch_no=batch)
+    issued = move(db, kind="issue", container=code, to_location="WS-WC", batch_no=batch)
+    assert (issued.quantity, issued.batch_no) == (Decimal("25.000"), batch)
     assert where(db, code) == ("WS-WC", Decimal("25.000"))
     with db.sessions() as session:
         row = stock.stock_query(session, text=code).rows[0]
-    assert (row.location_code, row.batch_no) == ("WS-WC", "DH2611002")
+    assert (row.location_code, row.batch_no) == ("WS-WC", batch)
     # the weighing centre keeps 18–26 °C, not the herb's ≤20 °C: flagged at once
     assert [a.kind for a in open_anomalies(db, lot_id(db, RELEASED))] == ["location_unfit"]
     with pytest.raises(StockRefused, match="by a return"):
         move(db, kind="transfer", container=code, to_location="WH-RM-CL-01", reason="back")
-    move(db, kind="return", container=code, to_location="WH-RM-CL-01", reason="batch DH2611002 postponed")
+    move(db, kind="return", container=code, to_location="WH-RM-CL-01", reason=f"batch {batch} postponed")
     with db.sessions() as session:
         row = stock.stock_query(session, text=code).rows[0]
     assert (row.location_code, row.batch_no) == ("WH-RM-CL-01", "")

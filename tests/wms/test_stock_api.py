@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from stocking import KEEPER, QUARANTINED, RELEASED, containers, lot_id, where
 
+from demo_codes import demo_codes
 from helpers import LOGIN_BY_ROLE, token
 from pharmatrace.kernel import clock
 from pharmatrace.storage.engine import Database
@@ -33,25 +34,26 @@ def test_stock_is_queried_by_material_and_location_with_totals(db: Database) -> 
 @pytest.mark.clause("TJ-6.4.1")
 def test_an_issue_the_checks_refuse_answers_409_with_its_reasons(db: Database) -> None:
     code = containers(db, QUARANTINED)[0]
+    batch = demo_codes(db).batch_in_progress
     before = where(db, code)
     with TestClient(create_app(db)) as client:
         keeper = token(client, KEEPER)
         refused = client.post("/api/v1/stock/movements", headers=keeper,
-                              json={"kind": "issue", "container": code, "batch_no": "DH2611002"})  # fmt: skip
+                              json={"kind": "issue", "container": code, "batch_no": batch})  # fmt: skip
         check = client.get(f"/api/v1/lots/{lot_id(db, QUARANTINED)}/issue-check", headers=keeper)
         operator = token(client, LOGIN_BY_ROLE["production_operator"])
         forbidden = client.post("/api/v1/stock/movements", headers=operator,
-                                json={"kind": "issue", "container": code, "batch_no": "DH2611002"})  # fmt: skip
+                                json={"kind": "issue", "container": code, "batch_no": batch})  # fmt: skip
         issued = client.post("/api/v1/stock/movements", headers=keeper,
                              json={"kind": "issue", "container": containers(db, RELEASED)[3], "quantity": "2.5",
-                                   "batch_no": "DH2611002"})  # fmt: skip
+                                   "batch_no": batch})  # fmt: skip
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "issue_refused"
     assert "quarantine" in refused.json()["error"]["message"]
     assert where(db, code) == before
     assert check.json()["may_issue"] is False and check.json()["problems"][0]["kind"] == "status"
     assert forbidden.status_code == 403
     assert issued.status_code == 201, issued.text
-    assert issued.json()["batch_no"] == "DH2611002" and issued.json()["quantity"] == "2.500"
+    assert issued.json()["batch_no"] == batch and issued.json()["quantity"] == "2.500"
 
 
 @pytest.mark.clause("TJ-5.2.1.2")

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from stocking import OPERATOR, QA
 
+from demo_codes import demo_codes, month_of
 from helpers import LOGIN_BY_ROLE, audit_entries, principal
 from pharmatrace.compliance import catalogue
 from pharmatrace.demo.seed import DEMO_PASSWORD
@@ -27,12 +28,16 @@ pytestmark = pytest.mark.clause("TJ-6.3.3")
 SUPERVISOR = LOGIN_BY_ROLE["production_supervisor"]
 
 
+def demo_solution(db: Database) -> str:
+    """The seed's intermediate: the prepared solution of the completed batch (``DH2611001-SOL``)."""
+    return f"{demo_codes(db).batch_done}-SOL"
+
+
 def demo_intermediate(db: Database) -> int:
+    lot_number = demo_solution(db)
     with db.sessions() as session:
         return int(
-            session.scalars(
-                select(IntermediateLot.id).where(IntermediateLot.lot_number == "DH2611001-SOL")
-            ).one()
+            session.scalars(select(IntermediateLot.id).where(IntermediateLot.lot_number == lot_number)).one()
         )
 
 
@@ -52,7 +57,7 @@ def test_an_intermediate_is_sampled_taken_out_charged_and_returned(db: Database)
     item = demo_intermediate(db)
     act(db, item, kind="sample", quantity=Decimal("0.2"), reason="IPC sample")
     act(db, item, kind="stock_out", to_location="WS-ST", reason="to the filling line")
-    act(db, item, kind="charge", quantity=Decimal("100"), batch_no="DH2611001")
+    act(db, item, kind="charge", quantity=Decimal("100"), batch_no=demo_codes(db).batch_done)
     assert state(db, item) == (Decimal("19.800"), "WS-ST")
     act(db, item, kind="return", to_location="WS-IM", reason="left over after filling",
         reviewer_login=SUPERVISOR, reviewer_password=DEMO_PASSWORD)  # fmt: skip
@@ -62,7 +67,7 @@ def test_an_intermediate_is_sampled_taken_out_charged_and_returned(db: Database)
         moves = stock.intermediate_movements(session, item)
     assert [m.kind for m in moves] == ["stock_in", "sample", "stock_out", "charge", "return"]
     assert (
-        record["ZJCPPH"] == "DH2611001-SOL"
+        record["ZJCPPH"] == demo_solution(db)
         and record["ZLZT"] == "合格"
         and record["CCWZ"].startswith("WS-IM")
     )
@@ -80,11 +85,12 @@ def test_past_its_hold_time_an_intermediate_cannot_be_charged(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     item = demo_intermediate(db)
+    batch = demo_codes(db).batch_in_progress
     later = clock.now() + timedelta(hours=25)  # produced 6 h before the seed, held 24 h
     monkeypatch.setattr(clock, "now", lambda: later)
     before = state(db, item)
     with pytest.raises(IssueRefused, match="hold time ended") as refusal:
-        act(db, item, kind="charge", quantity=Decimal("10"), batch_no="DH2611002")
+        act(db, item, kind="charge", quantity=Decimal("10"), batch_no=batch)
     assert {p.kind for p in refusal.value.problems} >= {"hold_time_exceeded"}
     assert state(db, item) == before
     assert audit_entries(db, event=stock.ISSUE_REFUSED_EVENT)[-1].object_type == "intermediate_lot"
@@ -94,20 +100,21 @@ def test_past_its_hold_time_an_intermediate_cannot_be_charged(
 
 
 def test_an_intermediate_not_released_cannot_be_charged(db: Database) -> None:
+    batch = demo_codes(db).batch_in_progress
     with UnitOfWork(db, principal(db, OPERATOR).actor) as uow:
         made = stock.create_intermediate(uow, IntermediateCreate(
-            material="IM-DH-SOL", lot_number="DH2611002-SOL", batch_no="DH2611002", quantity=Decimal(80),
+            material="IM-DH-SOL", lot_number=f"{batch}-SOL", batch_no=batch, quantity=Decimal(80),
             location="WS-IM", produced_at=clock.now() - timedelta(hours=1), hold_hours=24,
         ))  # fmt: skip
         uow.commit()
         item = made.id
     with pytest.raises(IssueRefused, match=r"not released \(status: quarantine\)"):
-        act(db, item, kind="charge", quantity=Decimal("10"), batch_no="DH2611002")
+        act(db, item, kind="charge", quantity=Decimal("10"), batch_no=batch)
     with UnitOfWork(db, principal(db, QA).actor, reason="IPC failed: out of specification") as uow:
         stock.decide_intermediate(uow, item, "reject")
         uow.commit()
     with pytest.raises(IssueRefused, match="status: rejected"):
-        act(db, item, kind="charge", quantity=Decimal("10"), batch_no="DH2611002")
+        act(db, item, kind="charge", quantity=Decimal("10"), batch_no=batch)
     assert state(db, item) == (Decimal("80.000"), "WS-IM")
 
 
@@ -125,6 +132,7 @@ def test_a_return_needs_another_person_as_reviewer(db: Database) -> None:
 
 def test_intermediates_stay_in_workshop_stores(db: Database) -> None:
     item = demo_intermediate(db)
+    batch = f"DH{month_of()}003"  # a batch of this month the plant has not made yet
     with pytest.raises(StockRefused, match="workshop stores, not in WH-RM-CL"):
         act(db, item, kind="transfer", to_location="WH-RM-CL", reason="wrong store")
     with (
@@ -132,7 +140,7 @@ def test_intermediates_stay_in_workshop_stores(db: Database) -> None:
         pytest.raises(ValidationFailed, match="not an intermediate"),
     ):
         stock.create_intermediate(uow, IntermediateCreate(
-            material="HB-DS-001", lot_number="DH2611003-X", batch_no="DH2611003", quantity=Decimal(1),
+            material="HB-DS-001", lot_number=f"{batch}-X", batch_no=batch, quantity=Decimal(1),
             location="WS-IM", produced_at=clock.now(), hold_hours=24,
         ))  # fmt: skip
     assert state(db, item) == (Decimal("120.000"), "WS-IM")
@@ -142,5 +150,5 @@ def test_intermediates_stay_in_workshop_stores(db: Database) -> None:
 def test_the_b5_export_has_one_record_per_intermediate_lot(db: Database) -> None:
     with db.sessions() as session:
         records = stock.INTERMEDIATE_DATA_SET.records(stock.intermediate_records(session))
-    assert [(r["ZJCPPH"], r["ZLZT"], r["RKWZ"]) for r in records] == [("DH2611001-SOL", "合格", "WS-IM")]
+    assert [(r["ZJCPPH"], r["ZLZT"], r["RKWZ"]) for r in records] == [(demo_solution(db), "合格", "WS-IM")]
     assert records[0]["TLL"] is None and records[0]["RKR"] == "张伟（zhangwei）"

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from stocking import KEEPER, QUARANTINED, RELEASED, containers, open_anomalies, where
 
+from demo_codes import demo_codes, month_of
 from helpers import LOGIN_BY_ROLE, log_in
 from pharmatrace.kernel import clock
 from pharmatrace.storage.engine import Database
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.clause("TJ-6.4.3.6"), pytest.mark.pages]
 
 @pytest.mark.clause("SHD-6.2.2", "SH-6.2.2")  # stock, movements and status managed by labels (scanned codes)
 def test_the_keeper_queries_the_stock_and_moves_a_container_by_scanning(db: Database) -> None:
-    code = containers(db, RELEASED)[3]
+    code, batch = containers(db, RELEASED)[3], demo_codes(db).batch_in_progress
     with TestClient(create_app(db)) as client:
         log_in(client, KEEPER)
         page = client.get("/wms/stock", params={"location": "WH-RM-CL"})
@@ -29,7 +30,7 @@ def test_the_keeper_queries_the_stock_and_moves_a_container_by_scanning(db: Data
         assert moved.status_code == 303, moved.text
         quarantined = containers(db, QUARANTINED)[0]
         refused = client.post("/wms/stock/move", data={"kind": "issue", "container": quarantined, "quantity": "",
-                                                       "batch_no": "DH2611002"})  # fmt: skip
+                                                       "batch_no": batch})  # fmt: skip
         assert (
             refused.status_code == 409
             and 'data-testid="error"' in refused.text
@@ -69,19 +70,21 @@ def test_a_reading_on_the_location_page_and_its_anomaly_closed_on_the_alerts_pag
 
 @pytest.mark.clause("TJ-6.3.3", "TJ-B.2.2.3", "SH-7.1.3.a")
 def test_an_intermediate_is_stored_released_and_charged_on_its_page(db: Database) -> None:
+    seeded = f"{demo_codes(db).batch_done}-SOL"  # the seed's intermediate: the completed batch's solution
+    batch = f"DH{month_of()}003"  # a batch of this month the plant has not made yet
     with TestClient(create_app(db)) as client:
         log_in(client, LOGIN_BY_ROLE["production_operator"])
         page = client.get("/wms/intermediates")
         assert page.status_code == 200 and 'data-testid="intermediate-form"' in page.text
-        assert "DH2611001-SOL" in page.text and "<code>FHR</code>" in page.text and "合格" in page.text
+        assert seeded in page.text and "<code>FHR</code>" in page.text and "合格" in page.text
         produced = clock.to_beijing(clock.now()).strftime("%Y-%m-%dT%H:%M:%S")
-        made = client.post("/wms/intermediates", data={"material": "IM-DH-SOL", "lot_number": "DH2611003-SOL",
-                                                       "batch_no": "DH2611003", "quantity": "90", "location": "WS-IM",
+        made = client.post("/wms/intermediates", data={"material": "IM-DH-SOL", "lot_number": f"{batch}-SOL",
+                                                       "batch_no": batch, "quantity": "90", "location": "WS-IM",
                                                        "produced_at": produced, "hold_hours": "24"},
                            follow_redirects=False)  # fmt: skip
         assert made.status_code == 303, made.text
         url = made.headers["location"].split("?")[0]
-        charge = {"kind": "charge", "quantity": "10", "to_location": "", "batch_no": "DH2611003", "reason": "",
+        charge = {"kind": "charge", "quantity": "10", "to_location": "", "batch_no": batch, "reason": "",
                   "reviewer_login": "", "reviewer_password": ""}  # fmt: skip
         refused = client.post(f"{url}/move", data=charge)
         assert refused.status_code == 409 and "quarantine" in refused.text

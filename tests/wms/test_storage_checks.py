@@ -25,6 +25,7 @@ from stocking import (
     where,
 )
 
+from demo_codes import demo_codes
 from helpers import audit_entries, count_rows, principal
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import ValidationFailed
@@ -38,12 +39,17 @@ from pharmatrace.wms.stock_schemas import MovementCreate
 pytestmark = pytest.mark.clause("TJ-6.4.1", "TJ-5.2.1.2")
 
 
+def in_progress(db: Database) -> str:
+    """The batch the issues go to: the demo's batch in progress (``DH2611002``)."""
+    return demo_codes(db).batch_in_progress
+
+
 def refused_issue(db: Database, code: str, **extra: Any) -> IssueRefused:
     """Try to issue ``code``; assert the refusal changed no stock and was recorded; return it."""
     before, moves = where(db, code), count_rows(db, StockMovement)
     events = len(audit_entries(db, event=stock.ISSUE_REFUSED_EVENT))
     with pytest.raises(IssueRefused) as refusal:
-        move(db, kind="issue", container=code, batch_no="DH2611002", **extra)
+        move(db, kind="issue", container=code, batch_no=in_progress(db), **extra)
     assert where(db, code) == before
     assert count_rows(db, StockMovement) == moves
     recorded = audit_entries(db, event=stock.ISSUE_REFUSED_EVENT)
@@ -58,9 +64,9 @@ def kinds(refusal: IssueRefused) -> set[str]:
 
 
 def test_a_released_lot_kept_in_its_conditions_is_issued_to_the_batch(db: Database) -> None:
-    code = containers(db, RELEASED)[3]
-    movement = move(db, kind="issue", container=code, quantity=Decimal("5"), batch_no="DH2611002")
-    assert (movement.kind, movement.batch_no, movement.quantity) == ("issue", "DH2611002", Decimal("5.000"))
+    code, batch = containers(db, RELEASED)[3], in_progress(db)
+    movement = move(db, kind="issue", container=code, quantity=Decimal("5"), batch_no=batch)
+    assert (movement.kind, movement.batch_no, movement.quantity) == ("issue", batch, Decimal("5.000"))
     assert where(db, code) == ("WH-RM-CL-01", Decimal("20.000"))
 
 
@@ -74,11 +80,12 @@ def test_a_refused_issue_takes_back_what_its_unit_of_work_wrote_before(db: Datab
     """A refusal inside a larger operation (a put-away, then the issue) leaves the stock as it was."""
     released, quarantined = containers(db, RELEASED)[2], containers(db, QUARANTINED)[0]
     before, moves = where(db, released), count_rows(db, StockMovement)
-    with UnitOfWork(db, principal(db, KEEPER).actor, reason="staging for DH2611002") as uow:
+    batch = in_progress(db)
+    with UnitOfWork(db, principal(db, KEEPER).actor, reason=f"staging for {batch}") as uow:
         stock.move(uow, MovementCreate(kind="transfer", container=released, to_location="WH-RM-CL-02",
-                                       reason="staging for DH2611002"))  # fmt: skip
+                                       reason=f"staging for {batch}"))  # fmt: skip
         with pytest.raises(IssueRefused):
-            stock.move(uow, MovementCreate(kind="issue", container=quarantined, batch_no="DH2611002"))
+            stock.move(uow, MovementCreate(kind="issue", container=quarantined, batch_no=batch))
     assert where(db, released) == before
     assert count_rows(db, StockMovement) == moves
     assert audit_entries(db, event=stock.ISSUE_REFUSED_EVENT)[-1].changes["container"] == [None, quarantined]
@@ -116,7 +123,7 @@ def test_a_lot_stored_where_its_conditions_are_not_kept_is_flagged_and_refused(d
     move(db, kind="transfer", container=code, to_location="WH-RM-CL-02", reason="back to the cool store")
     assert kinds(refused_issue(db, containers(db, RELEASED)[2])) == {"open_anomaly"}
     close_all(db, lot)
-    move(db, kind="issue", container=code, batch_no="DH2611002")
+    move(db, kind="issue", container=code, batch_no=in_progress(db))
     assert where(db, code) == (None, Decimal("0.000"))
 
 
@@ -133,7 +140,13 @@ def test_an_excursion_flags_the_lots_stored_there_until_qa_closes_it(db: Databas
     with db.sessions() as session:
         closed = session.get(StorageAnomaly, flagged[0].id)
         assert closed is not None and (closed.status, closed.closed_by) == ("closed", QA)
-    move(db, kind="issue", container=containers(db, RELEASED)[3], quantity=Decimal("1"), batch_no="DH2611002")
+    move(
+        db,
+        kind="issue",
+        container=containers(db, RELEASED)[3],
+        quantity=Decimal("1"),
+        batch_no=in_progress(db),
+    )
 
 
 def test_a_gap_in_the_temperature_record_refuses_the_issue(
@@ -149,7 +162,7 @@ def test_a_gap_in_the_temperature_record_refuses_the_issue(
     gap = open_anomalies(db, lot_id(db, RELEASED))
     assert [a.kind for a in gap] == ["temperature_record_gap"] and gap[0].covered_until == later
     close_all(db, lot_id(db, RELEASED))  # QA assessed the stretch without readings
-    move(db, kind="issue", container=code, quantity=Decimal("1"), batch_no="DH2611002")
+    move(db, kind="issue", container=code, quantity=Decimal("1"), batch_no=in_progress(db))
 
 
 def test_every_reason_is_given_at_once(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,5 +213,6 @@ def test_alerts_name_expiring_lots_retests_and_late_records(
         later = clock.now() + timedelta(days=2)
         monkeypatch.setattr(clock, "now", lambda: later)
         found = {(a.kind, a.subject) for a in stock.alerts(session)}
-    assert ("record_late", "WH-RM-CL") in found and ("hold_time_passed", "DH2611001-SOL") in found
+    solution = f"{demo_codes(db).batch_done}-SOL"  # the seed's intermediate: the completed batch's solution
+    assert ("record_late", "WH-RM-CL") in found and ("hold_time_passed", solution) in found
     assert not any(subject == "GL261002" for _, subject in found)  # rejected stock is not alerted
