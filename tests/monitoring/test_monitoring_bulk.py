@@ -1,5 +1,5 @@
-"""Rows written through the driver (``storage/bulk.py``) come back exactly as given: on PostgreSQL the JSON text
-(``json_to_recordset``) and, for what JSON cannot carry (NaN, infinities), the column arrays (SH-8.4.1)."""
+"""Rows written through the driver (``storage/bulk.py``: an ``executemany`` on SQLite, a ``COPY`` on PostgreSQL)
+come back exactly as given, NaN and infinities included (SH-8.4.1)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from monitoring_steps import configure
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from pharmatrace.monitoring import historian
 from pharmatrace.monitoring.adapters import Binding
 from pharmatrace.monitoring.historian import Reading
+from pharmatrace.monitoring.models import HistorianValue, Tag
 from pharmatrace.storage import bulk
 from pharmatrace.storage.engine import Database
 
@@ -21,20 +24,13 @@ EXACT = [0.1, -0.0, 1e-300, 123456789.12345679, 2.0**53 + 2, -273.15]
 
 @pytest.mark.both
 @pytest.mark.clause("SH-8.4.1")
-def test_values_written_in_bulk_come_back_exactly_with_and_without_a_nan(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sent: list[str | None] = []
-    json_rows = bulk._json_rows
-    monkeypatch.setattr(bulk, "_json_rows", lambda *args: sent.append(json_rows(*args)) or sent[-1])
+def test_values_written_in_bulk_come_back_exactly_with_and_without_a_nan(db: Database) -> None:
     code = configure(db, "opcua", "opc.tcp://127.0.0.1:4840", [Binding("FD-01.bulk_probe", "ns=2;s=bulk")])
     second = timedelta(seconds=1)
     plain = [Reading("FD-01.bulk_probe", T0 + i * second, v, server_time=T0) for i, v in enumerate(EXACT)]
     odd = [Reading("FD-01.bulk_probe", T0 + (10 + i) * second, v, "uncertain", 0x40000000, server_time=T0)
            for i, v in enumerate([math.nan, math.inf, 0.5])]  # fmt: skip
     done = [historian.ingest(db, code, plain), historian.ingest(db, code, odd)]
-    if db.engine.dialect.name == "postgresql":  # the first as JSON, the second (a NaN) as column arrays
-        assert [body is not None for body in sent] == [True, False]
     with db.sessions() as session:
         stored = historian.values(session, "FD-01.bulk_probe", T0, T0 + 20 * second)
     assert [s.text for s in stored[: len(EXACT)]] == [repr(v) for v in EXACT]
@@ -48,3 +44,23 @@ def test_values_written_in_bulk_come_back_exactly_with_and_without_a_nan(
         assert all(
             result is not None and historian.verify_ingest(session, result.ingest_id) for result in done
         )
+
+
+@pytest.mark.both
+@pytest.mark.clause("SH-7.1.3.b")
+def test_the_bulk_path_outside_the_unit_of_work_is_refused_and_writes_nothing(db: Database) -> None:
+    """``write_rows`` (a COPY on PostgreSQL, an executemany on SQLite) is no way around the unit of work: the
+    table's guards refuse it on any other connection."""
+    code = configure(db, "opcua", "opc.tcp://127.0.0.1:4840", [Binding("FD-01.bulk_probe", "ns=2;s=bulk")])
+    done = historian.ingest(db, code, [Reading("FD-01.bulk_probe", T0, 1.5, server_time=T0)])
+    assert done is not None
+    with db.sessions() as session:
+        tag_id = session.scalar(select(Tag.id).where(Tag.name == "FD-01.bulk_probe"))
+    later = T0 + timedelta(seconds=1)
+    with pytest.raises(DBAPIError, match="outside the unit of work"), db.engine.begin() as connection:
+        stamp = bulk.stamps(connection, HistorianValue.__table__.c.source_time)
+        row = (tag_id, stamp(later), stamp(later), "2.5", 2.5, "good", None)
+        bulk.write_rows(connection, "monitoring_values", historian.VALUE_COLUMNS, [row],
+                        fixed={"ingest_id": done.ingest_id})  # fmt: skip
+    with db.sessions() as session:
+        assert [s.text for s in historian.values(session, "FD-01.bulk_probe", T0, later)] == ["1.5"]

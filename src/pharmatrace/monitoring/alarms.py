@@ -393,22 +393,37 @@ def judge(
     return rate > limit, rate <= limit
 
 
-def evaluate(uow: UnitOfWork, rows: Sequence[dict[str, Any]], source_id: int | None = None) -> int:
+def source_rules(session: Session, source_id: int) -> list[AlarmRule]:
+    """The active alarm rules of a source's tags, in id order (the ingest asks before it converts its rows)."""
+    return list(
+        session.scalars(
+            select(AlarmRule)
+            .join(Tag, Tag.id == AlarmRule.tag_id)
+            .where(AlarmRule.voided_at.is_(None), Tag.source_id == source_id)
+            .order_by(AlarmRule.id)
+        )
+    )
+
+
+def evaluate(
+    uow: UnitOfWork, rows: Sequence[dict[str, Any]], source_id: int | None = None,
+    rules: Sequence[AlarmRule] | None = None,
+) -> int:  # fmt: skip
     """Evaluate the alarm rules of the tags of ``rows`` (the values an ingest stores: ``tag_id``,
     ``source_time``, ``value``, ``number``, ``quality``); returns how many alarms were raised or cleared.
     ``source_id``: the source all the rows' tags belong to (the ingest's), so the rules are found by their tags'
-    source rather than by a list of thousands of tag ids."""
+    source rather than by a list of thousands of tag ids; ``rules``: that source's rules, read already
+    (:func:`source_rules`)."""
     session = uow.session
     tag_ids = {row["tag_id"] for row in rows}
     if not tag_ids:
         return 0
-    active = select(AlarmRule).where(AlarmRule.voided_at.is_(None)).order_by(AlarmRule.id)
-    if source_id is not None:
-        found = session.scalars(
-            active.join(Tag, Tag.id == AlarmRule.tag_id).where(Tag.source_id == source_id)
-        )
-        rules = [rule for rule in found if rule.tag_id in tag_ids]
+    if rules is None and source_id is not None:
+        rules = source_rules(session, source_id)
+    if rules is not None:
+        rules = [rule for rule in rules if rule.tag_id in tag_ids]
     else:
+        active = select(AlarmRule).where(AlarmRule.voided_at.is_(None)).order_by(AlarmRule.id)
         rules = list(session.scalars(active.where(AlarmRule.tag_id.in_(tag_ids))))
     if not rules:
         return 0

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from pharmatrace.kernel import clock, crypto, ledger
@@ -120,8 +120,9 @@ def decode(data_type: str, text: str | None) -> Value:
 
 
 def values_sm3(rows: Iterable[Sequence[Any]]) -> str:
-    """SM3 of the canonical JSON of ``[tag, source time, server time, value, quality, status code]`` rows."""
-    return crypto.sm3(ledger.canonical([list(row) for row in rows])).hex()
+    """SM3 of the canonical JSON of ``[tag, source time, server time, value, quality, status code]`` rows (lists
+    or tuples: both are JSON arrays)."""
+    return crypto.sm3(ledger.canonical(rows if isinstance(rows, list) else list(rows))).hex()
 
 
 def digest_row(tag: str, source_time: datetime, server_time: datetime, value: str | None, quality: str,
@@ -129,28 +130,22 @@ def digest_row(tag: str, source_time: datetime, server_time: datetime, value: st
     return [tag, utc_text(source_time), utc_text(server_time), value, quality, status_code]
 
 
-VALUE_COLUMNS = (
-    "tag_id",
-    "ingest_id",
-    "source_time",
-    "server_time",
-    "value",
-    "number",
-    "quality",
-    "status_code",
-)
+VALUE_COLUMNS = ("tag_id", "source_time", "server_time", "value", "number", "quality", "status_code")
 
 
-def _insert_values(session: Session, rows: Sequence[dict[str, Any]], ingest_id: int) -> None:
-    """The batch's raw values, through the driver (:mod:`pharmatrace.storage.bulk`): thousands per scan."""
-    connection = session.connection()
-    stamp = bulk.stamps(connection, HistorianValue.__table__.c.source_time)
-    values = [
-        (row["tag_id"], ingest_id, stamp(row["source_time"]), stamp(row["server_time"]), row["value"],
-         row["number"], row["quality"], row["status_code"])
-        for row in rows
-    ]  # fmt: skip
-    bulk.write_rows(connection, "monitoring_values", VALUE_COLUMNS, values)
+def _tags(connection: Connection, source_id: int) -> dict[str, tuple[int, str]]:
+    """The source's live tags by name: ``(id, data type)``. Read with the driver's cursor: a source may have
+    thousands of tags, and SQLAlchemy's result rows cost more than the query."""
+    marker = "?" if connection.dialect.name == "sqlite" else "%s"
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(
+            f"SELECT name, id, data_type FROM monitoring_tags WHERE source_id = {marker} AND voided_at IS NULL",  # noqa: S608
+            (source_id,),
+        )
+        return {name: (tag_id, data_type) for name, tag_id, data_type in cursor.fetchall()}
+    finally:
+        cursor.close()
 
 
 def ingest(
@@ -177,57 +172,12 @@ def ingest(
         # the source's roll-up mark, held until commit: its ingests commit in the order of their ids
         mark = rollups.hold(session, source.id)
         connection = session.connection()
-        marker = "?" if connection.dialect.name == "sqlite" else "%s"
-        tags = {  # through the driver: a source may have thousands of tags
-            name: (tag_id, data_type)
-            for tag_id, name, data_type in connection.exec_driver_sql(
-                "SELECT id, name, data_type FROM monitoring_tags "  # noqa: S608 - the driver's marker
-                f"WHERE source_id = {marker} AND voided_at IS NULL",
-                (source.id,),
-            ).all()
-        }
+        tags = _tags(connection, source.id)
         now = clock.now()
-        rows: list[dict[str, Any]] = []
-        digest: list[list[Any]] = []
-        seen: set[tuple[int, datetime]] = set()
-        for reading in readings:
-            tag = tags.get(reading.tag)
-            if tag is None:
-                raise ValidationFailed(N_("{source} has no tag {tag}"), source=source_code, tag=reading.tag)
-            if reading.quality not in QUALITIES:
-                raise ValidationFailed(N_("Unknown quality {quality}"), quality=reading.quality)
-            if reading.source_time.tzinfo is None:
-                raise ValidationFailed(N_("A source time without its time zone is refused"))
-            at = reading.source_time.astimezone(UTC)
-            tag_id, data_type = tag
-            if (tag_id, at) in seen:
-                continue
-            seen.add((tag_id, at))
-            text, number = encode(data_type, reading.value)
-            if text is not None and len(text) > 64:
-                raise ValidationFailed(N_("The value of {tag} is too long to store"), tag=reading.tag)
-            received = (reading.server_time or now).astimezone(UTC)
-            rows.append({"tag_id": tag_id, "source_time": at, "server_time": received, "value": text,
-                         "number": number, "quality": reading.quality, "status_code": reading.status_code})  # fmt: skip
-            digest.append(digest_row(reading.tag, at, received, text, reading.quality, reading.status_code))
+        rows, digest, moments = _encoded(source_code, tags, readings, now, connection)
         if rows:  # re-deliveries of values stored by an earlier ingest
-            times = [row["source_time"] for row in rows]
-            # the source's tags against the (tag, source time) key: no list of thousands of ids to send
-            stored_before = {
-                (tag_id, at)
-                for tag_id, at in session.execute(
-                    select(HistorianValue.tag_id, HistorianValue.source_time)
-                    .join(Tag, Tag.id == HistorianValue.tag_id)
-                    .where(Tag.source_id == source.id, HistorianValue.source_time >= min(times),
-                           HistorianValue.source_time <= max(times))
-                )
-            }  # fmt: skip
-            keep = [
-                i for i, row in enumerate(rows) if (row["tag_id"], row["source_time"]) not in stored_before
-            ]
-            rows = [rows[i] for i in keep]
-            digest = [digest[i] for i in keep]
-        times = [row["source_time"] for row in rows]
+            rows, digest = _not_stored_before(session, source.id, rows, digest, moments)
+        times = [moments[stamp] for stamp in {row[1] for row in rows}]
         record = Ingest(
             batch_key=key, source_id=source.id, stored=len(rows), duplicates=len(readings) - len(rows),
             first_source_time=min(times) if times else None, last_source_time=max(times) if times else None,
@@ -235,18 +185,107 @@ def ingest(
         )  # fmt: skip
         session.add(record)
         session.flush()
-        if rows:
-            _insert_values(session, rows, record.id)
+        if rows:  # the raw values through the driver (:mod:`pharmatrace.storage.bulk`): thousands per scan
+            bulk.write_rows(
+                connection, "monitoring_values", VALUE_COLUMNS, rows, fixed={"ingest_id": record.id}
+            )
             from pharmatrace.monitoring import alarms  # alarms → tags → historian
 
-            # in this unit of work: an alarm commits with the values raising it
-            alarms.evaluate(uow, rows, source.id)
+            # in this unit of work: an alarm commits with the values raising it; only the values of tags with
+            # rules are converted for it
+            rules = alarms.source_rules(session, source.id)
+            if rules:
+                ruled = {rule.tag_id for rule in rules}
+                alarms.evaluate(uow, [_row(row, moments) for row in rows if row[0] in ruled], rules=rules)
         # derived data: the roll-ups of the seconds since the source's last merge, this ingest's included
         if rollups.due(mark, now):
             rollups.merge(session, mark, now)
         result = IngestResult(record.id, key, record.stored, record.duplicates, record.values_sm3)
         uow.commit()
     return result
+
+
+def _encoded(
+    source_code: str, tags: dict[str, tuple[int, str]], readings: Sequence[Reading], now: datetime,
+    connection: Connection,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[Any, datetime]]:  # fmt: skip
+    """The readings as the rows to store (:data:`VALUE_COLUMNS` without the ingest, times in the driver's form)
+    and as the rows the ingest's SM3 covers (:func:`digest_row`), in reading order, a tag's second reading of
+    one source time dropped; and the source times by their driver form. Refuses the whole batch on the first
+    reading it cannot store. The loop runs once per value (thousands a scan): each distinct moment is converted
+    once, and a float of a float tag (most values) takes no call."""
+    stamp = bulk.stamps(connection, HistorianValue.__table__.c.source_time)
+    # each moment as received → (UTC, the driver's form, the canonical text)
+    converted: dict[datetime, tuple[datetime, Any, str]] = {}
+
+    def convert(moment: datetime) -> tuple[datetime, Any, str]:
+        if moment.tzinfo is None:
+            raise ValidationFailed(N_("A source time without its time zone is refused"))
+        at = moment.astimezone(UTC)
+        found = converted[moment] = (at, stamp(at), utc_text(at))
+        return found
+
+    rows: list[tuple[Any, ...]] = []
+    digest: list[tuple[Any, ...]] = []
+    moments: dict[Any, datetime] = {}
+    seen: set[tuple[int, Any]] = set()
+    for reading in readings:
+        tag = tags.get(reading.tag)
+        if tag is None:
+            raise ValidationFailed(N_("{source} has no tag {tag}"), source=source_code, tag=reading.tag)
+        quality = reading.quality
+        if quality not in QUALITIES:
+            raise ValidationFailed(N_("Unknown quality {quality}"), quality=quality)
+        at, at_stamp, at_text = converted.get(reading.source_time) or convert(reading.source_time)
+        tag_id, data_type = tag
+        if (tag_id, at_stamp) in seen:
+            continue
+        seen.add((tag_id, at_stamp))
+        moments[at_stamp] = at
+        received = reading.server_time or now
+        _, received_stamp, received_text = converted.get(received) or convert(received)
+        value = reading.value
+        if value.__class__ is float and data_type == "float":
+            text: str | None = repr(value)
+            number: float | None = value
+        else:
+            text, number = encode(data_type, value)
+            if text is not None and len(text) > 64:
+                raise ValidationFailed(N_("The value of {tag} is too long to store"), tag=reading.tag)
+        rows.append((tag_id, at_stamp, received_stamp, text, number, quality, reading.status_code))
+        digest.append((reading.tag, at_text, received_text, text, quality, reading.status_code))
+    return rows, digest, moments
+
+
+def _not_stored_before(
+    session: Session, source_id: int, rows: list[tuple[Any, ...]], digest: list[tuple[Any, ...]],
+    moments: dict[Any, datetime],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:  # fmt: skip
+    """``rows`` and ``digest`` without the values of a (tag, source time) stored already (a re-delivery)."""
+    times = moments.values()
+    stamp = bulk.stamps(session.connection(), HistorianValue.__table__.c.source_time)
+    # the source's tags against the (tag, source time) key: no list of thousands of ids to send
+    stored = {
+        (tag_id, stamp(at))
+        for tag_id, at in session.execute(
+            select(HistorianValue.tag_id, HistorianValue.source_time)
+            .join(Tag, Tag.id == HistorianValue.tag_id)
+            .where(Tag.source_id == source_id, HistorianValue.source_time >= min(times),
+                   HistorianValue.source_time <= max(times))
+        )
+    }  # fmt: skip
+    if not stored:
+        return rows, digest
+    keep = [i for i, row in enumerate(rows) if (row[0], row[1]) not in stored]
+    return [rows[i] for i in keep], [digest[i] for i in keep]
+
+
+def _row(row: tuple[Any, ...], moments: dict[Any, datetime]) -> dict[str, Any]:
+    """A stored row as the alarm evaluation reads it (:func:`~.alarms.evaluate`): the source time in UTC, the
+    value's text and double, the quality."""
+    tag_id, at, _, text, number, quality, status_code = row
+    return {"tag_id": tag_id, "source_time": moments[at], "value": text, "number": number, "quality": quality,
+            "status_code": status_code}  # fmt: skip
 
 
 def verify_ingest(session: Session, ingest_id: int) -> bool:

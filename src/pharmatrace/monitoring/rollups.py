@@ -142,10 +142,10 @@ MERGE = (
 
 
 BUCKETS = {  # the bucket start of a source time, as the dialect stores it (SQLite: UTC text; PostgreSQL: UTC)
-    ("sqlite", "1m"): "substr(source_time, 1, 16) || ':00.000000'",
-    ("sqlite", "1h"): "substr(source_time, 1, 13) || ':00:00.000000'",
-    ("postgresql", "1m"): "date_trunc('minute', source_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-    ("postgresql", "1h"): "date_trunc('hour', source_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    ("sqlite", "1m"): "substr({at}, 1, 16) || ':00.000000'",
+    ("sqlite", "1h"): "substr({at}, 1, 13) || ':00:00.000000'",
+    ("postgresql", "1m"): "date_trunc('minute', {at} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    ("postgresql", "1h"): "date_trunc('hour', {at} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
 }
 USABLE = "quality <> 'bad' AND number IS NOT NULL"  # as :func:`usable`
 # Roll-ups are merged when the last merge of the source is this old (server time), by the ingest that finds it so.
@@ -155,13 +155,28 @@ MERGE_EVERY = timedelta(seconds=10)
 def summed(dialect: str, period: str, where: str) -> str:
     """``SELECT`` of the ``period`` buckets of the raw values ``where`` selects, summed by the database, in key
     order: the same aggregate as :func:`aggregate`, in :data:`COLUMNS` order."""
-    bucket = BUCKETS[(dialect, period)]
+    bucket = BUCKETS[(dialect, period)].format(at="source_time")
     return (
         f"SELECT tag_id, '{period}', {bucket} AS start, SUM(CASE WHEN {USABLE} THEN 1 ELSE 0 END), "  # noqa: S608
         f"SUM(CASE WHEN {USABLE} THEN 0 ELSE 1 END), MIN(CASE WHEN {USABLE} THEN number END), "
         f"MAX(CASE WHEN {USABLE} THEN number END), SUM(CASE WHEN {USABLE} THEN number END), "
         f"MIN(source_time), MAX(source_time) FROM monitoring_values WHERE {where} "
         "GROUP BY tag_id, start ORDER BY tag_id, start"
+    )
+
+
+def merged(dialect: str, where: str) -> str:
+    """``INSERT`` merging the raw values ``where`` selects into both periods' buckets, read once: the 1-minute
+    buckets are summed from the values (:func:`summed`) and the 1-hour buckets from those — counts and sums
+    added, the envelope and the times widened, as from the values themselves — all in key order."""
+    minutes = summed(dialect, "1m", where).removesuffix(" ORDER BY tag_id, start")
+    hour = BUCKETS[(dialect, "1h")].format(at="start")
+    return (
+        f"WITH m (tag_id, period, start, n, bad, low, high, total, first, last) AS MATERIALIZED ({minutes}) "  # noqa: S608
+        f"INSERT INTO monitoring_rollups ({', '.join(COLUMNS)}) "
+        "SELECT tag_id, period, start, n, bad, low, high, total, first, last FROM m UNION ALL "
+        f"SELECT tag_id, '1h', {hour}, SUM(n), SUM(bad), MIN(low), MAX(high), SUM(total), MIN(first), MAX(last) "
+        f"FROM m GROUP BY tag_id, {hour} ORDER BY 1, 2, 3 {MERGE}"
     )
 
 
@@ -216,12 +231,9 @@ def merge(session: Session, mark: RollupMark, now: datetime) -> int:
             f"ingest_id IN (SELECT id FROM monitoring_ingests WHERE source_id = {m} AND id > {m} AND id <= {m}) "  # noqa: S608
             f"AND source_time >= {m} AND source_time <= {m}"
         )
-        head = f"INSERT INTO monitoring_rollups ({', '.join(COLUMNS)}) "
-        for period in PERIODS:
-            connection.exec_driver_sql(
-                f"{head}{summed(dialect, period, where)} {MERGE}",
-                (mark.source_id, mark.ingest_id, upto, stamp(first), stamp(last or first)),
-            )
+        connection.exec_driver_sql(
+            merged(dialect, where), (mark.source_id, mark.ingest_id, upto, stamp(first), stamp(last or first))
+        )
     mark.ingest_id = upto
     mark.merged_at = now
     return int(count)
