@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from monitoring_steps import configure
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from pharmatrace.kernel.context import Actor
+from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.monitoring import historian
 from pharmatrace.monitoring.adapters import Binding
 from pharmatrace.monitoring.historian import Reading
@@ -64,3 +66,33 @@ def test_the_bulk_path_outside_the_unit_of_work_is_refused_and_writes_nothing(db
                         fixed={"ingest_id": done.ingest_id})  # fmt: skip
     with db.sessions() as session:
         assert [s.text for s in historian.values(session, "FD-01.bulk_probe", T0, later)] == ["1.5"]
+
+
+@pytest.mark.both
+@pytest.mark.clause("SH-8.4.1", "TJ-10.1.3.2.b")
+def test_the_database_holds_a_raw_value_to_the_three_qualities(db: Database) -> None:
+    """The quality check (equalities joined by OR since migration 0056, not an IN list) takes the three OPC UA
+    severities and refuses anything else, even from inside a unit of work."""
+    code = configure(db, "opcua", "opc.tcp://127.0.0.1:4840", [Binding("FD-01.bulk_probe", "ns=2;s=bulk")])
+    second = timedelta(seconds=1)
+    readings = [Reading("FD-01.bulk_probe", T0 + i * second, value, quality, server_time=T0)
+                for i, (value, quality) in enumerate([(1.0, "good"), (2.0, "uncertain"), (None, "bad")])]  # fmt: skip
+    done = historian.ingest(db, code, readings)
+    assert done is not None and done.stored == 3
+    with db.sessions() as session:
+        tag_id = session.scalar(select(Tag.id).where(Tag.name == "FD-01.bulk_probe"))
+    later = T0 + 10 * second
+    refused = r"ck_monitoring_values_quality|CHECK constraint failed"
+    with (
+        pytest.raises(IntegrityError, match=refused),
+        UnitOfWork(db, Actor.system("bench"), reason="a quality the database must refuse") as uow,
+    ):
+        connection = uow.session.connection()
+        stamp = bulk.stamps(connection, HistorianValue.__table__.c.source_time)
+        row = (tag_id, stamp(later), stamp(later), "3.0", 3.0, "excellent", None)
+        bulk.write_rows(connection, "monitoring_values", historian.VALUE_COLUMNS, [row],
+                        fixed={"ingest_id": done.ingest_id})  # fmt: skip
+        uow.commit()
+    with db.sessions() as session:
+        stored = historian.values(session, "FD-01.bulk_probe", T0, later)
+    assert [(s.text, s.quality) for s in stored] == [("1.0", "good"), ("2.0", "uncertain"), (None, "bad")]
