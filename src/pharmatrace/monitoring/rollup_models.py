@@ -29,7 +29,8 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class Rollup(Base):
-    """One 1-minute or 1-hour bucket of a tag's values (汇总数据), merged as values arrive; never deleted."""
+    """One 1-minute or 1-hour bucket of a tag's values (汇总数据), merged as values arrive; never deleted. On
+    PostgreSQL its pages are kept half free for the merges' updates (``fillfactor = 50``, migration 0057)."""
 
     __tablename__ = "monitoring_rollups"
     __table_args__ = (
