@@ -38,6 +38,7 @@ from pharmatrace.demo.seed import DEMO_PASSWORD
 from pharmatrace.kernel import clock, crypto
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.errors import Conflict, NotPermitted, SegregationOfDuties, ValidationFailed
+from pharmatrace.kernel.esign import service as esign_service
 from pharmatrace.kernel.identity.service import Principal
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.monitoring import alarms, archive, destruction, historian, partitions, tags
@@ -228,6 +229,11 @@ def test_a_month_past_its_retention_is_destroyed_on_an_approved_request_against_
         assert list(hours) == [1, 1, 1, 1, 1]
     assert archive.check(fresh.manifest) == []  # the copy still verifies against the ingests' SM3s
 
+    with db.sessions() as session:  # the approval, signed on its decision, stays valid on the executed record
+        record = destruction.get(session, number)
+        signed = destruction.approval_signatures(session, record)
+        assert [(s.signer_login, s.meaning, s.status) for s in signed] == [(QA, "approved", "valid")]
+        assert [d.content_sm3 for d in record.decisions] == [destruction.application_sm3(record)]
     with pytest.raises(Conflict, match="only an approved destruction"):  # executed twice: refused
         destruction.execute(db, number, fresh.manifest, IT)
     assert _verify(cli) == (0, set())  # nothing lawfully destroyed is reported missing
@@ -248,7 +254,7 @@ def test_a_month_past_its_retention_is_destroyed_on_an_approved_request_against_
     assert code == 1 and subjects == {f"monitoring_ingest:{mixed}", f"monitoring_ingest:{april}"}
 
 
-@pytest.mark.clause("TJ-10.1.6.3.a", "TJ-10.1.6.3.c", "SH-8.4.3")
+@pytest.mark.clause("TJ-10.1.6.3.a", "TJ-10.1.6.3.c", "SH-8.4.3", "SH-7.1.4.d")
 def test_the_api_requests_approves_and_lists_destructions_and_says_what_the_values_range_lost(
     db: Database, client: TestClient, tmp_path: Path
 ) -> None:
@@ -307,6 +313,12 @@ def test_the_api_requests_approves_and_lists_destructions_and_says_what_the_valu
     assert cancelled.status_code == 409
     tag_page = client.get(f"/monitoring/tags/{INFO}")
     assert f'data-testid="destroyed-{number}"' in tag_page.text
+    log_in(client, QA, language="en")  # the executed destruction's page: the approval's manifestation, valid
+    shown = client.get("/monitoring/destructions").text
+    assert shown.count('data-testid="approval-signature"') == 1
+    signed = shown[shown.index('data-testid="approval-signature"') :].split("</div>")[0]
+    assert "Approved" in signed and principal(db, QA).full_name in signed and ">valid<" in signed
+    assert "record changed after signing" not in shown
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -341,3 +353,54 @@ def test_on_postgresql_a_month_with_its_own_partition_is_dropped_and_only_the_ta
         )
         assert left.scalar_one() == 0
     assert _verify(cli) == (0, set())
+
+
+@pytest.mark.clause("TJ-10.1.6.3.a", "SH-7.1.4.e")
+def test_the_execution_needs_the_approval_of_the_application_as_it_stands_and_accepts_one_signed_before_0058(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The approval signs a decision naming the application's SM3: an application changed after it no longer
+    counts as approved. An approval signed on the destruction row itself (before migration 0058) still counts
+    while it verifies."""
+    source = _plant(db)
+    february = datetime(2024, 2, 1, tzinfo=UTC)
+    _ingest(db, source, [Reading(INFO, MARCH + timedelta(days=1), Decimal("1.25")),
+                         Reading(INFO, february + timedelta(days=1), Decimal("0.75"))])  # fmt: skip
+    engineer, qa = principal(db, ENGINEER), principal(db, QA)
+    number = _request(db, engineer)
+    _approve(db, qa, number)
+    missing = tmp_path / "missing.manifest.json"
+    with pytest.raises(ValidationFailed, match="does not pass its check"):  # approved: it gets to the copy
+        destruction.execute(db, number, missing, IT)
+    with UnitOfWork(
+        db, engineer.actor, reason="the application's reason rewritten after the approval"
+    ) as uow:
+        destruction.get(uow.session, number).reason = "another month's reason"
+        uow.commit()
+    with pytest.raises(Conflict, match="carries no valid approval signature"):
+        destruction.execute(db, number, missing, IT)
+    with db.sessions() as session:  # the decision's own signature is intact: it names what was approved
+        record = destruction.get(session, number)
+        assert [s.status for s in destruction.approval_signatures(session, record)] == ["valid"]
+        assert record.decisions[0].content_sm3 != destruction.application_sm3(record)
+
+    # an approval signed the way it was before migration 0058: on the destruction row
+    legacy = _request(db, engineer, february)
+    with UnitOfWork(db, qa.actor, reason="approved before 0058") as uow:
+        record = destruction.get(uow.session, legacy)
+        record.status, record.approved_at, record.approved_by, record.approved_by_name = (
+            "approved", clock.now(), qa.login, qa.full_name)  # fmt: skip
+        uow.session.flush()
+        action = esign_service.BY_CODE[destruction.APPROVE_ACTION]
+        monkeypatch.setitem(
+            esign_service.BY_CODE, action.code, dataclasses.replace(action, object_type=destruction.TYPE)
+        )
+        esign_service.sign_with_event(uow, qa, object_type=destruction.TYPE, object_id=str(record.id),
+                                      action_code=action.code, password=DEMO_PASSWORD, login=qa.login)  # fmt: skip
+        uow.commit()
+    monkeypatch.undo()
+    with db.sessions() as session:
+        record = destruction.get(session, legacy)
+        assert record.decisions == [] and destruction.approval_signed(session, record)
+    with pytest.raises(ValidationFailed, match="does not pass its check"):
+        destruction.execute(db, legacy, missing, IT)

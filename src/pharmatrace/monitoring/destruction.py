@@ -9,7 +9,9 @@ lifecycle is a declared state machine:
   for a month that has ended and whose values of that class are all past their retention (month end + the class's
   years ≤ now) and that holds some;
 * **approve** — QA (``qms.deviation.approve``) approves with an electronic signature
-  (``monitoring.destruction.approve``), never the requester (here and a CHECK);
+  (``monitoring.destruction.approve``), never the requester (here and a CHECK). The signature is on an append-only
+  decision row naming the SM3 of the application approved (:func:`application_sm3`), so it stays valid while the
+  record moves on; the execution needs a valid one whose SM3 is still the application's;
 * **cancel** — either of them, with a reason, before it is executed;
 * **execute** — on the server, by IT, the way archive copies are taken (``pharmatrace monitoring destroy DS-…
   --manifest PATH``): only an approved destruction, still past retention, against a verified archive copy of the
@@ -68,7 +70,11 @@ from pharmatrace.kernel.ledger import Problem
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.monitoring import archive, partitions, rollups
 from pharmatrace.monitoring.alarm_models import Alarm
-from pharmatrace.monitoring.destruction_models import DestroyedIngest, HistorianDestruction
+from pharmatrace.monitoring.destruction_models import (
+    DestroyedIngest,
+    DestructionDecision,
+    HistorianDestruction,
+)
 from pharmatrace.monitoring.destruction_schemas import DestructionPublic
 from pharmatrace.monitoring.historian import digest_row, utc_text, values_sm3
 from pharmatrace.monitoring.models import HistorianValue, Ingest, Tag
@@ -78,6 +84,7 @@ from pharmatrace.storage import bulk
 from pharmatrace.storage.engine import Database
 
 TYPE = HistorianDestruction.__audit_type__
+DECISION_TYPE = DestructionDecision.__audit_type__
 APPROVE_ACTION = "monitoring.destruction.approve"
 REQUEST_PERMISSION = "equipment.manage"  # who maintains the historian's tags and their retention classes
 APPROVE_PERMISSION = "qms.deviation.approve"  # QA
@@ -232,23 +239,66 @@ def request(uow: UnitOfWork, principal: Principal, month: datetime, retention_cl
     return record
 
 
+def application(record: HistorianDestruction) -> dict[str, str]:
+    """What QA approves: the month, the class, the reason, who asked and when."""
+    return {"number": record.number, "month": month_label(record), "retention_class": record.retention_class,
+            "reason": record.reason, "requested_by": record.requested_by,
+            "requested_at": utc_text(record.requested_at)}  # fmt: skip
+
+
+def application_sm3(record: HistorianDestruction) -> str:
+    return crypto.sm3(ledger.canonical(application(record))).hex()
+
+
 def approve(uow: UnitOfWork, principal: Principal, number: str, *, password: str, login: str | None = None,
             comment: str = "") -> HistorianDestruction:  # fmt: skip
-    """QA approves, signing the record as approved (TJ-10.1.6.3.a); never the requester."""
+    """QA approves, signing a decision naming the application's SM3 (TJ-10.1.6.3.a); never the requester."""
     session = uow.session
     record = get(session, number)
     MACHINE.check(session, principal, record, "approve")
     esign.authenticate_signer(uow.db, principal, password, login)
     uow.reason = f"destruction {record.number} of {month_label(record)} ({record.retention_class}) approved"
+    now = clock.now()
     record.status = "approved"
-    record.approved_at = clock.now()
+    record.approved_at = now
     record.approved_by = principal.login
     record.approved_by_name = principal.full_name
     record.approval_comment = comment.strip()[:500]
     session.flush()
-    esign.sign_with_event(uow, principal, object_type=TYPE, object_id=str(record.id), action_code=APPROVE_ACTION,
-                          password=password, login=login)  # fmt: skip
+    decision = DestructionDecision(
+        destruction_id=record.id, kind="approve", content_sm3=application_sm3(record),
+        comment=record.approval_comment, decided_at=now, decided_by=principal.login,
+        decided_by_name=principal.full_name,
+    )  # fmt: skip
+    esign.add_signed_decision(uow, principal, decision, action_code=APPROVE_ACTION, password=password,
+                              login=login, expire=(record, "decisions"))  # fmt: skip
     return record
+
+
+def approval_signatures(session: Session, record: HistorianDestruction) -> list[esign.SignatureView]:
+    """The approval's signatures with their state (valid, changed, invalid): on its decision rows, and any signed on
+    the record itself before migration 0058."""
+    on_decisions = [view for decision in record.decisions
+                    for view in esign.manifestations(session, DECISION_TYPE, str(decision.id))]  # fmt: skip
+    return on_decisions + esign.manifestations(session, TYPE, str(record.id))
+
+
+def approval_signed(session: Session, record: HistorianDestruction) -> bool:
+    """Whether a valid approval signature stands for the record as it is: on a decision naming the application's
+    current SM3, or (approvals signed before migration 0058) on the record itself."""
+    current = application_sm3(record)
+    for decision in record.decisions:
+        if (
+            decision.kind == "approve"
+            and decision.content_sm3 == current
+            and any(
+                s.action == APPROVE_ACTION and esign.verify(session, s) == "valid"
+                for s in esign.signatures_for(session, DECISION_TYPE, str(decision.id))
+            )
+        ):
+            return True
+    return any(s.action == APPROVE_ACTION and esign.verify(session, s) == "valid"
+               for s in esign.signatures_for(session, TYPE, str(record.id)))  # fmt: skip
 
 
 def cancel(uow: UnitOfWork, principal: Principal, number: str, reason: str) -> HistorianDestruction:
@@ -513,9 +563,7 @@ def execute(db: Database, number: str, manifest_path: Path, actor: Actor) -> Exe
             if record.status != "approved":
                 raise DestructionRefused(N_("{number} is “{status}”: only an approved destruction is executed"),
                                          number=record.number, status=record.status)  # fmt: skip
-            signed = [s for s in esign.signatures_for(session, TYPE, str(record.id))
-                      if s.action == APPROVE_ACTION and esign.verify(session, s) == "valid"]  # fmt: skip
-            if not signed:
+            if not approval_signed(session, record):
                 raise DestructionRefused(
                     N_("{number} carries no valid approval signature"), number=record.number
                 )

@@ -6,6 +6,10 @@
   QA with an electronic signature (never by the requester: a CHECK), executed on the server against a verified
   archive copy of the month (its manifest's SM3 recorded), or cancelled with a reason. Audited: every transition
   is in the trail; once executed or cancelled the row never changes again (trigger), and it is never deleted.
+* :class:`DestructionDecision` — QA's signed approval, naming the SM3 of the application it approves (month,
+  class, reason, who asked and when): the signature binds this append-only row, so it stays valid while the
+  destruction moves on to its execution (ADR 0023's shape). Approvals signed before migration 0058 are on the
+  destruction row itself.
 * :class:`DestroyedIngest` — per ingest whose values the execution destroyed: how many and their SM3, and how
   many of its values are left and their SM3. ``ledger verify`` checks what is left against it instead of the
   ingest's own SM3 (the ledger vouches for these rows through the destruction's ``ingests_sm3``).
@@ -17,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pharmatrace.kernel.audit import Audited
 from pharmatrace.kernel.errors import N_
@@ -104,6 +108,31 @@ class HistorianDestruction(Audited, Base):
     ingests_sm3: Mapped[str | None] = mapped_column(
         String(64), nullable=True
     )  # over its DestroyedIngest rows
+    decisions: Mapped[list[DestructionDecision]] = relationship(
+        order_by=lambda: DestructionDecision.id, lazy="selectin", viewonly=True
+    )
+
+
+class DestructionDecision(Audited, Base):
+    """QA's signed approval of a destruction, naming the SM3 of the application approved. Append-only."""
+
+    __tablename__ = "monitoring_destruction_decisions"
+    __audit_type__ = "monitoring_destruction_decision"
+    __audit_label__ = N_("Historian destruction decision")
+    __table_args__ = (
+        CheckConstraint("kind = 'approve'", name="kind"),
+        CheckConstraint("length(content_sm3) = 64", name="content_sm3"),
+        Index("uq_monitoring_destruction_decisions_kind", "destruction_id", "kind", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    destruction_id: Mapped[int] = mapped_column(ForeignKey("monitoring_destructions.id"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    content_sm3: Mapped[str] = mapped_column(String(64), nullable=False)  # destruction.application_sm3
+    comment: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    decided_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    decided_by_name: Mapped[str] = mapped_column(String(128), nullable=False)
 
 
 class DestroyedIngest(Base):

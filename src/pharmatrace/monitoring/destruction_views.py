@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pharmatrace.kernel import clock
+from pharmatrace.kernel.esign.policy import MEANINGS
 from pharmatrace.kernel.esign.views import first_signature_pending
 from pharmatrace.kernel.identity.schemas import ReasonOnly
 from pharmatrace.kernel.identity.service import Principal
@@ -31,9 +32,11 @@ def _page(request: Request, db: Any, principal: Principal, status: int = 200, **
         records = destruction.list_all(session)
         rows = [(destruction.public(r), {name: destruction.allowed(session, principal, r, name)
                                          for name in destruction.TRANSITIONS}) for r in records]  # fmt: skip
+        signatures = {r.number: destruction.approval_signatures(session, r) for r in records}
         report = rollups.retention_report(session, clock.now())
         ask_login = first_signature_pending(session, principal)
     return render(request, "monitoring/destructions.html", status, rows=rows, report=report, ask_login=ask_login,
+                  signatures=signatures, meanings=MEANINGS,
                   statuses=destruction.STATUS_LABELS, methods=destruction.METHOD_LABELS,
                   retention=tags.RETENTION_LABELS, may_request=principal.can(destruction.REQUEST_PERMISSION),
                   **values)  # fmt: skip

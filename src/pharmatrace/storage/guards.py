@@ -315,6 +315,7 @@ APPEND_ONLY_TABLES = (
     "monitoring_ingests",
     "monitoring_values",
     "monitoring_destroyed_ingests",
+    "monitoring_destruction_decisions",
     "monitoring_alarm_transitions",
     "trace_events",
     "trace_event_items",

@@ -501,10 +501,11 @@ ACTIONS: tuple[SignableAction, ...] = (
         with_event=True,
     ),
     # TJ-10.1.6.3.a (pharmatrace.monitoring.destruction): QA approves the destruction of a month's historian raw
-    # values past their retention on the destruction record; never whoever requested it (the service and a CHECK).
+    # values past their retention, on a decision row naming the application's SM3 (before migration 0058: on the
+    # destruction record); never whoever requested it (the service and a CHECK).
     SignableAction(
         "monitoring.destruction.approve",
-        "monitoring_destruction",
+        "monitoring_destruction_decision",
         N_("Approve the destruction of historian raw values past their retention (QA)"),
         (Step("approved", "qms.deviation.approve"),),
         with_event=True,
