@@ -96,3 +96,40 @@ def test_the_database_holds_a_raw_value_to_the_three_qualities(db: Database) -> 
     with db.sessions() as session:
         stored = historian.values(session, "FD-01.bulk_probe", T0, later)
     assert [(s.text, s.quality) for s in stored] == [("1.0", "good"), ("2.0", "uncertain"), (None, "bad")]
+
+
+@pytest.mark.both
+@pytest.mark.clause("SH-8.4.1", "SH-8.4.3")
+def test_a_value_stored_already_is_a_duplicate_at_the_edges_of_an_earlier_ingests_range_and_new_ones_are_stored(
+    db: Database,
+) -> None:
+    """The duplicate check looks for stored values only when an earlier ingest of the source covered some of the
+    batch's times (migration 0059): its range's edges included, back-fills inside it, new values after it."""
+    code = configure(db, "opcua", "opc.tcp://127.0.0.1:4840",
+                     [Binding("FD-01.edge_a", "ns=2;s=a"), Binding("FD-01.edge_b", "ns=2;s=b")])  # fmt: skip
+    second = timedelta(seconds=1)
+    first = historian.ingest(db, code, [Reading("FD-01.edge_a", T0, 1.0), Reading("FD-01.edge_a", T0 + 10 * second,
+                                                                                2.0)])  # fmt: skip
+    assert first is not None and (first.stored, first.duplicates) == (2, 0)
+    cases = [
+        (
+            [("FD-01.edge_a", 10, 2.0), ("FD-01.edge_b", 5, 3.0), ("FD-01.edge_a", 11, 4.0)],
+            (2, 1),
+        ),  # last edge
+        (
+            [("FD-01.edge_a", 0, 1.0), ("FD-01.edge_a", -5, 0.5)],
+            (1, 1),
+        ),  # first edge, and a back-fill before it
+        ([("FD-01.edge_b", 20, 5.0), ("FD-01.edge_a", 20, 6.0)], (2, 0)),  # after everything: no look needed
+        ([("FD-01.edge_b", 5, 3.0), ("FD-01.edge_a", -5, 0.5), ("FD-01.edge_a", 3, 7.0)], (1, 2)),  # inside
+        ([("FD-01.edge_b", 20, 5.0), ("FD-01.edge_a", 25, 8.0)], (1, 1)),  # starts on the last ingest's end
+    ]
+    for batch, expected in cases:
+        done = historian.ingest(db, code, [Reading(tag, T0 + at * second, value) for tag, at, value in batch])
+        assert done is not None and (done.stored, done.duplicates) == expected, batch
+    with db.sessions() as session:
+        a = historian.values(session, "FD-01.edge_a", T0 - 10 * second, T0 + 30 * second)
+        b = historian.values(session, "FD-01.edge_b", T0 - 10 * second, T0 + 30 * second)
+    assert [(s.source_time - T0).total_seconds() for s in a] == [-5, 0, 3, 10, 11, 20, 25]
+    assert [s.text for s in a] == ["0.5", "1.0", "7.0", "2.0", "4.0", "6.0", "8.0"]
+    assert [(s.source_time - T0).total_seconds() for s in b] == [5, 20]

@@ -261,8 +261,22 @@ def _not_stored_before(
     session: Session, source_id: int, rows: list[tuple[Any, ...]], digest: list[tuple[Any, ...]],
     moments: dict[Any, datetime],
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:  # fmt: skip
-    """``rows`` and ``digest`` without the values of a (tag, source time) stored already (a re-delivery)."""
+    """``rows`` and ``digest`` without the values of a (tag, source time) stored already (a re-delivery).
+
+    Every stored value of the source lies within the source-time range of the ingest that stored it, so when no
+    earlier ingest's range meets this batch's — new values, the usual case — none can be stored already, and one
+    look at the ingests' index answers instead of a probe of the raw values' key per tag."""
     times = moments.values()
+    first, last = min(times), max(times)
+    earlier = session.scalar(
+        select(Ingest.id)
+        .where(
+            Ingest.source_id == source_id, Ingest.last_source_time >= first, Ingest.first_source_time <= last
+        )
+        .limit(1)
+    )
+    if earlier is None:
+        return rows, digest
     stamp = bulk.stamps(session.connection(), HistorianValue.__table__.c.source_time)
     # the source's tags against the (tag, source time) key: no list of thousands of ids to send
     stored = {
@@ -270,8 +284,8 @@ def _not_stored_before(
         for tag_id, at in session.execute(
             select(HistorianValue.tag_id, HistorianValue.source_time)
             .join(Tag, Tag.id == HistorianValue.tag_id)
-            .where(Tag.source_id == source_id, HistorianValue.source_time >= min(times),
-                   HistorianValue.source_time <= max(times))
+            .where(Tag.source_id == source_id, HistorianValue.source_time >= first,
+                   HistorianValue.source_time <= last)
         )
     }  # fmt: skip
     if not stored:

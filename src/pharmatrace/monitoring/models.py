@@ -138,6 +138,8 @@ class Ingest(Audited, Base):
         CheckConstraint("stored >= 0 AND duplicates >= 0", name="counts"),
         CheckConstraint("length(values_sm3) = 64", name="values_sm3"),
         Index("ix_monitoring_ingests_source_id", "source_id"),
+        # "did an earlier ingest of this source cover these times?" — the ingest's duplicate check (0059)
+        Index("ix_monitoring_ingests_source_last", "source_id", "last_source_time"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
