@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import DBAPIError
 
 from databases import pg_admin, pg_url
 from helpers import behind_the_apps_back, checkpoint, new_material
@@ -53,6 +54,22 @@ def drop_guards(conn: Connection, table: str) -> None:
             conn.execute(text(f"DROP TRIGGER {name}"))
     else:
         conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER ALL"))
+
+
+def rewrite_entry(conn: Connection, leaf: int, old: str, new: str) -> None:
+    """Edit one stored entry's text in place (every column the trail shows is generated from it)."""
+    updated = conn.execute(
+        text("UPDATE audit_entries SET entry = replace(entry, :old, :new) WHERE leaf_index = :leaf"),
+        {"old": old, "new": new, "leaf": leaf},
+    )
+    assert updated.rowcount == 1
+
+
+def swap_leaves(conn: Connection, first: int, second: int) -> None:
+    """Exchange the positions two entries claim (each row keeps its id: the rows are now out of order)."""
+    rewrite_entry(conn, first, f'"leaf_index":{first},', '"leaf_index":-1,')
+    rewrite_entry(conn, second, f'"leaf_index":{second},', f'"leaf_index":{first},')
+    rewrite_entry(conn, -1, '"leaf_index":-1,', f'"leaf_index":{second},')
 
 
 def test_an_untouched_ledger_verifies(db: Database) -> None:
@@ -105,9 +122,8 @@ def test_one_bit_flipped_in_a_historical_audit_row(db: Database) -> None:
     flipped = chr(ord(entry.actor_name[0]) ^ 1) + entry.actor_name[1:]
     with behind_the_apps_back(db) as conn:
         drop_guards(conn, "audit_entries")
-        conn.execute(
-            text("UPDATE audit_entries SET actor_name = :n WHERE id = :i"), {"n": flipped, "i": entry.id}
-        )
+        name = f'"actor_name":{json.dumps(entry.actor_name, ensure_ascii=False)}'
+        rewrite_entry(conn, entry.leaf_index, name, name.replace(entry.actor_name, flipped))
     problems = ledger.verify(db).problems
     assert any(p.kind == "entry.altered" and f"audit entry {entry.id} " in p.subject for p in problems)
     assert "checkpoint.root" in {p.kind for p in problems} or "ledger.rewritten" in {p.kind for p in problems}
@@ -138,9 +154,7 @@ def test_the_tail_truncated(db: Database) -> None:
 def test_rows_reordered(db: Database) -> None:
     with behind_the_apps_back(db) as conn:
         drop_guards(conn, "audit_entries")
-        conn.execute(text("UPDATE audit_entries SET leaf_index = -1 WHERE leaf_index = 10"))
-        conn.execute(text("UPDATE audit_entries SET leaf_index = 10 WHERE leaf_index = 11"))
-        conn.execute(text("UPDATE audit_entries SET leaf_index = 11 WHERE leaf_index = -1"))
+        swap_leaves(conn, 10, 11)
     found = kinds(db)
     assert "entry.reordered" in found and "entry.altered" in found
 
@@ -158,8 +172,8 @@ def test_a_replayed_entry_appended_properly(db: Database) -> None:
     with UnitOfWork(db, Actor.system("attacker")) as uow:  # the attacker appends through the real code path
         conn = uow.session.connection()
         head = conn.execute(select(ledger.LedgerHead.size, ledger.LedgerHead.frontier)).one()
-        row = {**copy, "leaf_index": head[0]}
-        row["leaf_hash"] = merkle.leaf_hash(ledger.entry_bytes(row))
+        entry = ledger.entry_bytes({**copy, "leaf_index": head[0]})
+        row = {"entry": entry.decode(), "leaf_hash": merkle.leaf_hash(entry)}
         conn.execute(ledger.insert(AuditEntry), [row])
         frontier = merkle.Frontier.from_json(head[0], head[1])
         nodes = [n for n in frontier.push(row["leaf_hash"]) if n[0] >= ledger.STORED_LEVEL]
@@ -234,17 +248,16 @@ def rewrite_whole_database(db: Database) -> None:
     with behind_the_apps_back(db) as conn:
         for table in ("audit_entries", "ledger_nodes", "ledger_checkpoints", "ledger_keys", "ledger_head"):
             drop_guards(conn, table)
-        conn.execute(text("UPDATE audit_entries SET reason = '伪造' WHERE id = :i"), {"i": victim.id})
+        reason = f'"reason":{json.dumps(victim.reason, ensure_ascii=False)}'
+        rewrite_entry(conn, victim.leaf_index, reason, '"reason":"伪造"')
         conn.execute(text("DELETE FROM ledger_nodes"))
         conn.execute(text("DELETE FROM ledger_checkpoints"))
-        columns = [getattr(AuditEntry, n) for n in ledger.ENTRY_FIELDS]
         frontier, nodes = merkle.Frontier(), []
-        for row in list(conn.execute(select(*columns).order_by(AuditEntry.leaf_index))):
-            entry = dict(zip(ledger.ENTRY_FIELDS, row, strict=True))
-            leaf = merkle.leaf_hash(ledger.entry_bytes(entry))
+        query = select(AuditEntry.leaf_index, AuditEntry.entry).order_by(AuditEntry.leaf_index)
+        for index, entry in list(conn.execute(query)):
+            leaf = merkle.leaf_hash(entry.encode())
             conn.execute(
-                text("UPDATE audit_entries SET leaf_hash = :h WHERE leaf_index = :i"),
-                {"h": leaf, "i": entry["leaf_index"]},
+                text("UPDATE audit_entries SET leaf_hash = :h WHERE leaf_index = :i"), {"h": leaf, "i": index}
             )
             nodes += [n for n in frontier.push(leaf) if n[0] >= ledger.STORED_LEVEL]
         conn.execute(
@@ -400,108 +413,82 @@ def test_the_server_signs_a_due_checkpoint_in_a_quiet_period(
 # --- how verify reads the trail -----------------------------------------------------------------------
 
 
-def append_as_before(db: Database, row: dict[str, object]) -> int:
-    """Append an entry the way appends wrote them before they stored canonical ``changes`` text: through
-    SQLAlchemy's JSON type (keys in insertion order, spaces, ASCII escapes). Returns its leaf index."""
-    with UnitOfWork(db, Actor.system("test")) as uow:
-        conn = uow.session.connection()
-        head = conn.execute(select(ledger.LedgerHead.size, ledger.LedgerHead.frontier)).one()
-        entry = {**row, "leaf_index": head[0], "at": clock.now()}
-        entry["leaf_hash"] = merkle.leaf_hash(ledger.entry_bytes(entry))
-        conn.execute(ledger.insert(AuditEntry), [entry])
-        frontier = merkle.Frontier.from_json(head[0], head[1])
-        nodes = frontier.push(entry["leaf_hash"], ledger.STORED_LEVEL)  # type: ignore[arg-type]
-        if nodes:
-            conn.execute(
-                ledger.insert(ledger.LedgerNode), [{"level": lv, "idx": i, "digest": d} for lv, i, d in nodes]
-            )
-        conn.execute(ledger.update(ledger.LedgerHead).values(size=frontier.size, frontier=frontier.to_json()))
-        uow.commit()
-    return int(head[0])
-
-
-OLD_STYLE = {
-    "event": "test.old", "object_type": "probe", "object_id": "old-1", "actor_id": None,
-    "actor_login": "system:test", "actor_name": "测试", "reason": "写于规范文本之前",
-    "changes": {"z": [None, "最后"], "a": [1, 2.5], "m": {"y": True, "x": None}},
-    "request_id": None, "client_address": "10.0.0.1", "record_hash": None,
-}  # fmt: skip
-
-
-def test_entries_written_before_canonical_changes_text_still_verify(db: Database) -> None:
-    index = append_as_before(db, OLD_STYLE)
+def stored_entry(db: Database, object_type: str, object_id: str) -> tuple[int, str]:
     with db.engine.connect() as conn:
-        stored = conn.execute(
-            text("SELECT CAST(changes AS TEXT) FROM audit_entries WHERE leaf_index = :i"), {"i": index}
-        ).scalar_one()
-    assert stored != ledger.canonical_text(OLD_STYLE["changes"])  # not the canonical text: the reference path
-    checkpoint(db)
-    assert ledger.verify(db).intact
+        index, entry = conn.execute(
+            select(AuditEntry.leaf_index, AuditEntry.entry).where(
+                AuditEntry.object_type == object_type, AuditEntry.object_id == object_id
+            )
+        ).one()
+    return int(index), str(entry)
+
+
+@pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
+def test_a_value_inside_the_changes_altered(db: Database) -> None:
+    """The stored entry is hashed as it is: change a value in it and the entry is named."""
+    material = new_material(db, "HB-CH-001")
+    index, stored = stored_entry(db, "material", str(material.id))
+    assert stored.encode() == ledger.entry_bytes(json.loads(stored))  # appends store the canonical entry
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        rewrite_entry(conn, index, "HB-CH-001", "HB-CH-002")
+    with db.sessions() as session:  # what the trail shows is what was written, so the ledger sees it
+        shown = session.scalars(select(AuditEntry.changes).where(AuditEntry.leaf_index == index)).one()
+        assert shown["code"] == [None, "HB-CH-002"]
+    assert "entry.altered" in kinds(db)
+
+
+@pytest.mark.clause("SH-7.1.3.c")
+def test_the_same_entry_laid_out_otherwise_is_named(db: Database) -> None:
+    """The leaf covers the stored text byte for byte: the same JSON re-spaced and re-ordered is a change."""
+    material = new_material(db, "HB-CH-003")
+    index, stored = stored_entry(db, "material", str(material.id))
     with behind_the_apps_back(db) as conn:
         drop_guards(conn, "audit_entries")
         conn.execute(
-            text("UPDATE audit_entries SET changes = :c WHERE leaf_index = :i"),
-            {"c": stored.replace("2.5", "3.5"), "i": index},
+            text("UPDATE audit_entries SET entry = :e WHERE leaf_index = :i"),
+            {"e": json.dumps(dict(reversed(json.loads(stored).items())), indent=1), "i": index},
         )
     problems = ledger.verify(db).problems
     assert [p.kind for p in problems if p.subject.endswith(f"(leaf {index})")] == ["entry.altered"]
 
 
-@pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
-def test_a_value_inside_the_changes_altered(db: Database) -> None:
-    """The stored canonical text is hashed as it is: change a value in it and the entry is named."""
-    material = new_material(db, "HB-CH-001")
-    with db.engine.connect() as conn:
-        index, stored = conn.execute(
-            text(
-                "SELECT leaf_index, CAST(changes AS TEXT) FROM audit_entries "
-                "WHERE object_type = 'material' AND object_id = :o"
-            ),
-            {"o": str(material.id)},
-        ).one()
-    assert stored == ledger.canonical_text(json.loads(stored))  # appends store the canonical text
-    with behind_the_apps_back(db) as conn:
-        drop_guards(conn, "audit_entries")
-        conn.execute(
-            text("UPDATE audit_entries SET changes = :c WHERE leaf_index = :i"),
-            {"c": stored.replace("HB-CH-001", "HB-CH-002"), "i": index},
-        )
-    assert "entry.altered" in kinds(db)
-
-
-def test_changes_rewritten_in_another_json_layout_is_the_same_entry(db: Database) -> None:
-    """Only what the JSON says counts: the same changes spaced or ordered otherwise are not a change."""
-    material = new_material(db, "HB-CH-003")
-    with db.engine.connect() as conn:
-        index, stored = conn.execute(
-            text(
-                "SELECT leaf_index, CAST(changes AS TEXT) FROM audit_entries "
-                "WHERE object_type = 'material' AND object_id = :o"
-            ),
-            {"o": str(material.id)},
-        ).one()
-    with behind_the_apps_back(db) as conn:
-        drop_guards(conn, "audit_entries")
-        conn.execute(
-            text("UPDATE audit_entries SET changes = :c WHERE leaf_index = :i"),
-            {"c": json.dumps(dict(reversed(json.loads(stored).items())), indent=1), "i": index},
-        )
-    assert ledger.verify(db).intact
-
-
 @pytest.mark.clause("SH-7.1.3.c")
-def test_entries_that_cannot_be_read_back_are_named(db: Database, backend: str) -> None:
-    if backend == "postgresql":
-        pytest.skip("PostgreSQL keeps every column to its type: no such entry can be stored")
+def test_entries_that_cannot_be_read_back_are_named(db: Database) -> None:
     with behind_the_apps_back(db) as conn:
         drop_guards(conn, "audit_entries")
-        conn.execute(text("UPDATE audit_entries SET at = 'yesterday' WHERE leaf_index = 20"))
-        conn.execute(text("UPDATE audit_entries SET actor_id = 'x1' WHERE leaf_index = 21"))
+        rewrite_entry(conn, 20, ',"record_hash":', ',"record_hash_":')  # still JSON, no longer an entry
+        rewrite_entry(conn, 21, '"reason":', '"reason":"改","reason_":')
     problems = ledger.verify(db).problems
     altered = {
         p.subject.split("(leaf ")[1].rstrip(")"): p.detail for p in problems if p.kind == "entry.altered"
     }
     assert "cannot be read back" in altered["20"] and "no longer matches" in altered["21"]
+
+
+@pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
+def test_the_columns_shown_cannot_be_written_apart_from_the_entry(db: Database) -> None:
+    """Even with every trigger gone, the database refuses to write a shown column: each is generated."""
+    for column, value in (("reason", "'伪造'"), ("actor_name", "'某人'"), ("at", "CURRENT_TIMESTAMP")):
+        refused = r"generated column|can only be updated to DEFAULT"
+        with pytest.raises(DBAPIError, match=refused), behind_the_apps_back(db) as conn:
+            drop_guards(conn, "audit_entries")
+            conn.execute(text(f"UPDATE audit_entries SET {column} = {value} WHERE leaf_index = 5"))
+    assert ledger.verify(db).intact
+
+
+@pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
+def test_a_trail_rebuilt_with_plain_columns_is_named(db: Database) -> None:
+    """A superuser rebuilds the table with ordinary columns, then forges a reason shown on screen while the
+    hashed entries stay intact: verify names the table, whose columns no longer come from the entries."""
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(text("ALTER TABLE audit_entries RENAME TO audit_entries_old"))
+        conn.execute(text("CREATE TABLE audit_entries AS SELECT * FROM audit_entries_old"))
+        conn.execute(text("DROP TABLE audit_entries_old"))
+        conn.execute(text("UPDATE audit_entries SET reason = '伪造' WHERE leaf_index = 5"))
+    problems = ledger.verify(db).problems
+    assert {p.kind for p in problems} == {"schema.altered"}, [str(p) for p in problems]
 
 
 @pytest.mark.clause("SH-7.1.3.c")
@@ -519,13 +506,11 @@ def test_the_ways_of_verifying_agree(db: Database, verify_mode: str) -> None:
     the same report, problem for problem."""
     if verify_mode != "one process":
         pytest.skip("compares the ways itself")
-    append_as_before(db, OLD_STYLE)
     with behind_the_apps_back(db) as conn:
         drop_guards(conn, "audit_entries")
-        conn.execute(text("UPDATE audit_entries SET reason = '改' WHERE leaf_index IN (3, 40)"))
-        conn.execute(text("UPDATE audit_entries SET leaf_index = -1 WHERE leaf_index = 30"))
-        conn.execute(text("UPDATE audit_entries SET leaf_index = 30 WHERE leaf_index = 31"))
-        conn.execute(text("UPDATE audit_entries SET leaf_index = 31 WHERE leaf_index = -1"))
+        for leaf in (3, 40):
+            rewrite_entry(conn, leaf, '"reason":', '"reason":"改","reason_":')
+        swap_leaves(conn, 30, 31)
 
     def report(**how: int) -> tuple[int, int, list[str]]:
         found = _verify(db, **how)
@@ -561,7 +546,7 @@ def test_the_canonical_entry_spelled_out_is_the_reference(values: dict[str, obje
     fields = {name: row[name] for name in ledger.ENTRY_FIELDS if name != "leaf_index"}
     fields.update(at=plain_value(row["at"]), changes=ledger.canonical_text(row["changes"]))
     head, tail = ledger.entry_parts(**fields)  # type: ignore[arg-type]
-    assert ledger.join_entry(head, 12345, tail) == ledger.entry_bytes(row)
+    assert ledger.join_entry(head, 12345, tail).encode() == ledger.entry_bytes(row)
     assert ledger.canonical_text(row["changes"]) == json.dumps(
         row["changes"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )

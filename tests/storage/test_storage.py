@@ -19,7 +19,7 @@ from pharmatrace.config import Settings
 from pharmatrace.storage.engine import Database, mark_unit_of_work
 from pharmatrace.storage.migrate import current_revision
 
-HEAD = "0059"
+HEAD = "0060"
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_one_history_upgrades_an_empty_database(empty_db: Database) -> None:
 
 @pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
 @pytest.mark.parametrize(
-    "statement", ["UPDATE audit_entries SET reason = 'rewritten'", "DELETE FROM audit_entries"]
+    "statement", ["UPDATE audit_entries SET entry = entry || ' '", "DELETE FROM audit_entries"]
 )
 def test_audit_table_refuses_update_and_delete_in_the_database(db: Database, statement: str) -> None:
     with pytest.raises(DBAPIError, match="append-only"), behind_the_apps_back(db) as conn:
@@ -193,8 +193,11 @@ WRITES_OUTSIDE_THE_UOW: tuple[tuple[str, str], ...] = (
     ),
     (
         "forge an audit entry",
-        "INSERT INTO audit_entries (at, event, object_type, object_id, actor_login, actor_name, changes, leaf_index)"
-        " VALUES (CURRENT_TIMESTAMP, 'forged', 'material', '1', 'x', 'x', '{}', 999999)",
+        # (spaces after the colons: ``text()`` would read ``:null`` as a parameter)
+        'INSERT INTO audit_entries (entry, leaf_hash) VALUES (\'{"actor_id": null, "actor_login": "x", '
+        '"actor_name": "x", "at": "2026-11-30T00:00:00+00:00", "changes": {}, "client_address": '
+        'null, "event": "forged", "leaf_index": 999999, "object_id": "1", "object_type": '
+        '"material", "reason": null, "record_hash": null, "request_id": null}\', \'x\')',
     ),
     ("shrink the ledger", "UPDATE ledger_head SET size = 0"),
 )
@@ -274,7 +277,7 @@ def test_the_application_role_works_but_can_only_append_to_the_trail(as_app_role
     with as_app_role.engine.connect() as conn:
         assert conn.scalar(text("SELECT current_user")) == "pharmatrace_app"
     for statement, refusal in [
-        ("UPDATE audit_entries SET reason = 'x'", "permission denied"),
+        ("UPDATE audit_entries SET entry = entry || ' '", "permission denied"),
         ("DELETE FROM audit_entries", "permission denied"),
         ("TRUNCATE audit_entries", "permission denied"),
         ("DELETE FROM ledger_nodes", "permission denied"),

@@ -26,7 +26,7 @@ import urllib.request
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
@@ -52,7 +52,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pharmatrace.config import get_settings
 from pharmatrace.kernel import clock, crypto, merkle
-from pharmatrace.kernel.audit import Audited, AuditEntry, plain_value
+from pharmatrace.kernel.audit import Audited, AuditEntry, entry_table_sql, plain_value
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
 from pharmatrace.storage.engine import Database
@@ -157,9 +157,6 @@ def entry_bytes(row: Mapping[str, Any]) -> bytes:
 _HEAD_FIRST = '{"actor_id":%s,"actor_login":%s,"actor_name":%s,"at":%s,"changes":'
 _HEAD_LAST = ',"client_address":%s,"event":%s,'
 _HEAD = _HEAD_FIRST + "%s" + _HEAD_LAST
-# Verification quotes a time itself: one read back is matched character by character against a canonical
-# ISO time, which needs no escaping (see _Entries.fast_at).
-_FIRST_AT_TEXT = _HEAD_FIRST.replace('"at":%s', '"at":"%s"')
 _LEAF_INDEX = '"leaf_index":%d,'
 _TAIL_TYPE = ',"object_type":%s,"reason":%s,"record_hash":'
 _TAIL_REQUEST = ',"request_id":%s}'
@@ -219,8 +216,8 @@ def _not_text(value: object) -> str:
     raise TypeError(f"expected JSON text, got {type(value).__name__}")
 
 
-def join_entry(head: str, leaf_index: int, tail: str) -> bytes:
-    return (head + _LEAF_INDEX % leaf_index + tail).encode()
+def join_entry(head: str, leaf_index: int, tail: str) -> str:
+    return head + _LEAF_INDEX % leaf_index + tail
 
 
 _COLUMNS: dict[type[Audited], tuple[str, ...]] = {}
@@ -735,15 +732,9 @@ def _head(connection: Connection) -> _Head:
     return _Head(int(row[0]), frontier(row[1]), int(row[2]), checkpoint_at(row[3]))
 
 
-# Audit entries and nodes are written with the driver itself: the ``changes`` column receives the canonical
-# JSON text the leaf hashes (so ``verify`` can hash it as stored), and a batch is one statement (SQLite:
+# Audit entries and nodes are written with the driver itself: an entry is its canonical text (the other columns
+# are generated from it by the database, ADR 0031) and its leaf hash; a batch is one statement (SQLite:
 # executemany; PostgreSQL: one round trip for the entries, the nodes and the head, from arrays).
-_ENTRY_COLUMNS = (
-    "leaf_index", "changes", "leaf_hash", "event", "object_type", "object_id", "actor_id", "actor_login",
-    "actor_name", "reason", "request_id", "client_address", "record_hash",
-)  # fmt: skip
-_PG_TYPES = {"leaf_index": "bigint", "leaf_hash": "bytea", "actor_id": "integer"}  # others: text
-_stored_as_given = itemgetter(*_ENTRY_COLUMNS[3:])
 _parts_of = itemgetter(
     "actor_id", "actor_login", "actor_name", "client_address", "event", "object_id", "object_type", "reason",
     "record_hash", "request_id",
@@ -753,22 +744,18 @@ _parts_of = itemgetter(
 @lru_cache(maxsize=4)
 def _write_sql(dialect: str, checkpoint: bool) -> tuple[str, ...]:
     """(entries, nodes) for SQLite (executemany); the one statement that writes a batch for PostgreSQL."""
-    columns = ", ".join(("at", *_ENTRY_COLUMNS))
     if dialect != "postgresql":
-        marks = ", ".join("?" * (len(_ENTRY_COLUMNS) + 1))
         return (
-            f"INSERT INTO audit_entries ({columns}) VALUES ({marks})",  # noqa: S608 - constant names
+            "INSERT INTO audit_entries (entry, leaf_hash) VALUES (?, ?)",
             "INSERT INTO ledger_nodes (level, idx, digest) VALUES (?, ?, ?)",
         )
     # Arrays travel in the binary format (%b): the driver's text format escapes every element in Python.
-    arrays = ", ".join(f"%({c})b::{_PG_TYPES.get(c, 'text')}[]" for c in _ENTRY_COLUMNS)
-    selected = ", ".join("changes::json" if c == "changes" else c for c in _ENTRY_COLUMNS)
     head = "size = %(size)s, frontier = %(frontier)s::json"
     if checkpoint:
         head += ", checkpoint_size = %(size)s, checkpoint_at = %(at)s::timestamptz"
     return (
-        f"WITH entries AS (INSERT INTO audit_entries ({columns}) "  # noqa: S608 - constant names
-        f"SELECT %(at)s::timestamptz, {selected} FROM unnest({arrays}) AS e({', '.join(_ENTRY_COLUMNS)})), "
+        "WITH entries AS (INSERT INTO audit_entries (entry, leaf_hash) "  # noqa: S608 - constant names
+        "SELECT * FROM unnest(%(entry)b::text[], %(leaf_hash)b::bytea[])), "
         "nodes AS (INSERT INTO ledger_nodes (level, idx, digest) "
         "SELECT * FROM unnest(%(level)b::integer[], %(idx)b::bigint[], %(digest)b::bytea[])) "
         f"UPDATE ledger_head SET {head} WHERE id = 1",
@@ -790,7 +777,7 @@ def append(connection: Connection, rows: Sequence[dict[str, Any]], state_dir: Pa
     moment = clock.now()  # stamped under the lock, so times never go backwards along the tree
     at = plain_value(moment)
     frontier = merkle.Frontier.from_json(head.size, head.frontier)
-    entries: list[tuple[Any, ...]] = []
+    entries: list[tuple[str, bytes]] = []
     nodes: list[tuple[int, int, bytes]] = []
     for offset, row in enumerate(rows):
         index = row["leaf_index"] = head.size + offset
@@ -801,11 +788,11 @@ def append(connection: Connection, rows: Sequence[dict[str, Any]], state_dir: Pa
             first, last = entry_parts(
                 actor_id, login, name, at, changes, client, event, object_id, object_type, reason, record, request
             )  # fmt: skip
-            data = join_entry(first, index, last)
+            entry = join_entry(first, index, last)
         except TypeError:
-            data = entry_bytes(row)
-        row["leaf_hash"] = leaf = merkle.leaf_hash(data)
-        entries.append((index, changes, leaf, *_stored_as_given(row)))
+            entry = entry_bytes(row).decode()
+        row["leaf_hash"] = leaf = merkle.leaf_hash(entry.encode())
+        entries.append((entry, leaf))
         nodes += frontier.push(leaf, STORED_LEVEL)
     settings = get_settings()
     due = head.checkpoint_at is None or (
@@ -815,16 +802,16 @@ def append(connection: Connection, rows: Sequence[dict[str, Any]], state_dir: Pa
     pending = [_checkpoint(connection, frontier, moment, state_dir)] if due else []
     if connection.dialect.name == "postgresql":
         (statement,) = _write_sql("postgresql", due)
-        columns = [list(column) for column in zip(*entries, strict=True)]
+        texts, leaves = [list(column) for column in zip(*entries, strict=True)]
         levels, indexes, digests = [list(c) for c in zip(*nodes, strict=True)] if nodes else ([], [], [])
-        parameters: dict[str, Any] = dict(zip(_ENTRY_COLUMNS, columns, strict=True))
+        parameters: dict[str, Any] = {"entry": texts, "leaf_hash": leaves}
         parameters.update(level=levels, idx=indexes, digest=digests, at=moment)
         parameters.update(size=frontier.size, frontier=json.dumps(frontier.to_json()))
         connection.exec_driver_sql(statement, parameters)
         return pending
     insert_entries, insert_nodes = _write_sql(connection.dialect.name, due)
     bound_at = _bound_time(connection, moment)
-    connection.exec_driver_sql(insert_entries, [(bound_at, *entry) for entry in entries])
+    connection.exec_driver_sql(insert_entries, entries)
     if nodes:
         connection.exec_driver_sql(insert_nodes, nodes)
     if due:
@@ -999,7 +986,6 @@ PARALLEL_FROM = 1 << 17  # ledgers this large are verified by one process per CP
 # Within one leaf, problems are reported in this order.
 _MISSING, _REORDERED, _NON_MONOTONIC, _REPLAYED, _ALTERED = range(5)
 _HASH_PROBE = b"pharmatrace ledger replay keys"
-_SCANNED = (*ENTRY_FIELDS, "id", "leaf_hash")
 
 
 @dataclass
@@ -1027,117 +1013,95 @@ class _Scan:
     probe: int = 0  # hash() of a constant: replay keys of two passes are comparable when these agree
 
 
-class _Entries:
-    """Reads audit entries with the driver's cursor and turns them into canonical entries.
-
-    Fast path: the row's own values, with ``changes`` as stored (appends store its canonical text), spelled
-    out as the canonical entry (:func:`_fast_pieces`) — taken when it hashes to the stored leaf, which
-    proves every value is exactly what was hashed. Otherwise the reference path: the values decoded as
-    SQLAlchemy decodes them, then the canonical form of :func:`entry_bytes` (older rows, altered rows).
-    """
-
-    def __init__(self, dialect: Any) -> None:
-        self.sqlite = dialect.name == "sqlite"
-        table = AuditEntry.__table__
-        at = table.c.at.type.dialect_impl(dialect).result_processor(dialect, None)
-        changes = table.c.changes.type.dialect_impl(dialect).result_processor(dialect, None)
-        self._decode_at = at or (lambda value: value)
-        # PostgreSQL's driver decodes json itself with json.loads; the scan reads the column as text.
-        self._decode_changes = changes if self.sqlite and changes else json.loads
-
-    def sql(self, lower: int | None, limit: int | None) -> str:
-        columns = ", ".join(
-            "CAST(changes AS TEXT)" if c == "changes" and not self.sqlite else c for c in _SCANNED
-        )
-        where = [f"leaf_index >= {int(lower)}"] if lower is not None else []
-        where += [f"leaf_index < {int(limit)}"] if limit is not None else []
-        return (
-            f"SELECT {columns} FROM audit_entries"  # noqa: S608 - constant names, integer bounds
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-            + " ORDER BY leaf_index"
-        )
-
-    def fast_at(self, value: Any) -> str | None:
-        """The plain time of a stored ``at`` without parsing it, when it is in the form appends store."""
-        if self.sqlite:  # SQLAlchemy's storage format: 2026-11-23 10:00:00.123456 (UTC)
-            if type(value) is str and len(value) == 26 and value[10] == " " and value[19] == ".":
-                return (
-                    value[:10] + "T" + (value[11:19] if value.endswith("000000") else value[11:]) + "+00:00"
-                )
-            return None
-        if type(value) is datetime:
-            text = value.isoformat()
-            return text if text.endswith("+00:00") else value.astimezone(UTC).isoformat()
-        return None
-
-    def reference(self, row: Sequence[Any]) -> tuple[Pieces, bytes, str | None]:
-        """(pieces, canonical entry, plain time) of a row read as the reference definition reads it.
-
-        Raises ValueError or TypeError when the row cannot be decoded.
-        """
-        values = dict(zip(_SCANNED, row, strict=True))
-        values["at"] = self._decode_at(values["at"])
-        values["changes"] = self._decode_changes(values["changes"])
-        plain = {name: v if name == "changes" else plain_value(v) for name, v in values.items()}
-
-        def part(*names: str) -> str:  # the canonical entry's text for these fields, without braces
-            return canonical_text({name: plain[name] for name in names})[1:-1]
-
-        pieces = (
-            "{" + part("actor_id", "actor_login", "actor_name", "at") + ',"changes":',
-            canonical_text(plain["changes"]),
-            "," + part("client_address", "event") + ",",
-            canonical_text(plain["object_id"]),
-            _TAIL_TYPE % (canonical_text(plain["object_type"]), canonical_text(plain["reason"])),
-            canonical_text(plain["record_hash"]),
-            _TAIL_REQUEST % canonical_text(plain["request_id"]),
-        )
-        data = _joined(pieces, canonical_text(plain["leaf_index"])).encode()
-        at = plain["at"]
-        return pieces, data, at if isinstance(at, str) else None
-
-    def entry(self, row: Sequence[Any]) -> tuple[Pieces, bytes, str | None]:
-        """(pieces, leaf hash, plain time): the fast path if it hashes to the stored leaf, else the reference."""
-        at, changes, actor_id = self.fast_at(row[1]), row[9], row[5]
-        if at is not None and type(changes) is str and (actor_id is None or type(actor_id) is int):
-            try:
-                pieces = _fast_pieces(row, at)
-            except TypeError:
-                pass
-            else:
-                leaf = merkle.leaf_hash(_joined(pieces, str(row[0])).encode())
-                if leaf == row[14]:
-                    return pieces, leaf, at
-        pieces, data, at = self.reference(row)
-        return pieces, merkle.leaf_hash(data), at
-
-
-# The canonical entry in pieces: before ``changes``' value, the value, up to ``"leaf_index":N,``, then the
-# object ID, what follows up to the record hash, the record hash, and the rest. The pieces name the content
-# of an entry whatever its position (a replay is equal in all of them); where entries repeat a transaction's
-# time, operator, event…, the scan reuses those pieces instead of encoding them again.
-Pieces = tuple[str, str, str, str, str, str, str]
-
-
-def _joined(pieces: Pieces, leaf_index: str) -> str:
-    first, changes, middle, object_id, object_type, record_hash, request_id = pieces
-    return f'{first}{changes}{middle}"leaf_index":{leaf_index},"object_id":{object_id}{object_type}{record_hash}{request_id}'
-
-
-def _fast_pieces(row: Sequence[Any], at: str) -> Pieces:
-    """The pieces of a scanned row from its own values, ``changes`` as stored; TypeError for other types."""
-    (_, _, event, object_type, object_id, actor_id, actor_login, actor_name, reason, changes, request_id,
-     client_address, record_hash, _, _) = row  # fmt: skip
-    actor = "null" if actor_id is None else str(actor_id)
+def _entries_sql(lower: int | None, limit: int | None) -> str:
+    where = [f"leaf_index >= {int(lower)}"] if lower is not None else []
+    where += [f"leaf_index < {int(limit)}"] if limit is not None else []
     return (
-        _FIRST_AT_TEXT % (actor, _json_string(actor_login), _json_string(actor_name), at),
-        changes if type(changes) is str else _not_text(changes),
-        _HEAD_LAST % (_json_optional(client_address), _json_string(event)),
-        _json_string(object_id),
-        _TAIL_TYPE % (_json_string(object_type), _json_optional(reason)),
-        _json_optional(record_hash),
-        _TAIL_REQUEST % _json_optional(request_id),
+        "SELECT leaf_index, entry, id, leaf_hash FROM audit_entries"  # noqa: S608 - integer bounds
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + " ORDER BY leaf_index"
     )
+
+
+# Fields are found in the canonical text by their keys. A key preceded by a comma cannot occur inside a JSON
+# string (its quote would be escaped), so ``,"at":"`` first found is the entry's own time (only strings come
+# before it), and the keys after ``changes`` (the one nested object) are found from the end (only strings and
+# null follow them).
+_AT_KEY, _INDEX_KEY, _ID_KEY, _TYPE_KEY = ',"at":"', ',"leaf_index":', ',"object_id":', ',"object_type":'
+_EVENT_KEY, _REASON_KEY, _RECORD_KEY, _REQUEST_KEY = (
+    ',"event":',
+    ',"reason":',
+    ',"record_hash":',
+    ',"request_id":',
+)
+
+
+def _json_text(quoted: str) -> str:
+    """A JSON string value as found in canonical text, quotes included."""
+    if "\\" in quoted or len(quoted) < 2 or quoted[0] != '"' or quoted[-1] != '"':
+        value = json.loads(quoted)
+        if type(value) is not str:
+            raise ValueError("not a JSON string")
+        return value
+    return quoted[1:-1]
+
+
+def _latest_of(entry: str, index_at: int, object_at: int) -> tuple[str, str, str, str | None] | None:
+    """(object type, object ID, event, record hash) of an entry that records a row version or a delete, else
+    None; ValueError when the entry does not read as a canonical entry."""
+    record_at = entry.rfind(_RECORD_KEY)
+    request_at = entry.find(_REQUEST_KEY, record_at)
+    if record_at < 0 or request_at < 0:
+        raise ValueError("no record hash")
+    record_text = entry[record_at + len(_RECORD_KEY) : request_at]
+    deleted = entry.endswith('"event":"delete"', 0, index_at)
+    if record_text == "null" and not deleted:
+        return None
+    event_at = entry.rfind(_EVENT_KEY, 0, index_at)
+    type_at = entry.find(_TYPE_KEY, object_at)
+    reason_at = entry.find(_REASON_KEY, type_at)
+    if min(event_at, type_at, reason_at) < 0:
+        raise ValueError("fields missing")
+    return (
+        _json_text(entry[type_at + len(_TYPE_KEY) : reason_at]),
+        _json_text(entry[object_at + len(_ID_KEY) : type_at]),
+        _json_text(entry[event_at + len(_EVENT_KEY) : index_at]),
+        None if record_text == "null" else _json_text(record_text),
+    )
+
+
+def _position_free(entry: str) -> str:
+    """The entry without its ``"leaf_index":N`` (a replay is an entry equal to an earlier one except there)."""
+    index_at = entry.rfind(_INDEX_KEY)
+    object_at = entry.find(_ID_KEY, index_at)
+    return entry[:index_at] + entry[object_at:] if index_at >= 0 and object_at >= 0 else entry
+
+
+def _altered(problems: list[tuple[int, int, Problem]], index: int, entry_id: Any, detail: str) -> None:
+    problems.append(
+        (index, _ALTERED, Problem("entry.altered", f"audit entry {entry_id} (leaf {index})", detail))
+    )
+
+
+def _examine(
+    entry: str, index: int, entry_id: Any, matches: bool, index_at: int, object_at: int, scan: _Scan
+) -> bool:
+    """An entry that records a row version or a delete, or does not match its leaf: note the version and name
+    the mismatch. False when the entry does not read as one (its time is then not trusted either)."""
+    try:
+        # Only row versions (and deletes) say what a row must look like; events about an object (a log-in,
+        # an export) carry no record hash and leave its latest version as it was.
+        version = _latest_of(entry, index_at, object_at)
+    except ValueError as error:
+        _altered(scan.problems, index, entry_id, f"the entry cannot be read back ({error})")
+        return False
+    if not matches:
+        what = f"{version[2]} of {version[0]}:{version[1]}" if version else "the entry"
+        _altered(scan.problems, index, entry_id, f"{what} no longer matches its ledger leaf")
+    if version is not None:
+        object_type, object_id, event, record = version
+        scan.latest[(object_type, object_id)] = (event, record, index)
+    return True
 
 
 def _scan(
@@ -1150,60 +1114,41 @@ def _scan(
     checkpoint_sizes: Sequence[int],
     block: int,
 ) -> _Scan:
-    """Verify the leaves from ``start`` (rows with ``lower <= leaf_index < limit``) in one pass."""
-    entries = _Entries(conn.dialect)
+    """Verify the leaves from ``start`` (rows with ``lower <= leaf_index < limit``) in one pass.
+
+    Each row's stored ``entry`` is hashed as it is (the columns the trail shows are generated from it, and
+    :func:`_schema_problems` checks they still are): no value is decoded or spelt out again.
+    """
     scan = _Scan(start=start, limit=limit, end=start, probe=hash(_HASH_PROBE))
-    problems, keys, latest = scan.problems, scan.keys, scan.latest
+    problems, keys = scan.problems, scan.keys
     frontier = merkle.Frontier()  # relative to ``start``, which is aligned to the size of the pass
     sizes = [s for s in checkpoint_sizes if s > start and (limit is None or s <= limit)]
     next_size = 0
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
-    sqlite = entries.sqlite
-    if sqlite:
+    if conn.dialect.name == "sqlite":
         cursor = dbapi.cursor()
     else:
-        conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # timestamps arrive in UTC: no conversion
         cursor = dbapi.cursor(name="pharmatrace_ledger_verify")
-    # The fast path of _Entries.entry, inlined: this loop runs once per entry. The entries of one transaction
-    # share time, operator, event…: the JSON of those is reused while they repeat ("run_").
-    fast_at, new_leaf, reference, leaf_hash = (
-        entries.fast_at,
-        merkle.leaf_state().copy,
-        entries.reference,
-        merkle.leaf_hash,
-    )
-    spaced = '": '
-    first_template, middle_template, type_template, request_template = (
-        _FIRST_AT_TEXT, _HEAD_LAST, _TAIL_TYPE, _TAIL_REQUEST
-    )  # fmt: skip
-    string = _json_string
-    unset: Any = object()
-    run_at = run_login = run_name = run_actor_id = run_event = run_client = unset
-    run_type = run_reason = run_request = unset
-    run_time: Any = None
-    run_first: Any = None
-    run_state: Any = None  # the leaf hash state after run_first
-    run_middle: Any = None
-    run_type_reason: Any = None
-    run_request_id: Any = None
-    run_ok = False  # none of the four pieces is None
+    new_leaf = merkle.leaf_state().copy
+    at_key, index_key, id_key = _AT_KEY, _INDEX_KEY, _ID_KEY
+    no_record, deleted = _RECORD_KEY + "null,", '"event":"delete"'
+    run_head, run_at = "\x00", None
+    at_skip = len(at_key)
     expected = start
     previous_at: str | None = None
     runs: list[int] = []  # where each run of entries with one time starts (offsets from ``start``)
     try:
-        cursor.execute(entries.sql(lower, limit))
+        cursor.execute(_entries_sql(lower, limit))
         rows = cursor.fetchmany(block)
         if rows and rows[0][0] == start:
-            scan.first_id = rows[0][13]
+            scan.first_id = rows[0][2]
         if previous_id is None:
             previous_id = float("-inf")  # the first leaf is compared with the range before, by the caller
         while rows:
             leaves: list[bytes] = []
             block_start = expected
-            for row in rows:
-                (index, stored_at, event, object_type, object_id, actor_id, actor_login, actor_name, reason,
-                 changes, request_id, client_address, record, entry_id, stored_leaf) = row  # fmt: skip
+            for index, entry, entry_id, stored_leaf in rows:
                 if index != expected:
                     detail = f"audit entries jump from leaf {expected - 1} to {index} (rows deleted)"
                     problems.append(
@@ -1214,98 +1159,38 @@ def _scan(
                 if entry_id <= previous_id:
                     detail = f"entry id {entry_id} after {previous_id}"
                     problems.append((index, _REORDERED, Problem("entry.reordered", f"leaf {index}", detail)))
-                leaf = at = None
-                # (``spaced``: json.dumps' default spacing, in ``changes`` written before appends stored the
-                # canonical text; those rows take the reference path at once)
-                if (
-                    type(changes) is str
-                    and spaced not in changes
-                    and (actor_id is None or type(actor_id) is int)
-                ):
-                    if not (
-                        stored_at == run_at
-                        and actor_login == run_login
-                        and actor_name == run_name
-                        and actor_id == run_actor_id
-                    ):
-                        run_at, run_login, run_name, run_actor_id = (
-                            stored_at,
-                            actor_login,
-                            actor_name,
-                            actor_id,
-                        )
-                        run_time, run_first = fast_at(stored_at), None
-                        if run_time is not None:
-                            with contextlib.suppress(TypeError):
-                                actor = "null" if actor_id is None else str(actor_id)
-                                run_first = first_template % (
-                                    actor,
-                                    string(actor_login),
-                                    string(actor_name),
-                                    run_time,
-                                )
-                                # SM3 absorbs the shared beginning once per run; each entry continues a copy.
-                                run_state = new_leaf()
-                                run_state.update(run_first.encode())
-                        run_ok = None not in (run_first, run_middle, run_type_reason, run_request_id)
-                    if not (event == run_event and client_address == run_client):
-                        run_event, run_client, run_middle = event, client_address, None
-                        with contextlib.suppress(TypeError):
-                            client = "null" if client_address is None else string(client_address)
-                            run_middle = middle_template % (client, string(event))
-                        run_ok = None not in (run_first, run_middle, run_type_reason, run_request_id)
-                    if not (object_type == run_type and reason == run_reason):
-                        run_type, run_reason, run_type_reason = object_type, reason, None
-                        with contextlib.suppress(TypeError):
-                            why = "null" if reason is None else string(reason)
-                            run_type_reason = type_template % (string(object_type), why)
-                        run_ok = None not in (run_first, run_middle, run_type_reason, run_request_id)
-                    if request_id != run_request:
-                        run_request, run_request_id = request_id, None
-                        with contextlib.suppress(TypeError):
-                            asked = "null" if request_id is None else string(request_id)
-                            run_request_id = request_template % asked
-                        run_ok = None not in (run_first, run_middle, run_type_reason, run_request_id)
-                    if run_ok:
-                        try:
-                            oid, recorded = string(object_id), "null" if record is None else string(record)
-                        except TypeError:
-                            pass
-                        else:
-                            state = run_state.copy()
-                            state.update(
-                                f'{changes}{run_middle}"leaf_index":{index},"object_id":{oid}'
-                                f"{run_type_reason}{recorded}{run_request_id}".encode()
-                            )
-                            leaf = state.digest()
-                            if leaf == stored_leaf:
-                                pieces = (
-                                    run_first,
-                                    changes,
-                                    run_middle,
-                                    oid,
-                                    run_type_reason,
-                                    recorded,
-                                    run_request_id,
-                                )
-                                at = run_time
-                            else:
-                                leaf = None
-                if leaf is None:
-                    try:
-                        pieces, data, at = reference(row)
-                        leaf = leaf_hash(data)
-                    except (ValueError, TypeError) as error:
-                        pieces, at = (repr(row[1:13]), "unreadable", "", "", "", "", ""), None
-                        leaf = leaf_hash(pieces[0].encode())
-                        detail = f"the entry cannot be read back ({error})"
-                        subject = f"audit entry {entry_id} (leaf {index})"
-                        problems.append((index, _ALTERED, Problem("entry.altered", subject, detail)))
+                if type(entry) is not str:
+                    entry = repr(entry)
+                    _altered(problems, index, entry_id, "the entry is not text")
+                state = new_leaf()
+                state.update(entry.encode())
+                leaf = state.digest()
+                # The entries of one transaction begin alike up to their time: it is read once per run.
+                if not entry.startswith(run_head):
+                    at_from = entry.find(at_key) + at_skip
+                    at_to = entry.find('"', at_from)
+                    if at_from >= at_skip and at_to >= 0:
+                        run_head, run_at = entry[: at_to + 1], entry[at_from:at_to]
                     else:
-                        if leaf != stored_leaf:
-                            detail = f"{event} of {object_type}:{object_id} no longer matches its ledger leaf"
-                            subject = f"audit entry {entry_id} (leaf {index})"
-                            problems.append((index, _ALTERED, Problem("entry.altered", subject, detail)))
+                        run_head, run_at = "\x00", None  # (no entry begins with a NUL)
+                at = run_at
+                index_at = entry.rfind(index_key)
+                object_at = entry.find(id_key, index_at)
+                if index_at < 0 or object_at < 0:
+                    keys.append(hash(entry))
+                    _altered(problems, index, entry_id, "the entry cannot be read back (no leaf index)")
+                    at = None
+                else:
+                    keys.append(hash(entry[:index_at] + entry[object_at:]))
+                    # Most entries match their leaf and record no row version: nothing more to read in them.
+                    if (
+                        leaf != stored_leaf
+                        or entry.find(no_record, object_at) < 0
+                        or entry.endswith(deleted, 0, index_at)
+                    ) and not _examine(
+                        entry, index, entry_id, leaf == stored_leaf, index_at, object_at, scan
+                    ):
+                        at = None
                 if at is None:
                     scan.monotonic = False
                 elif at != previous_at:
@@ -1319,12 +1204,7 @@ def _scan(
                         scan.monotonic = False
                     runs.append(index - start)
                     previous_at = at
-                keys.append(hash(pieces))
                 leaves.append(leaf)
-                # Only row versions (and deletes) say what a row must look like; events about an object (a
-                # log-in, an export) carry no record hash and leave its latest version as it was.
-                if record is not None or event == "delete":
-                    latest[(object_type, object_id)] = (event, record, index)
                 previous_id = entry_id
                 expected += 1
             # The block's perfect subtrees, the roots of the checkpoints inside it, then the block itself.
@@ -1469,27 +1349,60 @@ def _scans(
         pool.join()
 
 
-def _content(db: Database, leaf_index: int) -> Pieces | None:
-    """The canonical entry at ``leaf_index`` minus its position, as the scan compares entries."""
+_PG_COLUMNS = (
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated, "
+    "pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+    "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+    "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+)
+
+
+def _schema_problems(db: Database) -> list[Problem]:
+    """The trail's columns must still be generated from ``entry`` as migration 0060 made them: otherwise what
+    the trail shows could differ from the entries the ledger covers, which verify hashes."""
     with db.engine.connect() as conn:
-        entries = _Entries(conn.dialect)
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        if not entries.sqlite:
-            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
-        cursor = dbapi.cursor()
-        try:
-            cursor.execute(entries.sql(leaf_index, leaf_index + 1))
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-    if len(rows) != 1:
+        if conn.dialect.name == "postgresql":
+            # Expressions are compared as this server prints them: a temporary table made from the same
+            # definition is printed by the same rules (rolled back with the connection's transaction).
+            expected_table = entry_table_sql("postgresql", "pg_temp.pharmatrace_expected_entries", ids=False)
+            conn.exec_driver_sql(expected_table)
+            actual, expected = (
+                {row[0]: tuple(row[1:]) for row in conn.exec_driver_sql(_PG_COLUMNS, (table,))}
+                for table in ("audit_entries", "pg_temp.pharmatrace_expected_entries")
+            )
+            conn.rollback()
+            return [
+                Problem(
+                    "schema.altered",
+                    f"audit_entries.{name}",
+                    "the column is no longer generated from the hashed entry (migration 0060): "
+                    "what the trail shows may differ from what the ledger covers",
+                )
+                for name in expected
+                if name != "id" and actual.get(name) != expected[name]
+            ]
+        found = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit_entries'"
+        ).scalar()
+    if found == entry_table_sql("sqlite", '"audit_entries"'):
+        return []
+    return [
+        Problem(
+            "schema.altered",
+            "audit_entries",
+            "the table is no longer the one migration 0060 made, whose columns are generated from the "
+            "hashed entry: what the trail shows may differ from what the ledger covers",
+        )
+    ]
+
+
+def _content(db: Database, leaf_index: int) -> str | None:
+    """The stored entry at ``leaf_index`` minus its position, as the scan compares entries."""
+    with db.engine.connect() as conn:
+        found = conn.exec_driver_sql(_entries_sql(leaf_index, leaf_index + 1)).all()
+    if len(found) != 1 or type(found[0][1]) is not str:
         return None
-    try:
-        pieces, _, _ = entries.entry(rows[0])
-    except (ValueError, TypeError):
-        return None
-    return pieces
+    return _position_free(found[0][1])
 
 
 def verify(db: Database, *, workers: int | None = None, range_leaves: int = RANGE_LEAVES) -> Report:
@@ -1734,6 +1647,7 @@ def verify(db: Database, *, workers: int | None = None, range_leaves: int = RANG
         )
     if (key_warning := site_key_warning(db.state_dir)) is not None:
         report.warnings.append(key_warning)
+    problems.extend(_schema_problems(db))
     report.rows_checked = _verify_rows(db, latest, problems)
     _verify_vouched(db, report)
     return report
@@ -1872,11 +1786,10 @@ def _lookup(session: Session) -> merkle.NodeLookup:
 
 def prove(session: Session, object_type: str, object_id: str) -> dict[str, Any]:
     """One record's whole history with inclusion proofs against the newest checkpoint that covers it."""
-    columns = [getattr(AuditEntry, name) for name in ENTRY_FIELDS]
-    entries = [
-        dict(zip(ENTRY_FIELDS, row, strict=True))
-        for row in session.execute(
-            select(*columns)
+    entries: list[dict[str, Any]] = [
+        {"leaf_index": index, "entry": entry}
+        for index, entry in session.execute(
+            select(AuditEntry.leaf_index, AuditEntry.entry)
             .where(AuditEntry.object_type == object_type, AuditEntry.object_id == object_id)
             .order_by(AuditEntry.leaf_index)
         )
@@ -1898,7 +1811,7 @@ def prove(session: Session, object_type: str, object_id: str) -> dict[str, Any]:
         "entries": [
             {
                 "leaf_index": e["leaf_index"],
-                "entry": entry_bytes(e).decode(),
+                "entry": e["entry"],  # as stored: the text its leaf hashes
                 "path": [p.hex() for p in merkle.inclusion_proof(nodes, e["leaf_index"], cp.tree_size)],
             }
             for e in entries
