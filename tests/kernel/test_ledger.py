@@ -12,7 +12,7 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from databases import pg_admin, pg_url
 from helpers import behind_the_apps_back, checkpoint, new_material
 from pharmatrace.kernel import clock, crypto, ledger, merkle
-from pharmatrace.kernel.audit import AuditEntry, plain_value
+from pharmatrace.kernel.audit import ENTRY_COLUMNS, AuditEntry, pg_entry_field, plain_value
 from pharmatrace.kernel.context import Actor
 from pharmatrace.kernel.uow import UnitOfWork
 from pharmatrace.storage.engine import Database
@@ -57,12 +57,32 @@ def drop_guards(conn: Connection, table: str) -> None:
 
 
 def rewrite_entry(conn: Connection, leaf: int, old: str, new: str) -> None:
-    """Edit one stored entry's text in place (every column the trail shows is generated from it)."""
+    """Edit one stored entry's text in place, as a superuser would: on SQLite every shown column is generated
+    from it; on PostgreSQL the columns are rewritten with it, or its CHECK would refuse the row."""
+    edited = "replace(entry, :old, :new)"
+    columns = ""
+    if conn.dialect.name == "postgresql":
+        columns = "".join(
+            f", {name} = "
+            + pg_entry_field(name, pg_type).replace("(d ", f"(({edited})::jsonb ")
+            + ("::json" if name == "changes" else "")
+            for name, _, pg_type, _ in ENTRY_COLUMNS
+        )
     updated = conn.execute(
-        text("UPDATE audit_entries SET entry = replace(entry, :old, :new) WHERE leaf_index = :leaf"),
+        text(f"UPDATE audit_entries SET entry = {edited}{columns} WHERE leaf_index = :leaf"),
         {"old": old, "new": new, "leaf": leaf},
     )
     assert updated.rowcount == 1
+
+
+def insert_entry(conn: Connection, entry: bytes) -> None:
+    """Insert an entry with its leaf hash (on PostgreSQL its columns too, as appends write them)."""
+    row: dict[str, object] = {"entry": entry.decode(), "leaf_hash": merkle.leaf_hash(entry)}
+    if conn.dialect.name == "postgresql":
+        fields = json.loads(entry)
+        row.update({name: fields[name] for name, _, _, _ in ENTRY_COLUMNS})
+        row["at"] = datetime.fromisoformat(fields["at"])
+    conn.execute(ledger.insert(AuditEntry), [row])
 
 
 def swap_leaves(conn: Connection, first: int, second: int) -> None:
@@ -173,10 +193,9 @@ def test_a_replayed_entry_appended_properly(db: Database) -> None:
         conn = uow.session.connection()
         head = conn.execute(select(ledger.LedgerHead.size, ledger.LedgerHead.frontier)).one()
         entry = ledger.entry_bytes({**copy, "leaf_index": head[0]})
-        row = {"entry": entry.decode(), "leaf_hash": merkle.leaf_hash(entry)}
-        conn.execute(ledger.insert(AuditEntry), [row])
+        insert_entry(conn, entry)
         frontier = merkle.Frontier.from_json(head[0], head[1])
-        nodes = [n for n in frontier.push(row["leaf_hash"]) if n[0] >= ledger.STORED_LEVEL]
+        nodes = [n for n in frontier.push(merkle.leaf_hash(entry)) if n[0] >= ledger.STORED_LEVEL]
         if nodes:
             conn.execute(
                 ledger.insert(ledger.LedgerNode), [{"level": lv, "idx": i, "digest": d} for lv, i, d in nodes]
@@ -468,9 +487,10 @@ def test_entries_that_cannot_be_read_back_are_named(db: Database) -> None:
 
 @pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
 def test_the_columns_shown_cannot_be_written_apart_from_the_entry(db: Database) -> None:
-    """Even with every trigger gone, the database refuses to write a shown column: each is generated."""
+    """Even with every trigger gone, the database refuses to write a shown column apart from the entry: on SQLite
+    each is generated from it, on PostgreSQL a CHECK holds each to it."""
     for column, value in (("reason", "'伪造'"), ("actor_name", "'某人'"), ("at", "CURRENT_TIMESTAMP")):
-        refused = r"generated column|can only be updated to DEFAULT"
+        refused = r"generated column|violates check constraint"
         with pytest.raises(DBAPIError, match=refused), behind_the_apps_back(db) as conn:
             drop_guards(conn, "audit_entries")
             conn.execute(text(f"UPDATE audit_entries SET {column} = {value} WHERE leaf_index = 5"))
@@ -487,6 +507,39 @@ def test_a_trail_rebuilt_with_plain_columns_is_named(db: Database) -> None:
         conn.execute(text("CREATE TABLE audit_entries AS SELECT * FROM audit_entries_old"))
         conn.execute(text("DROP TABLE audit_entries_old"))
         conn.execute(text("UPDATE audit_entries SET reason = '伪造' WHERE leaf_index = 5"))
+    problems = ledger.verify(db).problems
+    assert {p.kind for p in problems} == {"schema.altered"}, [str(p) for p in problems]
+
+
+@pytest.mark.clause("SH-7.1.3.c", "TJ-10.1.1.2.a")
+@pytest.mark.parametrize(
+    "weakening",
+    [
+        "CREATE OR REPLACE FUNCTION pharmatrace_entry_matches(entry text, c_leaf_index bigint, "
+        "c_at timestamptz, c_event varchar, c_object_type varchar, c_object_id varchar, c_actor_id integer, "
+        "c_actor_login varchar, c_actor_name varchar, c_reason text, c_changes json, c_request_id varchar, "
+        "c_client_address varchar, c_record_hash varchar) RETURNS boolean LANGUAGE plpgsql IMMUTABLE "
+        "AS $$ BEGIN RETURN true; END $$",
+        "ALTER TABLE audit_entries DROP CONSTRAINT ck_audit_entries_entry",
+    ],
+    ids=["check made to pass everything", "check dropped then added unvalidated"],
+)
+def test_a_weakened_check_on_postgresql_is_named(db: Database, backend: str, weakening: str) -> None:
+    """PostgreSQL: a superuser weakens the CHECK, forges a reason shown on screen, and (second case) adds the
+    CHECK back NOT VALID so the forged row is not looked at: verify names the CHECK or its function."""
+    if backend != "postgresql":
+        pytest.skip("the CHECK is PostgreSQL's; SQLite generates the columns")
+    with behind_the_apps_back(db) as conn:
+        drop_guards(conn, "audit_entries")
+        conn.execute(text(weakening))
+        conn.execute(text("UPDATE audit_entries SET reason = '伪造' WHERE leaf_index = 5"))
+        if "DROP CONSTRAINT" in weakening:
+            conn.execute(
+                text(
+                    "ALTER TABLE audit_entries ADD CONSTRAINT ck_audit_entries_entry CHECK (pharmatrace_entry_matches("
+                    f"entry, {', '.join(name for name, _, _, _ in ENTRY_COLUMNS)})) NOT VALID"
+                )
+            )
     problems = ledger.verify(db).problems
     assert {p.kind for p in problems} == {"schema.altered"}, [str(p) for p in problems]
 

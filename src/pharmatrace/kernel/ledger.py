@@ -51,7 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pharmatrace.config import get_settings
-from pharmatrace.kernel import clock, crypto, merkle
+from pharmatrace.kernel import audit, clock, crypto, merkle
 from pharmatrace.kernel.audit import Audited, AuditEntry, entry_table_sql, plain_value
 from pharmatrace.kernel.errors import N_, PharmaTraceError
 from pharmatrace.storage.base import Base, BigIntPK, UTCDateTime
@@ -732,9 +732,15 @@ def _head(connection: Connection) -> _Head:
     return _Head(int(row[0]), frontier(row[1]), int(row[2]), checkpoint_at(row[3]))
 
 
-# Audit entries and nodes are written with the driver itself: an entry is its canonical text (the other columns
-# are generated from it by the database, ADR 0031) and its leaf hash; a batch is one statement (SQLite:
-# executemany; PostgreSQL: one round trip for the entries, the nodes and the head, from arrays).
+# Audit entries and nodes are written with the driver itself, a batch as one statement (SQLite: executemany;
+# PostgreSQL: one round trip for the entries, the nodes and the head, from arrays). An entry is its canonical text
+# and its leaf hash; on PostgreSQL also the columns, which a CHECK holds to the text (ADR 0031).
+_PG_ENTRY_COLUMNS = (
+    "entry", "leaf_hash", "leaf_index", "changes", "event", "object_type", "object_id", "actor_id",
+    "actor_login", "actor_name", "reason", "request_id", "client_address", "record_hash",
+)  # fmt: skip
+_PG_TYPES = {"leaf_index": "bigint", "leaf_hash": "bytea", "actor_id": "integer"}  # others: text
+_stored_as_given = itemgetter(*_PG_ENTRY_COLUMNS[4:])
 _parts_of = itemgetter(
     "actor_id", "actor_login", "actor_name", "client_address", "event", "object_id", "object_type", "reason",
     "record_hash", "request_id",
@@ -750,12 +756,15 @@ def _write_sql(dialect: str, checkpoint: bool) -> tuple[str, ...]:
             "INSERT INTO ledger_nodes (level, idx, digest) VALUES (?, ?, ?)",
         )
     # Arrays travel in the binary format (%b): the driver's text format escapes every element in Python.
+    columns = ", ".join(_PG_ENTRY_COLUMNS)
+    arrays = ", ".join(f"%({c})b::{_PG_TYPES.get(c, 'text')}[]" for c in _PG_ENTRY_COLUMNS)
+    selected = ", ".join("changes::json" if c == "changes" else c for c in _PG_ENTRY_COLUMNS)
     head = "size = %(size)s, frontier = %(frontier)s::json"
     if checkpoint:
         head += ", checkpoint_size = %(size)s, checkpoint_at = %(at)s::timestamptz"
     return (
-        "WITH entries AS (INSERT INTO audit_entries (entry, leaf_hash) "  # noqa: S608 - constant names
-        "SELECT * FROM unnest(%(entry)b::text[], %(leaf_hash)b::bytea[])), "
+        f"WITH entries AS (INSERT INTO audit_entries (at, {columns}) "  # noqa: S608 - constant names
+        f"SELECT %(at)s::timestamptz, {selected} FROM unnest({arrays}) AS e({columns})), "
         "nodes AS (INSERT INTO ledger_nodes (level, idx, digest) "
         "SELECT * FROM unnest(%(level)b::integer[], %(idx)b::bigint[], %(digest)b::bytea[])) "
         f"UPDATE ledger_head SET {head} WHERE id = 1",
@@ -777,7 +786,8 @@ def append(connection: Connection, rows: Sequence[dict[str, Any]], state_dir: Pa
     moment = clock.now()  # stamped under the lock, so times never go backwards along the tree
     at = plain_value(moment)
     frontier = merkle.Frontier.from_json(head.size, head.frontier)
-    entries: list[tuple[str, bytes]] = []
+    postgresql = connection.dialect.name == "postgresql"
+    entries: list[tuple[Any, ...]] = []
     nodes: list[tuple[int, int, bytes]] = []
     for offset, row in enumerate(rows):
         index = row["leaf_index"] = head.size + offset
@@ -792,7 +802,7 @@ def append(connection: Connection, rows: Sequence[dict[str, Any]], state_dir: Pa
         except TypeError:
             entry = entry_bytes(row).decode()
         row["leaf_hash"] = leaf = merkle.leaf_hash(entry.encode())
-        entries.append((entry, leaf))
+        entries.append((entry, leaf, index, changes, *_stored_as_given(row)) if postgresql else (entry, leaf))
         nodes += frontier.push(leaf, STORED_LEVEL)
     settings = get_settings()
     due = head.checkpoint_at is None or (
@@ -800,11 +810,11 @@ def append(connection: Connection, rows: Sequence[dict[str, Any]], state_dir: Pa
         or moment - head.checkpoint_at >= timedelta(seconds=settings.checkpoint_seconds)
     )
     pending = [_checkpoint(connection, frontier, moment, state_dir)] if due else []
-    if connection.dialect.name == "postgresql":
+    if postgresql:
         (statement,) = _write_sql("postgresql", due)
-        texts, leaves = [list(column) for column in zip(*entries, strict=True)]
+        columns = [list(column) for column in zip(*entries, strict=True)]
         levels, indexes, digests = [list(c) for c in zip(*nodes, strict=True)] if nodes else ([], [], [])
-        parameters: dict[str, Any] = {"entry": texts, "leaf_hash": leaves}
+        parameters: dict[str, Any] = dict(zip(_PG_ENTRY_COLUMNS, columns, strict=True))
         parameters.update(level=levels, idx=indexes, digest=digests, at=moment)
         parameters.update(size=frontier.size, frontier=json.dumps(frontier.to_json()))
         connection.exec_driver_sql(statement, parameters)
@@ -1355,32 +1365,64 @@ _PG_COLUMNS = (
     "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped"
 )
+_PG_CHECKS = (
+    "SELECT pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+    "WHERE conrelid = %s::regclass AND conname = 'ck_audit_entries_entry'"
+)
+_SHOWN_APART = "what the trail shows may differ from what the ledger covers"
+
+
+def _pg_schema_problems(conn: Connection) -> list[Problem]:
+    """PostgreSQL: the columns, the CHECK that holds them to the entry (validated: every row satisfies it) and
+    the function it calls, as migration 0060 made them. The expected ones are a temporary table made from the
+    same definition in this session, so the comparison does not depend on how this server prints them."""
+    bodies = (
+        conn.exec_driver_sql("SELECT prosrc FROM pg_proc WHERE proname = 'pharmatrace_entry_matches'")
+        .scalars()
+        .all()
+    )
+    if bodies != [audit.PG_ENTRY_MATCHES_BODY]:
+        return [
+            Problem(
+                "schema.altered",
+                "pharmatrace_entry_matches",
+                f"the function that holds the trail's columns to the hashed entries was changed or removed: {_SHOWN_APART}",
+            )
+        ]
+    conn.exec_driver_sql(entry_table_sql("postgresql", "pg_temp.pharmatrace_expected_entries", ids=False))
+    tables = ("audit_entries", "pg_temp.pharmatrace_expected_entries")
+    actual, expected = (
+        {row[0]: tuple(row[1:]) for row in conn.exec_driver_sql(_PG_COLUMNS, (t,))} for t in tables
+    )
+    checks, expected_checks = (conn.exec_driver_sql(_PG_CHECKS, (t,)).all() for t in tables)
+    conn.rollback()
+    problems = [
+        Problem(
+            "schema.altered",
+            f"audit_entries.{name}",
+            f"the column is not as migration 0060 made it: {_SHOWN_APART}",
+        )
+        for name in expected
+        if name != "id" and actual.get(name) != expected[name]
+    ]
+    if [tuple(check) for check in checks] != [(expected_checks[0][0], True)]:
+        problems.append(
+            Problem(
+                "schema.altered",
+                "audit_entries.ck_audit_entries_entry",
+                "the CHECK that holds the columns to the hashed entry is missing, changed or not validated: "
+                + _SHOWN_APART,
+            )
+        )
+    return problems
 
 
 def _schema_problems(db: Database) -> list[Problem]:
-    """The trail's columns must still be generated from ``entry`` as migration 0060 made them: otherwise what
-    the trail shows could differ from the entries the ledger covers, which verify hashes."""
+    """The trail's columns must still come from ``entry`` as migration 0060 made them (generated on SQLite, held
+    by a CHECK on PostgreSQL): otherwise what the trail shows could differ from the entries verify hashes."""
     with db.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
-            # Expressions are compared as this server prints them: a temporary table made from the same
-            # definition is printed by the same rules (rolled back with the connection's transaction).
-            expected_table = entry_table_sql("postgresql", "pg_temp.pharmatrace_expected_entries", ids=False)
-            conn.exec_driver_sql(expected_table)
-            actual, expected = (
-                {row[0]: tuple(row[1:]) for row in conn.exec_driver_sql(_PG_COLUMNS, (table,))}
-                for table in ("audit_entries", "pg_temp.pharmatrace_expected_entries")
-            )
-            conn.rollback()
-            return [
-                Problem(
-                    "schema.altered",
-                    f"audit_entries.{name}",
-                    "the column is no longer generated from the hashed entry (migration 0060): "
-                    "what the trail shows may differ from what the ledger covers",
-                )
-                for name in expected
-                if name != "id" and actual.get(name) != expected[name]
-            ]
+            return _pg_schema_problems(conn)
         found = conn.exec_driver_sql(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit_entries'"
         ).scalar()
@@ -1390,8 +1432,7 @@ def _schema_problems(db: Database) -> list[Problem]:
         Problem(
             "schema.altered",
             "audit_entries",
-            "the table is no longer the one migration 0060 made, whose columns are generated from the "
-            "hashed entry: what the trail shows may differ from what the ledger covers",
+            f"the table is no longer the one migration 0060 made, whose columns are generated from the hashed entry: {_SHOWN_APART}",
         )
     ]
 
