@@ -13,9 +13,14 @@ import contextlib
 import fcntl
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -101,9 +106,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 # --- databases ------------------------------------------------------------------------------------
-# Each template is built once per run, by whichever xdist worker asks first, and shared: the others wait for it
-# (a file lock in the run's shared temporary directory). At start-up the second worker builds the PostgreSQL
-# template while the first builds the SQLite one. The run's controller drops the PostgreSQL template at the end.
+# Each template is built once per run and shared by every xdist worker. Its build starts in a process of its own
+# as soon as a worker has collected tests that need it (``pytest_collection_finish``): both templates are built at
+# once, whichever test comes first, while the workers run the tests that need neither; a test that needs one waits
+# for it (a file lock in the run's shared temporary directory). The controller drops the PostgreSQL template at
+# the end.
+
+PG_DOWN_EXIT = 3  # the exit status of a template build that found no PostgreSQL server
+_builders: list[threading.Thread] = []  # this process's background builds, joined before it ends
 
 
 def shared_dir(factory: pytest.TempPathFactory) -> Path:
@@ -112,24 +122,102 @@ def shared_dir(factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-def built_once(shared: Path, kind: str, build: Callable[[Path], str]) -> str:
-    """``build(directory)`` once per run under a lock; every later caller gets what the first one recorded."""
-    done = shared / f"{kind}.built"
+class PostgresDown(Exception):
+    pass
+
+
+def templates_wanted(items: list[pytest.Item]) -> set[str]:
+    """The templates the collected tests copy: through ``db`` on their ``backend``, or directly."""
+    wanted: set[str] = set()
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec is not None else None
+        names = getattr(item, "fixturenames", ())
+        if backend == "sqlite" or "sqlite_template" in names:
+            wanted.add("sqlite")
+        if backend == "postgresql" or "pg_template" in names or "pg_copies" in names:
+            wanted.add("postgresql")
+    return wanted
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    factory: pytest.TempPathFactory | None = getattr(session.config, "_tmp_path_factory", None)
+    if session.config.option.collectonly or factory is None:
+        return
+    for kind in sorted(templates_wanted(session.items)):
+        start_build(shared_dir(factory), kind)
+
+
+def outcome(shared: Path, kind: str) -> tuple[str, str] | None:
+    """What the build of ``kind`` left: ("built", the template) or ("failed", why); None before it ends."""
+    for state in ("built", "failed"):
+        path = shared / f"{kind}.{state}"
+        if path.exists():
+            return state, path.read_text()
+    return None
+
+
+def start_build(shared: Path, kind: str) -> None:
+    """Build ``kind``'s template in the background, unless it is built, has failed or is being built."""
+    lock = open(shared / f"{kind}.lock", "w")  # noqa: SIM115 (held until the build's thread ends)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # being built, by another worker or this one
+        lock.close()
+        return
+    if outcome(shared, kind) is not None:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+        return
+
+    def build_and_unlock() -> None:
+        try:
+            build(shared, kind)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+
+    thread = threading.Thread(target=build_and_unlock, name=f"{kind}-template", daemon=True)
+    _builders.append(thread)
+    thread.start()
+
+
+def build(shared: Path, kind: str) -> None:
+    """Build ``kind``'s template in a process of its own (this file run as a script, ``build_template``), under
+    ``kind``'s lock: it records ``kind.built``; a failure is recorded as ``kind.failed`` with the end of its log."""
+    directory = shared / kind
+    shutil.rmtree(directory, ignore_errors=True)  # what an interrupted attempt left
+    directory.mkdir()
+    log = shared / f"{kind}.log"
+    with open(log, "wb") as out:
+        status = subprocess.call(
+            [sys.executable, __file__, kind, str(directory)], stdout=out, stderr=subprocess.STDOUT
+        )
+    if outcome(shared, kind) is None:
+        lines = log.read_text(errors="replace").strip().splitlines() or [f"exit status {status}"]
+        why = f"postgres-down:{lines[-1]}" if status == PG_DOWN_EXIT else "\n".join(lines[-40:])
+        (shared / f"{kind}.failed").write_text(why)
+
+
+def template(shared: Path, kind: str) -> str:
+    """``kind``'s template: waits for its build, started at collection or here; raises what made it fail."""
+    start_build(shared, kind)
     with open(shared / f"{kind}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if not done.exists():
-                directory = shared / kind
-                shutil.rmtree(directory, ignore_errors=True)  # what a failed attempt left
-                directory.mkdir()
-                done.write_text(build(directory))
-            return done.read_text()
+            ended = outcome(shared, kind)
+            if ended is None:  # its builder was stopped before it could tell
+                build(shared, kind)
+                ended = outcome(shared, kind)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-class PostgresDown(Exception):
-    pass
+    assert ended is not None
+    state, what = ended
+    if state == "built":
+        return what
+    if what.startswith("postgres-down:"):
+        raise PostgresDown(what.removeprefix("postgres-down:"))
+    raise RuntimeError(f"the {kind} demo plant template could not be built ({shared / kind}.log):\n{what}")
 
 
 def build_sqlite_template(directory: Path) -> str:
@@ -161,16 +249,41 @@ def build_pg_template(directory: Path) -> str:
     finally:
         admin.dispose()
     db.dispose()
+    compact_template(name)
+    return name
+
+
+def compact_template(name: str) -> None:
+    """Rewrite what the build churned, for a smaller copy per test (37 MB → 29 MB): the catalogues the migrations
+    rewrote over and over and the tables the seed updated or deleted in (the ledger head, the trace codes). The
+    other tables hold only what was inserted and would be rewritten as they are: ``VACUUM FULL`` of the whole
+    database gave the same size, in 1.3–5.8 s instead of 0.3–0.6 s."""
     compact = create_engine(pg_url(name), isolation_level="AUTOCOMMIT")
     with compact.connect() as conn:
-        conn.execute(text("VACUUM FULL"))  # the catalogues the migrations churned: a smaller copy per test
+        # the seed's sessions have closed: their statistics reach the cumulative statistics as they end
+        others = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        for _ in range(50):
+            if not conn.scalar(others):
+                break
+            time.sleep(0.1)
+        churned = conn.scalars(
+            text(
+                "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'r' AND NOT c.relisshared AND n.nspname = 'pg_catalog'"
+                " UNION ALL SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables"
+                " WHERE n_tup_upd + n_tup_del > 0"
+            )
+        ).all()
+        conn.execute(text("VACUUM FULL " + ", ".join(churned)))
     compact.dispose()
-    return name
 
 
 def pg_template_name(shared: Path) -> str:
     try:
-        return built_once(shared, "postgresql", build_pg_template)
+        return template(shared, "postgresql")
     except PostgresDown as error:
         if not _pg_down_reason:
             _pg_down_reason.append(str(error))
@@ -178,15 +291,8 @@ def pg_template_name(shared: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
-    shared = shared_dir(tmp_path_factory)
-    wanted = any("[postgresql" in item.nodeid for item in request.session.items)
-    if wanted and os.environ.get("PYTEST_XDIST_WORKER") == "gw1":  # builds the other template meanwhile
-        with contextlib.suppress(
-            BaseException
-        ):  # asked for again, and reported, by the first PostgreSQL test
-            pg_template_name(shared)
-    return Path(built_once(shared, "sqlite", build_sqlite_template))
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(template(shared_dir(tmp_path_factory), "sqlite"))
 
 
 def copy_state(template_dir: Path, target: Path) -> Path:
@@ -209,15 +315,21 @@ def pg_server() -> Iterator[Engine]:
 
 
 class PgCopies:
-    """Each test's copy of the PostgreSQL template, made before the test asks for it and dropped after it, in
-    one background thread per worker. ``DROP DATABASE`` waits for a checkpoint and ``CREATE DATABASE`` copies
-    26 MB: about 0.5 s a test spent waiting on the server, now spent while the next test runs. The thread works
-    in order: the next copy is queued before the last test's drop, so a test never waits for a drop."""
+    """Each test's copy of the PostgreSQL template, made before the test asks for it and dropped after it, off the
+    test's path: one background thread per worker creates the next copy, others drop the used ones.
+    ``CREATE DATABASE`` copies 29 MB (about 0.1 s); ``DROP DATABASE`` waits for a checkpoint (0.5–1.5 s when
+    the other worker's copies are being written out). In one thread each copy waited for the last drop, and a
+    PostgreSQL test for both. Drops run side by side, so that one checkpoint serves several of them; when more
+    than ``MAX_PENDING_DROPS`` are still under way, ``give_back`` waits, so the copies left on disk stay few."""
+
+    MAX_PENDING_DROPS = 4
 
     def __init__(self, admin: Engine, template: str) -> None:
         self._admin, self._template = admin, template
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-copies")
+        self._drops = ThreadPoolExecutor(max_workers=self.MAX_PENDING_DROPS, thread_name_prefix="pg-drops")
         self._next: Future[str] | None = None
+        self._pending: deque[Future[None]] = deque()
 
     def _create(self) -> str:
         name = f"pt_t_{uuid.uuid4().hex[:12]}"
@@ -235,13 +347,18 @@ class PgCopies:
         return name
 
     def give_back(self, name: str) -> None:
-        self._thread.submit(self._drop, name)
+        self._pending.append(self._drops.submit(self._drop, name))
+        while self._pending and self._pending[0].done():
+            self._pending.popleft()
+        if len(self._pending) > self.MAX_PENDING_DROPS:
+            self._pending.popleft().exception()  # waits; a failed drop leaves a copy behind, as before
 
     def close(self) -> None:
         if self._next is not None:
             with contextlib.suppress(Exception):
-                self._thread.submit(self._drop, self._next.result())
+                self._drops.submit(self._drop, self._next.result())
         self._thread.shutdown(wait=True)
+        self._drops.shutdown(wait=True)
 
 
 @pytest.fixture(scope="session")
@@ -253,6 +370,8 @@ def pg_copies(pg_template: str, pg_server: Engine) -> Iterator[PgCopies]:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The controller (or the only process) drops the shared PostgreSQL template once every worker is done."""
+    for thread in _builders:  # a build this process started, which another worker may be waiting for
+        thread.join()
     if hasattr(session.config, "workerinput"):
         return
     factory: pytest.TempPathFactory | None = getattr(session.config, "_tmp_path_factory", None)
@@ -312,3 +431,22 @@ def cli(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
+
+
+def build_template(kind: str, directory: Path) -> int:
+    """``python tests/conftest.py KIND DIRECTORY``: the background build of a template (``build``)."""
+    import warnings
+
+    # as strict as a build in a test's set-up was: pyproject's filterwarnings
+    warnings.filterwarnings("error", category=DeprecationWarning, module="pharmatrace.*")
+    try:
+        made = build_sqlite_template(directory) if kind == "sqlite" else build_pg_template(directory)
+    except PostgresDown as error:
+        print(error)  # the reason, on the log's last line
+        return PG_DOWN_EXIT
+    (directory.parent / f"{kind}.built").write_text(made)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(build_template(sys.argv[1], Path(sys.argv[2])))
