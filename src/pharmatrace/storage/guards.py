@@ -341,7 +341,10 @@ def grant_app_role() -> None:
     op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
     # A table is listed before the migration that creates it has run: revoke on those that exist.
-    present = [table for table in APPEND_ONLY_TABLES if sa.inspect(op.get_bind()).has_table(table)]
+    existing = set(
+        op.get_bind().exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").scalars()
+    )
+    present = [table for table in APPEND_ONLY_TABLES if table in existing]
     op.execute(f"REVOKE UPDATE ON {', '.join([*present, 'alembic_version'])} FROM {APP_ROLE}")
     op.execute(f"REVOKE INSERT ON alembic_version FROM {APP_ROLE}")
     op.execute(f"GRANT DELETE ON {', '.join(DELETABLE_TABLES)} TO {APP_ROLE}")
