@@ -1093,16 +1093,19 @@ def _altered(problems: list[tuple[int, int, Problem]], index: int, entry_id: Any
     )
 
 
-def _examine(
-    entry: str, index: int, entry_id: Any, matches: bool, index_at: int, object_at: int, scan: _Scan
-) -> bool:
+def _examine(data: bytes, index: int, entry_id: Any, matches: bool, scan: _Scan) -> bool:
     """An entry that records a row version or a delete, or does not match its leaf: note the version and name
     the mismatch. False when the entry does not read as one (its time is then not trusted either)."""
     try:
+        entry = data.decode()
+        index_at = entry.rfind(_INDEX_KEY)
+        object_at = entry.find(_ID_KEY, index_at)
+        if index_at < 0 or object_at < 0:
+            raise ValueError("no leaf index")
         # Only row versions (and deletes) say what a row must look like; events about an object (a log-in,
         # an export) carry no record hash and leave its latest version as it was.
         version = _latest_of(entry, index_at, object_at)
-    except ValueError as error:
+    except ValueError as error:  # (UnicodeDecodeError is one)
         _altered(scan.problems, index, entry_id, f"the entry cannot be read back ({error})")
         return False
     if not matches:
@@ -1136,14 +1139,25 @@ def _scan(
     next_size = 0
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
-    if conn.dialect.name == "sqlite":
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:  # the entries as their UTF-8 bytes, what the leaves hash: nothing decoded and encoded again
+        text_factory, dbapi.text_factory = dbapi.text_factory, bytes
         cursor = dbapi.cursor()
     else:
         cursor = dbapi.cursor(name="pharmatrace_ledger_verify")
     new_leaf = merkle.leaf_state().copy
-    at_key, index_key, id_key = _AT_KEY, _INDEX_KEY, _ID_KEY
-    no_record, deleted = _RECORD_KEY + "null,", '"event":"delete"'
-    run_head, run_at = "\x00", None
+    at_key, index_key, id_key = _AT_KEY.encode(), _INDEX_KEY.encode(), _ID_KEY.encode()
+    no_record, deleted = (_RECORD_KEY + "null,").encode(), b'"event":"delete"'
+    # (keys with the quotes around string values: a JSON string cannot hold an unescaped quote)
+    record_key, type_key, reason_key = b',"record_hash":"', b'","object_type":"', b'","reason":'
+    event_key, latest = b',"event":"', scan.latest
+    event_skip, record_skip, type_skip, id_skip = (
+        len(event_key),
+        len(record_key),
+        len(type_key),
+        len(_ID_KEY) + 1,
+    )
+    run_head, run_at, run_state, run_skip = b"\x00", None, merkle.leaf_state(), 0
     at_skip = len(at_key)
     expected = start
     previous_at: str | None = None
@@ -1169,37 +1183,67 @@ def _scan(
                 if entry_id <= previous_id:
                     detail = f"entry id {entry_id} after {previous_id}"
                     problems.append((index, _REORDERED, Problem("entry.reordered", f"leaf {index}", detail)))
-                if type(entry) is not str:
-                    entry = repr(entry)
+                # (SQLite cannot hold anything but text there: its columns are generated from it as JSON)
+                data = entry if type(entry) is bytes else entry.encode() if type(entry) is str else None
+                if data is None:
+                    data = repr(entry).encode()
                     _altered(problems, index, entry_id, "the entry is not text")
-                state = new_leaf()
-                state.update(entry.encode())
-                leaf = state.digest()
-                # The entries of one transaction begin alike up to their time: it is read once per run.
-                if not entry.startswith(run_head):
-                    at_from = entry.find(at_key) + at_skip
-                    at_to = entry.find('"', at_from)
+                # The entries of one transaction begin alike up to their time: it is read once per run, and SM3
+                # absorbs that beginning once per run (each entry continues a copy; the leaf is the same).
+                if not data.startswith(run_head):
+                    at_from = data.find(at_key) + at_skip
+                    at_to = data.find(b'"', at_from)
                     if at_from >= at_skip and at_to >= 0:
-                        run_head, run_at = entry[: at_to + 1], entry[at_from:at_to]
+                        run_head, run_at = data[: at_to + 1], data[at_from:at_to].decode(errors="replace")
+                        run_state, run_skip = new_leaf(), len(run_head)
+                        run_state.update(run_head)
                     else:
-                        run_head, run_at = "\x00", None  # (no entry begins with a NUL)
+                        run_head, run_at = b"\x00", None  # (no entry begins with a NUL)
+                        run_state, run_skip = merkle.leaf_state(), 0
+                state = run_state.copy()
+                state.update(data[run_skip:])
+                leaf = state.digest()
                 at = run_at
-                index_at = entry.rfind(index_key)
-                object_at = entry.find(id_key, index_at)
+                index_at = data.rfind(index_key)
+                object_at = data.find(id_key, index_at)
                 if index_at < 0 or object_at < 0:
-                    keys.append(hash(entry))
+                    keys.append(hash(data))
                     _altered(problems, index, entry_id, "the entry cannot be read back (no leaf index)")
                     at = None
                 else:
-                    keys.append(hash(entry[:index_at] + entry[object_at:]))
-                    # Most entries match their leaf and record no row version: nothing more to read in them.
-                    if (
-                        leaf != stored_leaf
-                        or entry.find(no_record, object_at) < 0
-                        or entry.endswith(deleted, 0, index_at)
-                    ) and not _examine(
-                        entry, index, entry_id, leaf == stored_leaf, index_at, object_at, scan
-                    ):
+                    keys.append(hash((data[:index_at], data[object_at:])))
+                    # An entry that matches its leaf records no row version, or one whose object and event need
+                    # no unescaping (read at once); anything else is examined field by field.
+                    examine = leaf != stored_leaf
+                    if not examine:
+                        record_at = data.find(record_key, object_at)
+                        if record_at < 0:  # no record hash: an event about an object, not a version of it
+                            examine = data.find(no_record, object_at) < 0 or data.endswith(
+                                deleted, 0, index_at
+                            )
+                        else:  # object, event and record hash where the canonical layout puts them
+                            type_at = data.find(type_key, object_at)
+                            type_end = data.find(reason_key, type_at)
+                            event_at = data.rfind(event_key, 0, index_at) + event_skip
+                            object_id = data[object_at + id_skip : type_at]
+                            object_type = data[type_at + type_skip : type_end]
+                            event = data[event_at : index_at - 1]
+                            record = data[record_at + record_skip : record_at + record_skip + 64]
+                            if (
+                                type_at < 0
+                                or type_end < 0
+                                or event_at < event_skip
+                                or data[object_at + id_skip - 1] != 0x22
+                                or b"\\" in object_id + object_type + event
+                            ):
+                                examine = True
+                            else:
+                                latest[(object_type.decode(), object_id.decode())] = (
+                                    event.decode(),
+                                    record.decode(),
+                                    index,
+                                )
+                    if examine and not _examine(data, index, entry_id, leaf == stored_leaf, scan):
                         at = None
                 if at is None:
                     scan.monotonic = False
@@ -1228,6 +1272,8 @@ def _scan(
             rows = [] if scan.stopped else cursor.fetchmany(block)
     finally:
         cursor.close()
+        if sqlite:
+            dbapi.text_factory = text_factory
     scan.end = expected
     scan.last_id, scan.last_at = (previous_id if expected > start else None), previous_at
     scan.subtrees = frontier.subtrees
