@@ -102,6 +102,9 @@ def _generated(name: str) -> str:
     return f"json_extract(entry, '$.{name}')"
 
 
+UOW_REFUSAL = "pharmatrace: INSERT on audit_entries outside the unit of work is refused"
+
+
 def entry_table_sql(dialect: str, table: str, *, ids: bool = True) -> str:
     """CREATE TABLE for the audit entries under ``table`` (the migration builds it under another name);
     ``ids=False``: PostgreSQL's ``id`` without its sequence (for comparing the other columns)."""
@@ -122,8 +125,10 @@ def entry_table_sql(dialect: str, table: str, *, ids: bool = True) -> str:
         lines.append(
             f"CONSTRAINT ck_audit_entries_entry CHECK (pharmatrace_entry_matches(entry, {', '.join(_NAMES)}))"
         )
-    else:  # the rowid
+    else:  # the rowid; and the unit-of-work guard as a CHECK: a trigger would have SQLite compute every
+        # generated column twice per insert (its NEW row too), a CHECK only once (guards.uow_only, SH-7.1.3.b)
         lines.append("CONSTRAINT pk_audit_entries PRIMARY KEY (id)")
+        lines.append(f'CONSTRAINT "{UOW_REFUSAL}" CHECK (pharmatrace_uow() IS 1)')
     return f"CREATE TABLE {table} (\n\t" + ", \n\t".join(lines) + "\n)"
 
 

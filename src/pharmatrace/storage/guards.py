@@ -164,8 +164,9 @@ END $$;
 """
 
 
-def uow_only(table: str) -> None:
-    """Refuse INSERT, UPDATE and DELETE on ``table`` unless the unit of work marked the transaction.
+def uow_only(table: str, sqlite_verbs: tuple[str, ...] = ("INSERT", "UPDATE", "DELETE")) -> None:
+    """Refuse INSERT, UPDATE and DELETE on ``table`` unless the unit of work marked the transaction (on SQLite
+    only ``sqlite_verbs``: a table may refuse the others itself, as ``audit_entries`` refuses INSERT by a CHECK).
 
     Closes the gap of ORM-event audit (bulk updates, raw SQL, other clients): such writes are refused.
     A database superuser can still forge the marker; ``pharmatrace ledger verify`` then names the row.
@@ -178,7 +179,7 @@ def uow_only(table: str) -> None:
         )
         op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_uow_only")
         return
-    for verb in ("INSERT", "UPDATE", "DELETE"):
+    for verb in sqlite_verbs:
         op.execute(
             f"CREATE TRIGGER {table}_uow_only_{verb.lower()} BEFORE {verb} ON {table} "
             f"WHEN {UOW_FUNCTION}() IS NOT 1 "

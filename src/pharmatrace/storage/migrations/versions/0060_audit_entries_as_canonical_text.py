@@ -27,6 +27,7 @@ from alembic import op
 import pharmatrace.storage.base
 from pharmatrace.kernel.audit import PG_ENTRY_MATCHES_FUNCTION, PG_ENTRY_MATCHES_SIGNATURE, entry_table_sql
 from pharmatrace.storage import guards
+from pharmatrace.storage.engine import mark_unit_of_work, unmark_unit_of_work
 
 revision = "0060"
 down_revision = "0059"
@@ -95,7 +96,7 @@ def _entries(bind: sa.Connection) -> Iterator[list[dict[str, Any]]]:
         last = rows[-1]["id"]
 
 
-def _rename_and_guard(postgresql: bool) -> None:
+def _rename_and_guard(postgresql: bool, entry_guarded: bool) -> None:
     op.execute("DROP TABLE audit_entries")
     op.execute("ALTER TABLE audit_entries_new RENAME TO audit_entries")
     if postgresql:
@@ -106,7 +107,11 @@ def _rename_and_guard(postgresql: bool) -> None:
     for statement in _INDEXES:
         op.execute(statement)
     guards.append_only("audit_entries")
-    guards.uow_only("audit_entries")
+    # SQLite: the table's own CHECK refuses an INSERT outside the unit of work (see entry_table_sql)
+    guards.uow_only(
+        "audit_entries",
+        sqlite_verbs=("UPDATE", "DELETE") if entry_guarded else ("INSERT", "UPDATE", "DELETE"),
+    )
     guards.grant_app_role()
 
 
@@ -123,11 +128,15 @@ def upgrade() -> None:
         "audit_entries_new", sa.MetaData(), sa.Column("id", _ID), sa.Column("entry", sa.Text()), *written
     )
     names = set(new.c.keys())
-    for batch in _entries(bind):
-        bind.execute(sa.insert(new), [{k: v for k, v in row.items() if k in names} for row in batch])
+    mark_unit_of_work(bind)  # (SQLite's table refuses rows otherwise, by its CHECK)
+    try:
+        for batch in _entries(bind):
+            bind.execute(sa.insert(new), [{k: v for k, v in row.items() if k in names} for row in batch])
+    finally:
+        unmark_unit_of_work(bind)
     if postgresql:  # the ids go on from the same sequence, which must outlive the old table
         op.execute("ALTER SEQUENCE audit_entries_id_seq OWNED BY audit_entries_new.id")
-    _rename_and_guard(postgresql)
+    _rename_and_guard(postgresql, entry_guarded=not postgresql)
 
 
 def downgrade() -> None:
@@ -147,6 +156,6 @@ def downgrade() -> None:
     )
     if postgresql:
         op.execute("ALTER SEQUENCE audit_entries_id_seq OWNED BY audit_entries_new.id")
-    _rename_and_guard(postgresql)
+    _rename_and_guard(postgresql, entry_guarded=False)
     if postgresql:
         op.execute(f"DROP FUNCTION {PG_ENTRY_MATCHES_SIGNATURE}")
