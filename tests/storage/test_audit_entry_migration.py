@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from helpers import behind_the_apps_back
+from helpers import behind_the_apps_back, unguarded
 from pharmatrace.kernel import clock, ledger, merkle
 from pharmatrace.kernel.audit import AuditEntry
 from pharmatrace.storage.engine import Database, mark_unit_of_work
@@ -31,17 +31,6 @@ BEFORE = {
 }  # fmt: skip
 
 
-def _drop_guards(conn: object, backend: str) -> None:
-    if backend == "sqlite":
-        names = conn.execute(  # type: ignore[attr-defined]
-            text("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_entries'")
-        )
-        for name in list(names.scalars()):
-            conn.execute(text(f"DROP TRIGGER {name}"))  # type: ignore[attr-defined]
-    else:
-        conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER ALL"))  # type: ignore[attr-defined]
-
-
 def _append_before_0060(db: Database) -> int:
     """At revision 0059: one entry appended the old way, with its leaf, nodes and head."""
     with db.engine.begin() as conn:
@@ -60,9 +49,7 @@ def _append_before_0060(db: Database) -> int:
     return int(head[0])
 
 
-def test_every_leaf_survives_the_migration_and_an_earlier_alteration_stays_named(
-    db: Database, backend: str
-) -> None:
+def test_every_leaf_survives_the_migration_and_an_earlier_alteration_stays_named(db: Database) -> None:
     from alembic import command
 
     with db.engine.connect() as conn:
@@ -80,7 +67,7 @@ def test_every_leaf_survives_the_migration_and_an_earlier_alteration_stays_named
         ).scalar_one()
     assert stored != ledger.canonical_text(BEFORE["changes"])  # not canonical: spelt out by the migration
     with behind_the_apps_back(db) as conn:  # and one entry altered before the upgrade
-        _drop_guards(conn, backend)
+        unguarded(conn, "audit_entries")
         conn.execute(text("UPDATE audit_entries SET reason = '改' WHERE leaf_index = 5"))
 
     command.upgrade(alembic_config(db.engine), "head")

@@ -36,11 +36,6 @@ depends_on = None
 
 BATCH = 5000
 
-_FIELDS = (
-    "leaf_index", "at", "event", "object_type", "object_id", "actor_id", "actor_login", "actor_name",
-    "reason", "changes", "request_id", "client_address", "record_hash",
-)  # fmt: skip
-
 
 def _old_columns() -> list[sa.Column[Any]]:
     """The table's columns after ``id`` as 0003 left them: these types decode the values as verify's reference
@@ -150,7 +145,7 @@ def downgrade() -> None:
     )
     key = [] if postgresql else [sa.PrimaryKeyConstraint("id", name="pk_audit_entries")]
     op.create_table("audit_entries_new", identity, *_old_columns(), *key)
-    columns = ", ".join(("id", *_FIELDS, "leaf_hash"))
+    columns = ", ".join(["id", *(column.name for column in _old_columns())])
     op.execute(
         f"INSERT INTO audit_entries_new ({columns}) SELECT {columns} FROM audit_entries ORDER BY id"  # noqa: S608
     )
