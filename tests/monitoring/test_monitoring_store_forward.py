@@ -561,7 +561,9 @@ def test_a_torn_journal_tail_is_dropped_and_the_rest_forwarded_once(db: Database
     assert asyncio.run(collector.run(asyncio.Queue(), limit=0)) == 0  # on start: what the earlier runs left
     assert collector.journal is not None and collector.journal.dropped_bytes == len(tail) // 2
     assert collector.results[0] == first  # the re-sent batch is the same ingest (its key), not a second one
-    assert [r.duplicates for r in collector.results] == [0, 0, 0] and collector.forwarded == 18
+    # the two batches after it waited together: one ingest, under the key of the first of them
+    assert [(r.batch_key, r.stored, r.duplicates) for r in collector.results[1:]] == [(batches[1].key, 12, 0)]
+    assert collector.forwarded == 18
     assert_same(sent, stored_of(db, tags))
     assert path.stat().st_size == 0
 
@@ -607,6 +609,62 @@ def test_a_torn_journal_tail_is_dropped_and_the_rest_forwarded_once(db: Database
         journal.append(sent[:2])
     result = CliRunner().invoke(monitoring_app, ["buffer", stray])
     assert result.exit_code == 0 and f"{stray}: 2 values in 1 batches pending" in result.output, result.output
+
+
+@pytest.mark.clause("SH-8.4.3", "SH-8.4.1", "TJ-10.1.3.3.a")
+def test_batches_waiting_together_go_as_one_ingest_found_again_by_its_first_key(db: Database) -> None:
+    run = uuid.uuid4().hex[:8]
+    code, tags, _ = source_of(db, run)
+    sent = readings(tags, 20, datetime(2026, 11, 29, 5, 0, tzinfo=UTC))  # 40 readings
+    with Journal.open(db.state_dir, code) as journal:
+        batches = [journal.append(sent[i : i + 4]) for i in range(0, 40, 4)]
+        # the first batch, then those after it while the run holds at most so many readings
+        assert [b.seq for b in journal.pending_run(12)] == [b.seq for b in batches[:3]]
+        assert [b.seq for b in journal.pending_run(15)] == [b.seq for b in batches[:3]]
+        assert [b.seq for b in journal.pending_run(1)] == [batches[0].seq]  # a first batch over it goes alone
+        whole = journal.pending_run(1000)
+        assert [buffer.encode_reading(r) for b in whole for r in b.readings] == [
+            buffer.encode_reading(r) for r in sent
+        ]
+        with pytest.raises(Conflict, match="Batch 999 is not pending"):
+            journal.forwarded(batches[0].seq, 999)
+        with pytest.raises(Conflict, match="not the next to forward"):
+            journal.forwarded(batches[1].seq, batches[2].seq)
+        assert journal.pending_readings == 40  # nothing marked
+    # an earlier collector stored a run of three batches under the first one's key, then died before marking it
+    first = historian.ingest(db, code, [r for b in batches[:3] for r in b.readings], batch_key=batches[0].key)
+    assert first is not None
+    collector = Collector(db, code, forward_size=16)
+    assert asyncio.run(collector.run(asyncio.Queue(), limit=0)) == 0
+    assert collector.results[0] == first  # found again: not stored twice
+    assert [(r.batch_key, r.stored, r.duplicates) for r in collector.results[1:]] == [
+        (batches[3].key, 16, 0),
+        (batches[7].key, 12, 0),
+    ]
+    assert collector.forwarded == 40
+    assert_same(sent, stored_of(db, tags))
+
+    # an ingest under a run's first key that no run of the journal's batches makes: refused, nothing marked
+    more = readings(tags, 4, datetime(2026, 11, 29, 6, 0, tzinfo=UTC))
+    with Journal.open(db.state_dir, code) as journal:
+        odd = journal.append(more[:4])
+        journal.append(more[4:])
+    historian.ingest(db, code, more[:3], batch_key=odd.key)
+    with pytest.raises(Conflict, match="holds 3 readings, which no run of the journal's batches makes"):
+        asyncio.run(Collector(db, code).run(asyncio.Queue(), limit=0))
+    assert buffer.status(db.state_dir, code).pending_readings == 8
+
+    # one mark says a whole run is forwarded, and says it after the journal is opened again
+    other = f"{code}J"
+    path = buffer.journal_dir(db.state_dir, other) / buffer.JOURNAL
+    with Journal.open(db.state_dir, other) as journal:
+        marked = [journal.append(sent[i : i + 4]) for i in (0, 4, 8)]
+        size = path.stat().st_size
+        journal.forwarded(marked[0].seq, marked[1].seq)
+        assert path.stat().st_size - size == len(buffer.frame({"k": "forwarded", "seq": marked[1].seq}))
+    with Journal.open(db.state_dir, other) as journal:
+        assert [b.seq for b in journal.pending_run(1000)] == [marked[2].seq]
+        assert journal.pending_readings == 4
 
 
 @pytest.mark.scenario

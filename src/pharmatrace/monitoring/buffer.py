@@ -332,15 +332,26 @@ class Journal:
 
     def first_pending(self) -> Batch | None:
         """The oldest batch not yet in the database, read back from the file."""
+        run = self.pending_run(0)
+        return run[0] if run else None
+
+    def pending_run(self, readings: int) -> list[Batch]:
+        """The oldest batches not yet in the database, read back from the file: the first, and those after it
+        while they hold at most ``readings`` readings in all (the forwarder stores them as one ingest)."""
         with self._lock:
             if not self._pending:
-                return None
-            entry = self._pending[0]
-            handle = self._handle()
-            handle.seek(entry.offset + HEADER.size)
-            record = json.loads(handle.read(entry.size - HEADER.size))
-            return Batch(entry.seq, str(record["key"]), entry.journaled_at,
-                         tuple(decode_reading(r) for r in record["r"]))  # fmt: skip
+                return []
+            handle, total = self._handle(), 0
+            run: list[Batch] = []
+            for entry in self._pending:
+                total += entry.count
+                if run and total > readings:
+                    break
+                handle.seek(entry.offset + HEADER.size)
+                record = json.loads(handle.read(entry.size - HEADER.size))
+                run.append(Batch(entry.seq, str(record["key"]), entry.journaled_at,
+                                 tuple(decode_reading(r) for r in record["r"])))  # fmt: skip
+            return run
 
     def latest_pending(self) -> dict[str, datetime]:
         """Each tag's newest source time among the batches not yet in the database (read back from the file)."""
@@ -355,21 +366,26 @@ class Journal:
                         latest[reading.tag] = reading.source_time
             return latest
 
-    def forwarded(self, seq: int) -> None:
-        """Mark the oldest pending batch as stored; batches are forwarded strictly in journal order."""
+    def forwarded(self, seq: int, last: int | None = None) -> None:
+        """Mark the pending batches ``seq`` … ``last`` (``seq`` alone by default) as stored; batches are forwarded
+        strictly in journal order, so ``seq`` must be the oldest pending. One mark says it for all of them."""
         with self._lock:
             if not self._pending or self._pending[0].seq != seq:
                 first = self._pending[0].seq if self._pending else None
                 raise Conflict(N_("Batch {seq} is not the next to forward (that is {first})"), seq=seq,
                                first=str(first))  # fmt: skip
-            entry = self._pending.pop(0)
-            self._pending_readings -= entry.count
+            last = seq if last is None else last
+            if last not in {entry.seq for entry in self._pending}:
+                raise Conflict(N_("Batch {seq} is not pending"), seq=last)
+            while self._pending and self._pending[0].seq <= last:
+                entry = self._pending.pop(0)
+                self._pending_readings -= entry.count
             handle = self._handle()
             if not self._pending:  # everything is in the database: the journal starts afresh
                 handle.truncate(0)
                 os.fsync(handle.fileno())
                 return
-            self._write(frame({"k": "forwarded", "seq": seq}))
+            self._write(frame({"k": "forwarded", "seq": last}))
             if self._pending[0].offset >= COMPACT_BYTES:
                 self._compact()
 

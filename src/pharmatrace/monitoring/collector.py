@@ -29,13 +29,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pharmatrace.adapters import get_within
-from pharmatrace.kernel.errors import N_, NotFound
+from pharmatrace.kernel.errors import N_, Conflict, NotFound
 from pharmatrace.monitoring import historian
 from pharmatrace.monitoring.adapters import Binding
 from pharmatrace.monitoring.adapters.modbus import ModbusAdapter
 from pharmatrace.monitoring.adapters.mqtt import MqttAdapter
 from pharmatrace.monitoring.adapters.opcua import OpcUaAdapter
-from pharmatrace.monitoring.buffer import Journal
+from pharmatrace.monitoring.buffer import Batch, Journal
 from pharmatrace.monitoring.historian import IngestResult, Reading
 from pharmatrace.monitoring.models import DataSource, Tag
 from pharmatrace.monitoring.priority import AlarmTriggers, rules_of_source
@@ -64,6 +64,21 @@ class Counts:
                 f"({self.stored} stored), {self.pending} pending; database away {self.outages} times")  # fmt: skip
 
 
+def _stored_prefix(run: list[Batch], result: IngestResult | None) -> list[Batch]:
+    """The batches of ``run`` that ``result`` holds: all of them, or — the run's key found stored by an earlier
+    collector that died before marking its run forwarded — the first batches of as many readings as that ingest
+    took (its run may have been shorter)."""
+    if result is None:
+        return run
+    taken, total = result.stored + result.duplicates, 0
+    for count, batch in enumerate(run, 1):
+        total += len(batch.readings)
+        if total == taken:
+            return run[:count]
+    raise Conflict(N_("Ingest {key} holds {count} readings, which no run of the journal's batches makes"),
+                   key=result.batch_key, count=taken)  # fmt: skip
+
+
 @dataclass
 class Collector:
     db: Database
@@ -79,6 +94,9 @@ class Collector:
     # the source's alarm rules are read again every rules_seconds (ADR 0021 addendum)
     priority_seconds: float | None = 0.2
     rules_seconds: float = 10.0
+    # batches waiting together (a back-fill) are stored as one ingest of up to this many readings: a transaction
+    # per journal batch would change each tag's pages of the raw values' key again for every batch
+    forward_size: int = 20_000
     triggers: AlarmTriggers = field(default_factory=AlarmTriggers)
     journal: Journal | None = None  # opened (and closed) by ``run`` when not given
     results: list[IngestResult] = field(default_factory=list)
@@ -160,24 +178,28 @@ class Collector:
             await asyncio.sleep(self.rules_seconds)
 
     async def _forward_one(self) -> bool:
-        """Store the oldest pending batch and mark it forwarded; ``False`` when nothing is pending."""
+        """Store the oldest pending batches as one ingest and mark them forwarded; ``False`` when nothing is
+        pending. Batches waiting together (a back-fill) go as one ingest of up to ``forward_size`` readings."""
         assert self.journal is not None
         journal = self.journal
-        pending = await asyncio.to_thread(journal.first_pending)
-        if pending is None:
+        run = await asyncio.to_thread(journal.pending_run, self.forward_size)
+        if not run:
             return False
 
         async def step() -> None:
+            readings = [reading for batch in run for reading in batch.readings]
+            # the run's key is its first batch's: a run stored before the collector died is found again by it
             result = await asyncio.to_thread(
-                historian.ingest, self.db, self.source_code, list(pending.readings), batch_key=pending.key
+                historian.ingest, self.db, self.source_code, readings, batch_key=run[0].key
             )
-            await asyncio.to_thread(journal.forwarded, pending.seq)
-            self.forwarded += len(pending.readings)
+            stored = _stored_prefix(run, result)
+            await asyncio.to_thread(journal.forwarded, run[0].seq, stored[-1].seq)
+            self.forwarded += sum(len(batch.readings) for batch in stored)
             if result is not None:
                 self.results.append(result)
 
         self._step = asyncio.ensure_future(step())
-        await asyncio.shield(self._step)  # a cancellation lets the batch in flight finish being stored
+        await asyncio.shield(self._step)  # a cancellation lets the run in flight finish being stored
         return True
 
     async def _forward(self, closing: asyncio.Event, *, once: bool = False) -> None:
