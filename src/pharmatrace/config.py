@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # batches mean values stored sooner and more ingest records; alarms do not wait for them (priority below).
     collector_flush_seconds: float = Field(default=5.0, gt=0, le=60)
     collector_batch_size: int = Field(default=500, ge=1, le=50_000)
+    # Batches that waited together in the journal (a back-fill) are stored as one ingest of up to this many
+    # readings (ADR 0025 addendum); larger runs back-fill faster and hold SQLite's write lock longer.
+    collector_forward_size: int = Field(default=20_000, ge=1, le=200_000)
     # A reading that may raise or clear an alarm sends its batch within this many seconds, whatever the flush
     # (ADR 0021 addendum: alarms do not wait for the default batching; a burst of excursions is one batch).
     collector_priority_seconds: float = Field(default=0.2, ge=0, le=60)

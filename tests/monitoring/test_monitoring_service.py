@@ -138,20 +138,24 @@ def test_the_services_batches_follow_the_settings_and_refuse_nonsense(
         get_settings.cache_clear()
         default = CollectorService(db)  # type: ignore[arg-type]
         assert (default.flush_seconds, default.batch_size, default.priority_seconds) == (5.0, 500, 0.2)
-        assert default._collector("X").priority_seconds == 0.2
+        made = default._collector("X")
+        assert (made.priority_seconds, made.forward_size) == (0.2, 20_000)
         monkeypatch.setenv("PHARMATRACE_COLLECTOR_FLUSH_SECONDS", "0.3")
         monkeypatch.setenv("PHARMATRACE_COLLECTOR_BATCH_SIZE", "5000")
         monkeypatch.setenv("PHARMATRACE_COLLECTOR_PRIORITY_SECONDS", "0")
+        monkeypatch.setenv("PHARMATRACE_COLLECTOR_FORWARD_SIZE", "50000")
         get_settings.cache_clear()
         fast = CollectorService(db)  # type: ignore[arg-type]
         assert (fast.flush_seconds, fast.batch_size, fast.priority_seconds) == (0.3, 5000, 0.0)
         made = fast._collector("X")
-        assert (made.flush_seconds, made.batch_size, made.priority_seconds) == (0.3, 5000, 0.0)
+        assert (made.flush_seconds, made.batch_size, made.priority_seconds, made.forward_size) == (0.3, 5000, 0.0,
+                                                                                                   50_000)  # fmt: skip
         assert CollectorService(db, flush_seconds=2.0).flush_seconds == 2.0  # type: ignore[arg-type]
         for name, value in [
             ("PHARMATRACE_COLLECTOR_FLUSH_SECONDS", "0"),
             ("PHARMATRACE_COLLECTOR_BATCH_SIZE", "0"),
             ("PHARMATRACE_COLLECTOR_PRIORITY_SECONDS", "-1"),
+            ("PHARMATRACE_COLLECTOR_FORWARD_SIZE", "0"),
         ]:
             monkeypatch.setenv(name, value)
             get_settings.cache_clear()

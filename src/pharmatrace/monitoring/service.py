@@ -144,6 +144,7 @@ class CollectorService:
         flush_seconds: float | None = None,
         batch_size: int | None = None,
         priority_seconds: float | None = None,
+        forward_size: int | None = None,
     ) -> None:
         settings = get_settings()
         self.db = db
@@ -152,6 +153,7 @@ class CollectorService:
         self.retry_max_seconds = retry_max_seconds
         self.flush_seconds = settings.collector_flush_seconds if flush_seconds is None else flush_seconds
         self.batch_size = settings.collector_batch_size if batch_size is None else batch_size
+        self.forward_size = settings.collector_forward_size if forward_size is None else forward_size
         self.priority_seconds = (
             settings.collector_priority_seconds if priority_seconds is None else priority_seconds
         )
@@ -244,7 +246,7 @@ class CollectorService:
 
     def _collector(self, code: str) -> _WatchedCollector:
         return _WatchedCollector(self.db, code, batch_size=self.batch_size, flush_seconds=self.flush_seconds,
-                                 priority_seconds=self.priority_seconds)  # fmt: skip
+                                 priority_seconds=self.priority_seconds, forward_size=self.forward_size)  # fmt: skip
 
     def _launch(self, run: _Run) -> None:
         run.state, run.error, run.retry_at = "running", None, None
