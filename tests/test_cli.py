@@ -17,7 +17,7 @@ from pharmatrace.storage.engine import Database
 def test_db_upgrade_and_demo_seed_are_idempotent(cli: CliRunner) -> None:
     result = cli.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0060" in result.output
+    assert "revision 0061" in result.output
     result = cli.invoke(app, ["demo", "seed"])
     assert result.exit_code == 0
     assert "0 roles added, 0 users added, 0 materials added" in result.output

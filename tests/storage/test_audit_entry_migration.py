@@ -1,10 +1,12 @@
 """Migration 0060 stores each audit entry as its canonical text: every leaf survives it byte for byte, an entry
-altered before it stays named after it, and the way back restores the columns (SH-7.1.3.c, SH-8.4.5)."""
+altered before it stays named after it, and the way back restores the columns. Migration 0061 guards the table on
+SQLite by a trigger, so that SQLite's own integrity check runs on it (SH-7.1.3.c, SH-8.4.5)."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import sqlite3
 
 import pytest
 from sqlalchemy import func, insert, select, text, update
@@ -71,7 +73,7 @@ def test_every_leaf_survives_the_migration_and_an_earlier_alteration_stays_named
         conn.execute(text("UPDATE audit_entries SET reason = '改' WHERE leaf_index = 5"))
 
     command.upgrade(alembic_config(db.engine), "head")
-    assert current_revision(db.engine) == "0060"
+    assert current_revision(db.engine) == "0061"
     with db.engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
         entry = conn.execute(select(AuditEntry.entry).where(AuditEntry.leaf_index == old_style)).scalar_one()
@@ -87,3 +89,35 @@ def test_every_leaf_survives_the_migration_and_an_earlier_alteration_stays_named
     assert {p.kind for p in problems} <= {"entry.altered", "checkpoint.root", "ledger.rewritten"}
     with pytest.raises(DBAPIError, match="append-only"), behind_the_apps_back(db) as conn:
         conn.execute(text("DELETE FROM audit_entries WHERE leaf_index = 6"))  # the guards are back
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # PostgreSQL's guard was always a trigger
+def test_sqlite_checks_the_trail_whole_while_it_still_refuses_raw_inserts(db: Database) -> None:
+    with db.engine.connect() as conn:  # PharmaTrace's own connection, outside a unit of work
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalars().all() == ["ok"]
+        assert conn.exec_driver_sql("PRAGMA quick_check").scalars().all() == ["ok"]
+        existing = conn.execute(select(AuditEntry.entry, AuditEntry.leaf_hash).limit(1)).one()
+        count = conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    forged = (json.dumps({**json.loads(existing[0]), "leaf_index": 10**9}), existing[1])
+    plain = sqlite3.connect(
+        str(db.engine.url.database)
+    )  # the sqlite3 shell, a backup tool: no PharmaTrace functions
+    try:
+        assert plain.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        with pytest.raises(sqlite3.OperationalError, match="pharmatrace_uow"):
+            plain.execute("INSERT INTO audit_entries (entry, leaf_hash) VALUES (?, ?)", forged)
+    finally:
+        plain.close()
+    insert_sql = "INSERT INTO audit_entries (entry, leaf_hash) VALUES (?, ?)"
+    refused = pytest.raises(DBAPIError, match="INSERT on audit_entries outside the unit of work is refused")
+    with refused, db.engine.begin() as conn:
+        conn.exec_driver_sql(insert_sql, forged)
+    with (
+        db.engine.begin() as conn
+    ):  # the same row through a unit of work's marker goes in: the trigger is the guard
+        mark_unit_of_work(conn)
+        conn.exec_driver_sql(insert_sql, forged)
+        assert conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == count + 1
+        conn.rollback()
+    with db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == count

@@ -19,7 +19,7 @@ from pharmatrace.config import Settings
 from pharmatrace.storage.engine import Database, mark_unit_of_work
 from pharmatrace.storage.migrate import current_revision
 
-HEAD = "0060"
+HEAD = "0061"
 
 
 @pytest.fixture

@@ -103,11 +103,15 @@ def _generated(name: str) -> str:
 
 
 UOW_REFUSAL = "pharmatrace: INSERT on audit_entries outside the unit of work is refused"
+UOW_CHECK = f'CONSTRAINT "{UOW_REFUSAL}" CHECK (pharmatrace_uow() IS 1)'  # migration 0060's, on SQLite
 
 
-def entry_table_sql(dialect: str, table: str, *, ids: bool = True) -> str:
+def entry_table_sql(dialect: str, table: str, *, ids: bool = True, uow_check: bool = False) -> str:
     """CREATE TABLE for the audit entries under ``table`` (the migration builds it under another name);
-    ``ids=False``: PostgreSQL's ``id`` without its sequence (for comparing the other columns)."""
+    ``ids=False``: PostgreSQL's ``id`` without its sequence (for comparing the other columns); ``uow_check``: on
+    SQLite, migration 0060's unit-of-work guard as a CHECK, which 0061 took out again (``PRAGMA integrity_check``
+    evaluates a CHECK on every stored row, outside any unit of work: it failed, and another client could not run it
+    at all). An AFTER INSERT trigger guards the table since (``guards.uow_only``)."""
     postgresql = dialect == "postgresql"
     lines = [
         ("id BIGINT NOT NULL" + (" DEFAULT nextval('audit_entries_id_seq')" if ids else ""))
@@ -125,10 +129,10 @@ def entry_table_sql(dialect: str, table: str, *, ids: bool = True) -> str:
         lines.append(
             f"CONSTRAINT ck_audit_entries_entry CHECK (pharmatrace_entry_matches(entry, {', '.join(_NAMES)}))"
         )
-    else:  # the rowid; and the unit-of-work guard as a CHECK: a trigger would have SQLite compute every
-        # generated column twice per insert (its NEW row too), a CHECK only once (guards.uow_only, SH-7.1.3.b)
+    else:  # the rowid (and in 0060's definition the unit-of-work guard as a CHECK)
         lines.append("CONSTRAINT pk_audit_entries PRIMARY KEY (id)")
-        lines.append(f'CONSTRAINT "{UOW_REFUSAL}" CHECK (pharmatrace_uow() IS 1)')
+        if uow_check:
+            lines.append(UOW_CHECK)
     return f"CREATE TABLE {table} (\n\t" + ", \n\t".join(lines) + "\n)"
 
 

@@ -1478,7 +1478,7 @@ def _schema_problems(db: Database) -> list[Problem]:
         Problem(
             "schema.altered",
             "audit_entries",
-            f"the table is no longer the one migration 0060 made, whose columns are generated from the hashed entry: {_SHOWN_APART}",
+            f"the table is no longer the one migrations 0060 and 0061 made, whose columns are generated from the hashed entry: {_SHOWN_APART}",
         )
     ]
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from alembic import op
 
+from pharmatrace.storage import guards
 from pharmatrace.storage.base import one_of
 
 revision = "0056"
@@ -35,27 +36,11 @@ IN_LIST = "quality IN ('good', 'uncertain', 'bad')"
 
 
 def _replace(old: str, new: str) -> None:
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
+    if op.get_bind().dialect.name == "postgresql":
         op.drop_constraint(op.f(NAME), TABLE, type_="check")
         op.create_check_constraint(op.f(NAME), TABLE, new)
         return
-    before = f"CONSTRAINT {NAME} CHECK ({old})"
-    sql = bind.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
-    ).scalar_one()
-    if sql.count(before) != 1:
-        raise RuntimeError(f"{TABLE}: the constraint {before!r} is not in its definition; nothing changed")
-    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
-    bind.exec_driver_sql("PRAGMA writable_schema = ON")
-    try:
-        bind.exec_driver_sql(
-            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
-            (sql.replace(before, f"CONSTRAINT {NAME} CHECK ({new})"), TABLE),
-        )
-        bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
-    finally:
-        bind.exec_driver_sql("PRAGMA writable_schema = OFF")
+    guards.rewrite_sqlite_table(TABLE, f"CONSTRAINT {NAME} CHECK ({old})", f"CONSTRAINT {NAME} CHECK ({new})")
 
 
 def upgrade() -> None:

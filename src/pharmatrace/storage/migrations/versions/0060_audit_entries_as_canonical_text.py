@@ -115,7 +115,7 @@ def upgrade() -> None:
     postgresql = bind.dialect.name == "postgresql"
     if postgresql:
         op.execute(PG_ENTRY_MATCHES_FUNCTION)
-    op.execute(entry_table_sql(bind.dialect.name, "audit_entries_new"))
+    op.execute(entry_table_sql(bind.dialect.name, "audit_entries_new", uow_check=True))  # (0061 took it out)
     # SQLite generates the other columns from the entry; PostgreSQL takes them as they were, and its CHECK holds
     # each to the entry spelt out from them.
     written = _old_columns() if postgresql else [sa.Column("leaf_hash", sa.LargeBinary())]
