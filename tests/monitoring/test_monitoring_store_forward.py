@@ -644,6 +644,18 @@ def test_batches_waiting_together_go_as_one_ingest_found_again_by_its_first_key(
     assert collector.forwarded == 40
     assert_same(sent, stored_of(db, tags))
 
+    # a run stored under a larger forward_size than the collector's now is found again whole
+    later = readings(tags, 6, datetime(2026, 11, 29, 5, 30, tzinfo=UTC))
+    with Journal.open(db.state_dir, code) as journal:
+        again = [journal.append(later[i : i + 4]) for i in (0, 4, 8)]
+    found = historian.ingest(db, code, later[:8], batch_key=again[0].key)
+    smaller = Collector(db, code, forward_size=4)
+    assert asyncio.run(smaller.run(asyncio.Queue(), limit=0)) == 0
+    assert smaller.results[0] == found
+    assert [(r.batch_key, r.stored) for r in smaller.results[1:]] == [(again[2].key, 4)]
+    assert smaller.forwarded == 12
+    assert_same(sent + later, stored_of(db, tags))
+
     # an ingest under a run's first key that no run of the journal's batches makes: refused, nothing marked
     more = readings(tags, 4, datetime(2026, 11, 29, 6, 0, tzinfo=UTC))
     with Journal.open(db.state_dir, code) as journal:

@@ -64,13 +64,15 @@ class Counts:
                 f"({self.stored} stored), {self.pending} pending; database away {self.outages} times")  # fmt: skip
 
 
-def _stored_prefix(run: list[Batch], result: IngestResult | None) -> list[Batch]:
-    """The batches of ``run`` that ``result`` holds: all of them, or — the run's key found stored by an earlier
+def _held(journal: Journal, run: list[Batch], result: IngestResult | None) -> list[Batch]:
+    """The pending batches that ``result`` holds: the whole ``run``, or — the run's key found stored by an earlier
     collector that died before marking its run forwarded — the first batches of as many readings as that ingest
-    took (its run may have been shorter)."""
+    took (its run may have been shorter, or longer under a larger ``forward_size``)."""
     if result is None:
         return run
     taken, total = result.stored + result.duplicates, 0
+    if taken > sum(len(batch.readings) for batch in run):
+        run = journal.pending_run(taken)
     for count, batch in enumerate(run, 1):
         total += len(batch.readings)
         if total == taken:
@@ -192,7 +194,7 @@ class Collector:
             result = await asyncio.to_thread(
                 historian.ingest, self.db, self.source_code, readings, batch_key=run[0].key
             )
-            stored = _stored_prefix(run, result)
+            stored = await asyncio.to_thread(_held, journal, run, result)
             await asyncio.to_thread(journal.forwarded, run[0].seq, stored[-1].seq)
             self.forwarded += sum(len(batch.readings) for batch in stored)
             if result is not None:
