@@ -281,26 +281,25 @@ def backfill_figures(db: Database, label: str) -> None:
     """A back-fill: the journals of two sources of ``TAGS`` tags each hold what came in while the database was
     away, in the collector's batches; each is forwarded by the collector, one a batch per ingest (the baseline),
     the other a run of waiting batches per ingest (``Collector.forward_size``). In turns, a chunk at a time."""
-    one, run = _plant(db, "BATCHED", TAGS), _plant(db, "RUNS", TAGS)
-    seconds = {one: 0.0, run: 0.0}
-    sizes = {one: BACKFILL_BATCH, run: Collector.forward_size}
+    sizes = {"BATCHED": BACKFILL_BATCH, "RUNS": Collector.forward_size}  # room and source of each, by prefix
+    codes = {prefix: _plant(db, prefix, TAGS) for prefix in sizes}
+    seconds = dict.fromkeys(sizes, 0.0)
     chunk = 10
     for first in range(0, BACKFILL_SCANS, chunk):
-        for code in (one, run) if first // chunk % 2 == 0 else (run, one):
-            prefix = "RM-BATCHED" if code == one else "RM-RUNS"
-            _journal(db, code, [
-                Reading(f"{prefix}.s{i:05d}", T0 + timedelta(seconds=scan), _value(i, scan))
+        for prefix in sizes if first // chunk % 2 == 0 else reversed(sizes):
+            _journal(db, codes[prefix], [
+                Reading(f"RM-{prefix}.s{i:05d}", T0 + timedelta(seconds=scan), _value(i, scan))
                 for scan in range(first, min(first + chunk, BACKFILL_SCANS)) for i in range(TAGS)
             ])  # fmt: skip
-            seconds[code] += _forward(db, code, sizes[code])
+            seconds[prefix] += _forward(db, codes[prefix], sizes[prefix])
     points = TAGS * BACKFILL_SCANS
     print(
-        f"[{label}] back-fill, an ingest per batch {points / seconds[one]:9,.0f} points/s  (baseline: {TAGS:,} tags × "
-        f"{BACKFILL_SCANS} scans journaled in batches of {BACKFILL_BATCH}, forwarded {chunk} scans at a time)"
+        f"[{label}] back-fill, an ingest per batch {points / seconds['BATCHED']:9,.0f} points/s  (baseline: {TAGS:,} "
+        f"tags × {BACKFILL_SCANS} scans journaled in batches of {BACKFILL_BATCH}, forwarded {chunk} scans at a time)"
     )
     print(
-        f"[{label}] back-fill, runs of batches     {points / seconds[run]:9,.0f} points/s  "
-        f"{seconds[one] / seconds[run]:.2f}× the baseline (up to {Collector.forward_size:,} readings an ingest)"
+        f"[{label}] back-fill, runs of batches     {points / seconds['RUNS']:9,.0f} points/s  "
+        f"{seconds['BATCHED'] / seconds['RUNS']:.2f}× the baseline (up to {Collector.forward_size:,} readings an ingest)"
     )
 
 
