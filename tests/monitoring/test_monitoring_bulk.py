@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from monitoring_steps import configure
@@ -133,3 +134,56 @@ def test_a_value_stored_already_is_a_duplicate_at_the_edges_of_an_earlier_ingest
     assert [(s.source_time - T0).total_seconds() for s in a] == [-5, 0, 3, 10, 11, 20, 25]
     assert [s.text for s in a] == ["0.5", "1.0", "7.0", "2.0", "4.0", "6.0", "8.0"]
     assert [(s.source_time - T0).total_seconds() for s in b] == [5, 20]
+
+
+def _probe_rows(db: Database, connection: Any, count: int) -> list[tuple[Any, ...]]:
+    """``count`` raw rows of the probe tag, a second apart, value ``i`` in row ``i``, the newest first."""
+    with db.sessions() as session:
+        tag_id = session.scalar(select(Tag.id).where(Tag.name == "FD-01.bulk_probe"))
+    stamp = bulk.stamps(connection, HistorianValue.__table__.c.source_time)
+    return [(tag_id, stamp(T0 + (count - i) * timedelta(seconds=1)), stamp(T0), str(float(i)), float(i), "good", None)
+            for i in range(count)]  # fmt: skip
+
+
+@pytest.mark.both
+@pytest.mark.clause("SH-8.4.1", "SH-8.4.3")
+def test_a_batch_of_several_statements_is_stored_whole_in_its_order(db: Database) -> None:
+    """On SQLite the rows go :data:`~bulk.CHUNK` to a statement and the rest one by one: every row arrives, and in
+    the batch's order (the ingest's SM3 is over its values in the order they were stored)."""
+    code = configure(db, "opcua", "opc.tcp://127.0.0.1:4840", [Binding("FD-01.bulk_probe", "ns=2;s=bulk")])
+    count = 2 * bulk.CHUNK + 3
+    # newest first: an order that neither the key nor the time gives back by itself
+    readings = [Reading("FD-01.bulk_probe", T0 + (count - i) * timedelta(seconds=1), float(i), server_time=T0)
+                for i in range(count)]  # fmt: skip
+    done = historian.ingest(db, code, readings)
+    assert done is not None and done.stored == count
+    with db.sessions() as session:
+        texts = session.scalars(
+            select(HistorianValue.value)
+            .where(HistorianValue.ingest_id == done.ingest_id)
+            .order_by(HistorianValue.id)
+        ).all()
+        assert texts == [str(float(i)) for i in range(count)]
+        assert historian.verify_ingest(session, done.ingest_id)
+
+
+@pytest.mark.both
+@pytest.mark.clause("SH-8.4.1", "TJ-10.1.3.3.a")
+def test_one_refused_row_inside_a_statement_of_many_stores_none_of_the_batch(db: Database) -> None:
+    """A row the database refuses (a quality it does not know) in the middle of a multi-row statement: the
+    statement, and with it the unit of work, stores nothing — not the statements before it, not its other rows."""
+    code = configure(db, "opcua", "opc.tcp://127.0.0.1:4840", [Binding("FD-01.bulk_probe", "ns=2;s=bulk")])
+    done = historian.ingest(db, code, [Reading("FD-01.bulk_probe", T0, 1.5, server_time=T0)])
+    assert done is not None
+    with (
+        pytest.raises(IntegrityError, match=r"ck_monitoring_values_quality|CHECK constraint failed"),
+        UnitOfWork(db, Actor.system("bench"), reason="a batch with one row the database must refuse") as uow,
+    ):
+        connection = uow.session.connection()
+        rows = _probe_rows(db, connection, 2 * bulk.CHUNK + 3)
+        rows[bulk.CHUNK + 5] = (*rows[bulk.CHUNK + 5][:5], "excellent", None)
+        bulk.write_rows(connection, "monitoring_values", historian.VALUE_COLUMNS, rows,
+                        fixed={"ingest_id": done.ingest_id})  # fmt: skip
+        uow.commit()
+    with db.sessions() as session:
+        assert historian.count_values(session, "FD-01.bulk_probe") == 1

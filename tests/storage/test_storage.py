@@ -252,6 +252,22 @@ def test_another_sqlite_client_cannot_write_gmp_tables(db: Database) -> None:
         other.close()
 
 
+@pytest.mark.clause("TJ-10.1.3.3.a", "TJ-10.1.6.1")
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_every_sqlite_connection_commits_to_the_disk_and_keeps_statement_journals_in_memory(
+    db: Database,
+) -> None:
+    """Each connection the pool opens is set up alike (ADR 0032): ``synchronous=FULL`` — a commit has reached the
+    disk when it returns, so a power cut loses no committed record; statement journals and sorts in memory; a
+    checkpoint every 64 MiB of WAL, which is cut back to 64 MiB afterwards; 64 MiB of page cache."""
+    expected = {"foreign_keys": 1, "journal_mode": "wal", "synchronous": 2, "temp_store": 2,
+                "cache_size": -65536, "wal_autocheckpoint": 16384, "journal_size_limit": 64 * 1024 * 1024}  # fmt: skip
+    with db.engine.connect() as first, db.engine.connect() as second:  # two connections of the pool at once
+        for connection in (first, second):
+            found = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in expected}
+            assert found == expected
+
+
 @pytest.fixture
 def as_app_role(db: Database) -> Iterator[Database]:
     """The same database, every connection running as the unprivileged application role."""

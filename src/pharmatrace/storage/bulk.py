@@ -9,12 +9,17 @@ the driver cannot take as it is (:func:`stamps` for UTC times).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection
 from sqlalchemy.exc import DBAPIError
+
+# rows per INSERT statement on SQLite (fewer when its limit of parameters is lower)
+CHUNK = 256
 
 
 def stamps(connection: Connection, column: ColumnElement[Any]) -> Callable[[datetime], Any]:
@@ -44,8 +49,9 @@ def write_rows(
     """``INSERT INTO table (columns) VALUES …`` for every row; ``fixed``: integer columns with one value for
     every row (an ingest's id), spelt once rather than carried by each row.
 
-    SQLite: one short statement run over every row (``executemany``, prepared once, the fixed values in its
-    text). PostgreSQL: ``COPY … FROM STDIN`` on the unit of work's own connection and transaction — the server's
+    SQLite: an ``executemany`` of one statement of :data:`CHUNK` rows (prepared once, the fixed values in its
+    text), the rest by a statement of one row. A row at a time, each row opened a statement journal of its own
+    (every GMP table has triggers) and copied to it the pages the transaction had already changed. PostgreSQL: ``COPY … FROM STDIN`` on the unit of work's own connection and transaction — the server's
     fastest way in, with the same triggers and constraints as an ``INSERT``; psycopg formats each row in C and
     carries every value exactly (NaN and infinities included), which one statement over a JSON text (half the
     time of column arrays) could not, and in two thirds of its time.
@@ -75,8 +81,17 @@ def write_rows(
             cursor.close()
         return
     literals = "".join(f", {value}" for value in constants.values())
-    connection.exec_driver_sql(
-        f"INSERT INTO {table} ({', '.join([*columns, *constants])}) "  # noqa: S608 - names from the code
-        f"VALUES ({', '.join(['?'] * len(columns))}{literals})",
-        list(rows),
-    )
+    head = f"INSERT INTO {table} ({', '.join([*columns, *constants])}) VALUES "  # noqa: S608 - names from the code
+    one = f"({', '.join(['?'] * len(columns))}{literals})"
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    per = min(CHUNK, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(columns))
+    whole = len(rows) // per * per
+    if whole:  # statements of ``per`` rows each: one statement journal and one VM run per ``per`` rows
+        flat = list(chain.from_iterable(rows[:whole]))
+        step = per * len(columns)
+        connection.exec_driver_sql(
+            head + ", ".join([one] * per), [tuple(flat[i : i + step]) for i in range(0, len(flat), step)]
+        )
+    if whole < len(rows):
+        connection.exec_driver_sql(head + one, list(rows[whole:]))
