@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 from monitoring_steps import configure, stored_of
+from typer.testing import CliRunner
 
 from helpers import log_in
 from pharmatrace.monitoring import service
 from pharmatrace.monitoring.adapters import Binding
+from pharmatrace.monitoring.collector import Batching
 from pharmatrace.monitoring.service import CollectorService, SourceStatus
 from pharmatrace.monitoring.simulation import demo_points
 from pharmatrace.monitoring.simulators import free_port
@@ -123,6 +125,28 @@ def test_the_web_app_runs_the_service_and_shows_its_sources(db: Database) -> Non
     assert service.current_status() is None  # stopped with the app
 
 
+@pytest.mark.clause("SH-8.4.3", "SH-8.4.1")
+def test_the_collect_command_batches_as_the_settings_say(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pharmatrace monitoring collect`` runs its collector as the service does, with the plant's settings (it
+    had run with the collector's own defaults), and says so before it connects."""
+    from pharmatrace.cli import app
+    from pharmatrace.config import get_settings
+
+    monkeypatch.setenv("PHARMATRACE_COLLECTOR_FLUSH_SECONDS", "2.5")
+    monkeypatch.setenv("PHARMATRACE_COLLECTOR_BATCH_SIZE", "700")
+    monkeypatch.setenv("PHARMATRACE_COLLECTOR_PRIORITY_SECONDS", "0.4")
+    monkeypatch.setenv("PHARMATRACE_COLLECTOR_FORWARD_SIZE", "30000")
+    get_settings.cache_clear()
+    made = cli.invoke(app, ["monitoring", "collect", "NO-SUCH-SOURCE", "--count", "1"])
+    assert made.exit_code == 2, made.output  # refused: no such source, nothing collected
+    assert made.output.splitlines()[0] == (
+        "NO-SUCH-SOURCE: batches of ≤ 700 readings or 2.5 s, a reading for an alarm within 0.4 s; "
+        "back-fill ≤ 30,000 readings an ingest"
+    )
+
+
 @pytest.mark.clause("SH-8.4.3", "TJ-6.5")
 def test_the_services_batches_follow_the_settings_and_refuse_nonsense(
     monkeypatch: pytest.MonkeyPatch,
@@ -137,20 +161,21 @@ def test_the_services_batches_follow_the_settings_and_refuse_nonsense(
     try:
         get_settings.cache_clear()
         default = CollectorService(db)  # type: ignore[arg-type]
-        assert (default.flush_seconds, default.batch_size, default.priority_seconds) == (5.0, 500, 0.2)
+        assert default.batching == Batching(5.0, 500, 0.2, 20_000)
         made = default._collector("X")
-        assert (made.priority_seconds, made.forward_size) == (0.2, 20_000)
+        assert (made.flush_seconds, made.batch_size, made.priority_seconds, made.forward_size) == (5.0, 500, 0.2,
+                                                                                                   20_000)  # fmt: skip
         monkeypatch.setenv("PHARMATRACE_COLLECTOR_FLUSH_SECONDS", "0.3")
         monkeypatch.setenv("PHARMATRACE_COLLECTOR_BATCH_SIZE", "5000")
         monkeypatch.setenv("PHARMATRACE_COLLECTOR_PRIORITY_SECONDS", "0")
         monkeypatch.setenv("PHARMATRACE_COLLECTOR_FORWARD_SIZE", "50000")
         get_settings.cache_clear()
         fast = CollectorService(db)  # type: ignore[arg-type]
-        assert (fast.flush_seconds, fast.batch_size, fast.priority_seconds) == (0.3, 5000, 0.0)
+        assert fast.batching == Batching(0.3, 5000, 0.0, 50_000)
         made = fast._collector("X")
         assert (made.flush_seconds, made.batch_size, made.priority_seconds, made.forward_size) == (0.3, 5000, 0.0,
                                                                                                    50_000)  # fmt: skip
-        assert CollectorService(db, flush_seconds=2.0).flush_seconds == 2.0  # type: ignore[arg-type]
+        assert CollectorService(db, flush_seconds=2.0).batching.flush_seconds == 2.0  # type: ignore[arg-type]
         for name, value in [
             ("PHARMATRACE_COLLECTOR_FLUSH_SECONDS", "0"),
             ("PHARMATRACE_COLLECTOR_BATCH_SIZE", "0"),

@@ -20,7 +20,7 @@ from pharmatrace.config import get_settings
 from pharmatrace.kernel import clock
 from pharmatrace.kernel.errors import PharmaTraceError
 from pharmatrace.monitoring import buffer
-from pharmatrace.monitoring.collector import Collector, collect
+from pharmatrace.monitoring.collector import Batching, Collector, collect
 from pharmatrace.monitoring.simulation import DemoPeers, run_demo_peers
 
 monitoring_app = typer.Typer(
@@ -78,7 +78,8 @@ def collect_source(
     the source's local journal: while the database is away values are kept on disk and back-filled in order."""
     db = database()
 
-    collector = Collector(db, source.upper())
+    collector = Collector.batched(db, source.upper(), Batching.of_settings())  # as the collector service does
+    typer.echo(f"{source.upper()}: {collector.batching.summary()}")
 
     async def run() -> None:
         collecting = asyncio.create_task(collect(db, source, limit=count, collector=collector))

@@ -23,12 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pharmatrace.adapters import get_within
+from pharmatrace.config import get_settings
 from pharmatrace.kernel.errors import N_, Conflict, NotFound
 from pharmatrace.monitoring import historian
 from pharmatrace.monitoring.adapters import Binding
@@ -81,6 +83,42 @@ def _held(journal: Journal, run: list[Batch], result: IngestResult | None) -> li
                    key=result.batch_key, count=taken)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Batching:
+    """How a collector batches: how long a reading may wait for its batch, its batch's most readings, how long a
+    reading that may raise or clear an alarm may wait, and the most readings of one ingest in a back-fill."""
+
+    flush_seconds: float
+    batch_size: int
+    priority_seconds: float | None
+    forward_size: int
+
+    def summary(self) -> str:
+        urgent = (
+            ""
+            if self.priority_seconds is None
+            else f", a reading for an alarm within {self.priority_seconds:g} s"
+        )
+        return (f"batches of ≤ {self.batch_size:,} readings or {self.flush_seconds:g} s{urgent}; "
+                f"back-fill ≤ {self.forward_size:,} readings an ingest")  # fmt: skip
+
+    @classmethod
+    def of_settings(
+        cls, *, flush_seconds: float | None = None, batch_size: int | None = None,
+        priority_seconds: float | None = None, forward_size: int | None = None,
+    ) -> Batching:  # fmt: skip
+        """The plant's settings (``PHARMATRACE_COLLECTOR_FLUSH_SECONDS``, ``…_BATCH_SIZE``, ``…_PRIORITY_SECONDS``,
+        ``…_FORWARD_SIZE``), each replaced by a value given that is not ``None``: how the collector service and
+        ``pharmatrace monitoring collect`` batch."""
+        settings = get_settings()
+        return cls(
+            settings.collector_flush_seconds if flush_seconds is None else flush_seconds,
+            settings.collector_batch_size if batch_size is None else batch_size,
+            settings.collector_priority_seconds if priority_seconds is None else priority_seconds,
+            settings.collector_forward_size if forward_size is None else forward_size,
+        )
+
+
 @dataclass
 class Collector:
     db: Database
@@ -109,6 +147,15 @@ class Collector:
 
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _step: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def batching(self) -> Batching:
+        return Batching(self.flush_seconds, self.batch_size, self.priority_seconds, self.forward_size)
+
+    @classmethod
+    def batched(cls, db: Database, source_code: str, how: Batching) -> Self:
+        return cls(db, source_code, batch_size=how.batch_size, flush_seconds=how.flush_seconds,
+                   priority_seconds=how.priority_seconds, forward_size=how.forward_size)  # fmt: skip
 
     def counts(self) -> Counts:
         pending = self.journal.pending_readings if self.journal is not None else 0

@@ -26,10 +26,9 @@ from typing import Literal
 
 from sqlalchemy import select
 
-from pharmatrace.config import get_settings
 from pharmatrace.kernel import clock
 from pharmatrace.monitoring.buffer import journal_dir
-from pharmatrace.monitoring.collector import DATABASE_AWAY, Collector, collect
+from pharmatrace.monitoring.collector import DATABASE_AWAY, Batching, Collector, collect
 from pharmatrace.monitoring.historian import Reading
 from pharmatrace.monitoring.models import DataSource, Tag
 from pharmatrace.storage.engine import Database
@@ -146,17 +145,12 @@ class CollectorService:
         priority_seconds: float | None = None,
         forward_size: int | None = None,
     ) -> None:
-        settings = get_settings()
         self.db = db
         self.rescan_seconds = rescan_seconds
         self.retry_seconds = retry_seconds
         self.retry_max_seconds = retry_max_seconds
-        self.flush_seconds = settings.collector_flush_seconds if flush_seconds is None else flush_seconds
-        self.batch_size = settings.collector_batch_size if batch_size is None else batch_size
-        self.forward_size = settings.collector_forward_size if forward_size is None else forward_size
-        self.priority_seconds = (
-            settings.collector_priority_seconds if priority_seconds is None else priority_seconds
-        )
+        self.batching = Batching.of_settings(flush_seconds=flush_seconds, batch_size=batch_size,
+                                             priority_seconds=priority_seconds, forward_size=forward_size)  # fmt: skip
         self._runs: dict[str, _Run] = {}
         self._scanner: asyncio.Task[None] | None = None
         self._rescan = asyncio.Event()
@@ -245,8 +239,7 @@ class CollectorService:
                 self._launch(run)
 
     def _collector(self, code: str) -> _WatchedCollector:
-        return _WatchedCollector(self.db, code, batch_size=self.batch_size, flush_seconds=self.flush_seconds,
-                                 priority_seconds=self.priority_seconds, forward_size=self.forward_size)  # fmt: skip
+        return _WatchedCollector.batched(self.db, code, self.batching)
 
     def _launch(self, run: _Run) -> None:
         run.state, run.error, run.retry_at = "running", None, None
