@@ -8,6 +8,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 VENDOR := src/pharmatrace/web/static/vendor
 export PHARMATRACE_VAR ?= $(abspath $(VAR))
+# Python writes its compiled modules (__pycache__, ignored by git) even where the environment says not to: otherwise
+# every test worker, template build and command-line subprocess compiles the whole package again (12 s each).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test setup assets browser fonts lint typecheck pytest validation-report bench i18n clean
 
