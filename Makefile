@@ -84,6 +84,7 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python -m bench.stock
 	PYTHONPATH=. $(BIN)/python -m bench.ebr
 	PYTHONPATH=. $(BIN)/python -m bench.trace
+	PYTHONPATH=. $(BIN)/python -m bench.historian_layouts
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .mypy_cache .ruff_cache .pytest_cache
