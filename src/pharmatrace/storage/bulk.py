@@ -2,7 +2,7 @@
 
 SQLAlchemy's per-parameter processing of an ``executemany`` costs more than the database's own work when a batch
 holds thousands of rows (the historian's raw values). :func:`write_rows` hands all rows to the driver at once
-instead (on SQLite an ``executemany`` of a prepared statement, on PostgreSQL a ``COPY``). It runs on the unit of
+instead (on SQLite an ``executemany`` of a multi-row statement, on PostgreSQL a ``COPY``). It runs on the unit of
 work's own connection, so the guards see the unit-of-work marker as for any other write; the caller converts what
 the driver cannot take as it is (:func:`stamps` for UTC times).
 """
@@ -51,7 +51,9 @@ def write_rows(
 
     SQLite: an ``executemany`` of one statement of :data:`CHUNK` rows (prepared once, the fixed values in its
     text), the rest by a statement of one row. A row at a time, each row opened a statement journal of its own
-    (every GMP table has triggers) and copied to it the pages the transaction had already changed. PostgreSQL: ``COPY … FROM STDIN`` on the unit of work's own connection and transaction — the server's
+    (every GMP table has triggers) and copied to it the pages the transaction had already changed (ADR 0032).
+
+    PostgreSQL: ``COPY … FROM STDIN`` on the unit of work's own connection and transaction — the server's
     fastest way in, with the same triggers and constraints as an ``INSERT``; psycopg formats each row in C and
     carries every value exactly (NaN and infinities included), which one statement over a JSON text (half the
     time of column arrays) could not, and in two thirds of its time.
